@@ -1,0 +1,3 @@
+from cs3sync.cli import main
+
+raise SystemExit(main())
