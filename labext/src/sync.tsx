@@ -1,0 +1,320 @@
+// Copyright (c) cs3sync contributors. Apache-2.0.
+import { Dialog, showDialog, VDomRenderer } from '@jupyterlab/apputils';
+import { GroupItem, ProgressBar, TextItem } from '@jupyterlab/statusbar';
+import {
+  ITranslator,
+  nullTranslator,
+  TranslationBundle
+} from '@jupyterlab/translation';
+import * as React from 'react';
+
+import { syncIcon } from './icons';
+import { PolledModel } from './model';
+import { ICS3Client } from './tokens';
+import { IJournal, IJournalEntry } from './types';
+import { formatBytes } from './utils';
+
+/** Journal states that are still waiting to reach the storage. */
+export const PENDING_STATES = ['queued', 'running', 'retrying', 'blocked'];
+
+/** Split journal entries into pending, conflicted and failed. */
+export function groupEntries(entries: IJournalEntry[]): {
+  pending: IJournalEntry[];
+  conflicts: IJournalEntry[];
+  failed: IJournalEntry[];
+} {
+  return {
+    pending: entries.filter(e => PENDING_STATES.includes(e.state)),
+    conflicts: entries.filter(e => e.state === 'conflict'),
+    failed: entries.filter(e => e.state === 'failed')
+  };
+}
+
+/** Overall upload progress (0..100) of the running uploads, or null. */
+export function uploadPercent(entries: IJournalEntry[]): number | null {
+  let total = 0;
+  let done = 0;
+  for (const entry of entries) {
+    if (entry.state === 'running' && entry.size && entry.uploaded !== null) {
+      total += entry.size;
+      done += entry.uploaded;
+    }
+  }
+  return total > 0 ? Math.round((done / total) * 100) : null;
+}
+
+/** The journal, polled. */
+export class JournalModel extends PolledModel<IJournal> {
+  constructor(options: JournalModel.IOptions) {
+    super({
+      fetch: () => options.cs3.client.journal(),
+      name: '@cs3sync/labextension:journal',
+      interval: options.interval ?? 3 * 1000,
+      standby: options.standby
+    });
+    options.cs3.client.journalChanged.connect(() => void this.refresh(), this);
+  }
+
+  /** Number of operations not yet applied to the storage. */
+  get pending(): number {
+    return this.data?.pending ?? 0;
+  }
+
+  get problems(): number {
+    const counts = this.data?.counts ?? {};
+    return (counts['conflict'] ?? 0) + (counts['failed'] ?? 0);
+  }
+}
+
+export namespace JournalModel {
+  export interface IOptions {
+    cs3: ICS3Client;
+    interval?: number;
+    standby?: PolledModel.IOptions<IJournal>['standby'];
+  }
+}
+
+/** The one-line state of the sync, e.g. "CS3: offline · 2 pending". */
+export function syncSummary(
+  journal: IJournal | null,
+  trans: TranslationBundle
+): string {
+  if (!journal) {
+    return trans.__('CS3: unknown');
+  }
+  const state =
+    journal.state === 'online'
+      ? trans.__('online')
+      : journal.state === 'offline'
+        ? trans.__('offline')
+        : trans.__('signed out');
+  const parts = [trans.__('CS3: %1', state)];
+  if (journal.pending > 0) {
+    parts.push(trans._n('%1 pending', '%1 pending', journal.pending));
+  } else if (journal.state === 'online') {
+    parts.push(trans.__('synced'));
+  }
+  const problems =
+    (journal.counts['conflict'] ?? 0) + (journal.counts['failed'] ?? 0);
+  if (problems > 0) {
+    parts.push(trans._n('%1 problem', '%1 problems', problems));
+  }
+  return parts.join(' · ');
+}
+
+/** The status bar item: state, pending count and upload progress. */
+export class SyncStatus extends VDomRenderer<JournalModel> {
+  constructor(
+    model: JournalModel,
+    private _onClick: () => void,
+    translator?: ITranslator
+  ) {
+    super(model);
+    this._trans = (translator ?? nullTranslator).load('cs3sync');
+    this.addClass('jp-cs3sync-syncStatus');
+    this.node.title = this._trans.__('Show the sync journal');
+  }
+
+  protected render(): React.ReactElement {
+    const trans = this._trans;
+    const data = this.model.data;
+    const state = this.model.error && !data ? 'error' : (data?.state ?? '');
+    const percent = data ? uploadPercent(data.entries) : null;
+    const text =
+      this.model.error && !data
+        ? trans.__('CS3: server extension unavailable')
+        : syncSummary(data, trans);
+    return (
+      <div
+        className={`jp-cs3sync-syncItem jp-mod-${state}`}
+        data-state={state}
+        data-pending={data?.pending ?? 0}
+        onClick={this._onClick}
+      >
+        <GroupItem spacing={4}>
+          <syncIcon.react tag="span" />
+          <TextItem source={text} />
+          {percent !== null ? <ProgressBar percentage={percent} /> : null}
+        </GroupItem>
+      </div>
+    );
+  }
+
+  private _trans: TranslationBundle;
+}
+
+/** The panel listing pending, conflicted and failed operations. */
+export class SyncPanel extends VDomRenderer<JournalModel> {
+  constructor(
+    model: JournalModel,
+    private _cs3: ICS3Client,
+    translator?: ITranslator
+  ) {
+    super(model);
+    this._trans = (translator ?? nullTranslator).load('cs3sync');
+    this.id = 'cs3sync-sync';
+    this.addClass('jp-cs3sync-panel');
+    this.addClass('jp-cs3sync-syncPanel');
+    this.title.icon = syncIcon;
+    this.title.caption = this._trans.__('Sync journal');
+  }
+
+  protected render(): React.ReactElement {
+    const trans = this._trans;
+    const model = this.model;
+    const data = model.data;
+    if (model.error && !data) {
+      return (
+        <div className="jp-cs3sync-error" role="alert">
+          {trans.__('Could not read the journal: %1', model.error.message)}
+        </div>
+      );
+    }
+    if (!data) {
+      return <div className="jp-cs3sync-empty">{trans.__('Loading…')}</div>;
+    }
+    const groups = groupEntries(data.entries);
+    return (
+      <div className="jp-cs3sync-content">
+        <div className="jp-cs3sync-header">{trans.__('Sync')}</div>
+        <div className={`jp-cs3sync-syncState jp-mod-${data.state}`}>
+          {syncSummary(data, trans)}
+          {data.last_error && data.state !== 'online' ? (
+            <div className="jp-cs3sync-detail">{data.last_error}</div>
+          ) : null}
+        </div>
+        {this._section(
+          trans.__('Pending'),
+          groups.pending,
+          trans.__('Everything is saved to the storage.')
+        )}
+        {this._section(
+          trans.__('Conflicts'),
+          groups.conflicts,
+          trans.__('No conflicts.')
+        )}
+        {this._section(
+          trans.__('Failed'),
+          groups.failed,
+          trans.__('No failures.')
+        )}
+      </div>
+    );
+  }
+
+  private _section(
+    title: string,
+    entries: IJournalEntry[],
+    empty: string
+  ): React.ReactElement {
+    return (
+      <section className="jp-cs3sync-section">
+        <h3 className="jp-cs3sync-subtitle">
+          {title} ({entries.length})
+        </h3>
+        {entries.length === 0 ? (
+          <div className="jp-cs3sync-empty">{empty}</div>
+        ) : (
+          <ul className="jp-cs3sync-list">
+            {entries.map(entry => this._entry(entry))}
+          </ul>
+        )}
+      </section>
+    );
+  }
+
+  private _entry(entry: IJournalEntry): React.ReactElement {
+    const trans = this._trans;
+    const client = this._cs3.client;
+    const state = entry.blocked_reason
+      ? `${entry.state} (${entry.blocked_reason})`
+      : entry.state;
+    const canRetry = ['failed', 'conflict', 'retrying', 'blocked'].includes(
+      entry.state
+    );
+    return (
+      <li
+        key={entry.id}
+        className={`jp-cs3sync-item jp-cs3sync-entry jp-mod-${entry.state}`}
+        data-entry-id={entry.id}
+      >
+        <div className="jp-cs3sync-entryMain">
+          <span className="jp-cs3sync-op">{entry.op}</span>
+          <span className="jp-cs3sync-name" title={entry.path}>
+            {entry.api_path ?? entry.path}
+          </span>
+          <span className="jp-cs3sync-detail">
+            {state}
+            {entry.attempts > 0
+              ? ' · ' + trans._n('%1 attempt', '%1 attempts', entry.attempts)
+              : ''}
+            {entry.size !== null ? ' · ' + formatBytes(entry.size) : ''}
+          </span>
+          {entry.progress !== null && entry.state === 'running' ? (
+            <ProgressBar percentage={Math.round(entry.progress * 100)} />
+          ) : null}
+          {entry.last_error ? (
+            <div className="jp-cs3sync-detail jp-cs3sync-entryError">
+              {entry.last_error}
+            </div>
+          ) : null}
+        </div>
+        <div className="jp-cs3sync-entryActions">
+          {entry.state === 'conflict' && entry.conflict_api_path ? (
+            <button
+              className="jp-mod-styled"
+              onClick={() =>
+                void this._cs3.open(entry.conflict_api_path!, 'file')
+              }
+            >
+              {trans.__('Open conflict copy')}
+            </button>
+          ) : null}
+          {canRetry ? (
+            <button
+              className="jp-mod-styled jp-mod-accept"
+              onClick={() => void client.retry(entry.id).catch(this._report)}
+            >
+              {trans.__('Retry')}
+            </button>
+          ) : null}
+          <button
+            className="jp-mod-styled jp-mod-reject"
+            onClick={() => void this._discard(entry)}
+          >
+            {trans.__('Discard')}
+          </button>
+        </div>
+      </li>
+    );
+  }
+
+  private async _discard(entry: IJournalEntry): Promise<void> {
+    const trans = this._trans;
+    const result = await showDialog({
+      title: trans.__('Discard this change?'),
+      body: trans.__(
+        'The %1 of “%2” will not be applied to the storage.',
+        entry.op,
+        entry.api_path ?? entry.path
+      ),
+      buttons: [
+        Dialog.cancelButton(),
+        Dialog.warnButton({ label: trans.__('Discard') })
+      ]
+    });
+    if (result.button.accept) {
+      await this._cs3.client.discard(entry.id).catch(this._report);
+    }
+  }
+
+  private _report = (error: Error) => {
+    void showDialog({
+      title: this._trans.__('Sync journal'),
+      body: error.message,
+      buttons: [Dialog.okButton()]
+    });
+  };
+
+  private _trans: TranslationBundle;
+}
