@@ -1,0 +1,272 @@
+"""Protobuf messages <-> the plain values of `types`. The only module that reads CS3 messages."""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Any
+
+import cs3.identity.group.v1beta1.resources_pb2 as grouppb
+import cs3.identity.user.v1beta1.resources_pb2 as userpb
+import cs3.sharing.collaboration.v1beta1.resources_pb2 as sharepb
+import cs3.sharing.link.v1beta1.resources_pb2 as linkpb
+import cs3.storage.provider.v1beta1.resources_pb2 as spr
+import cs3.types.v1beta1.types_pb2 as ctypes
+
+from .types import (
+    FileId,
+    Grantee,
+    Group,
+    Lock,
+    PublicLink,
+    Quota,
+    ReceivedShare,
+    ResourceInfo,
+    Share,
+    Space,
+    User,
+    Version,
+)
+
+_PERMISSION_FIELDS = tuple(f.name for f in spr.ResourcePermissions.DESCRIPTOR.fields)
+_LOCK_TYPES = {1: "shared", 2: "write", 3: "exclusive"}
+_SHARE_STATES = {1: "pending", 2: "accepted", 3: "rejected"}
+_SHARE_STATE_CODES = {"pending": 1, "accepted": 2, "rejected": 3}
+_USER_TYPES = {
+    1: "primary",
+    2: "secondary",
+    3: "service",
+    4: "application",
+    5: "guest",
+    6: "federated",
+    7: "lightweight",
+    8: "space_owner",
+}
+
+
+# --- requests ---------------------------------------------------------------------------------------
+
+
+def ref(path: str | None = None, file_id: FileId | None = None) -> spr.Reference:
+    """An absolute reference by path, or by id (``path="."``, or a relative ``"./x"``)."""
+    if file_id is not None:
+        rid = spr.ResourceId(
+            storage_id=file_id.storage_id, space_id=file_id.space_id, opaque_id=file_id.opaque_id
+        )
+        return spr.Reference(resource_id=rid, path=path or ".")
+    assert path is not None
+    return spr.Reference(path=path)
+
+
+def resource_id(fid: FileId) -> spr.ResourceId:
+    return spr.ResourceId(storage_id=fid.storage_id, space_id=fid.space_id, opaque_id=fid.opaque_id)
+
+
+def opaque(values: dict[str, str]) -> ctypes.Opaque:
+    return ctypes.Opaque(
+        map={k: ctypes.OpaqueEntry(decoder="plain", value=v.encode()) for k, v in values.items()}
+    )
+
+
+def opaque_values(msg: ctypes.Opaque) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, entry in msg.map.items():
+        try:
+            out[k] = entry.value.decode()
+        except UnicodeDecodeError:
+            continue
+    return out
+
+
+def timestamp(seconds: float) -> ctypes.Timestamp:
+    whole = int(seconds)
+    return ctypes.Timestamp(seconds=whole, nanos=int((seconds - whole) * 1e9))
+
+
+def permissions(names: frozenset[str] | set[str]) -> spr.ResourcePermissions:
+    unknown = set(names) - set(_PERMISSION_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown permissions: {sorted(unknown)}")
+    return spr.ResourcePermissions(**dict.fromkeys(names, True))
+
+
+def user_id(user: User) -> userpb.UserId:
+    return userpb.UserId(idp=user.idp, opaque_id=user.opaque_id, type=1)
+
+
+def grantee(g: Grantee) -> spr.Grantee:
+    if g.type == "user":
+        return spr.Grantee(
+            type=spr.GRANTEE_TYPE_USER, user_id=userpb.UserId(idp=g.idp, opaque_id=g.opaque_id, type=1)
+        )
+    return spr.Grantee(
+        type=spr.GRANTEE_TYPE_GROUP, group_id=grouppb.GroupId(idp=g.idp, opaque_id=g.opaque_id)
+    )
+
+
+def share_state_code(state: str) -> int:
+    return _SHARE_STATE_CODES[state]
+
+
+# --- replies ----------------------------------------------------------------------------------------
+
+
+def ts(msg: Any) -> float | None:
+    """A cs3 Timestamp as epoch seconds, None when unset."""
+    if msg is None or (msg.seconds == 0 and msg.nanos == 0):
+        return None
+    return msg.seconds + msg.nanos / 1e9
+
+
+def file_id(msg: spr.ResourceId) -> FileId:
+    return FileId(msg.storage_id, msg.space_id, msg.opaque_id)
+
+
+def lock(msg: spr.Lock) -> Lock | None:
+    if not msg.lock_id and not msg.app_name:
+        return None
+    return Lock(
+        lock_id=msg.lock_id,
+        app_name=msg.app_name,
+        user=msg.user.opaque_id if msg.HasField("user") else "",
+        expiration=ts(msg.expiration) if msg.HasField("expiration") else None,
+        type=_LOCK_TYPES.get(msg.type, "invalid"),  # type: ignore[arg-type]
+    )
+
+
+def checksum(msg: spr.ResourceChecksum) -> str | None:
+    names = {2: "adler32", 3: "md5", 4: "sha1"}
+    name = names.get(msg.type)
+    if not name or not msg.sum:
+        return None
+    return f"{name}:{msg.sum.lower()}"
+
+
+def resource_info(msg: spr.ResourceInfo) -> ResourceInfo:
+    path = msg.path
+    # localfs leaves name empty; EOS fills it. Derive from the path when missing.
+    name = msg.name or posixpath.basename(path.rstrip("/"))
+    is_dir = msg.type == spr.RESOURCE_TYPE_CONTAINER
+    mtime_ns = msg.mtime.seconds * 1_000_000_000 + msg.mtime.nanos
+    meta: dict[str, str] = dict(msg.arbitrary_metadata.metadata)
+    return ResourceInfo(
+        path=path,
+        name=name,
+        type="directory" if is_dir else "file",
+        size=int(msg.size),
+        mtime_ns=mtime_ns,
+        etag=msg.etag,
+        file_id=file_id(msg.id),
+        checksum=checksum(msg.checksum) if msg.HasField("checksum") else None,
+        mimetype=msg.mime_type or ("httpd/unix-directory" if is_dir else ""),
+        writable=bool(msg.permission_set.initiate_file_upload) if msg.HasField("permission_set") else True,
+        lock=lock(msg.lock) if msg.HasField("lock") else None,
+        metadata=meta,
+        parent_id=file_id(msg.parent_id) if msg.HasField("parent_id") else None,
+        owner=msg.owner.opaque_id if msg.HasField("owner") else "",
+    )
+
+
+def version(msg: spr.FileVersion) -> Version:
+    return Version(key=msg.key, size=int(msg.size), mtime=float(msg.mtime), etag=msg.etag)
+
+
+def user(msg: userpb.User) -> User:
+    return User(
+        username=msg.username,
+        opaque_id=msg.id.opaque_id,
+        idp=msg.id.idp,
+        display_name=msg.display_name,
+        mail=msg.mail,
+        type=_USER_TYPES.get(msg.id.type, "primary"),
+        uid_number=int(msg.uid_number),
+        gid_number=int(msg.gid_number),
+        groups=tuple(msg.groups),
+    )
+
+
+def group(msg: grouppb.Group) -> Group:
+    return Group(
+        name=msg.group_name,
+        opaque_id=msg.id.opaque_id,
+        idp=msg.id.idp,
+        display_name=msg.display_name,
+        mail=msg.mail,
+        gid_number=int(msg.gid_number),
+    )
+
+
+def quota_from_space(msg: spr.Quota) -> Quota:
+    total = int(msg.quota_max_bytes)
+    remaining = int(msg.remaining_bytes)
+    used = max(total - remaining, 0) if total else 0
+    return Quota(used=used, total=total, remaining=remaining if total else None)
+
+
+def space(msg: spr.StorageSpace) -> Space:
+    root_info = msg.root_info if msg.HasField("root_info") else None
+    root_id = file_id(msg.root) if msg.HasField("root") and msg.root.opaque_id else None
+    if root_id is None and root_info is not None and root_info.id.opaque_id:
+        root_id = file_id(root_info.id)
+    return Space(
+        id=msg.id.opaque_id,
+        name=msg.name,
+        type=msg.space_type,
+        path=root_info.path if root_info is not None else "",
+        root_id=root_id,
+        quota=quota_from_space(msg.quota) if msg.HasField("quota") else None,
+        owner=msg.owner.id.opaque_id if msg.HasField("owner") else "",
+        mtime=ts(msg.mtime) if msg.HasField("mtime") else None,
+    )
+
+
+def permission_names(msg: spr.ResourcePermissions) -> frozenset[str]:
+    return frozenset(name for name in _PERMISSION_FIELDS if getattr(msg, name))
+
+
+def _grantee(msg: spr.Grantee) -> Grantee:
+    if msg.type == spr.GRANTEE_TYPE_GROUP:
+        return Grantee("group", msg.group_id.opaque_id, msg.group_id.idp)
+    return Grantee("user", msg.user_id.opaque_id, msg.user_id.idp)
+
+
+def share(msg: sharepb.Share, info: spr.ResourceInfo | None = None) -> Share:
+    return Share(
+        id=msg.id.opaque_id,
+        resource_id=file_id(msg.resource_id),
+        grantee=_grantee(msg.grantee),
+        permissions=permission_names(msg.permissions.permissions),
+        owner=msg.owner.opaque_id,
+        creator=msg.creator.opaque_id,
+        ctime=ts(msg.ctime),
+        mtime=ts(msg.mtime),
+        expiration=ts(msg.expiration) if msg.HasField("expiration") else None,
+        description=msg.description,
+        resource=resource_info(info) if info is not None and info.ByteSize() else None,
+    )
+
+
+def received_share(msg: sharepb.ReceivedShare, info: spr.ResourceInfo | None = None) -> ReceivedShare:
+    return ReceivedShare(
+        share=share(msg.share),
+        state=_SHARE_STATES.get(msg.state, "invalid"),  # type: ignore[arg-type]
+        hidden=msg.hidden,
+        mount_point=msg.mount_point.path if msg.HasField("mount_point") else "",
+        resource=resource_info(info) if info is not None and info.ByteSize() else None,
+    )
+
+
+def public_link(msg: linkpb.PublicShare, info: spr.ResourceInfo | None = None) -> PublicLink:
+    return PublicLink(
+        id=msg.id.opaque_id,
+        token=msg.token,
+        resource_id=file_id(msg.resource_id),
+        permissions=permission_names(msg.permissions.permissions),
+        password_protected=msg.password_protected,
+        expiration=ts(msg.expiration) if msg.HasField("expiration") else None,
+        display_name=msg.display_name,
+        description=msg.description,
+        owner=msg.owner.opaque_id,
+        ctime=ts(msg.ctime),
+        mtime=ts(msg.mtime),
+        resource=resource_info(info) if info is not None and info.ByteSize() else None,
+    )
