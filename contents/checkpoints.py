@@ -1,0 +1,160 @@
+"""Checkpoints as journaled snapshots (DESIGN §9), plus the storage's own versions, read-only.
+
+* ``create_checkpoint`` stores the file's current bytes as a snapshot blob in the journal and enqueues
+  a ``checkpoint`` command that writes it to ``<dir>/.ipynb_checkpoints/<stem>-checkpoint<ext>`` on
+  the storage. As with Jupyter's file checkpoints there is one snapshot per file, id ``checkpoint``:
+  creating another replaces it. Listing, restoring and deleting answer from the journal, so they work
+  offline.
+* ``restore_checkpoint`` is a normal journaled save of the snapshot (lock-aware, conflict-checked).
+* Where the storage keeps versions (``ListFileVersions``), they are listed too (``CS3Sync.
+  checkpoint_versions``) with ids ``v-<urlsafe base64 of the key>`` (ids match ``[\\w-]+``); they are
+  read-only and restored through ``RestoreFileVersion`` with our lock id.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import posixpath
+from datetime import datetime, timezone
+from typing import Any
+
+from jupyter_server.services.contents.checkpoints import AsyncCheckpoints
+from tornado.web import HTTPError
+from traitlets import Bool
+
+from contents.errors import http_error
+from contents.models import datetime_from_ns
+
+CHECKPOINT_ID = "checkpoint"
+VERSION_PREFIX = "v-"
+
+
+def checkpoint_remote_path(cs3_path: str, checkpoint_id: str = CHECKPOINT_ID) -> str:
+    directory, name = posixpath.split(cs3_path)
+    stem, dot, ext = name.rpartition(".")
+    if not dot:
+        stem, ext = name, ""
+    else:
+        ext = "." + ext
+    return posixpath.join(directory, ".ipynb_checkpoints", f"{stem}-{checkpoint_id}{ext}")
+
+
+def version_id(key: str) -> str:
+    return VERSION_PREFIX + base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+
+
+def version_key(checkpoint_id: str) -> str | None:
+    if not checkpoint_id.startswith(VERSION_PREFIX):
+        return None
+    raw = checkpoint_id[len(VERSION_PREFIX) :]
+    try:
+        return base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+
+
+def _timestamp(value: float | int | None) -> datetime:
+    if not value:
+        return datetime.now(timezone.utc)
+    return datetime_from_ns(int(value * 1_000_000_000)) if value < 1e12 else datetime_from_ns(int(value))
+
+
+class CS3Checkpoints(AsyncCheckpoints):
+    """Checkpoints kept in the journal (offline-capable) and mirrored to the storage."""
+
+    list_versions = Bool(
+        True, config=True, help="Also list the storage's own file versions as read-only checkpoints."
+    )
+
+    async def create_checkpoint(self, contents_mgr: Any, path: str) -> dict[str, Any]:
+        cm = contents_mgr
+        api_path, cs3_path = await cm._cs3(path)
+        pending, info = await cm._lookup(api_path, cs3_path)
+        data = await cm._read(api_path, cs3_path, pending, info)
+        engine = await cm.get_engine()
+        journal = engine.journal
+        remote = checkpoint_remote_path(cs3_path)
+        with http_error(api_path):
+            blob = await journal.store_blob(data)
+            entry_id = await engine.submit_checkpoint(cs3_path, remote, data)
+            with contextlib.suppress(Exception):
+                await journal.delete_checkpoint(cs3_path, CHECKPOINT_ID)
+            row = await journal.add_checkpoint(
+                cs3_path, CHECKPOINT_ID, blob, remote_path=remote, entry_id=entry_id
+            )
+        return {"id": CHECKPOINT_ID, "last_modified": _timestamp(row.created_at)}
+
+    async def list_checkpoints(self, path: str) -> list[dict[str, Any]]:
+        cm = self.parent
+        api_path, cs3_path = await cm._cs3(path)
+        engine = await cm.get_engine()
+        with http_error(api_path):
+            rows = await engine.journal.checkpoints(cs3_path)
+        result = [{"id": row.checkpoint_id, "last_modified": _timestamp(row.created_at)} for row in rows]
+        if self.list_versions and not cm.path_map.is_virtual(api_path):
+            result.extend(await self._versions(cm, api_path, cs3_path))
+        return result
+
+    async def _versions(self, cm: Any, api_path: str, cs3_path: str) -> list[dict[str, Any]]:
+        """Storage versions; none when the storage has none, is unreachable or the file is new."""
+        try:
+            client = await cm.get_client()
+            versions = await client.list_versions(cs3_path)
+        except Exception:
+            return []
+        return [{"id": version_id(v.key), "last_modified": _timestamp(v.mtime)} for v in versions]
+
+    async def restore_checkpoint(self, contents_mgr: Any, checkpoint_id: str, path: str) -> None:
+        cm = contents_mgr
+        api_path, cs3_path = await cm._cs3(path)
+        key = version_key(checkpoint_id)
+        if key is not None:
+            client = await cm.get_client()
+            with http_error(api_path):
+                await client.restore_version(cs3_path, key, lock_id=cm.locks.lock_id_for(api_path))
+            cm.invalidate(cs3_path)
+            return
+        row = await self._row(cm, api_path, cs3_path, checkpoint_id)
+        engine = await cm.get_engine()
+        blob_path = engine.journal.blob_path(row.blob)
+        await cm._save_bytes(api_path, cs3_path, blob_path, sha256=row.blob)
+
+    async def _row(self, cm: Any, api_path: str, cs3_path: str, checkpoint_id: str) -> Any:
+        engine = await cm.get_engine()
+        with http_error(api_path):
+            rows = await engine.journal.checkpoints(cs3_path)
+        for row in rows:
+            if row.checkpoint_id == checkpoint_id:
+                return row
+        raise HTTPError(404, f"Checkpoint does not exist: {api_path}@{checkpoint_id}")
+
+    async def rename_checkpoint(self, checkpoint_id: str, old_path: str, new_path: str) -> None:
+        await self.rename_all_checkpoints(old_path, new_path)
+
+    async def rename_all_checkpoints(self, old_path: str, new_path: str) -> None:
+        cm = self.parent
+        _, old_cs3 = await cm._cs3(old_path)
+        new_api, new_cs3 = await cm._cs3(new_path)
+        engine = await cm.get_engine()
+        with http_error(new_api):
+            await engine.journal.move_checkpoints(old_cs3, new_cs3)
+
+    async def delete_checkpoint(self, checkpoint_id: str, path: str) -> None:
+        cm = self.parent
+        api_path, cs3_path = await cm._cs3(path)
+        if version_key(checkpoint_id) is not None:
+            raise HTTPError(400, "Storage versions are read-only")
+        await self._row(cm, api_path, cs3_path, checkpoint_id)
+        engine = await cm.get_engine()
+        with http_error(api_path):
+            await engine.journal.delete_checkpoint(cs3_path, checkpoint_id)
+
+    async def delete_all_checkpoints(self, path: str) -> None:
+        cm = self.parent
+        api_path, cs3_path = await cm._cs3(path)
+        engine = await cm.get_engine()
+        with http_error(api_path):
+            for row in await engine.journal.checkpoints(cs3_path):
+                await engine.journal.delete_checkpoint(cs3_path, row.checkpoint_id)

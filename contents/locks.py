@@ -1,0 +1,251 @@
+"""Document lock sessions (DESIGN §10) and the ``/api/cs3sync/locks`` REST endpoints.
+
+A document open in JupyterLab holds a CS3 lock. The labextension POSTs on open and as a heartbeat
+and DELETEs on close; the server counts sessions per path, refreshes held locks in the background,
+and unlocks when the last session leaves or goes stale (no heartbeat within ``lock_expiration``).
+Lock ids are unique per server instance; a lock id is sent only while we hold the lock. A lock held
+by someone else makes the model ``writable: false`` and a save answer 423 with the holder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+from tornado import web
+
+from contents import paths as P
+from contents.errors import is_offline_error, to_http_error
+
+
+@dataclass
+class LockState:
+    cs3_path: str
+    sessions: dict[str, float] = field(default_factory=dict)  # session -> last heartbeat (monotonic)
+    lock_id: str | None = None  # set while we hold the lock
+    holder: str | None = None  # foreign holder, when someone else holds it
+    refreshed_at: float = 0.0
+
+
+class LockManager:
+    """Lock sessions per API path, and the background refresher."""
+
+    def __init__(self, cm: Any) -> None:
+        self.cm = cm
+        self.instance = uuid.uuid4().hex[:12]
+        self._states: dict[str, LockState] = {}
+        self._mutex: asyncio.Lock | None = None
+        self._refresher: asyncio.Task[None] | None = None
+
+    # ---------------------------------------------------------------- settings
+    @property
+    def enabled(self) -> bool:
+        return not self.cm.cs3.lock_not_impl
+
+    @property
+    def expiration(self) -> int:
+        return max(10, int(self.cm.cs3.lock_expiration))
+
+    @property
+    def heartbeat(self) -> int:
+        return max(10, self.expiration // 3)
+
+    def _new_lock_id(self) -> str:
+        return f"cs3sync-{self.instance}-{uuid.uuid4().hex[:12]}"
+
+    def _lock(self) -> asyncio.Lock:
+        if self._mutex is None:
+            self._mutex = asyncio.Lock()
+        return self._mutex
+
+    # ---------------------------------------------------------------- queries used by the manager
+    def our_lock_ids(self) -> frozenset[str]:
+        return frozenset(s.lock_id for s in self._states.values() if s.lock_id)
+
+    def lock_id_for(self, api_path: str) -> str | None:
+        state = self._states.get(P.normalize_api_path(api_path))
+        return state.lock_id if state else None
+
+    def moved(self, old_api: str, new_api: str) -> None:
+        """A rename of ours: the lock follows the file (CS3 locks are attached to the file id)."""
+        state = self._states.pop(old_api, None)
+        if state is not None:
+            state.cs3_path = self.cm.path_map.to_cs3(new_api)
+            self._states[new_api] = state
+
+    # ---------------------------------------------------------------- sessions
+    async def open(self, api_path: str, session: str) -> dict[str, Any]:
+        """Open or heartbeat: take or refresh the lock, report who holds it."""
+        api_path, cs3_path = await self.cm._cs3(api_path)
+        async with self._lock():
+            state = self._states.setdefault(api_path, LockState(cs3_path))
+            state.sessions[session] = time.monotonic()
+            if self.enabled:
+                await self._acquire(state)
+            self._ensure_refresher()
+            return self._describe(api_path, state)
+
+    async def close(self, api_path: str | None = None, session: str | None = None) -> dict[str, Any] | None:
+        """Close a session (or, without arguments, every session: server shutdown)."""
+        if api_path is None:
+            if self._refresher is not None:
+                self._refresher.cancel()
+                with contextlib.suppress(BaseException):
+                    await self._refresher
+            for state in list(self._states.values()):
+                state.sessions.clear()
+                await self._release(state)
+            self._states.clear()
+            return None
+        api_path = P.normalize_api_path(api_path)
+        async with self._lock():
+            state = self._states.get(api_path)
+            if state is None or session not in state.sessions:
+                raise web.HTTPError(404, "No such lock session")
+            del state.sessions[session]
+            if not state.sessions:
+                await self._release(state)
+                del self._states[api_path]
+            return self._describe(api_path, state)
+
+    def _describe(self, api_path: str, state: LockState) -> dict[str, Any]:
+        return {
+            "path": api_path,
+            "locked": state.lock_id is not None,
+            "read_only": state.holder is not None,
+            "holder": state.holder,
+            "count": len(state.sessions),
+        }
+
+    async def _acquire(self, state: LockState) -> None:
+        from cs3sync.cs3 import errors
+
+        client = await self.cm.get_client()
+        holder = self.cm.cs3.lock_holder
+        try:
+            if state.lock_id is not None:
+                await client.refresh_lock(
+                    state.cs3_path, state.lock_id, app_name=holder, expiration=self.expiration
+                )
+            else:
+                lock_id = self._new_lock_id()
+                await client.set_lock(state.cs3_path, lock_id, app_name=holder, expiration=self.expiration)
+                state.lock_id = lock_id
+            state.holder = None
+            state.refreshed_at = time.monotonic()
+        except errors.Locked as exc:
+            state.lock_id = None
+            state.holder = exc.holder or "another application"
+        except (errors.Unimplemented, errors.NotFound) as exc:
+            state.lock_id = None
+            state.holder = None
+            if isinstance(exc, errors.NotFound):
+                raise web.HTTPError(404, f"No such file: {self.cm.path_map.to_api(state.cs3_path)}") from exc
+        except Exception as exc:
+            if not is_offline_error(exc):
+                raise to_http_error(exc, state.cs3_path) from exc
+            # offline: keep what we had; the refresher tries again
+        finally:
+            self.cm.invalidate(state.cs3_path)
+
+    async def _release(self, state: LockState) -> None:
+        if state.lock_id is None:
+            return
+        lock_id, state.lock_id = state.lock_id, None
+        try:
+            client = await self.cm.get_client()
+            await client.unlock(state.cs3_path, lock_id, app_name=self.cm.cs3.lock_holder)
+        except Exception as exc:
+            self.cm.log.debug("cs3sync: unlock of %s failed: %s", state.cs3_path, exc)
+        self.cm.invalidate(state.cs3_path)
+
+    # ---------------------------------------------------------------- background refresh
+    def _ensure_refresher(self) -> None:
+        if self._refresher is None or self._refresher.done():
+            self._refresher = asyncio.create_task(self._refresh_loop(), name="cs3sync-locks")
+
+    async def _refresh_loop(self) -> None:
+        while self._states:
+            await asyncio.sleep(self.heartbeat)
+            await self.sweep()
+
+    async def sweep(self) -> None:
+        """Drop sessions without a heartbeat within lock_expiration; refresh the locks still in use."""
+        stale_before = time.monotonic() - self.expiration
+        async with self._lock():
+            for api_path, state in list(self._states.items()):
+                for session, seen in list(state.sessions.items()):
+                    if seen < stale_before:
+                        del state.sessions[session]
+                if not state.sessions:
+                    await self._release(state)
+                    del self._states[api_path]
+                elif self.enabled and time.monotonic() - state.refreshed_at >= self.heartbeat:
+                    with contextlib.suppress(web.HTTPError):
+                        await self._acquire(state)
+
+
+# -------------------------------------------------------------------- REST
+
+
+class LocksHandler(APIHandler):
+    """``GET`` settings; ``POST`` open/heartbeat; ``DELETE`` close. Path and session come from the query
+    (``?path=&session=``) or, for POST, from a JSON body ``{"path", "session"}``."""
+
+    def _manager(self) -> LockManager:
+        cm = self.contents_manager
+        locks = getattr(cm, "locks", None)
+        if not isinstance(locks, LockManager):
+            raise web.HTTPError(503, "cs3sync contents manager is not active")
+        return locks
+
+    def _args(self) -> tuple[str, str]:
+        body: dict[str, Any] = {}
+        if self.request.body:
+            try:
+                body = json.loads(self.request.body)
+            except ValueError:
+                raise web.HTTPError(400, "Invalid JSON body") from None
+        path = self.get_query_argument("path", None) or body.get("path")
+        session = self.get_query_argument("session", None) or body.get("session")
+        if path is None or not session:
+            raise web.HTTPError(400, "path and session are required")
+        if len(session) > 200:
+            raise web.HTTPError(400, "session id too long")
+        return path, session
+
+    @web.authenticated
+    async def get(self) -> None:
+        locks = self._manager()
+        self.finish(
+            json.dumps(
+                {"enabled": locks.enabled, "heartbeat": locks.heartbeat, "expiration": locks.expiration}
+            )
+        )
+
+    @web.authenticated
+    async def post(self) -> None:
+        locks = self._manager()
+        path, session = self._args()
+        self.finish(json.dumps(await locks.open(path, session)))
+
+    @web.authenticated
+    async def delete(self) -> None:
+        locks = self._manager()
+        path, session = self._args()
+        await locks.close(path, session)
+        self.set_status(204)
+        self.finish()
+
+
+def setup_lock_handlers(web_app: Any) -> None:
+    """Register ``<base_url>/api/cs3sync/locks``."""
+    base_url = web_app.settings.get("base_url", "/")
+    web_app.add_handlers(".*$", [(url_path_join(base_url, "api/cs3sync/locks"), LocksHandler)])

@@ -1,0 +1,929 @@
+"""``CS3ContentsManager``: CS3 storage as the file system of Jupyter.
+
+Reads go straight to CS3 through the client (one Stat per metadata call behind a short cache, one
+ListContainer per listing) and then overlay the journal's pending entries, so every acknowledged
+write is visible at once. Writes become durable journal entries through the `SyncEngine`; a write
+waits up to ``write_through_timeout`` to be applied and otherwise replies optimistically (the entry
+is durable, so the 2xx is honest). See DESIGN §2, §4 and §8.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import hashlib
+import posixpath
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from jupyter_server.services.contents.manager import AsyncContentsManager
+from tornado.web import HTTPError
+from traitlets import Int, default, observe
+
+from contents import paths as P
+from contents.config import CS3Sync
+from contents.errors import http_error, is_offline_error
+from contents.models import (
+    PresentedTimes,
+    base_model,
+    content_type,
+    datetime_from_ns,
+    is_foreign_lock,
+    lock_holder_name,
+    now,
+)
+
+NOT_FOUND = object()
+
+
+@dataclass
+class Pending:
+    """The journal's view of a path with active entries (read-your-writes)."""
+
+    kind: str  # "file" | "directory"
+    deleted: bool = False
+    size: int | None = None
+    mtime: datetime | None = None
+    sha256: str | None = None
+    blob_path: Path | None = None
+
+
+class ContentCache:
+    """Bounded LRU of recently read file bytes, keyed by (path, etag), for reads while offline."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[str, tuple[str | None, bytes]] = OrderedDict()
+        self._size = 0
+
+    def put(self, path: str, etag: str | None, data: bytes) -> None:
+        if len(data) > self.max_bytes // 4:
+            return
+        self.drop(path)
+        self._items[path] = (etag, data)
+        self._size += len(data)
+        while self._size > self.max_bytes and self._items:
+            _, (_, old) = self._items.popitem(last=False)
+            self._size -= len(old)
+
+    def get(self, path: str, etag: str | None = None) -> bytes | None:
+        item = self._items.get(path)
+        if item is None or (etag is not None and item[0] != etag):
+            return None
+        self._items.move_to_end(path)
+        return item[1]
+
+    def drop(self, path: str) -> None:
+        item = self._items.pop(path, None)
+        if item is not None:
+            self._size -= len(item[1])
+
+
+class CS3ContentsManager(AsyncContentsManager):
+    """Jupyter contents on CS3 storage (CERNBox/Reva), with a durable local operation journal."""
+
+    max_copy_folder_size_mb = Int(help="Largest folder (MiB) a copy may duplicate (default: CS3Sync's).").tag(
+        config=True
+    )
+
+    @default("max_copy_folder_size_mb")
+    def _max_copy_default(self) -> int:
+        return self.cs3.max_copy_folder_size_mb
+
+    @default("files_handler_class")
+    def _files_handler_class_default(self) -> type:
+        from contents.files import CS3FilesHandler
+
+        return CS3FilesHandler
+
+    @default("checkpoints_class")
+    def _checkpoints_class_default(self) -> type:
+        from contents.checkpoints import CS3Checkpoints
+
+        return CS3Checkpoints
+
+    @observe("root_dir")
+    def _root_dir_changed(self, change: dict[str, Any]) -> None:
+        pass  # root_dir is a local notion; the CS3 root is CS3Sync.root_path
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.cs3 = CS3Sync(parent=self)
+        self.path_map: P.PathMapper | None = P.PathMapper(self.cs3.root_path) if self.cs3.root_path else None
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+        self._engine: Any = None
+        self._engine_loop: asyncio.AbstractEventLoop | None = None
+        self._engine_task: asyncio.Task[None] | None = None
+        self._engine_stop: asyncio.Event | None = None
+        self._engine_lock: asyncio.Lock | None = None
+        self._stat_cache: dict[str, tuple[float, Any]] = {}
+        self.presented = PresentedTimes()
+        self.content_cache = ContentCache(self.cs3.cache_max_bytes)
+        from contents.locks import LockManager
+
+        self.locks = LockManager(self)
+
+    # ------------------------------------------------------------------ runtime: client and engine
+    def _client_config(self) -> Any:
+        from cs3sync.cs3 import CS3Config
+
+        return CS3Config(**self.cs3.cs3_config_kwargs(CS3Config))
+
+    async def get_client(self) -> Any:
+        """The CS3 client of the running event loop (a grpc.aio channel is bound to its loop)."""
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            from cs3sync.cs3 import CS3Client
+
+            client = CS3Client(self._client_config())
+            self._clients[loop] = client
+        return client
+
+    @property
+    def client(self) -> Any:
+        try:
+            return self._clients.get(asyncio.get_running_loop())
+        except RuntimeError:
+            return None
+
+    @property
+    def engine(self) -> Any:
+        return self._engine
+
+    async def get_path_map(self) -> P.PathMapper:
+        if self.path_map is None:
+            client = await self.get_client()
+            with http_error(""):
+                home = await client.home()
+            self.path_map = P.PathMapper(home)
+        return self.path_map
+
+    def _journal_dir(self) -> Path:
+        if self.cs3.journal_dir:
+            return Path(self.cs3.journal_dir).expanduser()
+        from cs3sync.journal import default_journal_dir
+
+        return default_journal_dir(self.cs3.host, self.cs3.client_id or "default")
+
+    async def get_engine(self) -> Any:
+        """The one `SyncEngine` of this server, started on the server's loop at first use."""
+        loop = asyncio.get_running_loop()
+        if self._engine is not None:
+            if self._engine_loop is not loop:
+                raise HTTPError(503, "Storage engine runs on another event loop")
+            return self._engine
+        if self._engine_lock is None or self._engine_loop is not loop:
+            self._engine_lock = asyncio.Lock()
+            self._engine_loop = loop
+        async with self._engine_lock:
+            if self._engine is None:
+                await self._start_engine()
+        return self._engine
+
+    async def _start_engine(self) -> None:
+        from cs3sync.engine import SyncEngine
+
+        client = await self.get_client()
+        engine = SyncEngine(client, **self._engine_kwargs())
+        ready = asyncio.Event()
+        stop = asyncio.Event()
+        failure: list[BaseException] = []
+
+        async def run() -> None:
+            try:
+                async with engine:
+                    ready.set()
+                    await stop.wait()
+            except BaseException as exc:
+                failure.append(exc)
+                ready.set()
+                if not isinstance(exc, Exception):
+                    raise
+
+        self._engine_task = asyncio.create_task(run(), name="cs3sync-engine")
+        await ready.wait()
+        if failure:
+            self.log.error("cs3sync: the journal could not be opened: %s", failure[0])
+            raise HTTPError(503, f"Local journal unavailable: {failure[0]}")
+        self._engine_stop = stop
+        self._engine = engine
+
+    def _engine_kwargs(self) -> dict[str, Any]:
+        import inspect
+
+        from cs3sync.engine import SyncEngine
+
+        wanted = {
+            "journal_dir": self._journal_dir(),
+            "workers": self.cs3.workers,
+            "upload_chunk_size": self.cs3.upload_chunk_size,
+            "tus_enabled": self.cs3.tus_enabled,
+            "lock_holder": self.cs3.lock_holder,
+        }
+        accepted = inspect.signature(SyncEngine).parameters
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
+            return wanted
+        return {k: v for k, v in wanted.items() if k in accepted}
+
+    async def shutdown(self) -> None:
+        """Stop lock sessions, the engine and the clients (server shutdown)."""
+        with contextlib.suppress(Exception):
+            await self.locks.close()
+        if self._engine_stop is not None and self._engine_task is not None:
+            self._engine_stop.set()
+            with contextlib.suppress(Exception):
+                await self._engine_task
+        self._engine = None
+        self._engine_task = None
+        loop = asyncio.get_running_loop()
+        client = self._clients.pop(loop, None)
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await client.aclose()
+
+    def engine_online(self) -> bool:
+        engine = self._engine
+        return engine is None or getattr(engine, "state", "online") == "online"
+
+    # ------------------------------------------------------------------ paths
+    async def _cs3(self, api_path: str) -> tuple[str, str]:
+        """(normalised API path, CS3 path)."""
+        api_path = P.normalize_api_path(api_path)
+        return api_path, (await self.get_path_map()).to_cs3(api_path)
+
+    # ------------------------------------------------------------------ stat (+ cache) and overlay
+    def _pending(self, cs3_path: str) -> Pending | None:
+        engine = self._engine
+        if engine is None:
+            return None
+        ov = engine.overlay(cs3_path)
+        return _to_pending(engine, ov) if ov is not None else None
+
+    def _pending_children(self, cs3_dir: str) -> dict[str, Pending]:
+        engine = self._engine
+        if engine is None:
+            return {}
+        return {name: _to_pending(engine, ov) for name, ov in engine.overlay_children(cs3_dir).items()}
+
+    def invalidate(self, *cs3_paths: str) -> None:
+        """Forget cached stats of these paths, their descendants and parents (after our writes)."""
+        for cs3_path in cs3_paths:
+            prefix = cs3_path.rstrip("/") + "/"
+            for key in [k for k in self._stat_cache if k == cs3_path or k.startswith(prefix)]:
+                del self._stat_cache[key]
+            self._stat_cache.pop(posixpath.dirname(cs3_path), None)
+            self.content_cache.drop(cs3_path)
+
+    async def stat(self, cs3_path: str, *, fresh: bool = False) -> Any:
+        """ResourceInfo, or NOT_FOUND; errors are CS3 errors (the caller maps them)."""
+        from cs3sync.cs3 import errors
+
+        cached = self._stat_cache.get(cs3_path)
+        if cached is not None and not fresh and cached[0] > time.monotonic():
+            return cached[1]
+        client = await self.get_client()
+        try:
+            info: Any = await client.stat(cs3_path)
+        except errors.NotFound:
+            info = NOT_FOUND
+        self._stat_cache[cs3_path] = (time.monotonic() + self.cs3.stat_cache_ttl, info)
+        return info
+
+    async def _lookup(self, api_path: str, cs3_path: str) -> tuple[Pending | None, Any]:
+        """(pending state, remote info or NOT_FOUND); raises HTTPError 404 when neither exists.
+
+        An outage is a 503, never a 404: a path only reads as missing when the storage said so.
+        """
+        pending = self._pending(cs3_path)
+        if pending is not None and pending.deleted:
+            raise HTTPError(404, f"No such file or directory: {api_path}")
+        if pending is not None and pending.kind == "directory":
+            return pending, NOT_FOUND
+        try:
+            info = await self.stat(cs3_path)
+        except Exception as exc:
+            if pending is not None and is_offline_error(exc):
+                return pending, NOT_FOUND
+            raise http_error_from(exc, api_path) from exc
+        if info is NOT_FOUND and pending is None:
+            raise HTTPError(404, f"No such file or directory: {api_path}")
+        return pending, info
+
+    # ------------------------------------------------------------------ existence
+    async def dir_exists(self, path: str = "") -> bool:
+        api_path, cs3_path = await self._cs3(path)
+        if not api_path or (self.path_map and self.path_map.is_virtual(api_path)):
+            return True
+        try:
+            pending, info = await self._lookup(api_path, cs3_path)
+        except HTTPError as e:
+            if e.status_code == 404:
+                return False
+            raise
+        if pending is not None:
+            return pending.kind == "directory"
+        return info.type == "directory"
+
+    async def file_exists(self, path: str) -> bool:
+        api_path, cs3_path = await self._cs3(path)
+        if not api_path:
+            return False
+        try:
+            pending, info = await self._lookup(api_path, cs3_path)
+        except HTTPError as e:
+            if e.status_code == 404:
+                return False
+            raise
+        if pending is not None:
+            return pending.kind != "directory"
+        return info.type != "directory"
+
+    async def is_hidden(self, path: str) -> bool:
+        return P.is_hidden_api_path(P.normalize_api_path(path))
+
+    # ------------------------------------------------------------------ models
+    def _our_lock_ids(self) -> frozenset[str]:
+        return self.locks.our_lock_ids()
+
+    def _writable(self, info: Any) -> bool:
+        if info is NOT_FOUND:
+            return True
+        if not getattr(info, "writable", True):
+            return False
+        return not is_foreign_lock(getattr(info, "lock", None), self.cs3.lock_holder, self._our_lock_ids())
+
+    def _model_for(
+        self, api_path: str, cs3_path: str, pending: Pending | None, info: Any, type_: str
+    ) -> dict[str, Any]:
+        if pending is not None and pending.kind != "directory" and pending.mtime is not None:
+            presented = self.presented.get(cs3_path)
+            if presented is None or presented.etag is not None:
+                presented = self.presented.ours(cs3_path, pending.mtime, pending.sha256)
+            model = base_model(
+                api_path,
+                type=type_,
+                last_modified=presented.last_modified,
+                writable=self._writable(info),
+                size=pending.size,
+            )
+            model["_hash"] = (presented.hash, presented.hash_algorithm)
+            return model
+        if info is NOT_FOUND:  # pending mkdir
+            stamp = pending.mtime if pending and pending.mtime else now()
+            return base_model(api_path, type=type_, last_modified=stamp)
+        storage_time = datetime_from_ns(info.mtime_ns)
+        if info.type == "directory":
+            return base_model(api_path, type=type_, last_modified=storage_time, writable=self._writable(info))
+        presented = self.presented.observe(cs3_path, info.etag, storage_time, info.checksum)
+        model = base_model(
+            api_path,
+            type=type_,
+            last_modified=presented.last_modified,
+            writable=self._writable(info),
+            size=info.size,
+        )
+        model["_hash"] = (presented.hash, presented.hash_algorithm)
+        return model
+
+    async def get(
+        self,
+        path: str,
+        content: bool = True,
+        type: str | None = None,
+        format: str | None = None,
+        require_hash: bool = False,
+    ) -> dict[str, Any]:
+        api_path, cs3_path = await self._cs3(path)
+        if self.path_map is not None and self.path_map.is_virtual(api_path):
+            return await self._virtual_dir_model(api_path, content)
+        if not api_path:
+            pending, info = None, None
+            is_dir = True
+        else:
+            pending, info = await self._lookup(api_path, cs3_path)
+            is_dir = pending.kind == "directory" if pending is not None else info.type == "directory"
+        if is_dir:
+            if type not in (None, "directory"):
+                raise HTTPError(400, f"{api_path} is a directory, not a {type}", reason="bad type")
+            model = await self._dir_model(api_path, cs3_path, info, content)
+        else:
+            if type == "directory":
+                raise HTTPError(400, f"{api_path} is not a directory", reason="bad type")
+            kind = content_type(api_path, False, type)
+            model = self._model_for(api_path, cs3_path, pending, info, kind)
+            hash_value, hash_algorithm = model.pop("_hash", (None, None))
+            data: bytes | None = None
+            if content or (require_hash and hash_value is None):
+                data = await self._read(api_path, cs3_path, pending, info)
+            if content and data is not None:
+                if kind == "notebook":
+                    self._fill_notebook(model, data, api_path)
+                else:
+                    self._fill_file(model, data, format, api_path)
+            if require_hash:
+                if hash_value is None and data is not None:
+                    hash_value, hash_algorithm = hashlib.sha256(data).hexdigest(), "sha256"
+                model["hash"], model["hash_algorithm"] = hash_value, hash_algorithm
+        model.pop("_hash", None)
+        self.emit(data={"action": "get", "path": api_path})
+        return model
+
+    async def _virtual_dir_model(self, api_path: str, content: bool) -> dict[str, Any]:
+        model = base_model(api_path, type="directory", last_modified=now(), writable=False)
+        if content:
+            assert self.path_map is not None
+            stamp = model["last_modified"]
+            model["content"] = [
+                base_model(P.api_join(api_path, name), type="directory", last_modified=stamp, writable=False)
+                for name in sorted(self.path_map.mounts.get(api_path, {}))
+            ]
+            model["format"] = "json"
+        return model
+
+    async def _dir_model(self, api_path: str, cs3_path: str, info: Any, content: bool) -> dict[str, Any]:
+        stamp = datetime_from_ns(info.mtime_ns) if info not in (None, NOT_FOUND) else now()
+        writable = self._writable(info) if info not in (None, NOT_FOUND) else True
+        model = base_model(api_path, type="directory", last_modified=stamp, writable=writable)
+        if not content:
+            return model
+        children: dict[str, dict[str, Any]] = {}
+        if info is not NOT_FOUND:
+            client = await self.get_client()
+            try:
+                infos = await client.list(cs3_path)
+            except Exception as exc:
+                raise http_error_from(exc, api_path) from exc
+            for child in infos:
+                name = child.name or posixpath.basename(child.path.rstrip("/"))
+                child_cs3 = posixpath.join(cs3_path, name)
+                self._stat_cache[child_cs3] = (time.monotonic() + self.cs3.stat_cache_ttl, child)
+                children[name] = self._child_model(api_path, child_cs3, name, None, child)
+        for name, pending in self._pending_children(cs3_path).items():
+            if pending.deleted:
+                children.pop(name, None)
+                continue
+            child_cs3 = posixpath.join(cs3_path, name)
+            info_child = self._stat_cache.get(child_cs3, (0, NOT_FOUND))[1]
+            children[name] = self._child_model(api_path, child_cs3, name, pending, info_child)
+        model["content"] = [m for name, m in sorted(children.items()) if self._listed(name)]
+        model["format"] = "json"
+        return model
+
+    def _child_model(
+        self, parent: str, cs3_path: str, name: str, pending: Pending | None, info: Any
+    ) -> dict[str, Any]:
+        api_path = P.api_join(parent, name)
+        is_dir = pending.kind == "directory" if pending is not None else info.type == "directory"
+        model = self._model_for(api_path, cs3_path, pending, info, content_type(api_path, is_dir, None))
+        model.pop("_hash", None)
+        return model
+
+    def _listed(self, name: str) -> bool:
+        if not self.should_list(name):
+            return False
+        return self.allow_hidden or not name.startswith(".")
+
+    async def _read(self, api_path: str, cs3_path: str, pending: Pending | None, info: Any) -> bytes:
+        """The file's bytes: a pending save from the spool, else CS3 (else the offline cache)."""
+        if pending is not None and pending.blob_path is not None:
+            return await asyncio.to_thread(pending.blob_path.read_bytes)
+        etag = getattr(info, "etag", None)
+        cached = self.content_cache.get(cs3_path, etag)
+        if cached is not None:
+            return cached
+        try:
+            chunks = []
+            async with self.open_download(cs3_path, info) as stream:
+                async for chunk in stream:
+                    chunks.append(chunk)
+            data = b"".join(chunks)
+        except Exception as exc:
+            stale = self.content_cache.get(cs3_path)
+            if stale is not None and is_offline_error(exc):
+                return stale
+            if is_offline_error(exc):
+                raise HTTPError(503, f"Storage unreachable and no cached copy of {api_path}") from exc
+            raise http_error_from(exc, api_path) from exc
+        self.content_cache.put(cs3_path, etag, data)
+        return data
+
+    @contextlib.asynccontextmanager
+    async def open_download(self, cs3_path: str, info: Any) -> AsyncIterator[Any]:
+        """A download stream of a file we have just statted (no second Stat)."""
+        client = await self.get_client()
+        if info is None or info is NOT_FOUND:
+            async with client.download(cs3_path) as stream:
+                yield stream
+            return
+        from cs3sync.cs3.downloads import DownloadStream
+
+        stream = DownloadStream(client, cs3_path, info, None)
+        try:
+            yield stream
+        finally:
+            await stream.aclose()
+
+    def _fill_notebook(self, model: dict[str, Any], data: bytes, api_path: str) -> None:
+        validation_error: dict[str, Any] = {}
+        try:
+            nb = nbformat.reads(data.decode("utf-8"), as_version=4, capture_validation_error=validation_error)
+        except Exception as e:
+            raise HTTPError(400, f"Unreadable Notebook: {api_path} {e!r}") from e
+        self.mark_trusted_cells(nb, api_path)
+        model["content"] = nb
+        model["format"] = "json"
+        self.validate_notebook_model(model, validation_error)
+
+    def _fill_file(self, model: dict[str, Any], data: bytes, format: str | None, api_path: str) -> None:
+        if format not in (None, "text", "base64"):
+            raise HTTPError(400, f"Unknown format {format!r} for {api_path}", reason="bad format")
+        if format != "base64":
+            try:
+                model["content"] = data.decode("utf-8")
+                model["format"] = "text"
+            except UnicodeDecodeError:
+                if format == "text":
+                    raise HTTPError(400, f"{api_path} is not UTF-8 encoded", reason="bad format") from None
+        if model["content"] is None:
+            model["content"] = base64.encodebytes(data).decode("ascii")
+            model["format"] = "base64"
+        if model["mimetype"] is None:
+            model["mimetype"] = "text/plain" if model["format"] == "text" else "application/octet-stream"
+
+    # ------------------------------------------------------------------ writes
+    async def _apply(self, entry_id: int, api_path: str) -> bool:
+        """Wait up to write_through_timeout (0 while offline) for an entry; True when applied."""
+        engine = await self.get_engine()
+        timeout = self.cs3.write_through_timeout if self.engine_online() else 0.0
+        try:
+            return bool(await engine.wait(entry_id, timeout))
+        except Exception as exc:
+            raise http_error_from(exc, api_path) from exc
+
+    async def _check_lock(self, api_path: str, info: Any) -> None:
+        if info is NOT_FOUND or info is None:
+            return
+        lock = getattr(info, "lock", None)
+        if is_foreign_lock(lock, self.cs3.lock_holder, self._our_lock_ids()):
+            raise HTTPError(423, f"{api_path} is locked by {lock_holder_name(lock)}")
+
+    async def save(self, model: dict[str, Any], path: str = "") -> dict[str, Any]:
+        api_path, cs3_path = await self._cs3(path)
+        chunk = model.get("chunk")
+        if chunk is not None:
+            return await self._save_chunk(model, api_path, cs3_path, int(chunk))
+        self.run_pre_save_hooks(model=model, path=api_path)
+        if "type" not in model:
+            raise HTTPError(400, "No file type provided")
+        if "content" not in model and model["type"] != "directory":
+            raise HTTPError(400, "No file content provided")
+        if not api_path:
+            raise HTTPError(400, "Can't save to the root")
+        if self.path_map is not None and self.path_map.is_virtual(P.api_parent(api_path) or api_path):
+            raise HTTPError(403, "Read-only folder")
+
+        validation_message = None
+        if model["type"] == "directory":
+            await self._save_directory(api_path, cs3_path)
+        elif model["type"] in ("notebook", "file"):
+            data, validation_error = self._serialize(model, api_path)
+            await self._save_bytes(api_path, cs3_path, data)
+            if model["type"] == "notebook":
+                self.validate_notebook_model(model, validation_error=validation_error)
+                validation_message = model.get("message")
+                if not await self.checkpoints.list_checkpoints(api_path):
+                    await self.create_checkpoint(api_path)
+        else:
+            raise HTTPError(400, f"Unhandled contents type: {model['type']}")
+
+        result = await self.get(api_path, content=False)
+        if validation_message:
+            result["message"] = validation_message
+        self.run_post_save_hooks(model=result, os_path=self.local_path(api_path) or cs3_path)
+        self.emit(data={"action": "save", "path": api_path})
+        return result
+
+    def _serialize(self, model: dict[str, Any], api_path: str) -> tuple[bytes, dict[str, Any]]:
+        validation_error: dict[str, Any] = {}
+        if model["type"] == "notebook":
+            try:
+                nb = nbformat.from_dict(model["content"])
+                self.check_and_sign(nb, api_path)
+                text = nbformat.writes(
+                    nb, version=nbformat.NO_CONVERT, capture_validation_error=validation_error
+                )
+            except HTTPError:
+                raise
+            except Exception as e:
+                raise HTTPError(400, f"Unreadable Notebook: {api_path} {e}") from e
+            return text.encode("utf-8"), validation_error
+        return _decode_file_content(model.get("content"), model.get("format"), api_path), validation_error
+
+    async def _save_directory(self, api_path: str, cs3_path: str) -> None:
+        if not self.allow_hidden and P.is_hidden_api_path(api_path):
+            raise HTTPError(400, f"Cannot create hidden directory {api_path!r}")
+        pending = self._pending(cs3_path)
+        if pending is not None and not pending.deleted:
+            if pending.kind != "directory":
+                raise HTTPError(400, f"Not a directory: {api_path}")
+            return
+        try:
+            info = await self.stat(cs3_path)
+        except Exception as exc:
+            if not is_offline_error(exc):
+                raise http_error_from(exc, api_path) from exc
+            info = NOT_FOUND
+        if info is not NOT_FOUND and (pending is None or not pending.deleted):
+            if info.type != "directory":
+                raise HTTPError(400, f"Not a directory: {api_path}")
+            return
+        await self._require_parent(api_path, cs3_path)
+        engine = await self.get_engine()
+        with http_error(api_path):
+            entry_id = await engine.submit_mkdir(cs3_path)
+        self.invalidate(cs3_path)
+        await self._apply(entry_id, api_path)
+        self.invalidate(cs3_path)
+
+    async def _require_parent(self, api_path: str, cs3_path: str) -> None:
+        parent = P.api_parent(api_path)
+        if parent and not await self.dir_exists(parent):
+            raise HTTPError(404, f"No such directory: {parent}")
+
+    async def _save_bytes(
+        self, api_path: str, cs3_path: str, data: bytes | Path, sha256: str | None = None
+    ) -> None:
+        """Journal a save of these bytes and wait for it (write-through, else optimistic)."""
+        pending, info = await self._lookup_for_write(api_path, cs3_path)
+        if info is not NOT_FOUND and info.type == "directory":
+            raise HTTPError(400, f"{api_path} is a directory")
+        if pending is None and info is NOT_FOUND:
+            await self._require_parent(api_path, cs3_path)
+        await self._check_lock(api_path, info)
+        base_etag = info.etag if info is not NOT_FOUND else None
+        base_fileid = str(info.file_id) if info is not NOT_FOUND and info.file_id else None
+        if sha256 is None and isinstance(data, bytes):
+            sha256 = hashlib.sha256(data).hexdigest()
+        engine = await self.get_engine()
+        with http_error(api_path):
+            entry_id = await engine.submit_save(cs3_path, data, base_etag=base_etag, base_fileid=base_fileid)
+        self.invalidate(cs3_path)
+        self.presented.ours(cs3_path, now(), sha256)
+        if await self._apply(entry_id, api_path):
+            self.invalidate(cs3_path)
+            with contextlib.suppress(Exception):
+                fresh = await self.stat(cs3_path, fresh=True)
+                if fresh is not NOT_FOUND:
+                    self.presented.ours(cs3_path, datetime_from_ns(fresh.mtime_ns), sha256, etag=fresh.etag)
+
+    async def _lookup_for_write(self, api_path: str, cs3_path: str) -> tuple[Pending | None, Any]:
+        """Like _lookup, but a missing path is fine and an outage means "write blind" (journaled)."""
+        pending = self._pending(cs3_path)
+        try:
+            info = await self.stat(cs3_path)
+        except Exception as exc:
+            if not is_offline_error(exc):
+                raise http_error_from(exc, api_path) from exc
+            info = NOT_FOUND
+        if pending is not None and pending.deleted:
+            pending = None
+        return pending, info
+
+    async def _save_chunk(
+        self, model: dict[str, Any], api_path: str, cs3_path: str, chunk: int
+    ) -> dict[str, Any]:
+        """JupyterLab's chunked upload (1, 2, ..., -1): staged in the spool, one journaled save at -1."""
+        if chunk == 1:
+            self.run_pre_save_hooks(model=model, path=api_path)
+        if "type" not in model:
+            raise HTTPError(400, "No file type provided")
+        if model["type"] != "file":
+            raise HTTPError(400, f'File type "{model["type"]}" is not supported for large file transfer')
+        if "content" not in model:
+            raise HTTPError(400, "No file content provided")
+        if chunk != 1 and model.get("format") not in ("text", "base64"):
+            raise HTTPError(400, "Must specify format of file contents as 'text' or 'base64'")
+        data = _decode_file_content(model["content"], model.get("format"), api_path)
+        engine = await self.get_engine()
+        if chunk == 1:
+            pending, info = await self._lookup_for_write(api_path, cs3_path)
+            if pending is None and info is NOT_FOUND:
+                await self._require_parent(api_path, cs3_path)
+            await self._check_lock(api_path, info)
+        with http_error(api_path):
+            await engine.stage_chunk(cs3_path, chunk, data)
+        if chunk == -1:
+            pending, info = await self._lookup_for_write(api_path, cs3_path)
+            await self._check_lock(api_path, info)
+            base_etag = info.etag if info is not NOT_FOUND else None
+            with http_error(api_path):
+                entry_id = await engine.commit_staged(cs3_path, base_etag)
+            self.invalidate(cs3_path)
+            self.presented.ours(cs3_path, now(), None)
+            await self._apply(entry_id, api_path)
+            self.invalidate(cs3_path)
+            result = await self.get(api_path, content=False)
+            self.run_post_save_hooks(model=result, os_path=self.local_path(api_path) or cs3_path)
+        else:
+            result = await self._staging_model(api_path, cs3_path, engine)
+        self.emit(data={"action": "save", "path": api_path})
+        return result
+
+    async def _staging_model(self, api_path: str, cs3_path: str, engine: Any) -> dict[str, Any]:
+        """The model during an upload: the file as it is on the storage (never half-written)."""
+        try:
+            return await self.get(api_path, content=False)
+        except HTTPError as e:
+            if e.status_code != 404:
+                raise
+        return base_model(api_path, type="file", last_modified=now(), size=0)
+
+    async def delete_file(self, path: str) -> None:
+        api_path, cs3_path = await self._cs3(path)
+        if not api_path:
+            raise HTTPError(400, "Can't delete root")
+        if not self.allow_hidden and P.is_hidden_api_path(api_path):
+            raise HTTPError(400, f"Cannot delete file or directory {api_path!r}")
+        _pending, info = await self._lookup(api_path, cs3_path)
+        await self._check_lock(api_path, info)
+        base_etag = info.etag if info is not NOT_FOUND else None
+        base_fileid = str(info.file_id) if info is not NOT_FOUND and info.file_id else None
+        engine = await self.get_engine()
+        with http_error(api_path):
+            entry_id = await engine.submit_delete(cs3_path, base_etag=base_etag, base_fileid=base_fileid)
+        self.invalidate(cs3_path)
+        self.presented.forget(cs3_path)
+        await self._apply(entry_id, api_path)
+        self.invalidate(cs3_path)
+
+    async def rename_file(self, old_path: str, new_path: str) -> None:
+        old_api, old_cs3 = await self._cs3(old_path)
+        new_api, new_cs3 = await self._cs3(new_path)
+        if old_api == new_api:
+            return
+        if not old_api or not new_api:
+            raise HTTPError(400, "Can't rename the root")
+        if new_api.startswith(old_api + "/"):
+            raise HTTPError(400, "Can't move a folder into itself")
+        _pending, info = await self._lookup(old_api, old_cs3)
+        if await self.exists(new_api):
+            raise HTTPError(409, f"File already exists: {new_api}")
+        await self._require_parent(new_api, new_cs3)
+        await self._check_lock(old_api, info)
+        base_fileid = str(info.file_id) if info is not NOT_FOUND and info.file_id else None
+        engine = await self.get_engine()
+        with http_error(old_api):
+            entry_id = await engine.submit_rename(old_cs3, new_cs3, base_fileid=base_fileid)
+        self.invalidate(old_cs3, new_cs3)
+        self.presented.move(old_cs3, new_cs3)
+        self.locks.moved(old_api, new_api)
+        await self._apply(entry_id, new_api)
+        self.invalidate(old_cs3, new_cs3)
+
+    async def copy(self, from_path: str, to_path: str | None = None) -> dict[str, Any]:
+        """Copy a file, or a folder recursively (up to max_copy_folder_size_mb), through the journal."""
+        from_api, from_cs3 = await self._cs3(from_path)
+        pending, info = await self._lookup(from_api, from_cs3)
+        is_dir = pending.kind == "directory" if pending is not None else info.type == "directory"
+        to_api = await self._copy_target(from_api, to_path, is_dir)
+        to_api, to_cs3 = await self._cs3(to_api)
+        await self._require_parent(to_api, to_cs3)
+        if is_dir:
+            await self._copy_tree(from_api, from_cs3, to_api, to_cs3)
+        else:
+            await self._copy_one(from_api, from_cs3, to_api, to_cs3)
+        model = await self.get(to_api, content=False)
+        self.emit(data={"action": "copy", "path": to_api, "source_path": from_api})
+        return model
+
+    async def _copy_target(self, from_api: str, to_path: str | None, is_dir: bool) -> str:
+        name = P.api_name(from_api)
+        to_api = P.normalize_api_path(to_path if to_path is not None else P.api_parent(from_api))
+        if to_path is None or await self.dir_exists(to_api) or to_api == "":
+            if to_api == P.api_parent(from_api) or await self.exists(P.api_join(to_api, name)):
+                if is_dir:
+                    stem, ext = name, ""
+                else:
+                    stem, dot, ext = name.partition(".")
+                    ext = dot + ext
+                candidate = f"{stem}-Copy{ext}"
+                name = await self.increment_filename(candidate, to_api, insert="-Copy")
+                name = name if name != candidate else f"{stem}-Copy1{ext}"
+                if await self.exists(P.api_join(to_api, name)):
+                    name = await self.increment_filename(f"{stem}{ext}", to_api, insert="-Copy")
+            return P.api_join(to_api, name)
+        return to_api
+
+    async def _copy_one(self, from_api: str, from_cs3: str, to_api: str, to_cs3: str) -> None:
+        engine = await self.get_engine()
+        with http_error(to_api):
+            entry_id = await engine.submit_copy(from_cs3, to_cs3)
+        self.invalidate(to_cs3)
+        self.presented.ours(to_cs3, now(), None)
+        await self._apply(entry_id, to_api)
+        self.invalidate(to_cs3)
+
+    async def _copy_tree(self, from_api: str, from_cs3: str, to_api: str, to_cs3: str) -> None:
+        limit = self.max_copy_folder_size_mb * 1024 * 1024
+        plan: list[tuple[str, str, bool]] = []
+        total = 0
+        queue = [(from_api, from_cs3, to_api, to_cs3)]
+        while queue:
+            src_api, src_cs3, dst_api, dst_cs3 = queue.pop()
+            plan.append((src_cs3, dst_cs3, True))
+            listing = await self.get(src_api, content=True)
+            for child in listing["content"]:
+                child_src_cs3 = posixpath.join(src_cs3, child["name"])
+                child_dst_api = P.api_join(dst_api, child["name"])
+                child_dst_cs3 = posixpath.join(dst_cs3, child["name"])
+                if child["type"] == "directory":
+                    queue.append((child["path"], child_src_cs3, child_dst_api, child_dst_cs3))
+                else:
+                    total += child["size"] or 0
+                    plan.append((child_src_cs3, child_dst_cs3, False))
+            if total > limit:
+                raise HTTPError(
+                    400, f"Can't copy folders larger than {self.max_copy_folder_size_mb} MB: {from_api}"
+                )
+        engine = await self.get_engine()
+        last = None
+        for src, dst, is_dir in plan:
+            with http_error(to_api):
+                last = await (engine.submit_mkdir(dst) if is_dir else engine.submit_copy(src, dst))
+            self.invalidate(dst)
+        if last is not None:
+            await self._apply(last, to_api)
+        self.invalidate(to_cs3)
+
+    # ------------------------------------------------------------------ kernels
+    def local_path(self, api_path: str) -> str | None:
+        """The file's path on the local mount of root_path, when one is configured."""
+        if not self.cs3.local_mount:
+            return None
+        return str(Path(self.cs3.local_mount).expanduser() / api_path)
+
+    def get_kernel_path(self, path: str, model: Any = None) -> str:
+        from contents.kernels import kernel_path
+
+        return kernel_path(self, path)
+
+    def info_string(self) -> str:
+        root = self.path_map.root if self.path_map else "(the user's home)"
+        return f"Serving CS3 contents from {self.cs3.host or '(no host configured)'}:{root}"
+
+
+def _decode_file_content(content: Any, format: str | None, api_path: str) -> bytes:
+    if format == "text":
+        if not isinstance(content, str):
+            raise HTTPError(400, f"Text content of {api_path} must be a string")
+        return content.encode("utf-8")
+    if format == "base64":
+        try:
+            return base64.b64decode(content.encode("ascii") if isinstance(content, str) else content)
+        except (binascii.Error, ValueError, AttributeError) as e:
+            raise HTTPError(400, f"Encoding error saving {api_path}: {e}") from e
+    raise HTTPError(400, "Must specify format of file contents as 'text' or 'base64'")
+
+
+def _to_pending(engine: Any, ov: Any) -> Pending:
+    """Adapt the engine's Overlay to our Pending view."""
+    kind = getattr(ov, "kind", "file") or "file"
+    mtime = getattr(ov, "mtime", None)
+    if isinstance(mtime, (int, float)):
+        mtime = datetime_from_ns(int(mtime * 1e9)) if mtime < 1e12 else datetime_from_ns(int(mtime))
+    blob = getattr(ov, "blob", None)
+    blob_path: Path | None = None
+    sha256 = None
+    if blob is not None:
+        if isinstance(blob, Path):
+            blob_path = blob
+        elif hasattr(blob, "path"):
+            blob_path, sha256 = blob.path, getattr(blob, "sha256", None)
+        else:
+            sha256 = str(blob)
+            blob_path = engine.blob_path(sha256)
+    return Pending(
+        kind="directory" if kind in ("directory", "dir", "container") else "file",
+        deleted=bool(getattr(ov, "deleted", False)),
+        size=getattr(ov, "size", None),
+        mtime=mtime,
+        sha256=sha256 or getattr(ov, "sha256", None),
+        blob_path=blob_path,
+    )
+
+
+def http_error_from(exc: BaseException, api_path: str) -> HTTPError:
+    """Map an exception from the client/engine/journal to a short HTTPError."""
+    from contents.errors import to_http_error
+
+    return to_http_error(exc, api_path)
