@@ -148,7 +148,7 @@ class Authenticator:
         if not path:
             raise errors.AuthBlocked("token_path is not configured", waiter=self._never_changes)
         try:
-            text = await anyio.Path(path).read_text()
+            text = await anyio.Path(path).expanduser().read_text()
         except OSError as exc:
             # A missing file is a setup problem that a later rewrite fixes: block, don't fail.
             fp = "missing"

@@ -36,7 +36,11 @@ def channel_options(config: CS3Config) -> list[tuple[str, int]]:
 
 
 def _read(path: str | None) -> bytes | None:
-    return Path(path).read_bytes() if path else None
+    return Path(path).expanduser().read_bytes() if path else None
+
+
+def _expand(path: str | None) -> str | None:
+    return str(Path(path).expanduser()) if path else None
 
 
 def grpc_credentials(config: CS3Config) -> grpc.ChannelCredentials:
@@ -69,7 +73,7 @@ def http_verify(config: CS3Config) -> ssl.SSLContext | bool:
         return False
     if not (config.ssl_ca_cert or config.ssl_client_cert):
         return True
-    ctx = ssl.create_default_context(cafile=config.ssl_ca_cert)
+    ctx = ssl.create_default_context(cafile=_expand(config.ssl_ca_cert))
     if config.ssl_client_cert:
-        ctx.load_cert_chain(config.ssl_client_cert, config.ssl_client_key)
+        ctx.load_cert_chain(_expand(config.ssl_client_cert), _expand(config.ssl_client_key))
     return ctx
