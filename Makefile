@@ -10,7 +10,7 @@ STAMP := $(VENV)/.cs3sync-installed
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test,dev]"
+	$(PY) -m pip install --quiet -e ".[test,dev,bench]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -1,0 +1,135 @@
+"""``python -m benchmarks [--quick] [--only listing,save,...] [--report]``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import shutil
+import socket
+import sys
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from benchmarks import machine, report
+from benchmarks.env import Bench, Sizes
+from benchmarks.results import SCHEMA, Measurement
+from benchmarks.suites import derived, journal, listing, resume, save, storm, upload
+
+WORKDIR = Path(__file__).resolve().parent / ".work"
+
+Suite = Callable[[Bench], Awaitable[Measurement]]
+# Run order: the storm stops the emulator and resume kills the server, so they come last.
+SUITES: dict[str, Suite] = {
+    "listing": listing.run,
+    "save": save.run,
+    "upload": upload.run,
+    "journal": journal.run,
+    "resume": resume.run,
+    "storm": storm.run,
+}
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+async def run(sizes: Sizes, only: set[str] | None, workdir: Path) -> dict[str, object]:
+    started = time.perf_counter()
+    shutil.rmtree(workdir, ignore_errors=True)
+    os.makedirs(workdir)
+    bench = Bench(workdir, sizes)
+    measurements: list[Measurement] = []
+    try:
+        log("starting servers (local manager; CS3 manager on the emulator, cernbox and ocis profiles)")
+        await bench.start_local()
+        await asyncio.gather(
+            bench.start_cs3("cs3", "cernbox", tus=False), bench.start_cs3("cs3-tus", "ocis", tus=True)
+        )
+        for label, reason in bench.unavailable.items():
+            log(f"{label}: not available: {reason.splitlines()[0] if reason else ''}")
+        for key, suite in SUITES.items():
+            if only and key not in only:
+                continue
+            log(f"{key} ...")
+            t0 = time.perf_counter()
+            try:
+                measurement = await suite(bench)
+            except Exception as exc:
+                traceback.print_exc()
+                measurement = Measurement(key, key, "", "")
+                measurement.not_available("run", f"{type(exc).__name__}: {exc}")
+            measurement.seconds = time.perf_counter() - t0
+            log(f"{key} done in {measurement.seconds:.1f} s")
+            measurements.append(measurement)
+        if not only or "upload" in only or "listing" in only or "save" in only:
+            measurements.append(derived.stall(bench))
+        if not only or "upload" in only:
+            measurements.append(derived.memory(bench))
+    finally:
+        await bench.stop_all()
+    return {
+        "schema": SCHEMA,
+        "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "quick": sizes.quick,
+        "duration_s": time.perf_counter() - started,
+        "machine": machine.describe(),
+        "sizes": {k: v for k, v in sizes.__dict__.items()},
+        "unavailable": bench.unavailable,
+        "measurements": [m.to_json() for m in measurements],
+    }
+
+
+def results_path(quick: bool) -> Path:
+    day = dt.date.today().isoformat()
+    host = socket.gethostname().split(".")[0] or "host"
+    return report.RESULTS_DIR / f"{day}-{host}{'-quick' if quick else ''}.json"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="scaled-down sizes; finishes in under 2 minutes")
+    parser.add_argument("--only", help="comma-separated suites: " + ",".join(SUITES))
+    parser.add_argument(
+        "--report", action="store_true", help="only regenerate the tables from the latest results"
+    )
+    parser.add_argument(
+        "--no-save", action="store_true", help="print the results JSON instead of recording it"
+    )
+    parser.add_argument("--workdir", type=Path, default=WORKDIR, help="scratch directory (emptied first)")
+    args = parser.parse_args(argv)
+
+    if args.report:
+        latest = report.latest_results()
+        if latest is None:
+            print("no results recorded yet", file=sys.stderr)
+            return 1
+        report.write_reports(latest)
+        log(f"tables regenerated from {latest.name}")
+        return 0
+
+    only = {s.strip() for s in args.only.split(",")} if args.only else None
+    if only and not only <= set(SUITES):
+        parser.error(f"unknown suite(s): {', '.join(sorted(only - set(SUITES)))}")
+    sizes = Sizes.quick_run() if args.quick else Sizes.full()
+    results = asyncio.run(run(sizes, only, args.workdir))
+    text = json.dumps(results, indent=2, default=str) + "\n"
+    if args.no_save or only:
+        print(text)
+        if only and not args.no_save:
+            log("partial run (--only): results printed, not recorded")
+        return 0
+    path = results_path(sizes.quick)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    report.write_reports(path)
+    log(
+        f"results in {path.relative_to(report.REPO)}; "
+        "tables in benchmarks/README.md and docs/readme/performance.md"
+    )
+    log(f"total {results['duration_s']:.0f} s")
+    return 0

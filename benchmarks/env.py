@@ -1,0 +1,213 @@
+"""The benchmark environment: sizes, the servers under test (targets) and their storage."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks.emulator import Admin
+from benchmarks.procs import CS3_MANAGER, LOCAL_MANAGER, EmulatorProc, JupyterServer
+from benchmarks.rest import Contents
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+USER, PASSWORD = "einstein", "relativity"
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """What each measurement works on; QUICK scales everything down to finish in under 2 minutes."""
+
+    quick: bool
+    listing: tuple[int, ...]
+    listing_repeats: int
+    save_small: int = 100_000
+    save_large: int = 5_000_000
+    save_small_n: int = 50
+    save_large_n: int = 20
+    concurrent_saves: int = 50
+    upload: tuple[int, ...] = (256 * MiB, 1 * GiB)
+    busy_upload: int = 1 * GiB
+    busy_uploads: int = 4
+    resume: int = 256 * MiB
+    journal_enqueue_n: int = 1000
+    journal_pending: tuple[int, ...] = (1000, 10_000)
+    storm: int = 1000
+    drain_timeout: float = 300.0
+    push_throttle: int = 64 * MiB  # bytes/s of the emulator's data plane while a push must stay in flight
+
+    @classmethod
+    def full(cls) -> Sizes:
+        return cls(quick=False, listing=(1000, 10_000, 50_000), listing_repeats=10)
+
+    @classmethod
+    def quick_run(cls) -> Sizes:
+        return cls(
+            quick=True,
+            listing=(1000,),
+            listing_repeats=5,
+            save_small_n=20,
+            save_large_n=5,
+            upload=(64 * MiB,),
+            busy_upload=32 * MiB,
+            resume=64 * MiB,
+            journal_enqueue_n=200,
+            journal_pending=(1000,),
+            storm=100,
+            drain_timeout=60.0,
+            push_throttle=32 * MiB,
+        )
+
+    @property
+    def stall_upload(self) -> int:
+        return max(self.upload)
+
+    @property
+    def stall_listing(self) -> int:
+        return 10_000 if 10_000 in self.listing else max(self.listing)
+
+
+@dataclass
+class Target:
+    """One jupyter_server under test, its REST client, and where its files land on disk."""
+
+    label: str
+    server: JupyterServer
+    rest: Contents
+    disk_root: Path  # the directory that API path "" maps to
+    emulator: EmulatorProc | None = None
+    admin: Admin | None = None
+    tus: bool = False
+
+    @property
+    def is_cs3(self) -> bool:
+        return self.emulator is not None
+
+    def disk(self, api_path: str) -> Path:
+        return self.disk_root / api_path
+
+    async def wait_visible(
+        self, api_path: str, size: int, timeout: float, poll: float = 0.005
+    ) -> float | None:
+        """Seconds until the file at ``api_path`` has ``size`` bytes on the storage; None on timeout."""
+        started = time.perf_counter()
+        path = self.disk(api_path)
+        while time.perf_counter() - started < timeout:
+            with contextlib.suppress(OSError):
+                if path.stat().st_size == size:
+                    return time.perf_counter() - started
+            await asyncio.sleep(poll)
+        return None
+
+    async def restart_server(self) -> float:
+        await self.rest.aclose()
+        seconds = await self.server.start()
+        self.rest = Contents(self.server.url, self.server.token)
+        return seconds
+
+
+@dataclass
+class Bench:
+    workdir: Path
+    sizes: Sizes
+    targets: dict[str, Target] = field(default_factory=dict)
+    unavailable: dict[str, str] = field(default_factory=dict)  # target label -> reason
+    shared: dict[str, object] = field(default_factory=dict)  # figures one suite records for another
+
+    def target(self, label: str) -> Target | None:
+        return self.targets.get(label)
+
+    async def start_local(self) -> None:
+        root = self.workdir / "local" / "root"
+        server = JupyterServer("local-server", self.workdir / "local", LOCAL_MANAGER, root, [])
+        await server.start()
+        self.targets["local"] = Target("local", server, Contents(server.url, server.token), root)
+
+    async def start_cs3(self, label: str, profile: str, tus: bool) -> None:
+        """Emulator + jupyter_server with CS3ContentsManager; records why if either is not there yet."""
+        missing = cs3_missing()
+        if missing:
+            self.unavailable[label] = missing
+            return
+        base = self.workdir / label
+        emulator = EmulatorProc(f"{label}-emulator", base, base / "storage", profile)
+        try:
+            await emulator.start()
+        except Exception as exc:
+            self.unavailable[label] = f"emulator did not start: {exc}"
+            return
+        token_path = base / "password"
+        token_path.write_text(PASSWORD)
+        os.chmod(token_path, 0o600)
+        journal_dir = base / "journal"
+        extra = [
+            f"--CS3Sync.host={emulator.grpc_address}",
+            "--CS3Sync.auth_login_type=basic",
+            f"--CS3Sync.client_id={USER}",
+            f"--CS3Sync.token_path={token_path}",
+            f"--CS3Sync.tus_enabled={tus}",
+            f"--CS3Sync.journal_dir={journal_dir}",
+        ]
+        server = JupyterServer(f"{label}-server", base, CS3_MANAGER, base / "server-root", extra)
+        try:
+            await server.start()
+        except Exception as exc:
+            emulator.stop()
+            self.unavailable[label] = f"jupyter_server with CS3ContentsManager did not start: {exc}"
+            return
+        rest = Contents(server.url, server.token)
+        target = Target(label, server, rest, emulator.root, emulator, Admin(emulator.http_url), tus)
+        try:
+            target.disk_root = await locate_home(target)
+        except Exception as exc:
+            self.unavailable[label] = f"a save through CS3ContentsManager did not reach the storage: {exc}"
+            await rest.aclose()
+            server.stop()
+            emulator.stop()
+            return
+        self.targets[label] = target
+
+    async def stop_all(self) -> None:
+        for target in self.targets.values():
+            await target.rest.aclose()
+            target.server.stop()
+            if target.emulator is not None:
+                target.emulator.stop()
+
+
+def cs3_missing() -> str | None:
+    """Why the CS3 side cannot run yet (parts still being built), or None."""
+    for module, what in (
+        ("contents.manager", "contents.manager (CS3ContentsManager)"),
+        ("cs3sync.emulator", "cs3sync.emulator"),
+        ("cs3sync.cli", "cs3sync.cli (python -m cs3sync emulator)"),
+    ):
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            return f"{what} is not in the tree yet"
+    return None
+
+
+async def locate_home(target: Target, timeout: float = 30.0) -> Path:
+    """Find the directory on the emulator's disk that the Jupyter root maps to, by saving a probe file."""
+    name = "bench-probe.txt"
+    await target.rest.put(name, {"type": "file", "format": "text", "content": "probe"})
+    started = time.perf_counter()
+    root = target.disk_root
+    while time.perf_counter() - started < timeout:
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            if name in filenames:
+                home = Path(dirpath)
+                await target.rest.delete(name)
+                return home
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"the probe file did not appear under the emulator root within {timeout:.0f} s")

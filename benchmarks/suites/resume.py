@@ -1,0 +1,119 @@
+"""5. Resumption: bytes re-sent after a connection drop at 50 %, and the time to completion after
+kill -9 of the server in the middle of a push and a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from benchmarks.emulator import CallMark, upload_bytes
+from benchmarks.env import Bench, Target
+from benchmarks.measure import MiB, mib
+from benchmarks.results import Figure, Measurement
+
+TUS_CHUNK = 16 * MiB  # c.CS3Sync.upload_chunk_size default: one PATCH per 16 MiB
+
+
+def _route(protocol: str) -> str:
+    return "PATCH /data/tus/*" if protocol == "tus" else "PUT /data/simple/*"
+
+
+async def drop_at_half(target: Target, size: int, protocol: str) -> tuple[int | None, float | None]:
+    """Upload, with the storage dropping the connection after half the file; returns (bytes re-sent,
+    seconds from the last chunk to the file being complete on the storage)."""
+    assert target.admin is not None
+    half = size // 2
+    if protocol == "tus":
+        # The drop rule counts body bytes per request: skip the PATCHes wholly before the middle.
+        after, into = divmod(half, TUS_CHUNK)
+    else:
+        after, into = 0, half
+    name = f"drop-{protocol}-{size}.bin"
+    mark = CallMark(target.admin)
+    await mark.start()
+    await target.admin.fault("http", _route(protocol), {"type": "drop_after", "bytes": into}, 1, after=after)
+    try:
+        result = await target.rest.upload(name, size, seed=7)
+        visible = await target.wait_visible(name, size, timeout=max(120.0, size / (2 * MiB)))
+    finally:
+        await target.admin.clear_faults()
+    sent = upload_bytes(await mark.new_http())
+    await target.rest.delete(name)
+    del result
+    return (sent - size if visible is not None else None), visible
+
+
+async def kill_mid_push(bench: Bench, target: Target, size: int, protocol: str) -> dict[str, float | None]:
+    """Upload, kill -9 the server half-way through the push (the data plane is throttled so the push
+    takes about 4 s), restart it on the same journal, and time the completion."""
+    assert target.admin is not None
+    name = f"kill-{protocol}-{size}.bin"
+    rate = max(MiB, size // 4)
+    mark = CallMark(target.admin)
+    await mark.start()
+    await target.admin.fault("http", _route(protocol), {"type": "throttle", "bytes_per_second": rate}, None)
+    try:
+        await target.rest.upload(name, size, seed=11)
+        await asyncio.sleep(size / rate / 2)
+        target.server.kill9()
+        killed = time.perf_counter()
+    finally:
+        await target.admin.clear_faults()
+    restart_s = await target.restart_server()
+    remaining = max(120.0, size / (2 * MiB))
+    visible = await target.wait_visible(name, size, timeout=remaining)
+    total = time.perf_counter() - killed if visible is not None else None
+    sent = upload_bytes(await mark.new_http())
+    await target.rest.delete(name)
+    return {
+        "restart_s": restart_s,
+        "kill_to_visible_s": total,
+        "resent": None if visible is None else sent - size,
+    }
+
+
+async def run(bench: Bench) -> Measurement:
+    size = bench.sizes.resume
+    m = Measurement(
+        "resume",
+        "Resumption",
+        "chunk upload of a file, the emulator aborting the transfer after 50 % of the bytes (fault rule "
+        "drop_after), bytes counted by the emulator's HTTP log; and kill -9 of the jupyter_server while it "
+        "pushes a file (data plane throttled to size/4 per second), then a restart on the same journal",
+        f"{mib(size)} file; profiles cernbox (simple PUT) and ocis (tus, 16 MiB PATCHes)",
+    )
+    for label, protocol in (("cs3", "simple"), ("cs3-tus", "tus")):
+        target = bench.target(label)
+        if target is None:
+            m.not_available(f"cs3sync ({protocol})", bench.unavailable.get(label, "not started"))
+            continue
+        try:
+            resent, visible = await drop_at_half(target, size, protocol)
+            goal = "≈ 0 (tus resumes)" if protocol == "tus" else "≤ file size (simple restarts the PUT)"
+            limit = TUS_CHUNK if protocol == "tus" else size
+            m.add(
+                Figure(
+                    f"{protocol}: bytes re-sent after a drop at 50 %",
+                    "bytes",
+                    resent,
+                    goal=goal,
+                    met=None if resent is None else resent <= limit,
+                )
+            )
+            m.add(Figure(f"{protocol}: last chunk → complete on the storage, with the drop", "s", visible))
+        except Exception as exc:
+            m.not_available(f"cs3sync ({protocol}) drop at 50 %", f"{type(exc).__name__}: {exc}")
+        try:
+            killed = await kill_mid_push(bench, target, size, protocol)
+            m.add(
+                Figure(
+                    f"{protocol}: kill -9 mid-push → complete on the storage",
+                    "s",
+                    killed["kill_to_visible_s"],
+                )
+            )
+            m.add(Figure(f"{protocol}: of which server restart", "s", killed["restart_s"]))
+            m.add(Figure(f"{protocol}: bytes re-sent after kill -9", "bytes", killed["resent"]))
+        except Exception as exc:
+            m.not_available(f"cs3sync ({protocol}) kill -9", f"{type(exc).__name__}: {exc}")
+    return m

@@ -1,0 +1,110 @@
+"""8. Offline storm: N saves of one notebook with the storage down, then reconnect: how many uploads
+reach the storage (goal: 1, thanks to coalescing) and how long the journal takes to drain."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+
+from benchmarks.env import Bench, Target
+from benchmarks.rest import RestError, make_notebook
+from benchmarks.results import Figure, Measurement
+from benchmarks.stats import median, p99
+
+NAME = "storm.ipynb"
+SIZE = 20_000
+
+
+async def saves(target: Target, count: int) -> tuple[list[float], int, dict[str, object]]:
+    """``count`` saves with changing content: seconds per successful save, failures, last notebook."""
+    notebook = make_notebook(SIZE, "storm")
+    times: list[float] = []
+    failures = 0
+    for i in range(count):
+        notebook["cells"][0]["source"][0] = f"# storm save {i}\n"
+        t0 = time.perf_counter()
+        try:
+            await target.rest.save_notebook(NAME, notebook)
+            times.append(time.perf_counter() - t0)
+        except RestError:
+            failures += 1
+    return times, failures, notebook
+
+
+def _final_on_disk(target: Target, marker: str) -> bool:
+    with contextlib.suppress(OSError, ValueError, KeyError, IndexError):
+        data = json.loads(target.disk(NAME).read_text())
+        return data["cells"][0]["source"][0].startswith(marker) or marker in "".join(
+            data["cells"][0]["source"]
+        )
+    return False
+
+
+async def run(bench: Bench) -> Measurement:
+    n = bench.sizes.storm
+    m = Measurement(
+        "storm",
+        "Offline storm",
+        f"{n:,} sequential `PUT /api/contents/{NAME}` with changing content while the emulator process is "
+        "stopped, then the emulator is started again (same ports, same data)",
+        f"{n:,} saves of a {SIZE // 1000} KB notebook",
+    )
+    local = bench.target("local")
+    local_times: list[float] = []
+    if local is not None:
+        local_times, _, _ = await saves(local, n)
+    cs3 = bench.target("cs3")
+    if cs3 is None or cs3.emulator is None or cs3.admin is None:
+        m.not_available("cs3sync", bench.unavailable.get("cs3", "not started"))
+        return m
+    try:
+        await saves(cs3, 1)  # the notebook exists on the storage before the outage
+        for _ in range(200):
+            if _final_on_disk(cs3, "# storm save 0"):
+                break
+            await asyncio.sleep(0.05)
+        cs3.emulator.stop()
+        offline_times, failures, _ = await saves(cs3, n)
+        marker = f"# storm save {n - 1}\n"
+        await cs3.emulator.start()
+        reconnected = time.perf_counter()
+        drained = None
+        while time.perf_counter() - reconnected < bench.sizes.drain_timeout:
+            if _final_on_disk(cs3, marker):
+                drained = time.perf_counter() - reconnected
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)  # anything still in flight shows up in the call log
+        calls = await cs3.admin.calls()
+        uploads = sum(
+            1 for c in calls if c.get("method") == "InitiateFileUpload" and NAME in json.dumps(c, default=str)
+        )
+    except Exception as exc:
+        m.not_available("cs3sync", f"{type(exc).__name__}: {exc}")
+        return m
+    m.add(
+        Figure(
+            "save p50 with the storage down",
+            "ms",
+            (median(offline_times) or 0) * 1000 if offline_times else None,
+            (median(local_times) or 0) * 1000 if local_times else None,
+        )
+    )
+    m.add(
+        Figure(
+            "save p99 with the storage down",
+            "ms",
+            (p99(offline_times) or 0) * 1000 if offline_times else None,
+            (p99(local_times) or 0) * 1000 if local_times else None,
+        )
+    )
+    m.add(Figure("saves refused while offline", "count", failures, goal="0", met=failures == 0))
+    m.add(Figure("uploads performed after reconnect", "count", uploads, goal="1", met=uploads == 1))
+    m.add(Figure("reconnect → last save on the storage (drain)", "s", drained))
+    if drained is None:
+        m.notes.append(
+            f"The last save had not reached the storage {bench.sizes.drain_timeout:.0f} s after reconnect."
+        )
+    return m
