@@ -4,24 +4,57 @@ Writes go through a single aiosqlite connection guarded by an anyio lock, each a
 ``BEGIN IMMEDIATE ... COMMIT`` with nothing unrelated awaited inside; reads use a separate connection
 and see every committed write (WAL). Only the owner (holder of the flock on ``journal.lock``) writes
 entries; other processes open read-only, except for the short control writes of the CLI (see
-``set_control``, ``retry``, ``discard``, ``resolve``, ``gc``).
+``set_control``, ``retry``, ``discard``, ``resolve``, ``gc``), which SQLite serialises with the owner's.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import posixpath
+import sqlite3
 import time
-from collections.abc import AsyncIterable, Callable, Iterable, Mapping
+from collections import Counter
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+import aiosqlite
+import anyio
+import anyio.to_thread
+
+from cs3sync.journal import coalesce, ownership, schema
+from cs3sync.journal.crash import crash_point
+from cs3sync.journal.errors import (
+    InvalidTransition,
+    JournalError,
+    JournalUnreadable,
+    NotOwner,
+    UnknownEntry,
+)
+from cs3sync.journal.fs import (
+    FILE_MODE,
+    check_local_fs,
+    ensure_private_dir,
+    ensure_private_file,
+)
+from cs3sync.journal.paths import is_same_or_related, normalize_path, path_key
+from cs3sync.journal.spool import Spool
+from cs3sync.journal.staging import StagingArea
 from cs3sync.journal.types import (
     Blob,
+    BlockedReason,
     CheckpointRow,
     Control,
     Entry,
     Event,
+    Op,
     RemoteState,
+    Resolution,
     StagingInfo,
+    State,
     Stats,
     UploadRecord,
 )
@@ -36,6 +69,29 @@ DEFAULT_RETENTION_ROWS = 5000
 DEFAULT_STAGING_EXPIRY_SECONDS = 24 * 3600.0
 #: Size of the `events` ring.
 DEFAULT_EVENTS_MAX = 10_000
+#: Unreferenced blobs and stray spool files younger than this are left alone by gc (they may be
+#: about to be referenced by an enqueue in another process).
+DEFAULT_BLOB_GRACE_SECONDS = 600.0
+BUSY_TIMEOUT_MS = 10_000
+
+_ACTIVE_SQL = ",".join(f"'{s}'" for s in sorted(State.ACTIVE))
+_TERMINAL_SQL = ",".join(f"'{s}'" for s in sorted(State.TERMINAL))
+_CONTENT_OPS_SQL = f"'{Op.SAVE}','{Op.COPY}','{Op.CHECKPOINT}'"
+
+# The oldest runnable entry none of whose paths intersects (same, ancestor, descendant) an older active
+# entry. Used by claim (inside one UPDATE ... RETURNING) and by has_runnable.
+_RUNNABLE_SQL = f"""
+    SELECT e.id FROM entries e
+    WHERE (e.state = 'queued' OR (e.state = 'retrying' AND e.next_attempt_at <= :now))
+      AND (:large IS NULL OR e.large = :large)
+      AND NOT EXISTS (
+          SELECT 1 FROM entry_paths mine
+          JOIN entry_paths theirs
+            ON substr(theirs.key, 1, length(mine.key)) = mine.key
+            OR substr(mine.key, 1, length(theirs.key)) = theirs.key
+          JOIN entries o ON o.id = theirs.entry_id
+          WHERE mine.entry_id = e.id AND theirs.entry_id < e.id AND o.state IN ({_ACTIVE_SQL}))
+    ORDER BY e.id LIMIT 1"""
 
 
 class _Keep:
@@ -45,12 +101,118 @@ class _Keep:
 KEEP = _Keep()
 
 
+def _parent(path: str) -> str:
+    return posixpath.dirname(path) if path != "/" else ""
+
+
+async def _connect(db: Path, *, readonly: bool) -> aiosqlite.Connection:
+    """A connection with the journal's pragmas. Autocommit mode: transactions are explicit."""
+    if readonly:
+        conn = await aiosqlite.connect(f"file:{quote(str(db))}?mode=ro", uri=True, isolation_level=None)
+    else:
+        conn = await aiosqlite.connect(db, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    await conn.execute("PRAGMA foreign_keys = ON")
+    await conn.execute("PRAGMA synchronous = FULL")
+    return conn
+
+
+def _quick_check(db: Path) -> str | None:
+    """None if the database is sound, else the reason. Blocking."""
+    try:
+        conn = sqlite3.connect(db, isolation_level=None)
+        try:
+            rows = conn.execute("PRAGMA quick_check").fetchall()
+            schema.current_version(conn)
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
+    if rows != [("ok",)]:
+        return "; ".join(str(r[0]) for r in rows[:5])
+    return None
+
+
+def _quarantine(db: Path, stamp: str) -> Path:
+    """Rename a broken database (and its WAL/SHM) aside. Never deletes it."""
+    aside = db.with_name(f"{db.name}.corrupt-{stamp}")
+    for suffix in ("-wal", "-shm"):
+        side = db.with_name(db.name + suffix)
+        if side.exists():
+            os.replace(side, aside.with_name(aside.name + suffix))
+    os.replace(db, aside)
+    return aside
+
+
+def _prepare_owner_db(db: Path, stamp: str) -> tuple[Path | None, str | None]:
+    """quick_check (quarantining a broken db), create with 0600, WAL, migrate. Blocking.
+    Returns (quarantined path, reason) when the db had to be set aside."""
+    quarantined: Path | None = None
+    reason: str | None = None
+    if db.exists() and db.stat().st_size > 0:
+        reason = _quick_check(db)
+        if reason is not None:
+            quarantined = _quarantine(db, stamp)
+    ensure_private_file(db)
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        schema.migrate(conn)
+    finally:
+        conn.close()
+    for suffix in ("-wal", "-shm"):
+        side = db.with_name(db.name + suffix)
+        if side.exists():
+            side.chmod(FILE_MODE)
+    return quarantined, reason
+
+
 class Journal:
     """The operation journal. Create with ``await Journal.open(...)``; use as an async context manager."""
 
-    dir: Path
-    owner: bool
+    def __init__(
+        self,
+        dir: Path,
+        *,
+        owner: bool,
+        now: Callable[[], float],
+        spool: Spool,
+        reader: aiosqlite.Connection,
+        writer: aiosqlite.Connection | None,
+        lock: ownership.OwnerLock | None,
+        large_threshold: int,
+        retention_seconds: float,
+        retention_rows: int,
+        staging_expiry_seconds: float,
+        events_max: int,
+        blob_grace_seconds: float,
+    ) -> None:
+        self.dir = dir
+        self.owner = owner
+        self._now = now
+        self.spool = spool
+        self._reader = reader
+        self._writer = writer
+        self._lock = lock
+        self.large_threshold = large_threshold
+        self.retention_seconds = retention_seconds
+        self.retention_rows = retention_rows
+        self.staging_expiry_seconds = staging_expiry_seconds
+        self.events_max = events_max
+        self.blob_grace_seconds = blob_grace_seconds
+        self._wlock = anyio.Lock()
+        #: Blobs stored by this process but not yet referenced by a row: protected from gc.
+        self._pins: Counter[str] = Counter()
+        self._staging = StagingArea(self)
+        self._closed = False
+        #: Set when open found a broken db: (quarantined path, reason, re-imported entry ids).
+        self.quarantined: tuple[Path, str, list[int]] | None = None
 
+    # ================================================================ open / close
     @classmethod
     async def open(
         cls,
@@ -64,6 +226,7 @@ class Journal:
         retention_rows: int = DEFAULT_RETENTION_ROWS,
         staging_expiry_seconds: float = DEFAULT_STAGING_EXPIRY_SECONDS,
         events_max: int = DEFAULT_EVENTS_MAX,
+        blob_grace_seconds: float = DEFAULT_BLOB_GRACE_SECONDS,
         mounts_file: str | Path = "/proc/mounts",
     ) -> Journal:
         """Open (as owner: create, lock, check, migrate, recover) the journal in ``dir``.
@@ -77,11 +240,102 @@ class Journal:
         owner=False: opens the existing db read-only (raises `JournalUnreadable` if missing, broken or of
         an unknown schema). Entry writes raise `NotOwner`, except the CLI's control writes.
         """
-        raise NotImplementedError
+        path = Path(dir)
+        settings = dict(
+            now=now,
+            large_threshold=large_threshold,
+            retention_seconds=retention_seconds,
+            retention_rows=retention_rows,
+            staging_expiry_seconds=staging_expiry_seconds,
+            events_max=events_max,
+            blob_grace_seconds=blob_grace_seconds,
+        )
+        if owner:
+            return await cls._open_owner(path, allow_network_fs, mounts_file, settings)
+        return await cls._open_reader(path, settings)
+
+    @classmethod
+    async def _open_owner(
+        cls, dir: Path, allow_network_fs: bool, mounts_file: str | Path, settings: dict[str, Any]
+    ) -> Journal:
+        await anyio.to_thread.run_sync(
+            lambda: check_local_fs(dir, allow_network_fs=allow_network_fs, mounts_file=mounts_file)
+        )
+        await anyio.to_thread.run_sync(ensure_private_dir, dir)
+        lock = await anyio.to_thread.run_sync(ownership.acquire, dir / "journal.lock")
+        writer = reader = None
+        try:
+            spool = Spool(dir / "spool")
+            await anyio.to_thread.run_sync(spool.setup)
+            stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(settings["now"]()))
+            db = dir / "journal.db"
+            quarantined, reason = await anyio.to_thread.run_sync(_prepare_owner_db, db, stamp)
+            writer = await _connect(db, readonly=False)
+            reader = await _connect(db, readonly=False)
+            await reader.execute("PRAGMA query_only = ON")
+            journal = cls(dir, owner=True, spool=spool, reader=reader, writer=writer, lock=lock, **settings)
+            if quarantined is not None:
+                ids = await journal._reimport_manifest(stamp)
+                journal.quarantined = (quarantined, reason or "corrupt", ids)
+                await journal.append_event(
+                    "quarantined", message=f"broken db renamed to {quarantined.name}; {len(ids)} re-imported"
+                )
+            await journal._recover()
+            return journal
+        except BaseException:
+            for conn in (writer, reader):
+                if conn is not None:
+                    await conn.close()
+            lock.release()
+            raise
+
+    @classmethod
+    async def _open_reader(cls, dir: Path, settings: dict[str, Any]) -> Journal:
+        db = dir / "journal.db"
+        if not await anyio.to_thread.run_sync(db.exists):
+            raise JournalUnreadable(f"no journal at {dir}")
+        try:
+            reader = await _connect(db, readonly=True)
+        except sqlite3.Error as exc:
+            raise JournalUnreadable(f"cannot open the journal: {exc}") from exc
+        try:
+            rows = await reader.execute_fetchall("PRAGMA quick_check")
+            if [tuple(r) for r in rows] != [("ok",)]:
+                raise JournalUnreadable("the journal database is corrupt: " + str(tuple(rows[0])))
+            version = await reader.execute_fetchall("SELECT value FROM meta WHERE key = 'schema_version'")
+            if not version or int(version[0][0]) != schema.SCHEMA_VERSION:
+                found = version[0][0] if version else "none"
+                raise JournalUnreadable(
+                    f"journal schema version {found}; this cs3sync reads version {schema.SCHEMA_VERSION}"
+                )
+        except sqlite3.Error as exc:
+            await reader.close()
+            raise JournalUnreadable(f"the journal database is unreadable: {exc}") from exc
+        except BaseException:
+            await reader.close()
+            raise
+        spool = Spool(dir / "spool")
+        return cls(dir, owner=False, spool=spool, reader=reader, writer=None, lock=None, **settings)
 
     async def close(self) -> None:
         """Close connections and release the owner lock."""
-        raise NotImplementedError
+        if self._closed:
+            return
+        with anyio.CancelScope(shield=True):
+            try:
+                if self.owner and self._writer is not None:
+                    with contextlib.suppress(sqlite3.Error):
+                        await self._execute_control(
+                            "UPDATE control SET owner_pid = NULL, engine_state = 'stopped', updated_at = ?",
+                            (self.now(),),
+                        )
+                    self._closed = True
+                    await self._writer.close()
+                self._closed = True
+                await self._reader.close()
+            finally:
+                if self._lock is not None:
+                    self._lock.release()
 
     async def __aenter__(self) -> Journal:
         return self
@@ -91,7 +345,7 @@ class Journal:
 
     def now(self) -> float:
         """The journal's clock (injectable for tests)."""
-        raise NotImplementedError
+        return self._now()
 
     @property
     def db_path(self) -> Path:
@@ -99,9 +353,76 @@ class Journal:
 
     def blob_path(self, sha256: str) -> Path:
         """Where the spool keeps the blob ``sha256`` (``spool/<sha[:2]>/<sha>``)."""
-        raise NotImplementedError
+        return self.spool.blob_path(sha256)
 
-    # ---------------------------------------------------------------- spool
+    def owner_pid(self) -> int | None:
+        """The pid of the live owner process (ours if we own it), without touching the lock."""
+        return os.getpid() if self.owner else ownership.owner_alive(self.dir / "journal.lock")
+
+    # ================================================================ transactions
+    @contextlib.asynccontextmanager
+    async def _tx(self, *, control: bool = False) -> AsyncIterator[aiosqlite.Connection]:
+        """One ``BEGIN IMMEDIATE ... COMMIT`` under the write lock. Shielded from cancellation, so a
+        transaction is never left half-way by a cancelled caller (its body only awaits the database).
+        Non-owners may only run ``control`` transactions, on a short-lived connection."""
+        if not self.owner and not control:
+            raise NotOwner("this process does not own the journal (opened read-only)")
+        if self._closed:
+            raise JournalError("the journal is closed")
+        async with self._wlock:
+            with anyio.CancelScope(shield=True):
+                conn = (
+                    self._writer if self._writer is not None else await _connect(self.db_path, readonly=False)
+                )
+                try:
+                    await conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        yield conn
+                    except BaseException:
+                        await conn.execute("ROLLBACK")
+                        raise
+                    if not self.owner:
+                        await conn.execute(
+                            "UPDATE control SET generation = generation + 1, updated_at = ?", (self.now(),)
+                        )
+                    await conn.execute("COMMIT")
+                finally:
+                    if conn is not self._writer:
+                        await conn.close()
+
+    async def _execute_control(self, sql: str, params: Iterable[Any]) -> None:
+        async with self._tx(control=True) as conn:
+            await conn.execute(sql, tuple(params))
+
+    async def _read(self, sql: str, params: Iterable[Any] | Mapping[str, Any] = ()) -> list[sqlite3.Row]:
+        if self._closed:
+            raise JournalError("the journal is closed")
+        p = params if isinstance(params, Mapping) else tuple(params)
+        return list(await self._reader.execute_fetchall(sql, p))
+
+    async def _event(
+        self,
+        conn: aiosqlite.Connection,
+        kind: str,
+        entry_id: int | None = None,
+        message: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> None:
+        cursor = await conn.execute(
+            "INSERT INTO events (at, entry_id, kind, message, data) VALUES (?, ?, ?, ?, ?)",
+            (self.now(), entry_id, kind, message, json.dumps(dict(data)) if data else None),
+        )
+        # The ring: drop what fell off the end (a primary-key range, so cheap).
+        await conn.execute("DELETE FROM events WHERE id <= ?", ((cursor.lastrowid or 0) - self.events_max,))
+
+    async def _manifest_end(self, ids: Iterable[int], end: str) -> None:
+        """Best-effort "this entry is finished" lines (the manifest is only read after corruption)."""
+        records = [{"v": 1, "id": i, "end": end} for i in ids]
+        if records:
+            with contextlib.suppress(OSError, JournalError):
+                await self.spool.append_manifest(records, durable=False)
+
+    # ================================================================ spool
     async def store_blob(self, source: bytes | Path | AsyncIterable[bytes]) -> Blob:
         """Write content durably to the spool: tmp -> fsync -> rename -> fsync dir (all in threads).
 
@@ -109,9 +430,30 @@ class Journal:
         remote_state row) it is protected from gc in this process. Raises `SpoolFull` on ENOSPC/EDQUOT,
         leaving nothing behind. Owner only.
         """
-        raise NotImplementedError
+        if not self.owner:
+            raise NotOwner("only the journal owner writes to the spool")
+        blob = await self.spool.store(source)
+        self._pins[blob.sha256] += 1
+        return blob
 
-    # ---------------------------------------------------------------- enqueue
+    def _unpin(self, sha: str | None) -> None:
+        if sha and self._pins[sha] > 0:
+            self._pins[sha] -= 1
+            if not self._pins[sha]:
+                del self._pins[sha]
+
+    def is_pinned(self, sha: str) -> bool:
+        return self._pins[sha] > 0
+
+    @staticmethod
+    async def _ensure_blob_row(conn: aiosqlite.Connection, sha: str, size: int, now: float) -> None:
+        await conn.execute(
+            "INSERT INTO blobs (sha256, size, refcount, created_at) VALUES (?, ?, 0, ?)"
+            " ON CONFLICT (sha256) DO NOTHING",
+            (sha, size, now),
+        )
+
+    # ================================================================ enqueue
     async def enqueue(
         self,
         op: str,
@@ -124,6 +466,7 @@ class Journal:
         kind: str = "file",
         large: bool | None = None,
         extra: Mapping[str, Any] | None = None,
+        needs_check: bool = False,
     ) -> Entry:
         """Journal a command durably and return its entry (state ``queued``, or ``cancelled`` if it
         annihilated with a pending create). Applies the coalescing rules of DESIGN §5 in the same
@@ -139,12 +482,118 @@ class Journal:
         - everything else is ordered by ``entry_paths`` (mkdir before child saves, rename after
           everything under its source).
 
-        ``save``/``copy``/``checkpoint`` with content need ``blob`` (from `store_blob`). The manifest line
-        is appended and fsynced before the commit. ``large`` defaults to ``size >= large_threshold``.
+        ``save``/``checkpoint`` need ``blob`` (from `store_blob`); ``copy`` may carry one (the source's
+        content) or not (the engine downloads). The manifest line is appended and fsynced before the
+        commit. ``large`` defaults to ``size >= large_threshold``.
         """
-        raise NotImplementedError
+        if op not in Op.ALL:
+            raise ValueError(f"unknown op {op!r}")
+        path = normalize_path(path)
+        src = normalize_path(src_path) if src_path is not None else None
+        if op in (Op.RENAME, Op.COPY) and src is None:
+            raise ValueError(f"{op} needs src_path")
+        if op in (Op.SAVE, Op.CHECKPOINT) and blob is None:
+            raise ValueError(f"{op} needs a blob")
+        if not self.owner:
+            raise NotOwner("only the journal owner enqueues")
+        if blob is not None and not await anyio.to_thread.run_sync(self.blob_path(blob.sha256).exists):
+            raise JournalError("the blob is not in the spool; store it with store_blob first")
+        size = blob.size if blob is not None else None
+        is_large = bool(large) if large is not None else (size or 0) >= self.large_threshold
+        now = self.now()
 
-    # ---------------------------------------------------------------- claim and transitions
+        async with self._tx() as conn:
+            if blob is not None:
+                await self._ensure_blob_row(conn, blob.sha256, blob.size, now)
+            plan = await coalesce.plan(conn, op, path, src)
+            if plan.inherit_base:
+                base_etag, base_fileid = plan.base_etag, plan.base_fileid
+            state = State.CANCELLED if plan.cancel_self else State.QUEUED
+            rows = await conn.execute_fetchall(
+                """INSERT INTO entries (op, path, src_path, kind, state, blob, sha256, size, base_etag,
+                       base_fileid, large, needs_check, prior_blobs, extra, resolution, created_at,
+                       updated_at, finished_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *""",
+                (
+                    op,
+                    path,
+                    src,
+                    kind,
+                    state,
+                    None if plan.cancel_self or blob is None else blob.sha256,
+                    blob.sha256 if blob is not None else None,
+                    size,
+                    base_etag,
+                    base_fileid,
+                    int(is_large),
+                    int(needs_check),
+                    json.dumps(plan.prior_blobs) if plan.prior_blobs else None,
+                    json.dumps(dict(extra)) if extra else None,
+                    Resolution.ANNIHILATED if plan.cancel_self else None,
+                    now,
+                    now,
+                    now if plan.cancel_self else None,
+                ),
+            )
+            row = rows[0]
+            new_id = row["id"]
+            if not plan.cancel_self:
+                keys = {path_key(path)} | ({path_key(src)} if src else set())
+                await conn.executemany(
+                    "INSERT INTO entry_paths (entry_id, key) VALUES (?, ?)", [(new_id, k) for k in keys]
+                )
+            for old in plan.supersede:
+                await self._finish_folded(conn, old, new_id, State.SUPERSEDED, Resolution.SUPERSEDED, now)
+            for old in plan.cancel:
+                await self._finish_folded(conn, old, new_id, State.CANCELLED, Resolution.ANNIHILATED, now)
+            await self._event(
+                conn,
+                "enqueued",
+                new_id,
+                f"{op} {path}",
+                {"superseded": plan.supersede, "cancelled": plan.cancel},
+            )
+            record = {
+                "v": 1,
+                "id": new_id,
+                "op": op,
+                "path": path,
+                "src": src,
+                "blob": blob.sha256 if blob else None,
+                "size": size,
+                "base_etag": base_etag,
+                "base_fileid": base_fileid,
+                "kind": kind,
+                "at": now,
+            }
+            ended = [{"v": 1, "id": i, "end": "folded"} for i in (*plan.supersede, *plan.cancel)]
+            if plan.cancel_self:
+                ended.append({"v": 1, "id": new_id, "end": "folded"})
+            # Written and fsynced before the commit: a committed row always has its manifest line.
+            await self.spool.append_manifest([record, *ended], durable=True)
+            crash_point("manifest_written")
+        crash_point("committed")
+        if blob is not None:
+            self._unpin(blob.sha256)
+        return Entry.from_row(row)
+
+    async def _finish_folded(
+        self, conn: aiosqlite.Connection, entry_id: int, by: int, state: str, resolution: str, now: float
+    ) -> None:
+        # An entry that never ran cannot be on the storage: its blob is released at once (1000 offline
+        # autosaves must not keep 1000 copies). One that ran may be there; the new entry lists it in
+        # prior_blobs and this row keeps the blob until retention.
+        await conn.execute(
+            """UPDATE entries SET state = ?, resolution = ?, superseded_by = ?, finished_at = ?,
+                   updated_at = ?, blocked_reason = NULL, lease_owner = NULL, lease_expires = NULL,
+                   blob = CASE WHEN claims = 0 THEN NULL ELSE blob END
+               WHERE id = ?""",
+            (state, resolution, by, now, now, entry_id),
+        )
+        await conn.execute("DELETE FROM entry_paths WHERE entry_id = ?", (entry_id,))
+        await self._event(conn, state, entry_id, f"by {by}")
+
+    # ================================================================ claim and transitions
     async def claim(
         self, worker_id: str, *, lease_seconds: float = 300.0, large: bool | None = None
     ) -> Entry | None:
@@ -154,11 +603,79 @@ class Journal:
         (None = any). Returns None when nothing is runnable or the journal is paused. Entries whose lease
         expired are first put back to ``queued`` with ``needs_check``.
         """
-        raise NotImplementedError
+        now = self.now()
+        params = {
+            "now": now,
+            "worker": worker_id,
+            "expires": now + lease_seconds,
+            "large": None if large is None else int(large),
+        }
+        async with self._tx() as conn:
+            await conn.execute(
+                """UPDATE entries SET state = 'queued', needs_check = 1, lease_owner = NULL,
+                       lease_expires = NULL, updated_at = :now
+                   WHERE state = 'running' AND lease_expires < :now""",
+                params,
+            )
+            rows = await conn.execute_fetchall(
+                f"""UPDATE entries SET state = 'running', lease_owner = :worker, lease_expires = :expires,
+                        claims = claims + 1, blocked_reason = NULL, updated_at = :now
+                    WHERE id = ({_RUNNABLE_SQL})
+                      AND NOT (SELECT paused FROM control WHERE id = 1)
+                    RETURNING *""",
+                params,
+            )
+            if not rows:
+                return None
+            await self._event(conn, "claimed", rows[0]["id"], worker_id)
+        return Entry.from_row(rows[0])
 
     async def renew_lease(self, entry_id: int, worker_id: str, *, lease_seconds: float = 300.0) -> bool:
         """Extend a running entry's lease. False if the entry is no longer ours."""
-        raise NotImplementedError
+        now = self.now()
+        async with self._tx() as conn:
+            cursor = await conn.execute(
+                "UPDATE entries SET lease_expires = ?, updated_at = ?"
+                " WHERE id = ? AND state = 'running' AND lease_owner = ?",
+                (now + lease_seconds, now, entry_id, worker_id),
+            )
+            return cursor.rowcount == 1
+
+    async def _transition(
+        self,
+        entry_id: int,
+        allowed: Iterable[str],
+        sets: Mapping[str, Any],
+        event: str,
+        *,
+        message: str | None = None,
+        control: bool = False,
+        drop_paths: bool = False,
+        conn_hook: Callable[[aiosqlite.Connection, sqlite3.Row], Any] | None = None,
+    ) -> Entry:
+        """Move one entry from one of ``allowed`` states, applying ``sets``, with an event."""
+        allowed = tuple(allowed)
+        now = self.now()
+        values = {**sets, "updated_at": now}
+        assignments = ", ".join(f"{column} = :{column}" for column in values)
+        async with self._tx(control=control) as conn:
+            current = await conn.execute_fetchall("SELECT * FROM entries WHERE id = ?", (entry_id,))
+            if not current:
+                raise UnknownEntry(entry_id)
+            if current[0]["state"] not in allowed:
+                raise InvalidTransition(
+                    f"entry {entry_id} is {current[0]['state']}; {event} needs {' or '.join(allowed)}"
+                )
+            if conn_hook is not None:
+                await conn_hook(conn, current[0])
+            rows = await conn.execute_fetchall(
+                f"UPDATE entries SET {assignments} WHERE id = :entry_id RETURNING *",
+                {**values, "entry_id": entry_id},
+            )
+            if drop_paths:
+                await conn.execute("DELETE FROM entry_paths WHERE entry_id = ?", (entry_id,))
+            await self._event(conn, event, entry_id, message)
+        return Entry.from_row(rows[0])
 
     async def mark_done(
         self,
@@ -174,7 +691,37 @@ class Journal:
         """running -> done. Releases the blob reference (unless ``cache_blob``: then it becomes the
         ``cached_blob`` of ``remote``). ``remote`` (if given) is upserted into remote_state in the same
         transaction. Raises `InvalidTransition` if the entry is not running."""
-        raise NotImplementedError
+
+        async def hook(conn: aiosqlite.Connection, row: sqlite3.Row) -> None:
+            await conn.execute("DELETE FROM uploads WHERE entry_id = ?", (entry_id,))
+            if remote is not None:
+                cached = row["blob"] if cache_blob and row["blob"] else remote.cached_blob
+                await self._upsert_remote(conn, remote, cached)
+
+        entry = await self._transition(
+            entry_id,
+            (State.RUNNING,),
+            {
+                "state": State.DONE,
+                "result_etag": result_etag,
+                "result_mtime": result_mtime,
+                "result_fileid": result_fileid,
+                "presented_mtime": presented_mtime,
+                "finished_at": self.now(),
+                "blob": None,
+                "needs_check": 0,
+                "lease_owner": None,
+                "lease_expires": None,
+                "blocked_reason": None,
+                "last_error": None,
+                "last_error_kind": None,
+            },
+            "done",
+            drop_paths=True,
+            conn_hook=hook,
+        )
+        await self._manifest_end([entry_id], "done")
+        return entry
 
     async def mark_retry(
         self,
@@ -187,56 +734,225 @@ class Journal:
     ) -> Entry:
         """running -> retrying with a persisted ``next_attempt_at``; ``attempts += 1`` unless
         ``count_attempt`` is False."""
-        raise NotImplementedError
+        current = await self.entry(entry_id)
+        return await self._transition(
+            entry_id,
+            (State.RUNNING,),
+            {
+                "state": State.RETRYING,
+                "attempts": current.attempts + (1 if count_attempt else 0),
+                "next_attempt_at": next_attempt_at,
+                "last_error": error,
+                "last_error_kind": error_kind,
+                "lease_owner": None,
+                "lease_expires": None,
+            },
+            "retrying",
+            message=error,
+        )
 
     async def mark_blocked(self, entry_id: int, *, reason: str, error: str | None = None) -> Entry:
         """running/queued/retrying -> blocked(reason) (offline|auth|predecessor|quota). No attempt
         counted. Released by `unblock`."""
-        raise NotImplementedError
+        if reason not in BlockedReason.ALL:
+            raise ValueError(f"unknown blocked reason {reason!r}")
+        sets: dict[str, Any] = {
+            "state": State.BLOCKED,
+            "blocked_reason": reason,
+            "lease_owner": None,
+            "lease_expires": None,
+        }
+        if error is not None:
+            sets.update(last_error=error, last_error_kind=reason)
+        return await self._transition(
+            entry_id, (State.RUNNING, State.QUEUED, State.RETRYING), sets, "blocked", message=reason
+        )
 
     async def block_runnable(self, reason: str, *, error: str | None = None) -> int:
         """Move every queued/retrying entry to blocked(reason) (the offline breaker, the auth pause).
         Returns how many."""
-        raise NotImplementedError
+        if reason not in BlockedReason.ALL:
+            raise ValueError(f"unknown blocked reason {reason!r}")
+        async with self._tx() as conn:
+            cursor = await conn.execute(
+                """UPDATE entries SET state = 'blocked', blocked_reason = ?, updated_at = ?,
+                       last_error = coalesce(?, last_error), last_error_kind = CASE WHEN ? IS NULL
+                       THEN last_error_kind ELSE ? END
+                   WHERE state IN ('queued', 'retrying')""",
+                (reason, self.now(), error, error, reason),
+            )
+            if cursor.rowcount:
+                await self._event(conn, "blocked", None, f"{cursor.rowcount} entries: {reason}")
+            return cursor.rowcount
 
     async def unblock(self, reason: str | None = None) -> int:
         """blocked(reason) -> queued for every such entry (all reasons if None). Returns how many."""
-        raise NotImplementedError
+        async with self._tx() as conn:
+            cursor = await conn.execute(
+                """UPDATE entries SET state = 'queued', blocked_reason = NULL, next_attempt_at = NULL,
+                       updated_at = ?
+                   WHERE state = 'blocked' AND (? IS NULL OR blocked_reason = ?)""",
+                (self.now(), reason, reason),
+            )
+            if cursor.rowcount:
+                await self._event(conn, "unblocked", None, f"{cursor.rowcount} entries: {reason or 'all'}")
+            return cursor.rowcount
 
     async def mark_conflict(self, entry_id: int, *, conflict_path: str | None, error: str) -> Entry:
         """running -> conflict. The blob is kept (user's bytes); never deleted automatically."""
-        raise NotImplementedError
+        return await self._transition(
+            entry_id,
+            (State.RUNNING,),
+            {
+                "state": State.CONFLICT,
+                "conflict_path": conflict_path,
+                "last_error": error,
+                "last_error_kind": "conflict",
+                "lease_owner": None,
+                "lease_expires": None,
+            },
+            "conflict",
+            message=error,
+        )
 
     async def mark_failed(self, entry_id: int, *, error: str, error_kind: str = "permanent") -> Entry:
         """running -> failed. The blob is kept; never deleted automatically."""
-        raise NotImplementedError
+        return await self._transition(
+            entry_id,
+            (State.RUNNING,),
+            {
+                "state": State.FAILED,
+                "last_error": error,
+                "last_error_kind": error_kind,
+                "lease_owner": None,
+                "lease_expires": None,
+            },
+            "failed",
+            message=error,
+        )
 
     async def requeue(self, entry_id: int, *, needs_check: bool = True) -> Entry:
         """running -> queued (e.g. the engine is shutting down mid-command)."""
-        raise NotImplementedError
+        return await self._transition(
+            entry_id,
+            (State.RUNNING,),
+            {
+                "state": State.QUEUED,
+                "needs_check": int(needs_check),
+                "lease_owner": None,
+                "lease_expires": None,
+            },
+            "requeued",
+        )
 
-    # ---------------------------------------------------------------- user actions (CLI too)
+    async def _recover(self) -> None:
+        """At owner start: nothing is running, whatever the rows say."""
+        now = self.now()
+        async with self._tx() as conn:
+            cursor = await conn.execute(
+                """UPDATE entries SET state = 'queued', needs_check = 1, lease_owner = NULL,
+                       lease_expires = NULL, updated_at = ? WHERE state = 'running'""",
+                (now,),
+            )
+            if cursor.rowcount:
+                await self._event(conn, "recovered", None, f"{cursor.rowcount} running entries requeued")
+            await conn.execute(
+                "UPDATE control SET owner_pid = ?, heartbeat = ?, updated_at = ?", (os.getpid(), now, now)
+            )
+
+    # ================================================================ user actions (CLI too)
     async def retry(self, entry_id: int, *, force: bool = False) -> Entry:
         """failed/conflict/blocked -> queued, attempts reset, ``needs_check`` set. A conflict is retried
         only with ``force`` (clears the base etag/fileid: overwrite the remote). Refused (unless
         ``force``) if a newer command on the same path was applied since. Works without ownership."""
-        raise NotImplementedError
+        entry = await self.entry(entry_id)
+        if entry.state == State.CONFLICT and not force:
+            raise InvalidTransition(
+                f"entry {entry_id} is a conflict: `resolve` it, or retry with force to overwrite the remote"
+            )
+        if not force:
+            newer = await self._read(
+                "SELECT id, path, src_path FROM entries"
+                " WHERE id > ? AND state NOT IN ('superseded', 'cancelled')",
+                (entry_id,),
+            )
+            for row in newer:
+                if any(is_same_or_related(p, q) for p in entry.paths() for q in filter(None, row[1:])):
+                    raise InvalidTransition(
+                        f"entry {row['id']} on the same path came later; retrying {entry_id} would apply "
+                        "an older command over it (use force to do it anyway)"
+                    )
+        sets: dict[str, Any] = {
+            "state": State.QUEUED,
+            "attempts": 0,
+            "needs_check": 1,
+            "blocked_reason": None,
+            "next_attempt_at": None,
+            "finished_at": None,
+        }
+        if force and entry.state == State.CONFLICT:
+            sets.update(base_etag=None, base_fileid=None)
+        keys = {path_key(p) for p in entry.paths()}
+
+        async def restore_paths(conn: aiosqlite.Connection, row: sqlite3.Row) -> None:
+            await conn.executemany(
+                "INSERT OR IGNORE INTO entry_paths (entry_id, key) VALUES (?, ?)",
+                [(entry_id, k) for k in keys],
+            )
+
+        return await self._transition(
+            entry_id,
+            (State.FAILED, State.CONFLICT, State.BLOCKED),
+            sets,
+            "retried",
+            control=True,
+            conn_hook=restore_paths,
+            message="forced" if force else None,
+        )
 
     async def retry_all_failed(self) -> list[int]:
         """`retry` every failed entry that can be retried without force. Returns the ids."""
-        raise NotImplementedError
+        retried = []
+        for entry in await self.entries([State.FAILED]):
+            with contextlib.suppress(InvalidTransition):
+                await self.retry(entry.id)
+                retried.append(entry.id)
+        return retried
 
     async def discard(self, entry_id: int) -> Entry:
         """An active (not running) or parked entry -> cancelled (resolution ``discarded``). Its blob
         stays in the spool until retention removes the row. Works without ownership."""
-        raise NotImplementedError
+        entry = await self._transition(
+            entry_id,
+            (State.QUEUED, State.RETRYING, State.BLOCKED, State.CONFLICT, State.FAILED),
+            {
+                "state": State.CANCELLED,
+                "resolution": Resolution.DISCARDED,
+                "finished_at": self.now(),
+                "blocked_reason": None,
+            },
+            "discarded",
+            control=True,
+            drop_paths=True,
+        )
+        await self._manifest_end([entry_id], "discarded")
+        return entry
 
     async def resolve(self, entry_id: int) -> Entry:
         """conflict/failed -> done (resolution ``resolved``): the user has dealt with it. Works without
         ownership."""
-        raise NotImplementedError
+        entry = await self._transition(
+            entry_id,
+            (State.CONFLICT, State.FAILED),
+            {"state": State.DONE, "resolution": Resolution.RESOLVED, "finished_at": self.now()},
+            "resolved",
+            control=True,
+            drop_paths=True,
+        )
+        await self._manifest_end([entry_id], "resolved")
+        return entry
 
-    # ---------------------------------------------------------------- uploads
+    # ================================================================ uploads
     async def record_upload_session(
         self,
         entry_id: int,
@@ -251,36 +967,70 @@ class Journal:
         checksum: str | None = None,
         endpoint: str | None = None,
     ) -> UploadRecord:
-        """Persist (replace) the upload session of an entry, right after InitiateFileUpload."""
-        raise NotImplementedError
+        """Persist (replace) the upload session of an entry, right after InitiateFileUpload. The reset
+        count survives replacement."""
+        now = self.now()
+        async with self._tx() as conn:
+            rows = await conn.execute_fetchall(
+                """INSERT INTO uploads (entry_id, protocol, endpoint, url, token, token_expires, total,
+                       chunk_size, offset, sent, checksum, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (entry_id) DO UPDATE SET protocol = excluded.protocol,
+                       endpoint = excluded.endpoint, url = excluded.url, token = excluded.token,
+                       token_expires = excluded.token_expires, total = excluded.total,
+                       chunk_size = excluded.chunk_size, offset = excluded.offset, sent = excluded.sent,
+                       checksum = excluded.checksum, updated_at = excluded.updated_at
+                   RETURNING *""",
+                (entry_id, protocol, endpoint, url, token, token_expires, total, chunk_size, offset, offset,
+                 checksum, now),
+            )  # fmt: skip
+        return _upload(rows[0])
 
     async def update_upload(
         self, entry_id: int, *, offset: int | None = None, sent: int | None = None
     ) -> None:
         """Record a confirmed offset (after each tus PATCH) and/or best-effort progress ``sent``."""
-        raise NotImplementedError
+        async with self._tx() as conn:
+            await conn.execute(
+                """UPDATE uploads SET offset = coalesce(?, offset),
+                       sent = max(coalesce(?, sent), coalesce(?, offset)), updated_at = ?
+                   WHERE entry_id = ?""",
+                (offset, sent, offset, self.now(), entry_id),
+            )
 
     async def reset_upload(self, entry_id: int) -> UploadRecord | None:
-        """Forget the session (must initiate again); ``resets += 1`` is kept on the next record."""
-        raise NotImplementedError
+        """Forget the session (the engine must initiate again): url and token cleared, offsets 0,
+        ``resets += 1``. `upload_session` then returns a record with ``url == ""``."""
+        async with self._tx() as conn:
+            rows = await conn.execute_fetchall(
+                """UPDATE uploads SET url = '', token = NULL, token_expires = NULL, offset = 0, sent = 0,
+                       resets = resets + 1, updated_at = ? WHERE entry_id = ? RETURNING *""",
+                (self.now(), entry_id),
+            )
+        return _upload(rows[0]) if rows else None
 
     async def upload_session(self, entry_id: int) -> UploadRecord | None:
-        """The recorded session of an entry, if any."""
-        raise NotImplementedError
+        """The recorded session of an entry, if any (``url == ""`` after a reset: initiate again)."""
+        rows = await self._read("SELECT * FROM uploads WHERE entry_id = ?", (entry_id,))
+        return _upload(rows[0]) if rows else None
 
     async def upload_sessions(self) -> list[UploadRecord]:
         """All recorded sessions (for progress)."""
-        raise NotImplementedError
+        return [_upload(r) for r in await self._read("SELECT * FROM uploads ORDER BY entry_id")]
 
-    # ---------------------------------------------------------------- queries
+    # ================================================================ queries
     async def entry(self, entry_id: int) -> Entry:
         """One entry (raises `UnknownEntry`)."""
-        raise NotImplementedError
+        rows = await self._read("SELECT * FROM entries WHERE id = ?", (entry_id,))
+        if not rows:
+            raise UnknownEntry(entry_id)
+        return Entry.from_row(rows[0])
 
     async def active_entries(self, prefix: str | None = None, *, include_parked: bool = False) -> list[Entry]:
         """Active entries (queued/running/retrying/blocked), journal order, optionally only those whose
         path or src_path is ``prefix`` or under it. For overlays."""
-        raise NotImplementedError
+        states = State.ACTIVE | (State.PARKED if include_parked else frozenset())
+        return await self.entries(states, prefix=prefix)
 
     async def entries(
         self,
@@ -290,53 +1040,183 @@ class Journal:
         prefix: str | None = None,
         newest_first: bool = False,
     ) -> list[Entry]:
-        """Entries in the given states (all if None)."""
-        raise NotImplementedError
+        """Entries in the given states (all if None), journal order (or newest first)."""
+        where, params = ["1"], []
+        if states is not None:
+            wanted = sorted(set(states))
+            where.append(f"state IN ({','.join('?' * len(wanted))})")
+            params += wanted
+        if prefix is not None:
+            key = path_key(prefix)
+            where.append(
+                "(substr(path || '/', 1, length(?)) = ?"
+                " OR (src_path IS NOT NULL AND substr(src_path || '/', 1, length(?)) = ?))"
+            )
+            params += [key, key, key, key]
+        order = "DESC" if newest_first else "ASC"
+        sql = f"SELECT * FROM entries WHERE {' AND '.join(where)} ORDER BY id {order}"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [Entry.from_row(r) for r in await self._read(sql, params)]
 
     async def counts(self) -> dict[str, int]:
         """Number of entries by state (every state present, zeros included)."""
-        raise NotImplementedError
+        counts = dict.fromkeys(sorted(State.ALL), 0)
+        for state, n in await self._read("SELECT state, count(*) FROM entries GROUP BY state"):
+            counts[state] = n
+        return counts
 
     async def stats(self) -> Stats:
         """Counts, oldest pending, bytes to upload, blocked by reason."""
-        raise NotImplementedError
+        counts = await self.counts()
+        oldest = await self._read(f"SELECT min(created_at) FROM entries WHERE state IN ({_ACTIVE_SQL})")
+        pending = await self._read(
+            f"""SELECT coalesce(sum(max(0, e.size - coalesce(u.offset, 0))), 0) FROM entries e
+                LEFT JOIN uploads u ON u.entry_id = e.id
+                WHERE e.state IN ({_ACTIVE_SQL}) AND e.op IN ({_CONTENT_OPS_SQL}) AND e.size IS NOT NULL"""
+        )
+        blocked = await self._read(
+            "SELECT blocked_reason, count(*) FROM entries WHERE state = 'blocked' GROUP BY blocked_reason"
+        )
+        return Stats(
+            counts=counts,
+            oldest_pending=oldest[0][0],
+            bytes_to_upload=int(pending[0][0]),
+            blocked={r[0] or "?": r[1] for r in blocked},
+        )
 
     async def next_wakeup(self) -> float | None:
         """Earliest time a ``retrying`` entry becomes runnable or a lease expires (None: nothing)."""
-        raise NotImplementedError
+        rows = await self._read(
+            """SELECT min(t) FROM (
+                   SELECT min(next_attempt_at) AS t FROM entries WHERE state = 'retrying'
+                   UNION ALL SELECT min(lease_expires) FROM entries WHERE state = 'running')"""
+        )
+        return rows[0][0]
 
-    async def has_runnable(self) -> bool:
+    async def has_runnable(self, *, large: bool | None = None) -> bool:
         """Whether `claim` would return something now (ignores ``paused``)."""
-        raise NotImplementedError
+        rows = await self._read(
+            _RUNNABLE_SQL, {"now": self.now(), "large": None if large is None else int(large)}
+        )
+        return bool(rows)
 
-    # ---------------------------------------------------------------- remote state
+    async def file_sizes(self) -> dict[str, int]:
+        """Bytes on disk: db (+WAL) and the spool's referenced blobs (for `status`)."""
+
+        def sizes() -> dict[str, int]:
+            db = sum(
+                p.stat().st_size
+                for p in (self.db_path, self.db_path.with_name("journal.db-wal"))
+                if p.exists()
+            )
+            return {"db": db}
+
+        result = await anyio.to_thread.run_sync(sizes)
+        rows = await self._read("SELECT coalesce(sum(size), 0), count(*) FROM blobs")
+        result.update(spool=int(rows[0][0]), blobs=int(rows[0][1]))
+        return result
+
+    # ================================================================ remote state
     async def remote_state(self, path: str) -> RemoteState | None:
-        raise NotImplementedError
+        rows = await self._read("SELECT * FROM remote_state WHERE path = ?", (normalize_path(path),))
+        return _remote(rows[0]) if rows else None
 
     async def remote_children(self, dir_path: str) -> list[RemoteState]:
         """Direct children of ``dir_path`` we know of."""
-        raise NotImplementedError
+        rows = await self._read(
+            "SELECT * FROM remote_state WHERE parent = ? AND path != ? ORDER BY path",
+            (normalize_path(dir_path), "/"),
+        )
+        return [_remote(r) for r in rows]
 
     async def put_remote_state(self, state: RemoteState) -> None:
-        """Upsert. A changed etag drops ``presented_mtime`` unless the new row carries one."""
-        raise NotImplementedError
+        """Upsert. A changed etag drops ``presented_mtime`` and ``cached_blob`` unless the new row
+        carries them."""
+        async with self._tx() as conn:
+            await self._upsert_remote(conn, state, state.cached_blob)
+        self._unpin(state.cached_blob)
+
+    async def _upsert_remote(
+        self, conn: aiosqlite.Connection, state: RemoteState, cached: str | None
+    ) -> None:
+        path = normalize_path(state.path)
+        now = self.now()
+        if cached is not None:
+            size = (
+                state.size
+                if state.size is not None
+                else await anyio.to_thread.run_sync(lambda: self.blob_path(cached).stat().st_size)
+            )
+            await self._ensure_blob_row(conn, cached, size, now)
+        await conn.execute(
+            """INSERT INTO remote_state (path, parent, fileid, etag, size, mtime, checksum, kind,
+                   presented_mtime, cached_blob, updated_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (path) DO UPDATE SET fileid = excluded.fileid, etag = excluded.etag,
+                   size = excluded.size, mtime = excluded.mtime, checksum = excluded.checksum,
+                   kind = excluded.kind, updated_at = excluded.updated_at,
+                   presented_mtime = CASE WHEN excluded.presented_mtime IS NOT NULL
+                       THEN excluded.presented_mtime WHEN remote_state.etag IS excluded.etag
+                       THEN remote_state.presented_mtime END,
+                   cached_blob = CASE WHEN excluded.cached_blob IS NOT NULL THEN excluded.cached_blob
+                       WHEN remote_state.etag IS excluded.etag THEN remote_state.cached_blob END""",
+            (path, _parent(path), state.fileid, state.etag, state.size, state.mtime, state.checksum,
+             state.kind, state.presented_mtime, cached, now),
+        )  # fmt: skip
 
     async def delete_remote_state(self, path: str, *, recursive: bool = True) -> None:
-        raise NotImplementedError
+        path = normalize_path(path)
+        async with self._tx() as conn:
+            await conn.execute(
+                "DELETE FROM remote_state WHERE path = ? OR (? AND substr(path, 1, length(?)) = ?)",
+                (path, int(recursive), path_key(path), path_key(path)),
+            )
 
     async def move_remote_state(self, src: str, dst: str) -> None:
         """Re-key ``src`` and everything under it to ``dst`` (after a rename)."""
-        raise NotImplementedError
+        src, dst = normalize_path(src), normalize_path(dst)
+        key = path_key(src)
+        async with self._tx() as conn:
+            await conn.execute(
+                "DELETE FROM remote_state WHERE path = ? OR substr(path, 1, length(?)) = ?",
+                (dst, path_key(dst), path_key(dst)),
+            )
+            rows = await conn.execute_fetchall(
+                "SELECT path FROM remote_state WHERE path = ? OR substr(path, 1, length(?)) = ?",
+                (src, key, key),
+            )
+            for (old,) in rows:
+                new = dst + old[len(src) :]
+                await conn.execute(
+                    "UPDATE remote_state SET path = ?, parent = ?, updated_at = ? WHERE path = ?",
+                    (new, _parent(new), self.now(), old),
+                )
 
     async def presented_mtime(self, path: str, etag: str) -> float | None:
         """The last_modified we presented for this exact etag, or None (etag changed / unknown)."""
-        raise NotImplementedError
+        rows = await self._read(
+            "SELECT presented_mtime FROM remote_state WHERE path = ? AND etag = ?",
+            (normalize_path(path), etag),
+        )
+        return rows[0][0] if rows else None
 
     async def set_presented_mtime(self, path: str, etag: str, mtime: float) -> None:
-        """Remember the last_modified presented for ``etag`` (upserts remote_state)."""
-        raise NotImplementedError
+        """Remember the last_modified presented for ``etag`` (upserts remote_state; a different stored
+        etag is replaced and its cached blob dropped)."""
+        path = normalize_path(path)
+        async with self._tx() as conn:
+            await conn.execute(
+                """INSERT INTO remote_state (path, parent, etag, presented_mtime, updated_at)
+                   VALUES (?, ?, ?, ?, ?)
+                   ON CONFLICT (path) DO UPDATE SET presented_mtime = excluded.presented_mtime,
+                       cached_blob = CASE WHEN remote_state.etag IS excluded.etag
+                           THEN remote_state.cached_blob END,
+                       etag = excluded.etag, updated_at = excluded.updated_at""",
+                (path, _parent(path), etag, mtime, self.now()),
+            )
 
-    # ---------------------------------------------------------------- checkpoints
+    # ================================================================ checkpoints
     async def add_checkpoint(
         self,
         path: str,
@@ -346,39 +1226,98 @@ class Journal:
         remote_path: str | None = None,
         entry_id: int | None = None,
     ) -> CheckpointRow:
-        raise NotImplementedError
+        """Record a snapshot of ``path`` (its bytes in ``blob``). Replaces a checkpoint of the same id."""
+        path = normalize_path(path)
+        now = self.now()
+        async with self._tx() as conn:
+            await self._ensure_blob_row(conn, blob.sha256, blob.size, now)
+            rows = await conn.execute_fetchall(
+                """INSERT INTO checkpoints
+                       (path, checkpoint_id, blob, size, remote_path, entry_id, created_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (path, checkpoint_id) DO UPDATE SET blob = excluded.blob,
+                       size = excluded.size, remote_path = excluded.remote_path,
+                       entry_id = excluded.entry_id, created_at = excluded.created_at
+                   RETURNING *""",
+                (path, checkpoint_id, blob.sha256, blob.size, remote_path, entry_id, now),
+            )
+        self._unpin(blob.sha256)
+        return _checkpoint(rows[0])
+
+    async def set_checkpoint_entry(self, path: str, checkpoint_id: str, entry_id: int) -> None:
+        """Link a checkpoint row to the command that uploads it."""
+        async with self._tx() as conn:
+            await conn.execute(
+                "UPDATE checkpoints SET entry_id = ? WHERE path = ? AND checkpoint_id = ?",
+                (entry_id, normalize_path(path), checkpoint_id),
+            )
 
     async def checkpoints(self, path: str) -> list[CheckpointRow]:
-        raise NotImplementedError
+        rows = await self._read(
+            "SELECT * FROM checkpoints WHERE path = ? ORDER BY created_at, checkpoint_id",
+            (normalize_path(path),),
+        )
+        return [_checkpoint(r) for r in rows]
 
     async def delete_checkpoint(self, path: str, checkpoint_id: str) -> None:
-        raise NotImplementedError
+        async with self._tx() as conn:
+            await conn.execute(
+                "DELETE FROM checkpoints WHERE path = ? AND checkpoint_id = ?",
+                (normalize_path(path), checkpoint_id),
+            )
+
+    async def delete_checkpoints(self, path: str) -> None:
+        """Drop the checkpoints of ``path`` and everything under it (after a delete)."""
+        path = normalize_path(path)
+        async with self._tx() as conn:
+            await conn.execute(
+                "DELETE FROM checkpoints WHERE path = ? OR substr(path, 1, length(?)) = ?",
+                (path, path_key(path), path_key(path)),
+            )
 
     async def move_checkpoints(self, src: str, dst: str) -> None:
         """Re-key the checkpoints of ``src`` (and under it) to ``dst``."""
-        raise NotImplementedError
+        src, dst = normalize_path(src), normalize_path(dst)
+        async with self._tx() as conn:
+            await conn.execute(
+                """UPDATE OR REPLACE checkpoints SET path = ? || substr(path, length(?) + 1)
+                   WHERE path = ? OR substr(path, 1, length(?)) = ?""",
+                (dst, src, src, path_key(src), path_key(src)),
+            )
 
-    # ---------------------------------------------------------------- staging (JupyterLab chunks)
+    # ================================================================ staging (JupyterLab chunks)
     async def stage_chunk(self, path: str, chunk: int, data: bytes) -> StagingInfo:
         """Store chunk ``chunk`` (1, 2, ..., or -1 for the last) of a JupyterLab chunked upload.
         Chunk 1 restarts the staging; a repeated chunk overwrites its own range (idempotent); a gap or
         a missing start raises `StagingError`. Costs O(len(data)). The chunk is fsynced before its
         offset is recorded."""
-        raise NotImplementedError
+        return await self._staging.stage(normalize_path(path), chunk, data)
 
     async def finish_staging(self, path: str) -> Blob:
         """Turn the staged upload of ``path`` into a normal spool blob (then `enqueue` a save with it)."""
-        raise NotImplementedError
+        blob = await self._staging.finish(normalize_path(path))
+        self._pins[blob.sha256] += 1
+        return blob
 
     async def staging(self, path: str) -> StagingInfo | None:
-        raise NotImplementedError
+        return await self._staging.info(normalize_path(path))
 
     async def drop_staging(self, path: str) -> None:
-        raise NotImplementedError
+        await self._staging.drop(normalize_path(path))
 
-    # ---------------------------------------------------------------- control, events, gc
+    # ================================================================ control, events, gc
     async def control(self) -> Control:
-        raise NotImplementedError
+        rows = await self._read("SELECT * FROM control WHERE id = 1")
+        r = rows[0]
+        return Control(
+            paused=bool(r["paused"]),
+            engine_state=r["engine_state"],
+            last_error=r["last_error"],
+            owner_pid=r["owner_pid"],
+            heartbeat=r["heartbeat"],
+            generation=r["generation"],
+            updated_at=r["updated_at"],
+        )
 
     async def set_control(
         self,
@@ -390,7 +1329,21 @@ class Journal:
     ) -> Control:
         """Update the control row in a short write transaction. Allowed without ownership (the CLI's
         pause/resume); the owner sets engine_state/last_error/heartbeat."""
-        raise NotImplementedError
+        sets: dict[str, Any] = {"updated_at": self.now()}
+        if paused is not None:
+            sets["paused"] = int(paused)
+        if engine_state is not None:
+            sets["engine_state"] = engine_state
+        if not isinstance(last_error, _Keep):
+            sets["last_error"] = last_error
+        if heartbeat is not None:
+            sets["heartbeat"] = heartbeat
+        assignments = ", ".join(f"{k} = :{k}" for k in sets)
+        async with self._tx(control=True) as conn:
+            await conn.execute(f"UPDATE control SET {assignments} WHERE id = 1", sets)
+            if paused is not None:
+                await self._event(conn, "paused" if paused else "resumed")
+        return await self.control()
 
     async def append_event(
         self,
@@ -401,14 +1354,120 @@ class Journal:
         data: Mapping[str, Any] | None = None,
     ) -> None:
         """Append to the bounded `events` ring (transitions are recorded automatically)."""
-        raise NotImplementedError
+        async with self._tx() as conn:
+            await self._event(conn, kind, entry_id, message, data)
 
     async def events(self, *, entry_id: int | None = None, limit: int = 100) -> list[Event]:
         """Newest last."""
-        raise NotImplementedError
+        rows = await self._read(
+            "SELECT * FROM (SELECT * FROM events WHERE ? IS NULL OR entry_id = ? ORDER BY id DESC LIMIT ?)"
+            " ORDER BY id",
+            (entry_id, entry_id, limit),
+        )
+        return [
+            Event(
+                id=r["id"],
+                at=r["at"],
+                entry_id=r["entry_id"],
+                kind=r["kind"],
+                message=r["message"],
+                data=json.loads(r["data"]) if r["data"] else {},
+            )
+            for r in rows
+        ]
 
     async def gc(self, *, batch: int = 500, max_batches: int | None = None) -> dict[str, int]:
         """Retention: delete done/superseded/cancelled rows older than the retention period or beyond
         the row cap (in batches of ``batch``), unlink blobs whose refcount is 0, orphan and tmp spool
         files, expired staging, trim events; compact the manifest (owner only). Returns counters."""
-        raise NotImplementedError
+        from cs3sync.journal import retention
+
+        return await retention.collect(self, batch=batch, max_batches=max_batches)
+
+    # ================================================================ corruption recovery
+    async def _reimport_manifest(self, stamp: str) -> list[int]:
+        """After a broken db was set aside: re-enqueue the pending saves the manifest knows of.
+
+        A save is re-imported when no finishing line names it, its blob is still in the spool, and no
+        later command touched its path (a later save, a delete or a rename supersedes it). Re-imported
+        entries carry ``needs_check``: they may well have been applied already.
+        """
+        records = await anyio.to_thread.run_sync(self.spool.read_manifest)
+        ended = {r["id"] for r in records if "end" in r}
+        commands = [r for r in records if "op" in r and "path" in r]
+        keep: list[dict[str, Any]] = []
+        for i, record in enumerate(commands):
+            if record["op"] != Op.SAVE or record["id"] in ended or not record.get("blob"):
+                continue
+            later = commands[i + 1 :]
+            if any(
+                is_same_or_related(record["path"], p) for r in later for p in (r["path"], r.get("src")) if p
+            ):
+                continue
+            if await anyio.to_thread.run_sync(self.blob_path(record["blob"]).exists):
+                keep.append(record)
+        # The old manifest's ids belong to the broken db: keep it aside, start a new one.
+        if await anyio.to_thread.run_sync(self.spool.manifest.exists):
+            aside = self.spool.manifest.with_name(f"manifest.log.corrupt-{stamp}")
+            await anyio.to_thread.run_sync(os.replace, self.spool.manifest, aside)
+        ids = []
+        for record in keep:
+            sha = record["blob"]
+            size = await anyio.to_thread.run_sync(lambda s=sha: self.blob_path(s).stat().st_size)
+            entry = await self.enqueue(
+                Op.SAVE,
+                record["path"],
+                blob=Blob(sha256=sha, size=size, path=self.blob_path(sha)),
+                base_etag=record.get("base_etag"),
+                base_fileid=record.get("base_fileid"),
+                kind=record.get("kind") or "file",
+                extra={"reimported": True},
+                needs_check=True,
+            )
+            ids.append(entry.id)
+        return ids
+
+
+def _upload(r: sqlite3.Row) -> UploadRecord:
+    return UploadRecord(
+        entry_id=r["entry_id"],
+        protocol=r["protocol"],
+        endpoint=r["endpoint"],
+        url=r["url"],
+        token=r["token"],
+        token_expires=r["token_expires"],
+        total=r["total"],
+        chunk_size=r["chunk_size"],
+        offset=r["offset"],
+        sent=r["sent"],
+        checksum=r["checksum"],
+        resets=r["resets"],
+        updated_at=r["updated_at"],
+    )
+
+
+def _remote(r: sqlite3.Row) -> RemoteState:
+    return RemoteState(
+        path=r["path"],
+        fileid=r["fileid"],
+        etag=r["etag"],
+        size=r["size"],
+        mtime=r["mtime"],
+        checksum=r["checksum"],
+        kind=r["kind"],
+        presented_mtime=r["presented_mtime"],
+        cached_blob=r["cached_blob"],
+        updated_at=r["updated_at"],
+    )
+
+
+def _checkpoint(r: sqlite3.Row) -> CheckpointRow:
+    return CheckpointRow(
+        checkpoint_id=r["checkpoint_id"],
+        path=r["path"],
+        blob=r["blob"],
+        size=r["size"],
+        remote_path=r["remote_path"],
+        entry_id=r["entry_id"],
+        created_at=r["created_at"],
+    )

@@ -1,0 +1,211 @@
+"""The spool: content-addressed blobs, the staging area and the manifest.
+
+Layout under ``<journal_dir>/spool``::
+
+    tmp/                    blobs being written (garbage after a crash)
+    <sha[:2]>/<sha256>      durable blobs, immutable once renamed into place
+    staging/<key>           JupyterLab chunked uploads being received
+    manifest.log            one JSON line per enqueue (fsynced before the commit), for re-import
+                            after db corruption; plus best-effort "end" lines
+
+Every blocking call runs in a worker thread. Writes and fsyncs go through ``os_write``/``os_fsync`` so
+tests can inject failures (ENOSPC) and count bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import secrets
+from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_thread
+
+from cs3sync.journal.crash import crash_point
+from cs3sync.journal.errors import SpoolFull
+from cs3sync.journal.fs import DIR_MODE, FILE_MODE, ensure_private_dir, fsync_dir
+from cs3sync.journal.types import Blob
+
+#: Size of the pieces written and hashed at once (bounded memory, interleaves with other threads).
+IO_CHUNK = 1024 * 1024
+
+# Indirections for fault injection in tests.
+os_write = os.write
+os_pwrite = os.pwrite
+os_fsync = os.fsync
+
+_SPACE_ERRORS = {errno.ENOSPC, errno.EDQUOT}
+
+
+def is_space_error(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in _SPACE_ERRORS
+
+
+def write_all(fd: int, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        written = os_write(fd, view)
+        view = view[written:]
+
+
+def pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = os_pwrite(fd, view, offset)
+        view = view[written:]
+        offset += written
+
+
+def _pieces(data: bytes) -> Iterator[memoryview]:
+    view = memoryview(data)
+    for start in range(0, len(view), IO_CHUNK):
+        yield view[start : start + IO_CHUNK]
+
+
+class Spool:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.tmp = root / "tmp"
+        self.staging = root / "staging"
+        self.manifest = root / "manifest.log"
+        #: Serialises renames into place with gc unlinks, so a blob re-stored while gc runs survives.
+        self.install_lock = anyio.Lock()
+
+    def setup(self) -> None:
+        for path in (self.root, self.tmp, self.staging):
+            ensure_private_dir(path)
+
+    def blob_path(self, sha256: str) -> Path:
+        return self.root / sha256[:2] / sha256
+
+    # ------------------------------------------------------------ blobs
+    async def store(self, source: bytes | Path | AsyncIterable[bytes]) -> Blob:
+        """tmp -> fsync -> rename to ``<sha[:2]>/<sha>`` -> fsync dir. Raises `SpoolFull` on ENOSPC."""
+        tmp = self.tmp / f"{secrets.token_hex(8)}.tmp"
+        fd = await anyio.to_thread.run_sync(
+            lambda: os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        )
+        hasher = hashlib.sha256()
+        size = 0
+        try:
+            try:
+                if isinstance(source, bytes | bytearray | memoryview):
+                    size = await anyio.to_thread.run_sync(
+                        self._write_pieces, fd, hasher, _pieces(bytes(source))
+                    )
+                elif isinstance(source, Path):
+                    size = await anyio.to_thread.run_sync(self._copy_file, fd, hasher, source)
+                else:
+                    async for chunk in source:
+                        size += await anyio.to_thread.run_sync(self._write_pieces, fd, hasher, [chunk])
+                await anyio.to_thread.run_sync(os_fsync, fd)
+            finally:
+                os.close(fd)
+            sha = hasher.hexdigest()
+            async with self.install_lock:
+                await anyio.to_thread.run_sync(self._install, tmp, sha)
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            if is_space_error(exc):
+                raise SpoolFull("no space left for the journal spool; nothing was saved") from exc
+            raise
+        crash_point("blob_written")
+        return Blob(sha256=sha, size=size, path=self.blob_path(sha))
+
+    @staticmethod
+    def _write_pieces(fd: int, hasher: Any, pieces: Iterable[bytes | memoryview]) -> int:
+        size = 0
+        for piece in pieces:
+            hasher.update(piece)
+            write_all(fd, piece)
+            size += len(piece)
+        return size
+
+    def _copy_file(self, fd: int, hasher: Any, source: Path) -> int:
+        with source.open("rb") as f:
+            return self._write_pieces(fd, hasher, iter(lambda: f.read(IO_CHUNK), b""))
+
+    def _install(self, tmp: Path, sha: str) -> None:
+        """Rename a fully written, fsynced file into its content address and make the rename durable.
+        Replacing an existing copy is harmless (same bytes) and refreshes it against gc."""
+        final = self.blob_path(sha)
+        if not final.parent.exists():
+            final.parent.mkdir(mode=DIR_MODE, exist_ok=True)
+            fsync_dir(self.root)
+        os.replace(tmp, final)
+        fsync_dir(final.parent)
+
+    async def install_file(self, path: Path, sha: str) -> None:
+        """Move an already fsynced file (a finished staging file) into place as blob ``sha``."""
+        async with self.install_lock:
+            await anyio.to_thread.run_sync(self._install, path, sha)
+
+    async def unlink_blobs(self, shas: Iterable[str], keep: Callable[[str], bool]) -> int:
+        """Unlink blob files unless ``keep(sha)`` (checked under the install lock). Returns how many."""
+        removed = 0
+        async with self.install_lock:
+            for sha in shas:
+                if keep(sha):
+                    continue
+                path = self.blob_path(sha)
+                try:
+                    await anyio.to_thread.run_sync(path.unlink)
+                    removed += 1
+                except FileNotFoundError:
+                    pass
+        return removed
+
+    # ------------------------------------------------------------ manifest
+    async def append_manifest(self, records: list[Mapping[str, Any]], *, durable: bool) -> None:
+        """Append JSON lines; ``durable`` fsyncs them (enqueue lines, written before the commit)."""
+        data = "".join(json.dumps(r, separators=(",", ":"), sort_keys=True) + "\n" for r in records).encode()
+
+        def append() -> None:
+            fd = os.open(self.manifest, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
+            try:
+                write_all(fd, data)
+                if durable:
+                    os_fsync(fd)
+            finally:
+                os.close(fd)
+
+        try:
+            await anyio.to_thread.run_sync(append)
+        except OSError as exc:
+            if is_space_error(exc):
+                raise SpoolFull("no space left for the journal manifest; nothing was saved") from exc
+            raise
+
+    def read_manifest(self) -> list[dict[str, Any]]:
+        """Every parseable line (a torn last line after a crash is skipped). Blocking."""
+        try:
+            text = self.manifest.read_text(errors="replace")
+        except FileNotFoundError:
+            return []
+        records = []
+        for line in text.splitlines():
+            with contextlib.suppress(ValueError):
+                record = json.loads(line)
+                if isinstance(record, dict):
+                    records.append(record)
+        return records
+
+    def rewrite_manifest(self, records: list[Mapping[str, Any]]) -> None:
+        """Atomically replace the manifest (compaction). Blocking; call under the journal write lock."""
+        tmp = self.root / "manifest.log.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        try:
+            for record in records:
+                write_all(fd, (json.dumps(record, separators=(",", ":"), sort_keys=True) + "\n").encode())
+            os_fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.manifest)
+        fsync_dir(self.root)

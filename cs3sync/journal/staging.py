@@ -1,0 +1,228 @@
+"""Staging of JupyterLab chunked uploads (DESIGN §7).
+
+JupyterLab sends a large file as sequential base64 chunks numbered 1, 2, ..., -1 (the last). Each chunk
+is written at its recorded offset in a staging file in the spool, fsynced, and then its (offset,
+length) committed in ``upload_staging_chunks``. Chunk 1 starts over in a fresh file; a chunk received
+again overwrites its own range (a client retry); a chunk beyond the next one is refused. Nothing reaches
+CS3 until the last chunk: then the staging file is renamed into the spool as a normal blob and the
+caller enqueues a save. Every chunk costs O(chunk): one positioned write, one fsync, one small
+transaction, and an incremental hash while chunks arrive in order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import secrets
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.to_thread
+
+from cs3sync.journal import spool as spool_io
+from cs3sync.journal.errors import NotOwner, SpoolFull, StagingError
+from cs3sync.journal.fs import FILE_MODE, fsync_dir
+from cs3sync.journal.types import Blob, StagingInfo
+
+if TYPE_CHECKING:
+    from cs3sync.journal.store import Journal
+
+LAST_CHUNK = -1
+
+
+class StagingArea:
+    def __init__(self, journal: Journal) -> None:
+        self._journal = journal
+        self._locks: dict[str, anyio.Lock] = {}
+        #: path -> (sha256 object, bytes hashed so far): valid only while chunks arrive in order.
+        self._hashers: dict[str, tuple[Any, int]] = {}
+
+    def _lock(self, path: str) -> anyio.Lock:
+        return self._locks.setdefault(path, anyio.Lock())
+
+    async def _row(self, path: str) -> Any:
+        rows = await self._journal._read("SELECT * FROM upload_staging WHERE path = ?", (path,))
+        return rows[0] if rows else None
+
+    async def info(self, path: str) -> StagingInfo | None:
+        row = await self._row(path)
+        return _info(row, self._journal.spool.staging) if row else None
+
+    async def stage(self, path: str, chunk: int, data: bytes) -> StagingInfo:
+        if chunk == 0 or chunk < LAST_CHUNK:
+            raise StagingError(f"invalid chunk number {chunk}")
+        if not self._journal.owner:
+            raise NotOwner("only the journal owner stages uploads")
+        async with self._lock(path):
+            if chunk == 1:
+                return await self._restart(path, data)
+            return await self._continue(path, chunk, data)
+
+    async def _restart(self, path: str, data: bytes) -> StagingInfo:
+        journal = self._journal
+        old = await self._row(path)
+        name = secrets.token_hex(16)
+        file = journal.spool.staging / name
+        hasher = hashlib.sha256()
+
+        def write() -> None:
+            fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+            try:
+                spool_io.pwrite_all(fd, data, 0)
+                spool_io.os_fsync(fd)
+            finally:
+                os.close(fd)
+            fsync_dir(file.parent)
+            hasher.update(data)
+
+        await _guarded(write, file)
+        now = journal.now()
+        async with journal._tx() as conn:
+            await conn.execute("DELETE FROM upload_staging WHERE path = ?", (path,))
+            await conn.execute(
+                "INSERT INTO upload_staging (path, file, size, chunks, created_at, updated_at)"
+                " VALUES (?, ?, ?, 1, ?, ?)",
+                (path, name, len(data), now, now),
+            )
+            await conn.execute(
+                "INSERT INTO upload_staging_chunks (path, chunk, offset, length) VALUES (?, 1, 0, ?)",
+                (path, len(data)),
+            )
+        if old is not None:
+            with contextlib.suppress(OSError):
+                await anyio.to_thread.run_sync((journal.spool.staging / old["file"]).unlink)
+        self._hashers[path] = (hasher, len(data))
+        return StagingInfo(path, 1, len(data), file, now, now)
+
+    async def _continue(self, path: str, chunk: int, data: bytes) -> StagingInfo:
+        journal = self._journal
+        row = await self._row(path)
+        if row is None:
+            raise StagingError(f"no upload in progress for {path}: start again at chunk 1")
+        recorded = await journal._read(
+            "SELECT offset, length FROM upload_staging_chunks WHERE path = ? AND chunk = ?", (path, chunk)
+        )
+        has_last = await journal._read(
+            "SELECT 1 FROM upload_staging_chunks WHERE path = ? AND chunk = ?", (path, LAST_CHUNK)
+        )
+        if recorded:
+            # A re-sent chunk: it goes back exactly where it was. If its length changed, whatever
+            # followed it is no longer valid.
+            offset, old_length = recorded[0]
+            truncate = len(data) != old_length
+        elif (chunk == LAST_CHUNK or chunk == row["chunks"] + 1) and not has_last:
+            offset, truncate = row["size"], False
+        else:
+            raise StagingError(f"chunk {chunk} does not follow chunk {row['chunks']} of {path}")
+        file = journal.spool.staging / row["file"]
+        end = offset + len(data)
+
+        def write() -> None:
+            try:
+                fd = os.open(file, os.O_WRONLY)
+            except FileNotFoundError:
+                raise StagingError(f"the staged data of {path} is gone: start again at chunk 1") from None
+            try:
+                spool_io.pwrite_all(fd, data, offset)
+                if truncate:
+                    os.ftruncate(fd, end)
+                spool_io.os_fsync(fd)
+            finally:
+                os.close(fd)
+
+        await _guarded(write, None)
+        now = journal.now()
+        size = end if truncate else max(row["size"], end)
+        chunks = row["chunks"] if chunk == LAST_CHUNK else max(row["chunks"], chunk)
+        async with journal._tx() as conn:
+            if truncate:
+                await conn.execute(
+                    "DELETE FROM upload_staging_chunks WHERE path = ? AND offset > ?", (path, offset)
+                )
+                if chunk != LAST_CHUNK:
+                    chunks = chunk
+            await conn.execute(
+                "INSERT INTO upload_staging_chunks (path, chunk, offset, length) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (path, chunk) DO UPDATE SET offset = excluded.offset, length = excluded.length",
+                (path, chunk, offset, len(data)),
+            )
+            await conn.execute(
+                "UPDATE upload_staging SET size = ?, chunks = ?, updated_at = ? WHERE path = ?",
+                (size, chunks, now, path),
+            )
+        self._advance_hash(path, offset, data, truncate)
+        return StagingInfo(path, chunks, size, file, row["created_at"], now)
+
+    def _advance_hash(self, path: str, offset: int, data: bytes, truncate: bool) -> None:
+        state = self._hashers.get(path)
+        if state is not None and state[1] == offset and not truncate:
+            state[0].update(data)
+            self._hashers[path] = (state[0], offset + len(data))
+        else:
+            # Out of order (a re-sent chunk): hash the whole file once at the end instead.
+            self._hashers.pop(path, None)
+
+    async def finish(self, path: str) -> Blob:
+        journal = self._journal
+        if not journal.owner:
+            raise NotOwner("only the journal owner stages uploads")
+        async with self._lock(path):
+            row = await self._row(path)
+            if row is None:
+                raise StagingError(f"no upload in progress for {path}")
+            file = journal.spool.staging / row["file"]
+            state = self._hashers.pop(path, None)
+            if state is not None and state[1] == row["size"]:
+                sha = state[0].hexdigest()
+            else:
+                sha = await anyio.to_thread.run_sync(_hash_file, file)
+            await journal.spool.install_file(file, sha)
+            async with journal._tx() as conn:
+                await conn.execute("DELETE FROM upload_staging WHERE path = ?", (path,))
+        return Blob(sha256=sha, size=row["size"], path=journal.blob_path(sha))
+
+    async def drop(self, path: str) -> None:
+        journal = self._journal
+        async with self._lock(path):
+            row = await self._row(path)
+            if row is None:
+                return
+            async with journal._tx() as conn:
+                await conn.execute("DELETE FROM upload_staging WHERE path = ?", (path,))
+            self._hashers.pop(path, None)
+            with contextlib.suppress(OSError):
+                await anyio.to_thread.run_sync((journal.spool.staging / row["file"]).unlink)
+
+
+async def _guarded(write: Any, created: Path | None) -> None:
+    """Run a blocking write; on ENOSPC remove what it created and report `SpoolFull`."""
+    try:
+        await anyio.to_thread.run_sync(write)
+    except OSError as exc:
+        if created is not None:
+            with contextlib.suppress(OSError):
+                await anyio.to_thread.run_sync(created.unlink)
+        if spool_io.is_space_error(exc):
+            raise SpoolFull("no space left for the upload in the journal spool") from exc
+        raise
+
+
+def _hash_file(path: Path) -> str:
+    hasher = hashlib.sha256()
+    with path.open("rb") as f:
+        for piece in iter(lambda: f.read(spool_io.IO_CHUNK), b""):
+            hasher.update(piece)
+    return hasher.hexdigest()
+
+
+def _info(row: Any, staging_dir: Path) -> StagingInfo:
+    return StagingInfo(
+        path=row["path"],
+        chunks=row["chunks"],
+        size=row["size"],
+        file=staging_dir / row["file"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
