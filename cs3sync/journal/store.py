@@ -228,6 +228,7 @@ class Journal:
         events_max: int = DEFAULT_EVENTS_MAX,
         blob_grace_seconds: float = DEFAULT_BLOB_GRACE_SECONDS,
         mounts_file: str | Path = "/proc/mounts",
+        account: str | None = None,
     ) -> Journal:
         """Open (as owner: create, lock, check, migrate, recover) the journal in ``dir``.
 
@@ -239,6 +240,9 @@ class Journal:
 
         owner=False: opens the existing db read-only (raises `JournalUnreadable` if missing, broken or of
         an unknown schema). Entry writes raise `NotOwner`, except the CLI's control writes.
+
+        ``account`` (owner only; e.g. ``"einstein@cernbox.cern.ch"``) is recorded in ``meta`` for
+        `status`. ``mounts_file`` is the mount table consulted for the network-fs check.
         """
         path = Path(dir)
         settings = dict(
@@ -251,7 +255,10 @@ class Journal:
             blob_grace_seconds=blob_grace_seconds,
         )
         if owner:
-            return await cls._open_owner(path, allow_network_fs, mounts_file, settings)
+            journal = await cls._open_owner(path, allow_network_fs, mounts_file, settings)
+            if account is not None:
+                await journal.set_meta("account", account)
+            return journal
         return await cls._open_reader(path, settings)
 
     @classmethod
@@ -1306,6 +1313,20 @@ class Journal:
         await self._staging.drop(normalize_path(path))
 
     # ================================================================ control, events, gc
+    async def meta(self) -> dict[str, str]:
+        """The ``meta`` table (``schema_version``, ``account``, ...)."""
+        return {r[0]: r[1] for r in await self._read("SELECT key, value FROM meta")}
+
+    async def set_meta(self, key: str, value: str) -> None:
+        if key == "schema_version":
+            raise ValueError("schema_version is managed by migrations")
+        async with self._tx() as conn:
+            await conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
     async def control(self) -> Control:
         rows = await self._read("SELECT * FROM control WHERE id = 1")
         r = rows[0]
