@@ -1,0 +1,476 @@
+"""One idempotent executor per journal op (DESIGN §6).
+
+Every executor starts with its postcondition ("is it already done?"), so running a command twice, or
+resuming it after a crash at any point, has the effect of running it once. Executors never touch the
+journal's state machine: they return an `Outcome` (done or conflict) or raise a `cs3sync.cs3.errors`
+exception that the engine classifies (transient -> backoff, connectivity -> offline breaker, auth ->
+auth pause, anything else -> failed). What they need from the engine comes through `CommandContext`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+import os
+import tempfile
+import zlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal, Protocol
+
+import anyio
+import structlog
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from cs3sync.cs3 import errors
+
+log = structlog.get_logger("cs3sync.commands")
+
+HASH_BLOCK = 1 << 20
+
+
+# ---------------------------------------------------------------------------------------------- results
+
+
+@dataclass
+class Outcome:
+    """What an executor achieved. `info` is the remote state after the command (None after a delete)."""
+
+    state: Literal["done", "conflict"]
+    info: Any = None  # cs3sync.cs3.types.ResourceInfo | None
+    conflict_path: str | None = None
+    message: str = ""
+    # True when the postcondition already held, i.e. this attempt changed nothing on the storage.
+    already_done: bool = False
+
+
+class CommandError(Exception):
+    """A permanent problem the storage did not report as a typed error (e.g. a file where a folder
+    must be). The engine parks the entry as failed, keeping its data."""
+
+
+# ---------------------------------------------------------------------------------------------- context
+
+
+class CommandContext(Protocol):
+    """What an executor may use besides the CS3 client. Implemented by the engine."""
+
+    client: Any  # cs3sync.cs3.CS3Client
+
+    def blob_path(self, sha256: str) -> Path: ...
+
+    def spool_tmp_dir(self) -> Path: ...
+
+    def now(self) -> float: ...
+
+    def lock_for(self, path: str) -> Any: ...  # cs3sync.cs3.types.LockContext | None
+
+    async def recorded_session(self, entry: Any) -> Any: ...  # UploadSession | None
+
+    async def record_session(self, entry: Any, session: Any) -> None: ...
+
+    async def is_own_version(self, entry: Any, info: Any) -> bool: ...
+
+    def progress(self, entry: Any, sent: int, total: int) -> None: ...
+
+    def crash_point(self, label: str) -> None: ...
+
+    def fresh_base(self, entry: Any) -> bool: ...
+
+
+Executor = Callable[[Any, CommandContext], Awaitable[Outcome]]
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def _is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, errors.Transient)
+
+
+async def stat_or_none(client: Any, path: str, attempts: int = 3) -> Any:
+    """Stat with a few quick in-attempt retries (Stat is idempotent); NotFound -> None."""
+    async for attempt in AsyncRetrying(
+        stop=stop_after_attempt(attempts),
+        wait=wait_exponential(multiplier=0.05, max=0.5),
+        retry=retry_if_exception(_is_transient),
+        reraise=True,
+    ):
+        with attempt:
+            try:
+                return await client.stat(path)
+            except errors.NotFound:
+                return None
+    return None  # unreachable; keeps type checkers calm
+
+
+def adler32_file(path: Path) -> int:
+    """Streamed adler32 of a file (run it in a worker thread: blobs can be large)."""
+    value = 1
+    with open(path, "rb") as f:
+        while block := f.read(HASH_BLOCK):
+            value = zlib.adler32(block, value)
+    return value
+
+
+async def adler32_of(path: Path) -> int:
+    return await anyio.to_thread.run_sync(adler32_file, path)
+
+
+def parse_adler32(checksum: str | None) -> int | None:
+    """`"adler32:<hex>"` (leading zeros may be trimmed) -> int; anything else -> None."""
+    if not checksum:
+        return None
+    algo, _, value = checksum.partition(":")
+    if algo.lower() != "adler32" or not value:
+        return None
+    try:
+        return int(value, 16)
+    except ValueError:
+        return None
+
+
+async def same_content(info: Any, blob: Path, size: int) -> bool:
+    """Does the remote file `info` hold exactly the bytes of `blob`? (size, then adler32)."""
+    if info is None or info.type != "file" or info.size != size:
+        return False
+    remote = parse_adler32(info.checksum)
+    if remote is None:
+        return False  # no checksum: we cannot prove it, so we do not claim it
+    return remote == await adler32_of(blob)
+
+
+def conflict_copy_name(path: str, when: float, taken: set[str] | None = None) -> str:
+    """`<stem> (conflicted copy YYYY-MM-DD HHMMSS)<ext>` beside `path` (UTC, so it is reproducible).
+    A numeric suffix keeps two conflicts of the same second apart."""
+    p = PurePosixPath(path)
+    stamp = dt.datetime.fromtimestamp(when, tz=dt.timezone.utc).strftime("%Y-%m-%d %H%M%S")
+    suffix = p.suffix if p.stem else ""
+    stem = p.stem if p.stem else p.name
+    candidate = str(p.with_name(f"{stem} (conflicted copy {stamp}){suffix}"))
+    n = 2
+    while taken and candidate in taken:
+        candidate = str(p.with_name(f"{stem} (conflicted copy {stamp} {n}){suffix}"))
+        n += 1
+    return candidate
+
+
+async def _expected(ctx: CommandContext, entry: Any, info: Any, base_etag: str | None) -> bool:
+    """Is the remote version one we expect: the caller's base, or one our own writes produced (an
+    earlier save of this path applied while this entry waited, or a superseded save that had already
+    reached the storage)? Anything else is someone else's change."""
+    if base_etag is None or info.etag == base_etag:
+        return True
+    return await ctx.is_own_version(entry, info)
+
+
+async def _ensure_parents(client: Any, path: str) -> None:
+    """mkdir -p the parents of `path` (the user's intent was a file there; recreating a folder someone
+    removed loses nothing)."""
+    parent = str(PurePosixPath(path).parent)
+    missing: list[str] = []
+    while parent not in ("/", "") and await stat_or_none(client, parent) is None:
+        missing.append(parent)
+        parent = str(PurePosixPath(parent).parent)
+    for d in reversed(missing):
+        try:
+            await client.mkdir(d)
+        except errors.AlreadyExists:
+            pass
+
+
+# ---------------------------------------------------------------------------------------------- uploads
+
+
+async def upload_blob(
+    ctx: CommandContext,
+    entry: Any,
+    path: str,
+    blob: Path,
+    size: int,
+    *,
+    if_match: str | None,
+    resumable: bool = True,
+) -> Any:
+    """Upload `blob` to `path`, resuming a recorded tus session when there is one, and recording new
+    sessions so a restart resumes rather than restarts. The client re-initiates by itself on an expired
+    transfer token (HTTP 403) and recognises a PUT that landed although its reply was lost. Returns the
+    Stat after the upload. The journal keeps one session per entry, for its target path: uploads to
+    any other path (conflict copies) are not `resumable` and start afresh after a failure."""
+    client = ctx.client
+    session = await ctx.recorded_session(entry) if resumable else None
+
+    async def on_session(s: Any) -> None:
+        if resumable:
+            await ctx.record_session(entry, s)
+        # After the first confirmed tus chunk: a crash here must resume from the server's offset.
+        if s.protocol == "tus" and 0 < s.offset < size:
+            ctx.crash_point("mid_patch")
+
+    crossed_half = False
+
+    def on_progress(sent: int, total: int) -> None:
+        nonlocal crossed_half
+        ctx.progress(entry, sent, total)
+        if not crossed_half and total and total // 2 <= sent < total:
+            crossed_half = True
+            ctx.crash_point("mid_put")
+
+    kwargs: dict[str, Any] = {
+        "if_match": if_match,
+        "lock": ctx.lock_for(path),
+        "session": session,
+        "on_session": on_session,
+        "precheck": False,  # we compared the etag ourselves just before (EOS ignores if_match)
+    }
+    if _accepts(client.upload, "on_progress"):
+        kwargs["on_progress"] = on_progress
+    try:
+        info = await client.upload(path, blob, size, **kwargs)
+    except errors.NotFound:
+        if session is not None:
+            raise
+        # Missing parent (removed by someone else): recreate it, then try once more.
+        await _ensure_parents(client, path)
+        info = await client.upload(path, blob, size, **kwargs)
+    ctx.crash_point("upload_finished_not_marked")
+    return info
+
+
+def _accepts(fn: Any, name: str) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+async def _write_content(
+    ctx: CommandContext,
+    entry: Any,
+    path: str,
+    blob: Path,
+    size: int,
+    base_etag: str | None,
+    *,
+    conflict_check: bool = True,
+) -> Outcome:
+    """The save algorithm, shared by save, copy and checkpoint.
+
+    1. Stat: same size + checksum -> done (covers a lost reply on a completed PUT and a crash
+       between the upload and the journal update; nothing is uploaded twice).
+    2. The etag moved under us (someone else wrote) -> conflict: leave the remote alone and put our
+       bytes beside it as a conflict copy.
+    3. Otherwise upload with if_match (honoured by oCIS, ignored by EOS, hence step 2).
+    """
+    client = ctx.client
+    for _ in range(3):  # a PreconditionFailed race (oCIS) sends us back to the Stat once or twice
+        info = await stat_or_none(client, path)
+        if info is not None and info.type != "file":
+            raise CommandError(f"a folder exists at {path}")
+        if await same_content(info, blob, size):
+            return Outcome("done", info, already_done=True)
+        if conflict_check and info is not None and not await _expected(ctx, entry, info, base_etag):
+            return await _conflict_copy(ctx, entry, path, blob, size)
+        try:
+            info = await upload_blob(
+                ctx,
+                entry,
+                path,
+                blob,
+                size,
+                if_match=info.etag if info is not None and conflict_check else None,
+            )
+        except errors.PreconditionFailed:
+            continue
+        return Outcome("done", info)
+    return await _conflict_copy(ctx, entry, path, blob, size)
+
+
+async def _conflict_copy(ctx: CommandContext, entry: Any, path: str, blob: Path, size: int) -> Outcome:
+    """Keep the user's bytes beside the foreign version, leaving the foreign version untouched.
+
+    The name comes from the entry's creation time (when the user made this version), so a retry after a
+    crash finds the copy it already wrote (same name, same content) instead of scattering copies."""
+    taken: set[str] = set()
+    while True:
+        target = conflict_copy_name(path, entry.created_at, taken)
+        existing = await stat_or_none(ctx.client, target)
+        if existing is None:
+            await upload_blob(ctx, entry, target, blob, size, if_match=None, resumable=False)
+            break
+        if await same_content(existing, blob, size):
+            break
+        taken.add(target)
+    remote = await stat_or_none(ctx.client, path)
+    return Outcome(
+        "conflict",
+        remote,
+        conflict_path=target,
+        message=f"{path} was changed on the storage; your version is in {target}",
+    )
+
+
+# ---------------------------------------------------------------------------------------------- executors
+
+
+async def run_save(entry: Any, ctx: CommandContext) -> Outcome:
+    blob = ctx.blob_path(entry.blob)
+    return await _write_content(ctx, entry, entry.path, blob, entry.size, entry.base_etag)
+
+
+async def run_checkpoint(entry: Any, ctx: CommandContext) -> Outcome:
+    """A checkpoint is our own file: written unconditionally (no one else edits it), as a save."""
+    blob = ctx.blob_path(entry.blob)
+    return await _write_content(ctx, entry, entry.path, blob, entry.size, None, conflict_check=False)
+
+
+async def run_mkdir(entry: Any, ctx: CommandContext) -> Outcome:
+    client = ctx.client
+    try:
+        await client.mkdir(entry.path)
+    except errors.AlreadyExists:
+        pass
+    except errors.NotFound:
+        await _ensure_parents(client, entry.path)
+        try:
+            await client.mkdir(entry.path)
+        except errors.AlreadyExists:
+            pass
+    except errors.CS3Error as exc:
+        # EOS reports most namespace errors untyped: verify with a Stat before believing them.
+        info = await stat_or_none(client, entry.path)
+        if info is None:
+            raise
+        if info.type != "directory":
+            raise CommandError(f"a file exists at {entry.path}") from exc
+        return Outcome("done", info, already_done=True)
+    info = await stat_or_none(client, entry.path)
+    if info is None:
+        raise errors.Transient("folder not visible after CreateContainer", connectivity=False)
+    if info.type != "directory":
+        return Outcome("conflict", info, message=f"a file already exists at {entry.path}")
+    return Outcome("done", info)
+
+
+async def run_delete(entry: Any, ctx: CommandContext) -> Outcome:
+    client = ctx.client
+    if ctx.fresh_base(entry):
+        # The caller Stat'ed the item a moment ago and passed its base: delete without a second Stat.
+        try:
+            await client.delete(entry.path, lock_id=_lock_id(ctx, entry.path))
+            return Outcome("done", None)
+        except errors.NotFound:
+            return Outcome("done", None, already_done=True)
+        except errors.CS3Error:
+            pass  # fall through to the full check
+    info = await stat_or_none(client, entry.path)
+    if info is None:
+        return Outcome("done", None, already_done=True)
+    base_fileid = getattr(entry, "base_fileid", None)
+    if base_fileid and str(info.file_id) != base_fileid:
+        return Outcome("conflict", info, message=f"{entry.path} was replaced on the storage; not deleted")
+    # A folder's etag moves with every change below it, our own included, so only files are compared.
+    if info.type == "file" and not await _expected(ctx, entry, info, entry.base_etag):
+        return Outcome("conflict", info, message=f"{entry.path} was changed on the storage; not deleted")
+    try:
+        await client.delete(entry.path, lock_id=_lock_id(ctx, entry.path))
+    except errors.CS3Error:
+        if await stat_or_none(client, entry.path) is None:
+            return Outcome("done", None)
+        raise
+    return Outcome("done", None)
+
+
+async def run_rename(entry: Any, ctx: CommandContext) -> Outcome:
+    client = ctx.client
+    src, dst = entry.src_path, entry.path
+    base_fileid = getattr(entry, "base_fileid", None)
+    if ctx.fresh_base(entry):
+        # The caller Stat'ed source and destination a moment ago: Move straight away. The moved item
+        # keeps its etag, so no Stat afterwards either (remote_state is re-keyed by the engine).
+        try:
+            await client.move(src, dst, lock_id=_lock_id(ctx, src))
+        except errors.CS3Error:
+            pass  # fall through to the full check, which also recognises a Move that happened
+        else:
+            ctx.crash_point("move_returned_not_recorded")
+            return Outcome("done", None)
+    s = await stat_or_none(client, src)
+    d = await stat_or_none(client, dst)
+    if s is None:
+        if d is not None and (not base_fileid or str(d.file_id) == base_fileid):
+            return Outcome("done", d, already_done=True)
+        if d is None:
+            return Outcome("conflict", None, message=f"{src} no longer exists on the storage; not renamed")
+        return Outcome("conflict", d, message=f"{src} is gone and {dst} is another item; not renamed")
+    if base_fileid and str(s.file_id) != base_fileid:
+        return Outcome("conflict", s, message=f"{src} was replaced on the storage; not renamed")
+    if d is not None and str(d.file_id) != str(s.file_id):
+        return Outcome("conflict", d, message=f"{dst} already exists on the storage; not renamed")
+    try:
+        await client.move(src, dst, lock_id=_lock_id(ctx, src))
+    except errors.CS3Error:
+        # Move is not idempotent and EOS types its errors weakly: check whether it happened anyway.
+        if await stat_or_none(client, src) is None and (after := await stat_or_none(client, dst)):
+            return Outcome("done", after)
+        raise
+    ctx.crash_point("move_returned_not_recorded")
+    return Outcome("done", await stat_or_none(client, dst))
+
+
+async def run_copy(entry: Any, ctx: CommandContext) -> Outcome:
+    """There is no Copy RPC: upload the local blob (when the source had a pending save) or download
+    the source into the spool's tmp dir and upload that."""
+    if getattr(entry, "blob", None):
+        blob = ctx.blob_path(entry.blob)
+        return await _write_content(ctx, entry, entry.path, blob, entry.size, None, conflict_check=False)
+    client = ctx.client
+    src_info = await stat_or_none(client, entry.src_path)
+    dst_info = await stat_or_none(client, entry.path)
+    if src_info is None:
+        if dst_info is not None:
+            return Outcome("done", dst_info, already_done=True)
+        return Outcome("conflict", None, message=f"{entry.src_path} no longer exists; not copied")
+    if src_info.type != "file":
+        raise CommandError("copying folders is not supported")
+    if (
+        dst_info is not None
+        and dst_info.size == src_info.size
+        and dst_info.checksum
+        and parse_adler32(dst_info.checksum) == parse_adler32(src_info.checksum)
+    ):
+        return Outcome("done", dst_info, already_done=True)
+    tmp = Path(await anyio.to_thread.run_sync(_new_tmp_file, ctx.spool_tmp_dir()))
+    try:
+        size = 0
+        async with await anyio.open_file(tmp, "wb") as out, client.download(entry.src_path) as stream:
+            async for chunk in stream:
+                await out.write(chunk)
+                size += len(chunk)
+        return await _write_content(ctx, entry, entry.path, tmp, size, None, conflict_check=False)
+    finally:
+        await anyio.Path(tmp).unlink(missing_ok=True)
+
+
+def _new_tmp_file(tmp_dir: Path) -> str:
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix="copy-", dir=tmp_dir)
+    os.close(fd)
+    return name
+
+
+def _lock_id(ctx: CommandContext, path: str) -> str | None:
+    lock = ctx.lock_for(path)
+    return getattr(lock, "lock_id", None) if lock is not None else None
+
+
+EXECUTORS: dict[str, Executor] = {
+    "save": run_save,
+    "mkdir": run_mkdir,
+    "delete": run_delete,
+    "rename": run_rename,
+    "copy": run_copy,
+    "checkpoint": run_checkpoint,
+}

@@ -1,0 +1,1062 @@
+"""The worker engine (DESIGN §6): applies journaled commands to CS3, durably and in order.
+
+`SyncEngine` is the facade the contents manager codes against (docs/internals.md §3). Inside it:
+
+- `workers` tasks claim runnable entries from the journal (path-ordered, one statement) and run the
+  executor of `cs3sync.commands` for each; `large_upload_limit` separate tasks claim only large uploads, so
+  a notebook save never waits behind a big transfer.
+- Wakeups are events: a submit, a finished entry, a clock advance or a control change (CLI) wakes idle
+  workers; the only timed waits are until the next persisted `next_attempt_at`, the offline probe and the
+  cross-process control poll.
+- Every failure is classified: transient -> persisted backoff `min(backoff_max, backoff_base * 2^attempts)`
+  with jitter; connectivity (3 in a row) -> the offline breaker; auth -> the auth pause; permanent ->
+  failed (bytes kept). Nothing is ever dropped.
+- Every transition is a structlog event with entry id, op, path, attempt, duration and error kind.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal
+
+import anyio
+import structlog
+
+from cs3sync import commands
+from cs3sync.commands import CommandError, Outcome, parse_adler32
+from cs3sync.cs3 import errors
+from cs3sync.journal import (
+    DEFAULT_LARGE_THRESHOLD,
+    Blob,
+    BlockedReason,
+    Entry,
+    InvalidTransition,
+    Journal,
+    Op,
+    RemoteState,
+    State,
+    UnknownEntry,
+    crash_point,
+)
+from cs3sync.journal.paths import is_under, normalize_path
+
+log = structlog.get_logger("cs3sync.engine")
+
+EngineState = Literal["online", "offline", "auth"]
+
+#: Unexpected exceptions (bugs, not storage errors) are retried this many times before failing.
+MAX_INTERNAL_ERRORS = 5
+
+
+# ---------------------------------------------------------------------------------------------- errors
+
+
+class EngineError(Exception):
+    """Base of what `SyncEngine.wait` raises. Carries the journal entry."""
+
+    def __init__(self, entry: Entry, message: str) -> None:
+        self.entry = entry
+        self.entry_id = entry.id
+        super().__init__(message)
+
+
+class ConflictError(EngineError):
+    """The command was not applied because the storage changed under it. `conflict_path` (if any)
+    holds the user's bytes."""
+
+    def __init__(self, entry: Entry) -> None:
+        self.conflict_path = entry.conflict_path
+        super().__init__(entry, entry.last_error or f"conflict on {entry.path}")
+
+
+class FailedError(EngineError):
+    """The command failed permanently; its data stays in the journal (`status`, `retry`)."""
+
+    def __init__(self, entry: Entry) -> None:
+        self.error_kind = entry.last_error_kind
+        super().__init__(entry, entry.last_error or f"{entry.op} {entry.path} failed")
+
+
+# ---------------------------------------------------------------------------------------------- clock
+
+
+class Clock:
+    """Wall-clock time for `next_attempt_at`, backoff and probes. Tests inject a `ManualClock`."""
+
+    def now(self) -> float:
+        return time.time()
+
+    def seconds_until(self, deadline: float | None) -> float:
+        """Real seconds to wait for `deadline` (inf: wait for an event only)."""
+        if deadline is None:
+            return math.inf
+        return max(0.0, deadline - self.now())
+
+    async def sleep(self, seconds: float) -> None:
+        await anyio.sleep(seconds)
+
+    def subscribe(self, callback: Callable[[], None]) -> None:
+        """Real time needs no notifications."""
+
+
+class ManualClock(Clock):
+    """A clock that moves only when told to. `advance()` wakes whoever waits on it (the engine's
+    workers re-check `next_attempt_at`, the offline probe, backoff sleeps)."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self._now = start
+        self._signal = Signal()
+        self._callbacks: list[Callable[[], None]] = []
+
+    def now(self) -> float:
+        return self._now
+
+    def seconds_until(self, deadline: float | None) -> float:
+        return math.inf if deadline is None or deadline > self._now else 0.0
+
+    def advance(self, seconds: float) -> None:
+        self._now += seconds
+        self._signal.set()
+        for cb in list(self._callbacks):
+            cb()
+
+    async def sleep(self, seconds: float) -> None:
+        deadline = self._now + seconds
+        while self._now < deadline:
+            await self._signal.wait(self._signal.generation)
+
+    def subscribe(self, callback: Callable[[], None]) -> None:
+        self._callbacks.append(callback)
+
+
+# ---------------------------------------------------------------------------------------------- signal
+
+
+class Signal:
+    """A re-armable broadcast event with a generation counter: `wait(since)` returns as soon as
+    anything was signalled after generation `since` (no lost wakeups between check and wait)."""
+
+    def __init__(self) -> None:
+        self.generation = 0
+        self._event: anyio.Event | None = None
+
+    def set(self) -> None:
+        self.generation += 1
+        if self._event is not None:
+            self._event.set()
+            self._event = None
+
+    async def wait(self, since: int | None = None, timeout: float = math.inf) -> bool:  # noqa: ASYNC109
+        """True when signalled (after `since`, default: now), False on timeout."""
+        if since is not None and self.generation != since:
+            return True
+        if self._event is None:
+            self._event = anyio.Event()
+        event = self._event
+        with anyio.move_on_after(timeout):
+            await event.wait()
+            return True
+        return False
+
+
+# ---------------------------------------------------------------------------------------------- views
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """The pending state of one path, from active journal entries (read-your-writes).
+
+    `deleted`: hide it (pending delete, or renamed away: then `renamed_to` says where).
+    Otherwise it exists with `kind`; for a pending save `size`, `mtime` and `blob` (sha256 of the spool
+    blob holding the content) describe it; `renamed_from` says which remote path holds it until the
+    rename is applied (read content/metadata from there); `copied_from` likewise for a pending copy.
+    """
+
+    path: str
+    entry_id: int
+    op: str
+    state: str
+    kind: str = "file"
+    deleted: bool = False
+    size: int | None = None
+    mtime: float | None = None
+    blob: str | None = None
+    renamed_to: str | None = None
+    renamed_from: str | None = None
+    copied_from: str | None = None
+
+    @property
+    def name(self) -> str:
+        return PurePosixPath(self.path).name
+
+
+@dataclass(frozen=True)
+class Progress:
+    entry_id: int
+    path: str
+    sent: int
+    total: int
+
+
+# ---------------------------------------------------------------------------------------------- engine
+
+
+class SyncEngine:
+    """Journal + workers. `async with SyncEngine(client, journal_dir=...) as engine: ...`."""
+
+    def __init__(
+        self,
+        client: Any,
+        journal_dir: str | Path | None = None,
+        *,
+        journal: Journal | None = None,
+        workers: int = 4,
+        large_upload_limit: int = 2,
+        large_upload_threshold: int = DEFAULT_LARGE_THRESHOLD,
+        backoff_base: float = 5.0,
+        backoff_max: float = 300.0,
+        backoff_jitter: float = 0.2,
+        offline_threshold: int = 3,
+        offline_probe_interval: float = 15.0,
+        offline_probe_max: float = 120.0,
+        control_poll_interval: float = 2.0,
+        lease_seconds: float = 600.0,
+        fresh_base_seconds: float = 5.0,
+        clock: Clock | None = None,
+        lock_provider: Callable[[str], Any] | None = None,
+        allow_network_fs: bool = False,
+        name: str | None = None,
+        **_ignored: Any,
+    ) -> None:
+        if journal is None and journal_dir is None:
+            raise ValueError("SyncEngine needs journal_dir or journal")
+        self.client = client
+        self.journal_dir = Path(journal_dir) if journal_dir is not None else None
+        self.workers = workers
+        self.large_upload_limit = large_upload_limit
+        self.large_upload_threshold = large_upload_threshold
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.backoff_jitter = backoff_jitter
+        self.offline_threshold = offline_threshold
+        self.offline_probe_interval = offline_probe_interval
+        self.offline_probe_max = offline_probe_max
+        self.control_poll_interval = control_poll_interval
+        self.lease_seconds = lease_seconds
+        self.fresh_base_seconds = fresh_base_seconds
+        self.clock = clock or Clock()
+        self.lock_provider = lock_provider
+        self.allow_network_fs = allow_network_fs
+        self.name = name or f"engine-{os.getpid()}"
+
+        self._journal = journal
+        self._own_journal = journal is None
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._state: EngineState = "online"
+        self._last_error: str | None = None
+        self._connectivity_failures = 0
+        self._probe_running = False
+        self._auth_watch_running = False
+        self._home: str | None = None
+
+        self._wake = Signal()  # workers: something may be runnable
+        self._transitions = Signal()  # waiters: an entry changed state
+        self.changed = Signal()  # UIs: anything visible changed (entries, state, progress)
+        self._active: list[Entry] = []
+        self._active_lock: anyio.Lock | None = None
+        self._progress: dict[int, Progress] = {}
+        self._running: dict[int, Entry] = {}
+        self._control_generation: int | None = None
+        self._paused = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def journal(self) -> Journal:
+        if self._journal is None:
+            raise RuntimeError("the engine is not started")
+        return self._journal
+
+    async def __aenter__(self) -> SyncEngine:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        self._active_lock = anyio.Lock()
+        if self._journal is None:
+            assert self.journal_dir is not None
+            # Opening as owner recovers: running entries go back to queued with needs_check, so their
+            # executor re-checks the postcondition first; recorded tus sessions resume.
+            self._journal = await Journal.open(
+                self.journal_dir,
+                owner=True,
+                allow_network_fs=self.allow_network_fs,
+                now=self.clock.now,
+                large_threshold=self.large_upload_threshold,
+            )
+        self.clock.subscribe(self._on_clock)
+        # A previous run may have left entries blocked: try them again (the breaker/pause re-closes if
+        # the storage is still unreachable).
+        await self.journal.unblock(BlockedReason.OFFLINE)
+        await self.journal.unblock(BlockedReason.AUTH)
+        control = await self.journal.control()
+        self._control_generation = control.generation
+        self._paused = control.paused
+        await self.journal.set_control(engine_state="online", heartbeat=self.clock.now())
+        await self._refresh_active()
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        for i in range(self.workers):
+            self._tg.start_soon(self._worker, f"{self.name}/w{i}", False)
+        for i in range(self.large_upload_limit):
+            self._tg.start_soon(self._worker, f"{self.name}/large{i}", True)
+        self._tg.start_soon(self._control_watch)
+        log.info("engine.started", workers=self.workers, large=self.large_upload_limit)
+
+    async def stop(self) -> None:
+        """Stop the workers. A command cut off mid-way goes back to queued (its postcondition check
+        makes the next run safe)."""
+        if self._tg is not None:
+            self._tg.cancel_scope.cancel()
+            await self._tg.__aexit__(None, None, None)
+            self._tg = None
+        if self._journal is not None:
+            with anyio.CancelScope(shield=True):
+                try:
+                    await self._journal.set_control(engine_state="stopped")
+                except Exception:  # closing must not fail because the db is gone
+                    log.warning("engine.stop_control_failed")
+                if self._own_journal:
+                    await self._journal.close()
+                    self._journal = None
+        log.info("engine.stopped")
+
+    # ------------------------------------------------------------------ submit
+
+    async def submit_save(
+        self,
+        path: str,
+        data: bytes | Path,
+        base_etag: str | None = None,
+        base_fileid: str | None = None,
+    ) -> int:
+        """Journal a save (durable when this returns) and return its entry id. `base_etag` is the
+        version the user edited (None: write unconditionally)."""
+        blob = await self.journal.store_blob(data)
+        return await self._enqueue(Op.SAVE, path, blob=blob, base_etag=base_etag, base_fileid=base_fileid)
+
+    async def submit_mkdir(self, path: str) -> int:
+        return await self._enqueue(Op.MKDIR, path, kind="directory")
+
+    async def submit_delete(
+        self, path: str, base_etag: str | None = None, base_fileid: str | None = None, kind: str | None = None
+    ) -> int:
+        return await self._enqueue(
+            Op.DELETE, path, base_etag=base_etag, base_fileid=base_fileid, kind=kind or self._kind_of(path)
+        )
+
+    async def submit_rename(
+        self, src: str, dst: str, base_fileid: str | None = None, kind: str | None = None
+    ) -> int:
+        return await self._enqueue(
+            Op.RENAME, dst, src_path=src, base_fileid=base_fileid, kind=kind or self._kind_of(src)
+        )
+
+    async def submit_copy(self, src: str, dst: str) -> int:
+        """Copy a file. When `src` has a pending save, its blob is copied (read-your-writes)."""
+        ov = self.overlay(src)
+        blob = None
+        if ov is not None and not ov.deleted and ov.blob:
+            blob = Blob(ov.blob, ov.size or 0, self.journal.blob_path(ov.blob))
+        return await self._enqueue(Op.COPY, dst, src_path=src, blob=blob)
+
+    async def submit_checkpoint(
+        self, path: str, checkpoint_path: str, data: bytes | Path, checkpoint_id: str | None = None
+    ) -> int:
+        """Journal the snapshot `data` of `path`, to be written at `checkpoint_path`."""
+        blob = await self.journal.store_blob(data)
+        entry_id = await self._enqueue(Op.CHECKPOINT, checkpoint_path, src_path=path, blob=blob)
+        if checkpoint_id is not None:
+            await self.journal.add_checkpoint(
+                path, checkpoint_id, blob, remote_path=checkpoint_path, entry_id=entry_id
+            )
+        return entry_id
+
+    async def stage_chunk(self, path: str, chunk_no: int, data: bytes) -> Any:
+        """A JupyterLab chunk (1, 2, ..., -1). Nothing reaches CS3 until `commit_staged`."""
+        return await self.journal.stage_chunk(path, chunk_no, data)
+
+    async def commit_staged(
+        self, path: str, base_etag: str | None = None, base_fileid: str | None = None
+    ) -> int:
+        blob = await self.journal.finish_staging(path)
+        return await self._enqueue(Op.SAVE, path, blob=blob, base_etag=base_etag, base_fileid=base_fileid)
+
+    async def _enqueue(self, op: str, path: str, **kw: Any) -> int:
+        entry = await self.journal.enqueue(op, normalize_path(path), **kw)
+        self._log(entry, "enqueued", state=entry.state)
+        await self._after_change()
+        return entry.id
+
+    def _kind_of(self, path: str) -> str:
+        ov = self.overlay(path)
+        return ov.kind if ov is not None else "file"
+
+    # ------------------------------------------------------------------ waiting
+
+    async def wait(self, entry_id: int, timeout: float | None = None) -> bool:  # noqa: ASYNC109 (facade API)
+        """Wait until the entry is applied: True when done (or made moot: superseded by a later save
+        that is done, cancelled), False on timeout. Raises `ConflictError` / `FailedError`."""
+        deadline = math.inf if timeout is None else timeout
+        if await self._settled(entry_id):
+            return True
+        if deadline <= 0:
+            return False
+        with anyio.move_on_after(deadline):
+            while True:
+                since = self._transitions.generation
+                if await self._settled(entry_id):
+                    return True
+                await self._transitions.wait(since)
+        return False
+
+    async def _settled(self, entry_id: int) -> bool:
+        entry = await self.journal.entry(entry_id)
+        seen = set()
+        while entry.state == State.SUPERSEDED and entry.superseded_by and entry.id not in seen:
+            seen.add(entry.id)
+            entry = await self.journal.entry(entry.superseded_by)
+        if entry.state in (State.DONE, State.CANCELLED, State.SUPERSEDED):
+            return True
+        if entry.state == State.CONFLICT:
+            raise ConflictError(entry)
+        if entry.state == State.FAILED:
+            raise FailedError(entry)
+        return False
+
+    async def wait_idle(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
+        """Wait until nothing is queued, running or retrying (blocked entries count as idle: they wait
+        for the network or a token). True if idle, False on timeout."""
+        with anyio.move_on_after(math.inf if timeout is None else timeout):
+            while True:
+                since = self._transitions.generation
+                if not any(e.state in (State.QUEUED, State.RUNNING, State.RETRYING) for e in self._active):
+                    return True
+                await self._transitions.wait(since)
+        return False
+
+    # ------------------------------------------------------------------ views
+
+    @property
+    def state(self) -> EngineState:
+        return self._state
+
+    @property
+    def last_error(self) -> str | None:
+        return self._last_error
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def blob_path(self, sha256: str) -> Path:
+        return self.journal.blob_path(sha256)
+
+    def active_entries(self) -> list[Entry]:
+        """The cached active entries (journal order)."""
+        return list(self._active)
+
+    def progress(self) -> dict[int, Progress]:
+        """Running uploads: entry id -> bytes sent / total."""
+        return dict(self._progress)
+
+    def overlay(self, path: str) -> Overlay | None:
+        """Pending state of `path` (None: nothing pending, ask the storage)."""
+        path = normalize_path(path)
+        view = self._overlay_map()
+        if path in view:
+            return view[path]
+        # A pending delete or rename of an ancestor hides it; a pending rename of an ancestor to
+        # somewhere above it makes it visible under the new name, read from the old one.
+        best: Overlay | None = None
+        for p, ov in view.items():
+            if p != path and is_under(path, p) and (best is None or len(p) > len(best.path)):
+                best = ov
+        if best is None:
+            return None
+        rest = path[len(best.path) :]
+        if best.deleted:
+            return Overlay(
+                path,
+                best.entry_id,
+                best.op,
+                best.state,
+                deleted=True,
+                renamed_to=best.renamed_to + rest if best.renamed_to else None,
+            )
+        if best.renamed_from:
+            return Overlay(
+                path, best.entry_id, best.op, best.state, kind="file", renamed_from=best.renamed_from + rest
+            )
+        return None
+
+    def overlay_children(self, dir_path: str) -> dict[str, Overlay]:
+        """Pending state of the direct children of `dir_path` (name -> overlay), deleted ones included
+        (so listings can hide them). Children of a renamed folder live under `renamed_from` remotely."""
+        dir_path = normalize_path(dir_path)
+        out: dict[str, Overlay] = {}
+        for p, ov in self._overlay_map().items():
+            parent = str(PurePosixPath(p).parent)
+            if parent == dir_path:
+                out[ov.name] = ov
+            elif p != dir_path and is_under(p, dir_path) and not ov.deleted:
+                # A pending save deep below implies the intermediate folders.
+                first = PurePosixPath(p).relative_to(dir_path).parts[0]
+                child = str(PurePosixPath(dir_path) / first)
+                out.setdefault(first, Overlay(child, ov.entry_id, Op.MKDIR, ov.state, kind="directory"))
+        return out
+
+    def _overlay_map(self) -> dict[str, Overlay]:
+        """Fold the active entries, in journal order, into path -> pending state."""
+        view: dict[str, Overlay] = {}
+        for e in self._active:
+            if e.op in (Op.SAVE, Op.CHECKPOINT) or (e.op == Op.COPY and e.blob):
+                view[e.path] = Overlay(
+                    e.path,
+                    e.id,
+                    e.op,
+                    e.state,
+                    kind="file",
+                    size=e.size,
+                    mtime=e.presented_mtime or e.created_at,
+                    blob=e.blob or e.sha256,
+                )
+            elif e.op == Op.COPY:
+                src = view.get(e.src_path or "")
+                view[e.path] = Overlay(
+                    e.path,
+                    e.id,
+                    e.op,
+                    e.state,
+                    kind="file",
+                    mtime=e.created_at,
+                    size=src.size if src else None,
+                    blob=src.blob if src else None,
+                    copied_from=(src.renamed_from or src.copied_from or e.src_path) if src else e.src_path,
+                )
+            elif e.op == Op.MKDIR:
+                view[e.path] = Overlay(e.path, e.id, e.op, e.state, kind="directory", mtime=e.created_at)
+            elif e.op == Op.DELETE:
+                for p in [p for p in view if is_under(p, e.path)]:
+                    del view[p]
+                view[e.path] = Overlay(e.path, e.id, e.op, e.state, kind=e.kind, deleted=True)
+            elif e.op == Op.RENAME and e.src_path:
+                src, dst = e.src_path, e.path
+                moved = {p: ov for p, ov in view.items() if is_under(p, src) and not ov.deleted}
+                for p in [p for p in view if is_under(p, src) or is_under(p, dst)]:
+                    del view[p]
+                top = moved.pop(src, None)
+                for p, ov in moved.items():
+                    q = dst + p[len(src) :]
+                    view[q] = Overlay(
+                        q,
+                        ov.entry_id,
+                        ov.op,
+                        ov.state,
+                        kind=ov.kind,
+                        size=ov.size,
+                        mtime=ov.mtime,
+                        blob=ov.blob,
+                        renamed_from=ov.renamed_from,
+                        copied_from=ov.copied_from,
+                    )
+                view[src] = Overlay(src, e.id, e.op, e.state, kind=e.kind, deleted=True, renamed_to=dst)
+                view[dst] = _renamed(top, e, src, dst)
+        return view
+
+    # ------------------------------------------------------------------ user actions
+
+    async def entries(self, states: Iterable[str] | None = None, **kw: Any) -> list[Entry]:
+        return await self.journal.entries(states, **kw)
+
+    async def retry(self, entry_id: int, *, force: bool = False) -> Entry:
+        entry = await self.journal.retry(entry_id, force=force)
+        await self._after_change()
+        return entry
+
+    async def discard(self, entry_id: int) -> Entry:
+        entry = await self.journal.discard(entry_id)
+        await self._after_change()
+        return entry
+
+    async def resolve(self, entry_id: int) -> Entry:
+        entry = await self.journal.resolve(entry_id)
+        await self._after_change()
+        return entry
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    # ------------------------------------------------------------------ workers
+
+    def _on_clock(self) -> None:
+        self._wake.set()
+
+    async def _worker(self, worker_id: str, large: bool) -> None:
+        while True:
+            since = self._wake.generation
+            if self._state != "online" or self._paused:
+                await self._wake.wait(since)
+                continue
+            entry = await self.journal.claim(worker_id, lease_seconds=self.lease_seconds, large=large)
+            if entry is None:
+                due = await self.journal.next_wakeup()
+                await self._wake.wait(since, timeout=self.clock.seconds_until(due))
+                continue
+            await self._run(entry, worker_id)
+
+    async def _run(self, entry: Entry, worker_id: str) -> None:
+        started = time.monotonic()
+        self._running[entry.id] = entry
+        self._log(entry, "running", state=State.RUNNING, worker=worker_id)
+        await self._after_change(refresh=True, transition=False)
+        executor = commands.EXECUTORS[entry.op]
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._renew_lease, entry, worker_id)
+                try:
+                    outcome = await executor(entry, _Context(self))
+                finally:
+                    tg.cancel_scope.cancel()
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
+                await self._safe(self.journal.requeue(entry.id, needs_check=True))
+                self._log(entry, "requeued", state=State.QUEUED, duration=time.monotonic() - started)
+            raise
+        except BaseException as exc:  # classified below; nothing escapes a worker
+            if not isinstance(exc, Exception):
+                raise
+            await self._on_error(entry, exc, time.monotonic() - started)
+        else:
+            await self._on_success(entry, outcome, time.monotonic() - started)
+        finally:
+            self._running.pop(entry.id, None)
+            self._progress.pop(entry.id, None)
+            await self._after_change()
+
+    async def _renew_lease(self, entry: Entry, worker_id: str) -> None:
+        while True:
+            await self.clock.sleep(self.lease_seconds / 3)
+            await self.journal.renew_lease(entry.id, worker_id, lease_seconds=self.lease_seconds)
+
+    async def _safe(self, aw: Any) -> Any:
+        """A journal transition whose entry may have been discarded meanwhile (CLI): drop the result."""
+        try:
+            return await aw
+        except (InvalidTransition, UnknownEntry) as exc:
+            log.info("engine.transition_dropped", reason=str(exc))
+            return None
+
+    # ------------------------------------------------------------------ outcomes
+
+    async def _on_success(self, entry: Entry, outcome: Outcome, duration: float) -> None:
+        self._connectivity_failures = 0
+        if outcome.state == "conflict":
+            await self._safe(
+                self.journal.mark_conflict(
+                    entry.id, conflict_path=outcome.conflict_path, error=outcome.message
+                )
+            )
+            self._log(
+                entry,
+                "conflict",
+                state=State.CONFLICT,
+                duration=duration,
+                error_kind="conflict",
+                conflict_path=outcome.conflict_path,
+            )
+            return
+        info = outcome.info
+        remote = None
+        kw: dict[str, Any] = {}
+        if info is not None:
+            mtime = info.mtime_ns / 1e9
+            kind = "directory" if info.type == "directory" else "file"
+            presented = None
+            if entry.op in (Op.SAVE, Op.COPY, Op.CHECKPOINT) and kind == "file":
+                # Keep showing the last_modified the overlay showed while pending, so JupyterLab does
+                # not see a "newer" file than the one it saved.
+                presented = entry.presented_mtime or entry.created_at
+            remote = RemoteState(
+                path=entry.path,
+                fileid=str(info.file_id),
+                etag=info.etag,
+                size=info.size,
+                mtime=mtime,
+                checksum=info.checksum,
+                kind=kind,
+                presented_mtime=presented,
+                updated_at=self.clock.now(),
+            )
+            kw = dict(
+                result_etag=info.etag,
+                result_mtime=mtime,
+                result_fileid=str(info.file_id),
+                presented_mtime=presented,
+            )
+        if entry.op == Op.RENAME and entry.src_path:
+            await self.journal.move_remote_state(entry.src_path, entry.path)
+        done = await self._safe(
+            self.journal.mark_done(
+                entry.id,
+                remote=remote,
+                cache_blob=bool(entry.blob) and not entry.large and entry.op in (Op.SAVE, Op.CHECKPOINT),
+                **kw,
+            )
+        )
+        if entry.op == Op.DELETE:
+            await self.journal.delete_remote_state(entry.path, recursive=True)
+        if done is not None:
+            self._log(entry, "done", state=State.DONE, duration=duration, already_done=outcome.already_done)
+        if self._state == "offline":
+            await self._close_breaker()
+
+    async def _on_error(self, entry: Entry, exc: Exception, duration: float) -> None:
+        kind = getattr(exc, "kind", type(exc).__name__)
+        message = str(exc)
+        self._last_error = message
+        if isinstance(exc, errors.Unauthenticated):
+            # Auth errors never become failed: park the entry (no attempt) and pause the queue.
+            await self._safe(self.journal.mark_blocked(entry.id, reason=BlockedReason.AUTH, error=message))
+            self._log(
+                entry, "blocked", state=State.BLOCKED, reason="auth", duration=duration, error_kind=kind
+            )
+            await self._enter_auth_pause(exc)
+            return
+        if isinstance(exc, errors.Transient) and exc.connectivity:
+            self._connectivity_failures += 1
+            if self._state == "offline" or self._connectivity_failures >= self.offline_threshold:
+                await self._safe(
+                    self.journal.mark_blocked(entry.id, reason=BlockedReason.OFFLINE, error=message)
+                )
+                self._log(
+                    entry,
+                    "blocked",
+                    state=State.BLOCKED,
+                    reason="offline",
+                    duration=duration,
+                    error_kind="connectivity",
+                )
+                await self._open_breaker(message)
+                return
+            await self._retry_later(entry, message, "connectivity", duration)
+            return
+        if isinstance(exc, errors.Transient | errors.Locked | errors.QuotaExceeded):
+            # Locked: someone else holds the file; quota: someone may free space. Both resolve by
+            # themselves, so they wait with backoff like a transient error instead of failing.
+            await self._retry_later(entry, message, kind, duration)
+            return
+        if isinstance(exc, CommandError | errors.CS3Error):
+            await self._fail(entry, message, kind, duration)
+            return
+        # A bug, not a storage answer: log it with its traceback, retry a few times, then park it.
+        log.exception("engine.internal_error", entry_id=entry.id, op=entry.op, path=entry.path)
+        if entry.attempts + 1 >= MAX_INTERNAL_ERRORS:
+            await self._fail(entry, f"internal error: {message}", "internal", duration)
+        else:
+            await self._retry_later(entry, f"internal error: {message}", "internal", duration)
+
+    async def _fail(self, entry: Entry, message: str, kind: str, duration: float) -> None:
+        await self._safe(self.journal.mark_failed(entry.id, error=message, error_kind=kind))
+        self._log(entry, "failed", state=State.FAILED, duration=duration, error_kind=kind)
+
+    def backoff(self, attempts: int) -> float:
+        """Delay before the next try after `attempts` earlier failures: min(max, base * 2^attempts)
+        with +-jitter, so a crowd of entries does not come back at the same instant."""
+        delay = min(self.backoff_max, self.backoff_base * (2 ** min(attempts, 32)))
+        jitter = 1.0 + random.uniform(-self.backoff_jitter, self.backoff_jitter)
+        return min(self.backoff_max, delay * jitter)
+
+    async def _retry_later(self, entry: Entry, message: str, kind: str, duration: float) -> None:
+        delay = self.backoff(entry.attempts)
+        await self._safe(
+            self.journal.mark_retry(
+                entry.id, error=message, error_kind=kind, next_attempt_at=self.clock.now() + delay
+            )
+        )
+        self._log(
+            entry,
+            "retrying",
+            state=State.RETRYING,
+            duration=duration,
+            error_kind=kind,
+            retry_in=round(delay, 3),
+        )
+
+    # ------------------------------------------------------------------ offline breaker
+
+    async def _open_breaker(self, message: str) -> None:
+        if self._state == "online":
+            self._state = "offline"
+            n = await self.journal.block_runnable(BlockedReason.OFFLINE, error=message)
+            await self.journal.set_control(engine_state="offline", last_error=message)
+            log.warning("engine.offline", blocked=n, error_kind="connectivity")
+            self.changed.set()
+        if not self._probe_running and self._tg is not None:
+            self._probe_running = True
+            self._tg.start_soon(self._probe)
+
+    async def _probe(self) -> None:
+        """Stat the home folder every `offline_probe_interval` s (doubling up to `offline_probe_max`)
+        until the storage answers, then reopen the queue."""
+        interval = self.offline_probe_interval
+        try:
+            while self._state == "offline":
+                await self.clock.sleep(interval)
+                try:
+                    if self._home is None:
+                        self._home = await self.client.home()
+                    await self.client.stat(self._home)
+                except errors.Unauthenticated as exc:
+                    await self._enter_auth_pause(exc)
+                    return
+                except errors.CS3Error as exc:
+                    if not isinstance(exc, errors.Transient):
+                        break  # the storage answered (with an error): it is reachable
+                    log.info("engine.probe_failed", next_in=min(interval * 2, self.offline_probe_max))
+                    interval = min(interval * 2, self.offline_probe_max)
+                    continue
+                break
+            if self._state == "offline":
+                await self._close_breaker()
+        finally:
+            self._probe_running = False
+
+    async def _close_breaker(self) -> None:
+        if self._state != "offline":
+            return
+        self._state = "online"
+        self._connectivity_failures = 0
+        n = await self.journal.unblock(BlockedReason.OFFLINE)
+        await self.journal.set_control(engine_state="online", last_error=None)
+        log.info("engine.online", unblocked=n)
+        await self._after_change()
+
+    # ------------------------------------------------------------------ auth pause
+
+    async def _enter_auth_pause(self, exc: errors.CS3Error) -> None:
+        if self._state != "auth":
+            self._state = "auth"
+            n = await self.journal.block_runnable(BlockedReason.AUTH, error=str(exc))
+            await self.journal.set_control(engine_state="auth", last_error=str(exc))
+            log.warning("engine.auth_paused", blocked=n, error_kind=getattr(exc, "kind", "auth"))
+            self.changed.set()
+        if not self._auth_watch_running and self._tg is not None:
+            self._auth_watch_running = True
+            self._tg.start_soon(self._auth_watch, exc)
+
+    async def _auth_watch(self, exc: errors.CS3Error) -> None:
+        """Wait until the token file changes (the client knows which file and what it held), then
+        resume the whole queue."""
+        try:
+            if isinstance(exc, errors.AuthBlocked):
+                await exc.wait_for_change()
+            else:
+                await self._wait_token_file_change()
+            self._state = "online"
+            self._connectivity_failures = 0
+            n = await self.journal.unblock(BlockedReason.AUTH)
+            await self.journal.set_control(engine_state="online", last_error=None)
+            log.info("engine.auth_resumed", unblocked=n)
+            await self._after_change()
+        finally:
+            self._auth_watch_running = False
+
+    async def _wait_token_file_change(self) -> None:
+        path = getattr(getattr(self.client, "config", None), "token_path", None)
+        if not path:
+            await anyio.sleep_forever()
+        p = await anyio.Path(str(path)).expanduser()
+
+        async def signature() -> tuple[float, int] | None:
+            try:
+                st = await p.stat()
+            except OSError:
+                return None
+            return (st.st_mtime, st.st_size)
+
+        before = await signature()
+        # A file watch: nothing signals a token file change (the client's AuthBlocked normally does this).
+        while await signature() == before:  # noqa: ASYNC110
+            await anyio.sleep(1.0)
+
+    # ------------------------------------------------------------------ control (CLI) and bookkeeping
+
+    async def _control_watch(self) -> None:
+        """Notice what other processes changed (`cs3sync pause/resume/retry/discard`): they bump the
+        control row's generation. A cross-process change has no event we could wait on, so this is the
+        one polling loop; it also keeps the heartbeat that `status` shows fresh."""
+        while True:
+            await anyio.sleep(self.control_poll_interval)
+            try:
+                control = await self.journal.control()
+                if control.generation != self._control_generation or control.paused != self._paused:
+                    self._control_generation = control.generation
+                    self._paused = control.paused
+                    log.info("engine.control_changed", paused=self._paused)
+                    await self._after_change()
+                await self.journal.set_control(heartbeat=self.clock.now())
+            except Exception:
+                log.exception("engine.control_poll_failed")
+
+    async def _refresh_active(self) -> None:
+        assert self._active_lock is not None
+        async with self._active_lock:
+            self._active = await self.journal.active_entries()
+
+    async def _after_change(self, *, refresh: bool = True, transition: bool = True) -> None:
+        if refresh:
+            await self._refresh_active()
+        if transition:
+            self._transitions.set()
+        self._wake.set()
+        self.changed.set()
+
+    def _log(self, entry: Entry, event: str, **kw: Any) -> None:
+        log.info(
+            f"entry.{event}",
+            entry_id=entry.id,
+            op=entry.op,
+            path=entry.path,
+            src_path=entry.src_path,
+            attempt=entry.attempts,
+            **kw,
+        )
+
+    # ------------------------------------------------------------------ context for executors
+
+    async def _recorded_session(self, entry: Entry) -> Any:
+        rec = await self.journal.upload_session(entry.id)
+        if rec is None or rec.protocol != "tus":
+            return None  # a simple PUT is never resumed: initiate again
+        from cs3sync.cs3.types import UploadSession
+
+        return UploadSession(
+            protocol=rec.protocol,
+            url=rec.url,
+            token=rec.token or "",
+            expires_at=rec.token_expires,
+            offset=rec.offset,
+            length=rec.total,
+        )
+
+    async def _record_session(self, entry: Entry, session: Any) -> None:
+        rec = await self.journal.upload_session(entry.id)
+        if rec is not None and rec.url == session.url:
+            await self.journal.update_upload(entry.id, offset=session.offset)
+        else:
+            await self.journal.record_upload_session(
+                entry.id,
+                protocol=session.protocol,
+                url=session.url,
+                token=session.token,
+                token_expires=session.expires_at,
+                total=session.length,
+                offset=session.offset,
+            )
+        self._set_progress(entry, session.offset, session.length)
+
+    def _set_progress(self, entry: Entry, sent: int, total: int) -> None:
+        self._progress[entry.id] = Progress(entry.id, entry.path, sent, total)
+        self.changed.set()
+
+    async def _is_own_version(self, entry: Entry, info: Any) -> bool:
+        """The remote version was produced by us: an earlier done entry on this path left that etag, or
+        its content equals a superseded save of ours that had already reached the storage."""
+        for e in await self.journal.entries([State.DONE], prefix=entry.path, newest_first=True, limit=50):
+            if e.path == entry.path and e.id < entry.id and e.result_etag == info.etag:
+                return True
+        remote_sum = parse_adler32(info.checksum)
+        if remote_sum is None:
+            return False
+        for sha in entry.prior_blobs:
+            p = self.journal.blob_path(sha)
+            if await anyio.Path(p).exists() and await commands.adler32_of(p) == remote_sum:
+                return True
+        return False
+
+
+def _renamed(top: Overlay | None, e: Entry, src: str, dst: str) -> Overlay:
+    """The overlay of a rename's destination, carrying what was pending at the source."""
+    if top is None:
+        return Overlay(dst, e.id, e.op, e.state, kind=e.kind, renamed_from=src)
+    local = bool(top.blob) or top.op == Op.MKDIR  # fully described by the journal: nothing to read remotely
+    return Overlay(
+        dst,
+        e.id,
+        e.op,
+        e.state,
+        kind=top.kind,
+        size=top.size,
+        mtime=top.mtime,
+        blob=top.blob,
+        renamed_from=None if local or top.copied_from else (top.renamed_from or src),
+        copied_from=None if local else top.copied_from,
+    )
+
+
+class _Context:
+    """What executors may use (commands.CommandContext), bound to one engine."""
+
+    def __init__(self, engine: SyncEngine) -> None:
+        self._engine = engine
+        self.client = engine.client
+
+    def blob_path(self, sha256: str) -> Path:
+        return self._engine.journal.blob_path(sha256)
+
+    def spool_tmp_dir(self) -> Path:
+        return self._engine.journal.dir / "spool" / "tmp"
+
+    def now(self) -> float:
+        return self._engine.clock.now()
+
+    def lock_for(self, path: str) -> Any:
+        provider = self._engine.lock_provider
+        return provider(path) if provider is not None else None
+
+    async def recorded_session(self, entry: Entry) -> Any:
+        return await self._engine._recorded_session(entry)
+
+    async def record_session(self, entry: Entry, session: Any) -> None:
+        await self._engine._record_session(entry, session)
+
+    async def is_own_version(self, entry: Entry, info: Any) -> bool:
+        return await self._engine._is_own_version(entry, info)
+
+    def progress(self, entry: Entry, sent: int, total: int) -> None:
+        self._engine._set_progress(entry, sent, total)
+
+    def crash_point(self, label: str) -> None:
+        crash_point(label)
+
+    def fresh_base(self, entry: Entry) -> bool:
+        """First run of a rename/delete submitted with a base moments ago: the caller's Stat is recent
+        enough to act on without Stat'ing again (saves two RPCs per rename). Any retry, restart or
+        older entry does the full postcondition check."""
+        return (
+            entry.claims <= 1
+            and entry.attempts == 0
+            and not entry.needs_check
+            and (entry.base_fileid is not None or entry.base_etag is not None)
+            and self.now() - entry.created_at <= self._engine.fresh_base_seconds
+        )
