@@ -1,0 +1,204 @@
+"""Emulator configuration: users, profiles and every behaviour switch.
+
+A profile only fills in defaults; each switch can be overridden on its own, e.g.
+``EmulatorConfig(root=..., profile="cernbox", upload_protocols=["simple", "tus"])``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+Profile = Literal["cernbox", "ocis"]
+
+DEFAULT_IDP = "http://localhost:9998"
+DEFAULT_STORAGE_ID = "00000000-0000-0000-0000-000000000000"
+STATE_DIR_NAME = ".cs3gw"
+
+
+@dataclass(frozen=True)
+class UserSpec:
+    """A user known to the emulator (Reva's demo user manager shape)."""
+
+    username: str
+    password: str
+    opaque_id: str
+    mail: str = ""
+    display_name: str = ""
+    uid_number: int = 0
+    gid_number: int = 0
+    groups: tuple[str, ...] = ()
+    idp: str = DEFAULT_IDP
+
+
+# Reva's demo users (pkg/auth/manager/demo/demo.go).
+DEMO_USERS: tuple[UserSpec, ...] = (
+    UserSpec(
+        "einstein",
+        "relativity",
+        "4c510ada-c86b-4815-8820-42cdf82c3d51",
+        "einstein@example.org",
+        "Albert Einstein",
+        20000,
+        30000,
+        ("sailing-lovers", "violin-haters", "physics-lovers"),
+    ),
+    UserSpec(
+        "marie",
+        "radioactivity",
+        "f7fbf8c8-139b-4376-b307-cf0a8c2d0d9c",
+        "marie@example.org",
+        "Marie Curie",
+        20001,
+        30000,
+        ("radium-lovers", "polonium-lovers", "physics-lovers"),
+    ),
+    UserSpec(
+        "richard",
+        "superfluidity",
+        "932b4540-8d16-481e-8ef4-588e4b6b151c",
+        "richard@example.org",
+        "Richard Feynman",
+        20002,
+        30000,
+        ("quantum-lovers", "philosophy-haters", "physics-lovers"),
+    ),
+)
+
+# The switches each profile sets (reference/cs3-protocol.md §16.2).
+PROFILES: dict[str, dict[str, Any]] = {
+    "cernbox": {
+        "home_layout": "/eos/user/{u0}/{username}",
+        "project_layout": "/eos/project/{p0}/{name}",
+        "upload_protocols": ["simple"],
+        "conditional_upload": "ignore",
+        "lock_codes": "eos",
+        "lock_enforcement": "holder",
+        "missing_file_on_lock_ops": "internal",
+        "mkdir_existing": "already_exists",
+        "move_onto_existing": "replace",
+        "untyped_errors": False,
+        "zero_length_finalizes_at_initiate": False,
+        "received_share_state": "accepted",
+        "quota_total": 0,
+        "quota_unlimited_when_zero": False,
+        "duplicate_share": "unknown",
+        "metadata_keys": "all",
+        "touch_existing": "ok",
+        "honour_oc_mtime": False,
+        "range_support": True,
+    },
+    "ocis": {
+        "home_layout": "/home/{username}",
+        "project_layout": "/projects/{name}",
+        "upload_protocols": ["simple", "tus"],
+        "conditional_upload": "honour",
+        "lock_codes": "decomposedfs",
+        "lock_enforcement": "lock_id",
+        "missing_file_on_lock_ops": "not_found",
+        "mkdir_existing": "already_exists",
+        "move_onto_existing": "already_exists",
+        "untyped_errors": False,
+        "zero_length_finalizes_at_initiate": True,
+        "received_share_state": "pending",
+        "quota_total": 0,
+        "quota_unlimited_when_zero": True,
+        "duplicate_share": "already_exists",
+        "metadata_keys": "filtered",
+        "touch_existing": "already_exists",
+        "honour_oc_mtime": True,
+        "range_support": True,
+    },
+}
+
+_UNSET: Any = None
+
+
+@dataclass
+class EmulatorConfig:
+    """Everything the emulator can be told. Fields left as ``None`` take the profile's default."""
+
+    root: Path
+    profile: Profile = "cernbox"
+    state_dir: Path | None = None  # default <root>/.cs3gw
+    host: str = "127.0.0.1"  # loopback only; anything else is refused
+    grpc_port: int = 0
+    http_port: int = 0
+    single_user: str | None = None  # username whose home *is* root; None = multi-user root/<username>/
+    users: tuple[UserSpec, ...] = DEMO_USERS
+    groups: dict[str, str] = field(default_factory=dict)  # group name -> display name (extra to users')
+    projects: dict[str, str] = field(default_factory=dict)  # project name -> dir (relative to root or abs)
+    storage_id: str = DEFAULT_STORAGE_ID
+    idp: str = DEFAULT_IDP
+    # auth
+    auth_types: tuple[str, ...] = ("basic", "bearer", "machine")
+    bearer_tokens: dict[str, str] = field(default_factory=dict)  # static token -> username
+    machine_api_key: str = "machine-secret"
+    jwt_secret: str = "cs3sync-emulator-access-token-secret-0001"
+    transfer_secret: str = "cs3sync-emulator-transfer-token-secret-01"
+    token_ttl: float = 86400.0
+    transfer_ttl: float = 6000.0
+    # storage behaviour
+    max_versions: int = 10
+    dir_size: Literal["zero", "tree"] = "zero"
+    strict_download_initiate: bool = False
+    expose_data_server: bool = False
+    send_etag: bool = False
+    list_existing_fails_on_broken: bool = True
+    localfs_mtime_key: bool = False
+    quota_recompute_interval: float = 2.0
+    # profile switches (None = the profile's value)
+    home_layout: str | None = _UNSET
+    project_layout: str | None = _UNSET
+    upload_protocols: list[str] | None = _UNSET
+    conditional_upload: Literal["ignore", "honour"] | None = _UNSET
+    lock_codes: Literal["eos", "decomposedfs"] | None = _UNSET
+    lock_enforcement: Literal["holder", "lock_id"] | None = _UNSET
+    missing_file_on_lock_ops: Literal["internal", "not_found"] | None = _UNSET
+    mkdir_existing: Literal["already_exists", "mkdir_p"] | None = _UNSET
+    move_onto_existing: Literal["replace", "already_exists"] | None = _UNSET
+    untyped_errors: bool | None = _UNSET
+    zero_length_finalizes_at_initiate: bool | None = _UNSET
+    received_share_state: Literal["accepted", "pending"] | None = _UNSET
+    quota_total: int | None = _UNSET
+    quota_unlimited_when_zero: bool | None = _UNSET
+    duplicate_share: Literal["unknown", "already_exists"] | None = _UNSET
+    metadata_keys: Literal["all", "filtered"] | None = _UNSET
+    touch_existing: Literal["ok", "already_exists"] | None = _UNSET
+    honour_oc_mtime: bool | None = _UNSET
+    range_support: bool | None = _UNSET
+
+    def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise ValueError(f"unknown profile {self.profile!r}; expected one of {sorted(PROFILES)}")
+        if self.host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError("the emulator binds loopback only")
+        self.root = Path(self.root).resolve()
+        self.state_dir = Path(self.state_dir).resolve() if self.state_dir else self.root / STATE_DIR_NAME
+        for key, value in PROFILES[self.profile].items():
+            if getattr(self, key) is None:
+                setattr(self, key, list(value) if isinstance(value, list) else value)
+
+    def user(self, username: str) -> UserSpec | None:
+        return next((u for u in self.users if u.username == username), None)
+
+    def user_by_id(self, opaque_id: str) -> UserSpec | None:
+        return next((u for u in self.users if u.opaque_id == opaque_id), None)
+
+    def home(self, username: str) -> str:
+        assert self.home_layout is not None
+        return self.home_layout.format(u0=username[:1], username=username)
+
+    def project_path(self, name: str) -> str:
+        assert self.project_layout is not None
+        return self.project_layout.format(p0=name[:1], name=name)
+
+    def all_groups(self) -> dict[str, str]:
+        groups = {g: g for u in self.users for g in u.groups}
+        groups.update(self.groups)
+        return groups
+
+    def replace(self, **changes: Any) -> EmulatorConfig:
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,183 @@
+from __future__ import annotations
+
+import zlib
+
+import pytest
+from cs3.rpc.v1beta1 import code_pb2
+from cs3.storage.provider.v1beta1 import provider_api_pb2 as sp
+from cs3.storage.provider.v1beta1 import resources_pb2 as res
+
+from cs3sync.emulator import Emulator
+
+from .helpers import Gateway, ref
+
+pytestmark = pytest.mark.anyio
+OK = code_pb2.CODE_OK
+
+
+async def test_stat_home_and_synthetic_root(gw: Gateway) -> None:
+    home = await gw.stat(gw.home)
+    assert home.status.code == OK
+    assert home.info.type == res.RESOURCE_TYPE_CONTAINER and home.info.mime_type == "httpd/unix-directory"
+    assert home.info.etag.startswith('"') and home.info.space.space_type == "personal"
+    root = await gw.stat("/")
+    assert root.status.code == OK and root.info.type == res.RESOURCE_TYPE_CONTAINER
+    missing = await gw.stat(gw.p("nope"))
+    assert missing.status.code == code_pb2.CODE_NOT_FOUND
+    assert missing.status.message == "path not found when statting"
+
+
+async def test_mkdir_touch_list_move_delete(emulator: Emulator, gw: Gateway) -> None:
+    assert (await gw.call("CreateContainer", sp.CreateContainerRequest(ref=ref(gw.p("d"))))).status.code == OK
+    again = await gw.call("CreateContainer", sp.CreateContainerRequest(ref=ref(gw.p("d"))))
+    assert again.status.code == code_pb2.CODE_ALREADY_EXISTS
+    orphan = await gw.call("CreateContainer", sp.CreateContainerRequest(ref=ref(gw.p("x/y"))))
+    assert orphan.status.code == code_pb2.CODE_NOT_FOUND
+    assert (await gw.call("TouchFile", sp.TouchFileRequest(ref=ref(gw.p("d/a.txt"))))).status.code == OK
+    listing = await gw.call("ListContainer", sp.ListContainerRequest(ref=ref(gw.p("d"))))
+    assert [i.path for i in listing.infos] == [gw.p("d/a.txt")]
+    assert listing.infos[0].name == "a.txt" and listing.infos[0].size == 0
+    before = (await gw.stat(gw.p("d/a.txt"))).info
+    moved = await gw.call("Move", sp.MoveRequest(source=ref(gw.p("d/a.txt")), destination=ref(gw.p("b.txt"))))
+    assert moved.status.code == OK
+    after = (await gw.stat(gw.p("b.txt"))).info
+    assert after.id.opaque_id == before.id.opaque_id and after.etag == before.etag
+    assert (await gw.call("Delete", sp.DeleteRequest(ref=ref(gw.p("b.txt"))))).status.code == OK
+    assert (await gw.stat(gw.p("b.txt"))).status.code == code_pb2.CODE_NOT_FOUND
+    recycle = await gw.call("ListRecycle", sp.ListRecycleRequest(ref=ref(gw.home)))
+    assert [i.ref.path for i in recycle.recycle_items] == [gw.p("b.txt")]
+    mount = await gw.call("Delete", sp.DeleteRequest(ref=ref(gw.home)))
+    assert mount.status.code == code_pb2.CODE_INTERNAL
+
+
+async def test_touch_existing_and_move_onto_existing_follow_profile(emulator: Emulator, gw: Gateway) -> None:
+    assert await gw.upload(gw.p("a.txt"), b"a") == 200
+    assert await gw.upload(gw.p("b.txt"), b"b") == 200
+    touch = await gw.call("TouchFile", sp.TouchFileRequest(ref=ref(gw.p("a.txt"))))
+    move = await gw.call("Move", sp.MoveRequest(source=ref(gw.p("a.txt")), destination=ref(gw.p("b.txt"))))
+    if emulator.config.profile == "cernbox":
+        assert touch.status.code == OK
+        assert move.status.code == OK and emulator.storage.read(gw.p("b.txt")) == b"a"
+    else:
+        assert touch.status.code == code_pb2.CODE_ALREADY_EXISTS
+        assert move.status.code == code_pb2.CODE_ALREADY_EXISTS
+
+
+async def test_ids_stable_etags_change_on_content_only(emulator: Emulator, gw: Gateway) -> None:
+    assert await gw.upload(gw.p("n.ipynb"), b"one") == 200
+    first = (await gw.stat(gw.p("n.ipynb"))).info
+    home_etag = (await gw.stat(gw.home)).info.etag
+    assert first.checksum.type == res.RESOURCE_CHECKSUM_TYPE_ADLER32 and first.checksum.sum == format(
+        zlib.adler32(b"one"), "x"
+    )
+    assert await gw.upload(gw.p("n.ipynb"), b"two") == 200  # same size, same second
+    second = (await gw.stat(gw.p("n.ipynb"))).info
+    assert second.id.opaque_id == first.id.opaque_id and second.etag != first.etag
+    assert (await gw.stat(gw.home)).info.etag != home_etag  # tree propagation
+    md = res.ArbitraryMetadata(metadata={"k": "v"})
+    await gw.call(
+        "SetArbitraryMetadata",
+        sp.SetArbitraryMetadataRequest(ref=ref(gw.p("n.ipynb")), arbitrary_metadata=md),
+    )
+    third = (await gw.stat(gw.p("n.ipynb"), arbitrary_metadata_keys=["k"])).info
+    assert third.etag == second.etag and third.arbitrary_metadata.metadata["k"] == "v"
+    assert third.mtime.nanos or third.mtime.seconds  # ns precision mtime present
+    by_id = await gw.call("Stat", sp.StatRequest(ref=res.Reference(resource_id=third.id, path=".")))
+    assert by_id.info.path == gw.p("n.ipynb")
+
+
+async def test_xattrs_errors_and_unset(gw: Gateway) -> None:
+    await gw.upload(gw.p("f"), b"x")
+    empty = await gw.call(
+        "SetArbitraryMetadata",
+        sp.SetArbitraryMetadataRequest(
+            ref=ref(gw.p("f")), arbitrary_metadata=res.ArbitraryMetadata(metadata={"k": ""})
+        ),
+    )
+    assert empty.status.code == code_pb2.CODE_INTERNAL
+    missing = await gw.call(
+        "SetArbitraryMetadata",
+        sp.SetArbitraryMetadataRequest(
+            ref=ref(gw.p("g")), arbitrary_metadata=res.ArbitraryMetadata(metadata={"k": "v"})
+        ),
+    )
+    assert missing.status.message == "path not found when setting arbitrary metadata"
+    await gw.call(
+        "SetArbitraryMetadata",
+        sp.SetArbitraryMetadataRequest(
+            ref=ref(gw.p("f")), arbitrary_metadata=res.ArbitraryMetadata(metadata={"k": "v"})
+        ),
+    )
+    await gw.call(
+        "UnsetArbitraryMetadata",
+        sp.UnsetArbitraryMetadataRequest(ref=ref(gw.p("f")), arbitrary_metadata_keys=["k"]),
+    )
+    info = (await gw.stat(gw.p("f"), arbitrary_metadata_keys=["k"])).info
+    assert "k" not in info.arbitrary_metadata.metadata
+
+
+async def test_versions_list_download_restore(gw: Gateway) -> None:
+    for content in (b"v1", b"v2", b"v3"):
+        assert await gw.upload(gw.p("doc.txt"), content) == 200
+    before = (await gw.stat(gw.p("doc.txt"))).info
+    versions = (
+        await gw.call("ListFileVersions", sp.ListFileVersionsRequest(ref=ref(gw.p("doc.txt"))))
+    ).versions
+    assert [v.size for v in versions] == [2, 2] and versions[0].key != versions[1].key
+    old = await gw.download(gw.p("doc.txt"), opaque=_opaque(version_key=versions[-1].key))
+    assert old.status_code == 200 and old.content == b"v1"
+    restore = await gw.call(
+        "RestoreFileVersion", sp.RestoreFileVersionRequest(ref=ref(gw.p("doc.txt")), key=versions[-1].key)
+    )
+    assert restore.status.code == OK
+    after = (await gw.stat(gw.p("doc.txt"))).info
+    assert after.id.opaque_id == before.id.opaque_id and after.etag != before.etag
+    assert (await gw.download(gw.p("doc.txt"))).content == b"v1"
+    unknown = await gw.call(
+        "RestoreFileVersion", sp.RestoreFileVersionRequest(ref=ref(gw.p("doc.txt")), key="nope")
+    )
+    assert unknown.status.code == code_pb2.CODE_NOT_FOUND
+    disabled = await gw.upload(gw.p("doc.txt"), b"v4", headers={"X-Disable-Versioning": "true"})
+    assert disabled == 200
+    count = len(
+        (await gw.call("ListFileVersions", sp.ListFileVersionsRequest(ref=ref(gw.p("doc.txt"))))).versions
+    )
+    assert count == 3
+
+
+def _opaque(**values: str):
+    from .helpers import opaque
+
+    return opaque(**values)
+
+
+async def test_quota_and_spaces(emulator: Emulator, gw: Gateway) -> None:
+    from cs3.gateway.v1beta1 import gateway_api_pb2 as gwpb
+    from cs3.storage.provider.v1beta1 import spaces_api_pb2
+
+    await gw.upload(gw.p("q.bin"), b"x" * 100)
+    quota = await gw.call("GetQuota", gwpb.GetQuotaRequest(ref=ref(gw.home)))
+    assert quota.status.code == OK and quota.used_bytes == 100
+    if emulator.config.profile == "ocis":
+        assert quota.total_bytes == 0 and "remaining" in quota.opaque.map
+    else:
+        assert quota.total_bytes > 0
+    spaces = (await gw.call("ListStorageSpaces", spaces_api_pb2.ListStorageSpacesRequest())).storage_spaces
+    assert [s.space_type for s in spaces] == ["personal", "project"]
+    assert spaces[0].id.opaque_id.startswith("00000000-0000-0000-0000-000000000000$")
+    assert spaces[0].root_info.path == gw.home and spaces[0].name == "einstein"
+    Filter = spaces_api_pb2.ListStorageSpacesRequest.Filter
+    projects = await gw.call(
+        "ListStorageSpaces",
+        spaces_api_pb2.ListStorageSpacesRequest(
+            filters=[Filter(type=Filter.TYPE_SPACE_TYPE, space_type="project")]
+        ),
+    )
+    assert [s.name for s in projects.storage_spaces] == ["physics-data"]
+    by_id = await gw.call(
+        "ListStorageSpaces",
+        spaces_api_pb2.ListStorageSpacesRequest(filters=[Filter(type=Filter.TYPE_ID, id=spaces[0].id)]),
+    )
+    assert [s.name for s in by_id.storage_spaces] == ["einstein"]
+    project_path = projects.storage_spaces[0].root_info.path
+    assert await gw.upload(f"{project_path}/p.txt", b"p") == 200
