@@ -95,12 +95,20 @@ class Target:
         self, api_path: str, size: int, timeout: float, poll: float = 0.005
     ) -> float | None:
         """Seconds until the file at ``api_path`` has ``size`` bytes on the storage; None on timeout."""
+        seen = await self.visible_at(api_path, size, timeout, poll)
+        return None if seen is None else seen[1]
+
+    async def visible_at(
+        self, api_path: str, size: int, timeout: float, poll: float = 0.005
+    ) -> tuple[float, float] | None:
+        """(perf_counter() when the file had ``size`` bytes on the storage, seconds waited), or None."""
         started = time.perf_counter()
         path = self.disk(api_path)
         while time.perf_counter() - started < timeout:
             with contextlib.suppress(OSError):
                 if path.stat().st_size == size:
-                    return time.perf_counter() - started
+                    now = time.perf_counter()
+                    return now, now - started
             await asyncio.sleep(poll)
         return None
 
@@ -147,6 +155,7 @@ class Bench:
         journal_dir = base / "journal"
         extra = [
             f"--CS3Sync.host={emulator.grpc_address}",
+            "--CS3Sync.ssl_enabled=False",
             "--CS3Sync.auth_login_type=basic",
             f"--CS3Sync.client_id={USER}",
             f"--CS3Sync.token_path={token_path}",
@@ -158,7 +167,7 @@ class Bench:
             await server.start()
         except Exception as exc:
             emulator.stop()
-            self.unavailable[label] = f"jupyter_server with CS3ContentsManager did not start: {exc}"
+            self.unavailable[label] = f"jupyter_server with CS3ContentsManager did not start: {exc}"[:400]
             return
         rest = Contents(server.url, server.token)
         target = Target(label, server, rest, emulator.root, emulator, Admin(emulator.http_url), tus)

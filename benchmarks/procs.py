@@ -24,6 +24,16 @@ CS3_MANAGER = "contents.manager.CS3ContentsManager"
 UNUSED_EXTENSIONS = ("jupyterlab", "jupyter_lsp", "jupyter_server_terminals", "notebook_shim")
 
 
+ERROR_GRACE_S = 15.0  # how long a server that answers with errors gets to come right
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("message"))
+    except ValueError:
+        return response.text[:200]
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -168,17 +178,23 @@ class JupyterServer(Proc):
         self.write_config(env)
         self.spawn(self.argv(), env)
         headers = {"Authorization": f"token {self.token}"}
-        async with httpx.AsyncClient(base_url=self.url, headers=headers, timeout=5.0) as client:
+        answered: float | None = None  # when the server first answered at all (maybe with an error)
+        last = ""
+        async with httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30.0) as client:
             while time.perf_counter() - started < timeout:
                 if not self.alive():
-                    raise StartError(f"{self.name} exited during start:\n{self.log_tail()}")
+                    raise StartError(f"{self.name} exited during start: {self.log_tail(3)}")
                 with contextlib.suppress(httpx.HTTPError):
                     response = await client.get("/api/contents", params={"content": "0"})
                     if response.status_code == 200:
                         return time.perf_counter() - started
-                await asyncio.sleep(0.1)
+                    answered = answered or time.perf_counter()
+                    last = f"GET /api/contents answered HTTP {response.status_code}: {_message(response)}"
+                    if time.perf_counter() - answered > ERROR_GRACE_S:
+                        break
+                await asyncio.sleep(0.2)
         self.stop()
-        raise StartError(f"{self.name} did not answer within {timeout:.0f} s:\n{self.log_tail()}")
+        raise StartError(f"{self.name}: {last or f'no answer within {timeout:.0f} s: ' + self.log_tail(3)}")
 
 
 class EmulatorProc(Proc):

@@ -6,7 +6,7 @@ import base64
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,6 +80,7 @@ class UploadResult:
     size: int
     chunk_ms: list[float] = field(default_factory=list)  # client-observed round trip of each chunk PUT
     total_s: float = 0.0
+    last_chunk_sent: float = 0.0  # perf_counter() just before the -1 chunk was sent
     last_chunk_done: float = 0.0  # perf_counter() when the -1 chunk's reply arrived
 
 
@@ -139,7 +140,7 @@ class Contents:
         path: str,
         size: int,
         seed: int = 0,
-        on_chunk: Callable[[int, int], Any] | None = None,
+        before_last: Callable[[], Awaitable[Any]] | None = None,
     ) -> UploadResult:
         """Upload like JupyterLab's file browser: sequential 1 MiB base64 chunks numbered 1, 2, ..., -1."""
         result = UploadResult(size=size)
@@ -157,6 +158,10 @@ class Contents:
                 "content": base64.b64encode(data).decode("ascii"),
             }
             body = json.dumps(model)
+            if number == -1:
+                if before_last is not None:
+                    await before_last()
+                result.last_chunk_sent = time.perf_counter()
             t0 = time.perf_counter()
             response = await self.client.put(self._url(path), content=body)
             t1 = time.perf_counter()
@@ -164,8 +169,6 @@ class Contents:
                 raise RestError(response)
             result.chunk_ms.append((t1 - t0) * 1000)
             offset = end
-            if on_chunk is not None:
-                on_chunk(number, offset)
         result.last_chunk_done = time.perf_counter()
         result.total_s = result.last_chunk_done - started
         return result
