@@ -1,0 +1,799 @@
+"""REST API of the JupyterLab extension, under ``<base_url>/api/cs3sync/``.
+
+Every handler is an authenticated, XSRF-protected ``APIHandler`` (jupyter_server's rules). Errors are JSON
+``{"message": ...}`` with a meaningful status (400, 403, 404, 409, 423, 503 for outages, 507 for quota),
+never a 500 with internals. Numbers are JSON numbers. The CS3 client, the path map and the sync engine
+come from the contents manager instance the server runs (``serverapp.contents_manager``), never from
+globals. The ``locks`` routes belong to ``contents/locks.py`` and are registered by the contents side.
+
+Spaces and received shares outside ``root_path`` are served through virtual top-level folders of the
+contents manager (``Spaces/<name>``, ``Shared with me/<name>``): the listings here refresh those mounts
+so the ``api_path`` they return is exactly what the file browser can open (docs/decisions.md).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import logging
+import posixpath
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+from tornado import web
+from tornado.web import HTTPError
+
+import cs3sync
+
+log = logging.getLogger("cs3sync.handlers")
+
+API_VERSION = 1
+NAMESPACE = "api/cs3sync"
+
+#: Journal states still on their way to the storage.
+PENDING_STATES = ("queued", "running", "retrying", "blocked")
+#: Journal states shown by the panel (pending + parked problems).
+SHOWN_STATES = (*PENDING_STATES, "conflict", "failed")
+
+DEFAULT_SPACES_FOLDER = "Spaces"
+DEFAULT_SHARES_FOLDER = "Shared with me"
+MIN_QUERY = 2
+MAX_ENTRIES = 500
+
+ROLES = ("viewer", "editor")
+
+
+# ---------------------------------------------------------------------------------------------- errors
+def _to_http_error(exc: BaseException, what: str) -> HTTPError:
+    if isinstance(exc, HTTPError):
+        return exc
+    try:
+        from contents.errors import to_http_error
+
+        err = to_http_error(exc, what)
+    except Exception:  # the mapping itself must never turn into a 500
+        err = HTTPError(502, f"Storage error on {what or '/'}")
+    if err.status_code >= 500 and err.status_code not in (501, 502, 503, 504, 507):
+        err = HTTPError(502, f"Storage error on {what or '/'}")
+    return err
+
+
+def storage_errors(what: str | Callable[[Any], str] = "") -> Callable[..., Any]:
+    """Translate any exception of the storage, journal or engine into a short JSON HTTP error."""
+
+    def decorate(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        @functools.wraps(method)
+        async def wrapper(self: CS3APIHandler, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return await method(self, *args, **kwargs)
+            except HTTPError:
+                raise
+            except Exception as exc:
+                label = what(self) if callable(what) else what
+                err = _to_http_error(exc, label)
+                log.info(
+                    "cs3sync.api_error %s %s -> %s (%s)",
+                    self.request.method,
+                    self.request.path,
+                    err.status_code,
+                    type(exc).__name__,
+                )
+                raise err from None
+
+        return wrapper
+
+    return decorate
+
+
+# ---------------------------------------------------------------------------------------------- base
+class CS3APIHandler(APIHandler):
+    """Base class: JSON in and out, the manager's client/engine/path map, errors without internals."""
+
+    def initialize(self, contents_manager: Any) -> None:
+        self.cm = contents_manager
+
+    # Errors: {"message": ..., "reason": ...}, never a traceback.
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.set_header("Content-Type", "application/json")
+        message = ""
+        exc_info = kwargs.get("exc_info")
+        if exc_info:
+            exc = exc_info[1]
+            if isinstance(exc, HTTPError):
+                message = exc.log_message or ""
+                if exc.args[1:]:
+                    try:
+                        message = message % exc.args[1:]
+                    except TypeError:
+                        pass
+        if status_code >= 500 and not message:
+            message = "Internal error"
+        reason = self._reason or ""
+        self.finish(json.dumps({"message": message or reason, "reason": reason}))
+
+    def write_json(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(data))
+
+    def json_body(self) -> dict[str, Any]:
+        if not self.request.body:
+            return {}
+        try:
+            body = json.loads(self.request.body)
+        except ValueError:
+            raise HTTPError(400, "Request body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise HTTPError(400, "Request body must be a JSON object")
+        return body
+
+    # --- what the contents manager provides
+    def _require_cs3(self) -> None:
+        if not hasattr(self.cm, "get_client"):
+            raise HTTPError(503, "The cs3sync contents manager is not active on this server")
+
+    async def client(self) -> Any:
+        self._require_cs3()
+        return await _maybe_await(self.cm.get_client())
+
+    async def path_map(self) -> Any:
+        self._require_cs3()
+        getter = getattr(self.cm, "get_path_map", None)
+        if getter is not None:
+            return await _maybe_await(getter())
+        return getattr(self.cm, "path_map", None)
+
+    async def engine(self) -> Any:
+        self._require_cs3()
+        getter = getattr(self.cm, "get_engine", None)
+        engine = await _maybe_await(getter()) if getter else getattr(self.cm, "engine", None)
+        if engine is None:
+            raise HTTPError(503, "The sync engine is not running")
+        return engine
+
+    def folder_names(self) -> tuple[str, str]:
+        settings = getattr(self.cm, "cs3", None)
+        spaces = getattr(settings, "spaces_folder", DEFAULT_SPACES_FOLDER)
+        shares = getattr(settings, "shares_folder", DEFAULT_SHARES_FOLDER)
+        return spaces, shares
+
+    async def to_cs3(self, api_path: str) -> str:
+        pm = await self.path_map()
+        if pm is None:
+            raise HTTPError(503, "The storage root is not known yet")
+        if api_path and hasattr(pm, "is_virtual") and pm.is_virtual(api_path.strip("/")):
+            raise HTTPError(400, f"{api_path} is a virtual folder, not a storage path")
+        try:
+            return pm.to_cs3(api_path)
+        except HTTPError as exc:
+            if exc.status_code == 404:
+                # An unknown mount name: the mounts may not be loaded yet in this server.
+                await refresh_mounts(self.cm, await self.client(), pm, *self.folder_names())
+                return pm.to_cs3(api_path)
+            raise
+
+    async def to_api(self, cs3_path: str | None) -> str | None:
+        if not cs3_path:
+            return None
+        pm = await self.path_map()
+        return pm.to_api(cs3_path) if pm is not None else None
+
+
+async def _maybe_await(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+# ---------------------------------------------------------------------------------------------- mounts
+def mount_names(items: Iterable[tuple[str, str, str]]) -> dict[str, str]:
+    """{unique mount name: cs3 path} from (stable key, wanted name, cs3 path), collisions get " (2)"..."""
+    out: dict[str, str] = {}
+    for _key, name, path in sorted(items):
+        base = (name or posixpath.basename(path.rstrip("/")) or "storage").replace("/", "_").strip()
+        if base.startswith("."):
+            base = "_" + base[1:]
+        candidate, n = base, 1
+        while candidate in out:
+            n += 1
+            candidate = f"{base} ({n})"
+        out[candidate] = path
+    return out
+
+
+def _under(path: str, root: str) -> bool:
+    root = root.rstrip("/") or "/"
+    return path == root or path.startswith(root if root.endswith("/") else root + "/")
+
+
+async def refresh_mounts(
+    cm: Any,
+    client: Any,
+    pm: Any,
+    spaces_folder: str = DEFAULT_SPACES_FOLDER,
+    shares_folder: str = DEFAULT_SHARES_FOLDER,
+    *,
+    spaces: list[Any] | None = None,
+    incoming: list[Any] | None = None,
+) -> None:
+    """Mount the spaces and accepted received shares that lie outside the root as virtual folders."""
+    if pm is None or not hasattr(pm, "set_mounts"):
+        return
+    root = getattr(pm, "root", "/")
+    if spaces_folder:
+        if spaces is None:
+            spaces = await client.spaces()
+        pm.set_mounts(
+            spaces_folder,
+            mount_names((s.id, s.name, s.path) for s in spaces if s.path and not _under(s.path, root)),
+        )
+    if shares_folder:
+        if incoming is None:
+            incoming = await client.list_incoming_shares()
+        items = []
+        for rs in incoming:
+            res = rs.resource or rs.share.resource
+            if rs.state != "accepted" or res is None or not res.path or _under(res.path, root):
+                continue
+            items.append((rs.share.id, res.name or posixpath.basename(res.path), res.path))
+        pm.set_mounts(shares_folder, mount_names(items))
+
+
+# ---------------------------------------------------------------------------------------------- JSON shapes
+def role_of(permissions: Iterable[str]) -> str:
+    """viewer / editor / uploader from a permission set (storages grant slightly different sets)."""
+    perms = frozenset(permissions)
+    can_read = "initiate_file_download" in perms or "stat" in perms
+    can_write = "initiate_file_upload" in perms and ("delete" in perms or "move" in perms)
+    if can_read and can_write:
+        return "editor"
+    if can_read:
+        return "viewer"
+    if "initiate_file_upload" in perms:
+        return "uploader"
+    return "custom"
+
+
+def permissions_of(role: str) -> frozenset[str]:
+    from cs3sync.cs3.types import EDITOR, VIEWER
+
+    if role == "viewer":
+        return VIEWER
+    if role == "editor":
+        return EDITOR
+    raise HTTPError(400, f"Unknown role {role!r}: use one of {', '.join(ROLES)}")
+
+
+def quota_json(quota: Any) -> dict[str, Any] | None:
+    if quota is None:
+        return None
+    total = int(quota.total or 0)
+    return {"used": int(quota.used or 0), "total": total, "unlimited": total == 0}
+
+
+def _num(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+class Names:
+    """Display names of users and groups, looked up once per request."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.cache: dict[tuple[str, str], dict[str, Any]] = {}
+
+    async def user(self, opaque_id: str, idp: str = "") -> dict[str, Any]:
+        key = ("user", opaque_id)
+        if key not in self.cache:
+            found = None
+            try:
+                if hasattr(self.client, "get_user"):
+                    found = await self.client.get_user(opaque_id, idp)
+                else:
+                    users = await self.client.find_users(opaque_id)
+                    found = next((u for u in users if opaque_id in (u.opaque_id, u.username)), None)
+            except Exception as exc:  # a name is cosmetic: fall back to the id
+                log.debug("cs3sync.name_lookup_failed %s", type(exc).__name__)
+            self.cache[key] = {
+                "type": "user",
+                "id": opaque_id,
+                "idp": idp or getattr(found, "idp", ""),
+                "display_name": (getattr(found, "display_name", "") or getattr(found, "username", ""))
+                or opaque_id,
+            }
+        return self.cache[key]
+
+    async def group(self, opaque_id: str, idp: str = "") -> dict[str, Any]:
+        key = ("group", opaque_id)
+        if key not in self.cache:
+            found = None
+            try:
+                if hasattr(self.client, "get_group"):
+                    found = await self.client.get_group(opaque_id, idp)
+                else:
+                    groups = await self.client.find_groups(opaque_id)
+                    found = next((g for g in groups if opaque_id in (g.opaque_id, g.name)), None)
+            except Exception as exc:
+                log.debug("cs3sync.name_lookup_failed %s", type(exc).__name__)
+            self.cache[key] = {
+                "type": "group",
+                "id": opaque_id,
+                "idp": idp or getattr(found, "idp", ""),
+                "display_name": getattr(found, "display_name", "") or getattr(found, "name", "") or opaque_id,
+            }
+        return self.cache[key]
+
+    async def grantee(self, grantee: Any) -> dict[str, Any]:
+        if grantee.type == "group":
+            return await self.group(grantee.opaque_id, grantee.idp)
+        return await self.user(grantee.opaque_id, grantee.idp)
+
+
+def _resource_fields(res: Any, fallback_id: Any) -> dict[str, Any]:
+    if res is None:
+        return {"name": str(fallback_id), "type": "file", "storage_path": ""}
+    return {
+        "name": res.name or posixpath.basename(res.path.rstrip("/")) or res.path,
+        "type": res.type,
+        "storage_path": res.path,
+    }
+
+
+# ---------------------------------------------------------------------------------------------- handlers
+class VersionHandler(CS3APIHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        self.write_json(
+            {
+                "name": "cs3sync",
+                "version": cs3sync.__version__,
+                "api": API_VERSION,
+                "contents_manager": hasattr(self.cm, "get_client"),
+            }
+        )
+
+
+class SpacesHandler(CS3APIHandler):
+    @web.authenticated
+    @storage_errors("spaces")
+    async def get(self) -> None:
+        client = await self.client()
+        pm = await self.path_map()
+        spaces = await client.spaces()
+        await refresh_mounts(self.cm, client, pm, self.folder_names()[0], "", spaces=spaces)
+        out = []
+        for s in spaces:
+            out.append(
+                {
+                    "id": s.id,
+                    "name": s.name,
+                    "type": s.type,
+                    "storage_path": s.path,
+                    "api_path": await self.to_api(s.path),
+                    "quota": quota_json(s.quota),
+                }
+            )
+        order = {"personal": 0, "project": 1}
+        out.sort(key=lambda s: (order.get(s["type"], 2), s["name"].lower()))
+        self.write_json({"spaces": out})
+
+
+class IncomingSharesHandler(CS3APIHandler):
+    @web.authenticated
+    @storage_errors("shares")
+    async def get(self) -> None:
+        client = await self.client()
+        pm = await self.path_map()
+        received = await client.list_incoming_shares()
+        await refresh_mounts(self.cm, client, pm, "", self.folder_names()[1], incoming=received)
+        names = Names(client)
+        out = []
+        for rs in received:
+            share = rs.share
+            res = rs.resource or share.resource
+            creator = share.creator or share.owner
+            item = {
+                "id": share.id,
+                **_resource_fields(res, share.resource_id),
+                "api_path": await self.to_api(res.path) if res and rs.state == "accepted" else None,
+                "role": role_of(share.permissions),
+                "creator": await names.user(creator) if creator else None,
+                "state": rs.state,
+                "hidden": bool(rs.hidden),
+                "expiration": _num(share.expiration),
+                "ctime": _num(share.ctime),
+            }
+            out.append(item)
+        out.sort(key=lambda s: (s["name"].lower(), s["id"]))
+        self.write_json({"shares": out})
+
+
+class OutgoingSharesHandler(CS3APIHandler):
+    @web.authenticated
+    @storage_errors(lambda self: self.get_query_argument("path", "") or "shares")
+    async def get(self) -> None:
+        client = await self.client()
+        path = self.get_query_argument("path", None)
+        target = await self.to_cs3(path) if path is not None else None
+        shares = await client.list_outgoing_shares(target) if target else await client.list_outgoing_shares()
+        names = Names(client)
+        out = [await self._share_json(s, names) for s in shares]
+        out.sort(key=lambda s: (s["name"].lower(), s["grantee"]["display_name"].lower(), s["id"]))
+        self.write_json({"shares": out})
+
+    async def _share_json(self, share: Any, names: Names) -> dict[str, Any]:
+        return await share_json(self, share, names)
+
+
+async def share_json(handler: CS3APIHandler, share: Any, names: Names) -> dict[str, Any]:
+    res = share.resource
+    return {
+        "id": share.id,
+        **_resource_fields(res, share.resource_id),
+        "api_path": await handler.to_api(res.path) if res is not None else None,
+        "role": role_of(share.permissions),
+        "grantee": await names.grantee(share.grantee),
+        "expiration": _num(share.expiration),
+        "ctime": _num(share.ctime),
+    }
+
+
+class SharesHandler(CS3APIHandler):
+    """POST a new share: {"path", "grantee_type": "user"|"group", "grantee_id", "grantee_idp"?, "role"}."""
+
+    @web.authenticated
+    @storage_errors(lambda self: "share")
+    async def post(self) -> None:
+        from cs3sync.cs3.types import Grantee
+
+        body = self.json_body()
+        path = body.get("path")
+        grantee_type = body.get("grantee_type", "user")
+        grantee_id = body.get("grantee_id")
+        if not isinstance(path, str):
+            raise HTTPError(400, "Missing 'path'")
+        if grantee_type not in ("user", "group"):
+            raise HTTPError(400, "'grantee_type' must be 'user' or 'group'")
+        if not isinstance(grantee_id, str) or not grantee_id:
+            raise HTTPError(400, "Missing 'grantee_id'")
+        permissions = permissions_of(body.get("role", "viewer"))
+        expiration = _expiration(body.get("expiration"))
+        client = await self.client()
+        target = await self.to_cs3(path)
+        idp = body.get("grantee_idp") or ""
+        grantee = Grantee(type=grantee_type, opaque_id=grantee_id, idp=idp)
+        share = await client.create_share(target, grantee, permissions, expiration=expiration)
+        if share.resource is None:
+            share = _with_resource(share, await client.stat(target))
+        self.write_json(await share_json(self, share, Names(client)), status=201)
+
+
+class ShareHandler(CS3APIHandler):
+    """PATCH {"role"?, "expiration"?} or DELETE one outgoing share."""
+
+    @web.authenticated
+    @storage_errors(lambda self: "share")
+    async def patch(self, share_id: str) -> None:
+        body = self.json_body()
+        role = body.get("role")
+        permissions = permissions_of(role) if role is not None else None
+        expiration = _expiration(body.get("expiration"))
+        if permissions is None and expiration is None:
+            raise HTTPError(400, "Nothing to update: give 'role' and/or 'expiration'")
+        client = await self.client()
+        share = await client.update_share(share_id, permissions=permissions, expiration=expiration)
+        if share.resource is None:
+            with _quiet():
+                share = _with_resource(share, await client.stat(share.resource_id))
+        self.write_json(await share_json(self, share, Names(client)))
+
+    @web.authenticated
+    @storage_errors(lambda self: "share")
+    async def delete(self, share_id: str) -> None:
+        client = await self.client()
+        await client.remove_share(share_id)
+        self.set_status(204)
+        self.finish()
+
+
+def _with_resource(obj: Any, info: Any) -> Any:
+    import dataclasses
+
+    return dataclasses.replace(obj, resource=info)
+
+
+class _quiet:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> bool:
+        return exc[0] is not None and issubclass(exc[0], Exception)  # type: ignore[arg-type]
+
+
+def _expiration(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise HTTPError(400, "'expiration' must be seconds since the epoch")
+    if value <= time.time():
+        raise HTTPError(400, "'expiration' is in the past")
+    return float(value)
+
+
+class LinksHandler(CS3APIHandler):
+    """GET [?path=] the user's public links; POST {"path", "role"?, "password"?, "expiration"?, ...}."""
+
+    @web.authenticated
+    @storage_errors(lambda self: self.get_query_argument("path", "") or "links")
+    async def get(self) -> None:
+        client = await self.client()
+        path = self.get_query_argument("path", None)
+        target = await self.to_cs3(path) if path is not None else None
+        links = await client.list_links(target) if target else await client.list_links()
+        out = [await self.link_json(link) for link in links]
+        out.sort(key=lambda link: (link["name"].lower(), link["id"]))
+        self.write_json({"links": out})
+
+    @web.authenticated
+    @storage_errors(lambda self: "link")
+    async def post(self) -> None:
+        body = self.json_body()
+        path = body.get("path")
+        if not isinstance(path, str):
+            raise HTTPError(400, "Missing 'path'")
+        permissions = permissions_of(body.get("role", "viewer"))
+        password = body.get("password") or None
+        if password is not None and not isinstance(password, str):
+            raise HTTPError(400, "'password' must be a string")
+        expiration = _expiration(body.get("expiration"))
+        description = body.get("display_name") or ""
+        client = await self.client()
+        target = await self.to_cs3(path)
+        link = await client.create_link(
+            target, permissions, password=password, expiration=expiration, description=str(description)
+        )
+        if link.resource is None:
+            link = _with_resource(link, await client.stat(target))
+        self.write_json(await self.link_json(link), status=201)
+
+    async def link_json(self, link: Any) -> dict[str, Any]:
+        res = link.resource
+        base = getattr(getattr(self.cm, "cs3", None), "public_link_url", "") or ""
+        return {
+            "id": link.id,
+            "token": link.token,
+            "url": base.replace("{token}", link.token) if "{token}" in base else None,
+            **_resource_fields(res, link.resource_id),
+            "api_path": await self.to_api(res.path) if res is not None else None,
+            "role": role_of(link.permissions),
+            "password_protected": bool(link.password_protected),
+            "expiration": _num(link.expiration),
+            "display_name": link.display_name or link.description or "",
+        }
+
+
+class LinkHandler(LinksHandler):
+    """PATCH {"role"?, "password"?, "expiration"?, "display_name"?} or DELETE one public link."""
+
+    @web.authenticated
+    @storage_errors(lambda self: "link")
+    async def patch(self, link_id: str) -> None:
+        body = self.json_body()
+        kwargs: dict[str, Any] = {}
+        if body.get("role") is not None:
+            kwargs["permissions"] = permissions_of(body["role"])
+        if body.get("password") is not None:
+            if not isinstance(body["password"], str):
+                raise HTTPError(400, "'password' must be a string")
+            kwargs["password"] = body["password"]
+        if body.get("expiration") is not None:
+            kwargs["expiration"] = _expiration(body["expiration"])
+        if body.get("display_name") is not None:
+            kwargs["display_name"] = str(body["display_name"])
+        if not kwargs:
+            raise HTTPError(400, "Nothing to update")
+        client = await self.client()
+        link = await client.update_link(link_id, **kwargs)
+        if link.resource is None:
+            with _quiet():
+                link = _with_resource(link, await client.stat(link.resource_id))
+        self.write_json(await self.link_json(link))
+
+    @web.authenticated
+    @storage_errors(lambda self: "link")
+    async def delete(self, link_id: str) -> None:
+        client = await self.client()
+        await client.remove_link(link_id)
+        self.set_status(204)
+        self.finish()
+
+
+def _query(handler: CS3APIHandler) -> str:
+    q = handler.get_query_argument("q", "").strip()
+    if len(q) < MIN_QUERY:
+        raise HTTPError(400, f"Search needs at least {MIN_QUERY} characters")
+    return q
+
+
+class UsersHandler(CS3APIHandler):
+    @web.authenticated
+    @storage_errors("users")
+    async def get(self) -> None:
+        q = _query(self)
+        client = await self.client()
+        users = await client.find_users(q)
+        out = [
+            {
+                "id": u.opaque_id,
+                "idp": u.idp,
+                "username": u.username,
+                "display_name": u.display_name or u.username,
+                "mail": u.mail,
+            }
+            for u in users
+        ]
+        self.write_json({"users": out})
+
+
+class GroupsHandler(CS3APIHandler):
+    @web.authenticated
+    @storage_errors("groups")
+    async def get(self) -> None:
+        q = _query(self)
+        client = await self.client()
+        groups = await client.find_groups(q)
+        out = [
+            {
+                "id": g.opaque_id,
+                "idp": g.idp,
+                "name": g.name,
+                "display_name": g.display_name or g.name,
+                "mail": g.mail,
+            }
+            for g in groups
+        ]
+        self.write_json({"groups": out})
+
+
+class QuotaHandler(CS3APIHandler):
+    @web.authenticated
+    @storage_errors(lambda self: self.get_query_argument("path", "") or "/")
+    async def get(self) -> None:
+        path = self.get_query_argument("path", "").strip("/")
+        pm = await self.path_map()
+        if path and pm is not None and hasattr(pm, "is_virtual") and pm.is_virtual(path):
+            path = ""  # a virtual folder has no storage of its own: show the root's
+        target = await self.to_cs3(path)
+        client = await self.client()
+        quota = await client.quota(target)
+        body = quota_json(quota) or {}
+        body["path"] = path
+        if getattr(quota, "remaining", None) is not None:
+            body["remaining"] = int(quota.remaining)
+        self.write_json(body)
+
+
+class JournalHandler(CS3APIHandler):
+    @web.authenticated
+    @storage_errors("journal")
+    async def get(self) -> None:
+        engine = await self.engine()
+        journal = getattr(engine, "journal", None)
+        counts: dict[str, int] = {}
+        counter = getattr(engine, "counts", None) or getattr(journal, "counts", None)
+        if counter is not None:
+            counts = {str(k): int(v) for k, v in (await _maybe_await(counter())).items()}
+        lister = getattr(engine, "entries", None) or getattr(journal, "entries", None)
+        entries = list(await _maybe_await(lister(states=SHOWN_STATES))) if lister else []
+        entries = entries[:MAX_ENTRIES]
+        uploads: dict[int, Any] = {}
+        if journal is not None and hasattr(journal, "upload_sessions"):
+            try:
+                uploads = {u.entry_id: u for u in await journal.upload_sessions()}
+            except Exception as exc:
+                log.debug("cs3sync.upload_sessions_failed %s", type(exc).__name__)
+        if not counts:
+            for e in entries:
+                counts[e.state] = counts.get(e.state, 0) + 1
+        out = [await self.entry_json(e, uploads.get(e.id)) for e in entries]
+        state = getattr(engine, "state", "online")
+        last_error = getattr(engine, "last_error", None)
+        self.write_json(
+            {
+                "state": str(state),
+                "last_error": str(last_error) if last_error else None,
+                "counts": counts,
+                "pending": sum(counts.get(s, 0) for s in PENDING_STATES),
+                "entries": out,
+            }
+        )
+
+    async def entry_json(self, e: Any, upload: Any) -> dict[str, Any]:
+        uploaded = None
+        progress = None
+        if upload is not None and upload.total:
+            uploaded = int(max(upload.offset or 0, upload.sent or 0))
+            progress = min(1.0, uploaded / upload.total)
+        return {
+            "id": int(e.id),
+            "op": e.op,
+            "path": e.path,
+            "api_path": await self.to_api(e.path),
+            "src_api_path": await self.to_api(getattr(e, "src_path", None)),
+            "state": e.state,
+            "blocked_reason": getattr(e, "blocked_reason", None),
+            "attempts": int(getattr(e, "attempts", 0) or 0),
+            "last_error": getattr(e, "last_error", None),
+            "size": getattr(e, "size", None),
+            "uploaded": uploaded,
+            "progress": progress,
+            "conflict_api_path": await self.to_api(getattr(e, "conflict_path", None)),
+            "created": _num(getattr(e, "created_at", None)),
+            "updated": _num(getattr(e, "updated_at", None)),
+        }
+
+
+class JournalActionHandler(CS3APIHandler):
+    """POST journal/<id>/retry or journal/<id>/discard."""
+
+    @web.authenticated
+    @storage_errors("journal entry")
+    async def post(self, entry_id: str, action: str) -> None:
+        engine = await self.engine()
+        fn = getattr(engine, action, None) or getattr(getattr(engine, "journal", None), action, None)
+        if fn is None:
+            raise HTTPError(501, f"The engine cannot {action}")
+        try:
+            await _maybe_await(fn(int(entry_id)))
+        except (KeyError, LookupError) as exc:
+            raise HTTPError(404, f"No journal entry {entry_id}") from exc
+        except Exception as exc:
+            names = [c.__name__ for c in type(exc).__mro__]
+            if any(n in names for n in ("EntryNotFound", "NotFound", "UnknownEntry")):
+                raise HTTPError(404, f"No journal entry {entry_id}") from None
+            if any(n in names for n in ("InvalidTransition", "InvalidState", "BadState", "ValueError")):
+                raise HTTPError(409, f"Journal entry {entry_id} cannot be {action}ed in its state") from None
+            raise
+        wake = getattr(engine, "wake", None)
+        if wake is not None:
+            try:
+                await _maybe_await(wake())
+            except Exception as exc:
+                log.debug("cs3sync.wake_failed %s", type(exc).__name__)
+        self.set_status(204)
+        self.finish()
+
+
+# ---------------------------------------------------------------------------------------------- setup
+def routes(base_url: str) -> list[tuple[str, type[CS3APIHandler]]]:
+    def r(p: str) -> str:
+        return url_path_join(base_url, NAMESPACE, p)
+
+    return [
+        (r("version"), VersionHandler),
+        (r("spaces"), SpacesHandler),
+        (r("shares/incoming"), IncomingSharesHandler),
+        (r("shares/outgoing"), OutgoingSharesHandler),
+        (r("shares"), SharesHandler),
+        (r(r"shares/([^/]+)"), ShareHandler),
+        (r("links"), LinksHandler),
+        (r(r"links/([^/]+)"), LinkHandler),
+        (r("users"), UsersHandler),
+        (r("groups"), GroupsHandler),
+        (r("quota"), QuotaHandler),
+        (r("journal"), JournalHandler),
+        (r(r"journal/(\d+)/(retry|discard)"), JournalActionHandler),
+    ]
+
+
+def setup_handlers(web_app: Any, contents_manager: Any) -> None:
+    """Register the REST API under ``<base_url>/api/cs3sync/`` (called by the server extension loader)."""
+    base_url = web_app.settings.get("base_url", "/")
+    handlers = [
+        (re.sub(r"/+", "/", path), cls, {"contents_manager": contents_manager})
+        for path, cls in routes(base_url)
+    ]
+    web_app.add_handlers(".*$", handlers)
