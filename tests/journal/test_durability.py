@@ -1,0 +1,188 @@
+"""Acknowledged write order (blob durable before the row), ENOSPC, crash points, recovery."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import anyio
+import anyio.to_thread
+import pytest
+
+from cs3sync.journal import Journal, Op, SpoolFull, State, spool
+from cs3sync.journal import fs as journal_fs
+
+from .helpers import save
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_blob_is_fsynced_and_renamed_before_the_row_commits(journal: Journal, monkeypatch) -> None:
+    calls: list[str] = []
+    real_fsync, real_replace, real_fsync_dir = spool.os_fsync, os.replace, journal_fs.fsync_dir
+    monkeypatch.setattr(spool, "os_fsync", lambda fd: (calls.append("fsync"), real_fsync(fd))[1])
+    monkeypatch.setattr(spool.os, "replace", lambda a, b: (calls.append("rename"), real_replace(a, b))[1])
+    monkeypatch.setattr(spool, "fsync_dir", lambda p: (calls.append("fsync_dir"), real_fsync_dir(p))[1])
+
+    blob = await journal.store_blob(b"notebook bytes")
+    # data fsynced, (a new prefix directory made durable), renamed into place, the rename made durable
+    assert calls[0] == "fsync" and calls[-2:] == ["rename", "fsync_dir"]
+    assert blob.path.read_bytes() == b"notebook bytes"
+    assert blob.path == journal.blob_path(blob.sha256)
+    assert blob.path.parent.name == blob.sha256[:2]
+    assert await journal.counts() == dict.fromkeys(State.ALL, 0), "no row before enqueue"
+
+    calls.clear()
+    entry = await journal.enqueue(Op.SAVE, "/h/a", blob=blob)
+    assert calls == ["fsync"], "the manifest line is fsynced (before the commit)"
+    assert (await journal.entry(entry.id)).blob == blob.sha256
+
+
+async def test_store_blob_from_path_and_async_iterable(journal: Journal, tmp_path: Path) -> None:
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(3 * spool.IO_CHUNK + 17))
+    from_path = await journal.store_blob(source)
+    assert from_path.size == source.stat().st_size
+    assert from_path.path.read_bytes() == source.read_bytes()
+
+    async def chunks():
+        data = source.read_bytes()
+        for i in range(0, len(data), 100_000):
+            yield data[i : i + 100_000]
+
+    from_stream = await journal.store_blob(chunks())
+    assert from_stream == from_path
+
+
+async def test_enospc_on_spool_fails_cleanly(journal: Journal, monkeypatch) -> None:
+    kept = await save(journal, "/h/earlier", b"earlier save")
+
+    def full(fd: int, data: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(spool, "os_write", full)
+    with pytest.raises(SpoolFull):
+        await journal.store_blob(b"x" * 1000)
+    monkeypatch.undo()
+
+    assert list(journal.spool.tmp.iterdir()) == [], "no half-written file left"
+    assert [e.id for e in await journal.active_entries()] == [kept.id]
+    assert journal.blob_path(kept.sha256).read_bytes() == b"earlier save"
+    later = await save(journal, "/h/later", b"space again")
+    assert later.state == State.QUEUED
+
+
+async def test_enospc_on_fsync_fails_cleanly(journal: Journal, monkeypatch) -> None:
+    def full(fd: int) -> None:
+        raise OSError(errno.EDQUOT, "Disk quota exceeded")
+
+    monkeypatch.setattr(spool, "os_fsync", full)
+    with pytest.raises(SpoolFull):
+        await journal.store_blob(b"x")
+    assert list(journal.spool.tmp.iterdir()) == []
+
+
+async def test_enospc_on_manifest_rolls_back_the_enqueue(journal: Journal, monkeypatch) -> None:
+    kept = await save(journal, "/h/a", b"v1", base_etag="e1")
+    blob = await journal.store_blob(b"v2")
+
+    def full(fd: int, data: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(spool, "os_write", full)
+    with pytest.raises(SpoolFull):
+        await journal.enqueue(Op.SAVE, "/h/a", blob=blob)
+    monkeypatch.undo()
+    # Nothing of the failed enqueue happened, not even the coalescing.
+    entry = await journal.entry(kept.id)
+    assert entry.state == State.QUEUED
+    assert [e.id for e in await journal.active_entries()] == [kept.id]
+
+
+async def test_running_entries_are_requeued_with_check_at_restart(journal_dir, clock, local_mounts) -> None:
+    journal = await Journal.open(journal_dir, owner=True, now=clock, mounts_file=local_mounts)
+    s = await save(journal, "/h/a", b"1")
+    await journal.claim("w")
+    await journal._writer.close()  # die without a clean close: the row still says running
+    journal._lock.release()
+
+    reopened = await Journal.open(journal_dir, owner=True, now=clock, mounts_file=local_mounts)
+    try:
+        entry = await reopened.entry(s.id)
+        assert entry.state == State.QUEUED
+        assert entry.needs_check and entry.lease_owner is None
+        claimed = await reopened.claim("w")
+        assert claimed is not None and claimed.needs_check
+        done = await reopened.mark_done(claimed.id)
+        assert not done.needs_check
+    finally:
+        await reopened.close()
+
+
+CRASHER = textwrap.dedent(
+    """
+    import sys, anyio
+    from pathlib import Path
+    from cs3sync.journal import Journal, Op
+
+    async def main():
+        journal = await Journal.open(Path(sys.argv[1]), owner=True, mounts_file=sys.argv[2])
+        blob = await journal.store_blob(b"acknowledged?")
+        await journal.enqueue(Op.SAVE, "/h/a", blob=blob)
+        print("replied", flush=True)
+
+    anyio.run(main)
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("crash_at", "expect_entry"),
+    [("blob_written:1", False), ("manifest_written:1", False), ("committed:1", True)],
+)
+async def test_kill_at_crash_points(
+    journal_dir: Path, local_mounts: Path, crash_at: str, expect_entry: bool
+) -> None:
+    env = {**os.environ, "CS3SYNC_CRASH_AT": crash_at}
+    proc = await anyio.to_thread.run_sync(
+        lambda: subprocess.run(
+            [sys.executable, "-c", CRASHER, str(journal_dir), str(local_mounts)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    )
+    assert proc.returncode == 137, proc.stderr
+    assert "replied" not in proc.stdout
+
+    journal = await Journal.open(journal_dir, owner=True, mounts_file=local_mounts)
+    try:
+        entries = await journal.entries()
+        if expect_entry:
+            # Committed but never replied: the command is there and will be applied (at least once).
+            assert [e.state for e in entries] == [State.QUEUED]
+            assert journal.blob_path(entries[0].sha256).read_bytes() == b"acknowledged?"
+        else:
+            # Never committed: no row; at most a garbage blob, which gc collects after the grace period.
+            assert entries == []
+            journal.blob_grace_seconds = -1
+            await journal.gc()
+            assert [p for p in journal.spool.root.glob("??/*")] == []
+    finally:
+        await journal.close()
+
+
+def test_crash_point_counts_hits(monkeypatch) -> None:
+    from cs3sync.journal import crash
+
+    monkeypatch.setenv(crash.ENV, "other:1,never:3")
+    crash._hits.clear()
+    crash.crash_point("never")
+    crash.crash_point("never")
+    assert crash._hits["never"] == 2
+    crash._hits.clear()
