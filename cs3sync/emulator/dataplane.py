@@ -73,6 +73,14 @@ class DataPlane:
         self.config = emulator.config
         self.storage: Storage = emulator.storage
         self._patching: set[str] = set()
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def wait_idle(self) -> None:
+        """Until no data-plane request is being handled (e.g. after a client saw its connection drop, the
+        server may still be cleaning up)."""
+        await self._idle.wait()
 
     def routes(self, app: web.Application) -> None:
         app.middlewares.append(self._record)
@@ -99,6 +107,8 @@ class DataPlane:
         counters.path = request.path
         request[COUNTERS] = counters
         status = 0
+        self._in_flight += 1
+        self._idle.clear()
         try:
             response = await handler(request)
             status = response.status
@@ -119,6 +129,9 @@ class DataPlane:
                     counters.bytes_out,
                 )
             )
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
 
     # ------------------------------------------------------------------ datagateway
     async def datagateway(self, request: web.Request) -> web.StreamResponse:

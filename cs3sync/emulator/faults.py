@@ -167,6 +167,11 @@ class Rule:
 _HTTP_METHODS = {"GET", "HEAD", "PUT", "PATCH", "POST", "DELETE", "*"}
 
 
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 def _split_route(route: str) -> tuple[str | None, str]:
     """ "PUT" -> ("PUT", "*"); "GET /data/*" -> ("GET", "/data/*"); "/data/tus/*" -> (None, ...)."""
     head, _, rest = route.strip().partition(" ")
@@ -184,6 +189,7 @@ class Faults:
         self._lock = threading.Lock()
         self._next_id = 1
         self._release: asyncio.Event | None = None
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self.outage_hook: Callable[[], Awaitable[None]] | None = None
         self.restart_hook: Callable[[], Awaitable[None]] | None = None
 
@@ -262,8 +268,23 @@ class Faults:
                 if rule.probability < 1.0 and random.random() >= rule.probability:
                     continue
                 rule.fired += 1
+                waiters, self._waiters = self._waiters, []
+                for loop, future in waiters:
+                    loop.call_soon_threadsafe(_resolve, future)
                 return rule.action
         return None
+
+    async def wait_fired(self, rule: Rule, count: int = 1) -> None:
+        """Until ``rule`` has fired ``count`` times (e.g. a Hang is in place): synchronisation without
+        sleeping."""
+        loop = asyncio.get_running_loop()
+        while True:
+            future: asyncio.Future[None] = loop.create_future()
+            with self._lock:
+                if rule.fired >= count:
+                    return
+                self._waiters.append((loop, future))
+            await future
 
     # -- hangs and outages -----------------------------------------------------------------
     async def wait_released(self) -> None:

@@ -79,6 +79,11 @@ class Emulator:
     def datagateway_url(self) -> str:
         return f"{self.http_url}/datagateway"
 
+    async def wait_http_idle(self) -> None:
+        """Wait until the data plane has finished every request it received (the server side of a
+        dropped transfer can outlive the client's view of it)."""
+        await self._dataplane.wait_idle()
+
     def home(self, username: str) -> str:
         """The user's CS3 home path, e.g. ``/eos/user/e/einstein``."""
         return self.config.home(username)
