@@ -156,7 +156,11 @@ export class CS3Client {
   }
 
   /** The lock heartbeat settings of the server (seconds). */
-  lockSettings(): Promise<{ heartbeat?: number; expiration?: number }> {
+  lockSettings(): Promise<{
+    enabled?: boolean;
+    heartbeat?: number;
+    expiration?: number;
+  }> {
     return this._get('locks');
   }
 

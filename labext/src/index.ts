@@ -269,6 +269,9 @@ const locking: JupyterFrontEndPlugin<void> = {
     let heartbeat = 60;
     try {
       const settings = await cs3.client.lockSettings();
+      if (settings.enabled === false) {
+        return; // the storage has no locks (lock_not_impl)
+      }
       heartbeat = Math.max(10, settings.heartbeat ?? heartbeat);
     } catch {
       // Older servers: keep the default.
