@@ -1,0 +1,119 @@
+"""The emulator as a subprocess (`python -m cs3sync emulator --demo`), driven over the admin API."""
+
+from __future__ import annotations
+
+import configparser
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+from cs3.storage.provider.v1beta1 import provider_api_pb2 as sp
+from cs3.storage.provider.v1beta1 import resources_pb2 as res
+
+from cs3sync.cli import main
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    root = tmp_path_factory.mktemp("served") / "root"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cs3sync", "emulator", "--root", str(root), "--demo", "--profile", "cernbox"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stdout is not None
+    info: dict[str, str] = {"root": str(root)}
+    for _ in range(3):
+        key, _, value = proc.stdout.readline().strip().partition(": ")
+        info[key] = value
+    try:
+        yield info
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+
+
+def test_cs3client_lists_demo_home(served: dict[str, str]) -> None:
+    from cs3client.auth import Auth
+    from cs3client.cs3client import CS3Client
+    from cs3client.cs3resource import Resource
+
+    config = configparser.ConfigParser()
+    config["c"] = {"host": served["grpc"], "auth_client_id": "einstein", "auth_client_secret": "relativity"}
+    client = CS3Client(config, "c", logging.getLogger("t"))
+    token = Auth(client).get_token()
+    names = {
+        i.name
+        for i in client.file.list_dir(token, Resource.from_file_ref_and_endpoint("/eos/user/e/einstein"))
+    }
+    assert {"welcome.ipynb", "data.csv", "papers", "shared-with-marie"} <= names
+    client.channel.close()
+
+
+def test_admin_api(served: dict[str, str]) -> None:
+    admin = httpx.Client(base_url=served["http"] + "/_admin", timeout=10)
+    info = admin.get("/info").json()
+    assert info["homes"]["einstein"] == "/eos/user/e/einstein" and info["profile"] == "cernbox"
+    token = admin.post("/auth/token", json={"user": "einstein"}).json()["token"]
+    from cs3.gateway.v1beta1 import gateway_api_pb2_grpc
+
+    with grpc.insecure_channel(served["grpc"]) as channel:
+        stub = gateway_api_pb2_grpc.GatewayAPIStub(channel)
+        md = [("x-access-token", token)]
+        stat = sp.StatRequest(ref=res.Reference(path="/eos/user/e/einstein/data.csv"))
+        rule = admin.post(
+            "/faults", json={"kind": "grpc", "match": "Stat", "action": {"type": "unavailable"}, "times": 1}
+        )
+        assert rule.status_code == 200 and rule.json()["id"] >= 1
+        with pytest.raises(grpc.RpcError) as err:
+            stub.Stat(stat, metadata=md, timeout=10)
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+        before = stub.Stat(stat, metadata=md, timeout=10).info
+        assert (
+            admin.post("/storage/external_write", json={"path": stat.ref.path, "data": "a,b\n"}).status_code
+            == 200
+        )
+        after = stub.Stat(stat, metadata=md, timeout=10).info
+        assert after.etag != before.etag and after.size == 4
+        admin.post("/storage/lock", json={"path": stat.ref.path, "app": "other", "user": "marie"})
+        assert stub.GetLock(sp.GetLockRequest(ref=stat.ref), metadata=md, timeout=10).lock.app_name == "other"
+        assert admin.post("/clock/advance", json={"seconds": 7200}).json()["now"] > 0
+        assert stub.GetLock(sp.GetLockRequest(ref=stat.ref), metadata=md, timeout=10).status.code == 6
+        admin.post("/auth/expire_all")
+        with pytest.raises(grpc.RpcError) as err:
+            stub.Stat(stat, metadata=md, timeout=10)
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    calls = admin.get("/calls").json()["calls"]
+    assert calls[-1]["method"] == "Stat" and calls[-1]["metadata"]["x-access-token"] == "<redacted>"
+    http_rule = {"kind": "http", "match": "PUT", "action": {"type": "drop_after", "bytes": 10}}
+    assert admin.post("/faults", json=http_rule).status_code == 200
+    assert any(r["kind"] == "http" for r in admin.get("/faults").json()["rules"])
+    assert admin.post("/faults/clear").json() == {"ok": True}
+    assert (
+        admin.post("/faults", json={"kind": "nope", "match": "x", "action": {"type": "hang"}}).status_code
+        == 400
+    )
+    assert admin.post("/grpc/outage").status_code == 200
+    assert admin.post("/grpc/restart").status_code == 200
+    assert admin.post("/storage/fail_next_write", json={"errno": "ENOSPC"}).status_code == 200
+
+
+def test_cli_requires_root(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["emulator"])
+    assert "--root" in capsys.readouterr().err
+
+
+def test_cli_lists_subcommands(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "emulator" in capsys.readouterr().out
