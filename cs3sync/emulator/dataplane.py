@@ -88,8 +88,9 @@ class DataPlane:
             app.router.add_route(method, "/datagateway", self.datagateway)
             app.router.add_route(method, "/datagateway/{token}", self.datagateway)
         app.router.add_route("PUT", "/data/simple/{upload_id}", self.direct_simple_put)
-        app.router.add_route("GET", "/data/simple/{tail:.*}", self.direct_download)
-        app.router.add_route("GET", "/data/spaces/{tail:.*}", self.direct_download)
+        for method in ("GET", "HEAD"):
+            app.router.add_route(method, "/data/simple/{tail:.*}", self.direct_download)
+            app.router.add_route(method, "/data/spaces/{tail:.*}", self.direct_download)
         for method in ("HEAD", "PATCH", "DELETE"):
             app.router.add_route(method, "/data/tus/{upload_id}", self.direct_tus)
 

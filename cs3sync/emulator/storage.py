@@ -795,7 +795,17 @@ class Storage:
             self.bump_tree(disk)
 
     # ------------------------------------------------------------------ uploads
+    def gc_sessions(self) -> None:
+        """Drop upload sessions whose transfer token has expired (and their partial data)."""
+        with self.mutex:
+            rows = self.db.execute(
+                "SELECT id FROM uploads WHERE expires <= ?", (self.clock.now(),)
+            ).fetchall()
+        for row in rows:
+            self.finish_session(row["id"])
+
     def create_session(self, node: Node, user: UserSpec, length: int, **fields: Any) -> Session:
+        self.gc_sessions()
         session = Session(
             id=uuid.uuid4().hex,
             username=user.username,
