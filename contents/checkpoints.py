@@ -77,13 +77,10 @@ class CS3Checkpoints(AsyncCheckpoints):
         journal = engine.journal
         remote = checkpoint_remote_path(cs3_path)
         with http_error(api_path):
-            blob = await journal.store_blob(data)
-            entry_id = await engine.submit_checkpoint(cs3_path, remote, data)
             with contextlib.suppress(Exception):
                 await journal.delete_checkpoint(cs3_path, CHECKPOINT_ID)
-            row = await journal.add_checkpoint(
-                cs3_path, CHECKPOINT_ID, blob, remote_path=remote, entry_id=entry_id
-            )
+            await engine.submit_checkpoint(cs3_path, remote, data, checkpoint_id=CHECKPOINT_ID)
+            row = next(r for r in await journal.checkpoints(cs3_path) if r.checkpoint_id == CHECKPOINT_ID)
         return {"id": CHECKPOINT_ID, "last_modified": _timestamp(row.created_at)}
 
     async def list_checkpoints(self, path: str) -> list[dict[str, Any]]:

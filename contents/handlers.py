@@ -293,8 +293,7 @@ class Names:
                 if hasattr(self.client, "get_user"):
                     found = await self.client.get_user(opaque_id, idp)
                 else:
-                    users = await self.client.find_users(opaque_id)
-                    found = next((u for u in users if opaque_id in (u.opaque_id, u.username)), None)
+                    found = await _get_user_rpc(self.client, opaque_id, idp)
             except Exception as exc:  # a name is cosmetic: fall back to the id
                 log.debug("cs3sync.name_lookup_failed %s", type(exc).__name__)
             self.cache[key] = {
@@ -330,6 +329,21 @@ class Names:
         if grantee.type == "group":
             return await self.group(grantee.opaque_id, grantee.idp)
         return await self.user(grantee.opaque_id, grantee.idp)
+
+
+async def _get_user_rpc(client: Any, opaque_id: str, idp: str) -> Any:
+    """GetUser through the client's gateway (until the client has ``get_user``); None if unknown."""
+    import cs3.identity.user.v1beta1.resources_pb2 as userpb
+    import cs3.identity.user.v1beta1.user_api_pb2 as userapi
+
+    from cs3sync.cs3 import convert
+
+    gateway = getattr(client, "gateway", None)
+    if gateway is None:
+        return None
+    req = userapi.GetUserRequest(user_id=userpb.UserId(opaque_id=opaque_id, idp=idp))
+    resp = await gateway.call("GetUser", req, op="get_user", idempotent=True)
+    return convert.user(resp.user) if resp.HasField("user") else None
 
 
 def _resource_fields(res: Any, fallback_id: Any) -> dict[str, Any]:

@@ -73,6 +73,15 @@ class LockManager:
         state = self._states.get(P.normalize_api_path(api_path))
         return state.lock_id if state else None
 
+    def lock_context(self, cs3_path: str) -> Any:
+        """The engine's lock provider: our LockContext for a CS3 path while we hold its lock, else None."""
+        for state in self._states.values():
+            if state.cs3_path == cs3_path and state.lock_id:
+                from cs3sync.cs3.types import LockContext
+
+                return LockContext(state.lock_id, self.cm.cs3.lock_holder)
+        return None
+
     def moved(self, old_api: str, new_api: str) -> None:
         """A rename of ours: the lock follows the file (CS3 locks are attached to the file id)."""
         state = self._states.pop(old_api, None)

@@ -27,7 +27,8 @@ from typing import Any
 import nbformat
 from jupyter_server.services.contents.manager import AsyncContentsManager
 from tornado.web import HTTPError
-from traitlets import Int, default, observe
+from traitlets import DottedObjectName, Int, Unicode, default, observe
+from traitlets.utils.importstring import import_item
 
 from contents import paths as P
 from contents.config import CS3Sync
@@ -55,6 +56,7 @@ class Pending:
     mtime: datetime | None = None
     sha256: str | None = None
     blob_path: Path | None = None
+    source: str | None = None  # pending rename/copy: the remote path that holds it until applied
 
 
 class ContentCache:
@@ -90,6 +92,15 @@ class ContentCache:
 
 class CS3ContentsManager(AsyncContentsManager):
     """Jupyter contents on CS3 storage (CERNBox/Reva), with a durable local operation journal."""
+
+    hash_algorithm = Unicode(
+        "sha256",
+        help="Algorithm of hashes computed here; files we did not write show the storage's checksum.",
+    )
+
+    engine_class = DottedObjectName(
+        "cs3sync.engine.SyncEngine", help="The engine applying journaled writes (a test seam)."
+    ).tag(config=True)
 
     max_copy_folder_size_mb = Int(help="Largest folder (MiB) a copy may duplicate (default: CS3Sync's).").tag(
         config=True
@@ -191,10 +202,8 @@ class CS3ContentsManager(AsyncContentsManager):
         return self._engine
 
     async def _start_engine(self) -> None:
-        from cs3sync.engine import SyncEngine
-
         client = await self.get_client()
-        engine = SyncEngine(client, **self._engine_kwargs())
+        engine = import_item(self.engine_class)(client, **self._engine_kwargs())
         ready = asyncio.Event()
         stop = asyncio.Event()
         failure: list[BaseException] = []
@@ -221,16 +230,15 @@ class CS3ContentsManager(AsyncContentsManager):
     def _engine_kwargs(self) -> dict[str, Any]:
         import inspect
 
-        from cs3sync.engine import SyncEngine
-
         wanted = {
             "journal_dir": self._journal_dir(),
             "workers": self.cs3.workers,
             "upload_chunk_size": self.cs3.upload_chunk_size,
             "tus_enabled": self.cs3.tus_enabled,
             "lock_holder": self.cs3.lock_holder,
+            "lock_provider": self.locks.lock_context,
         }
-        accepted = inspect.signature(SyncEngine).parameters
+        accepted = inspect.signature(import_item(self.engine_class)).parameters
         if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
             return wanted
         return {k: v for k, v in wanted.items() if k in accepted}
@@ -307,9 +315,13 @@ class CS3ContentsManager(AsyncContentsManager):
         pending = self._pending(cs3_path)
         if pending is not None and pending.deleted:
             raise HTTPError(404, f"No such file or directory: {api_path}")
-        if pending is not None and pending.kind == "directory":
+        if pending is not None and pending.kind == "directory" and pending.source is None:
             return pending, NOT_FOUND
         try:
+            if pending is not None and pending.source is not None and pending.blob_path is None:
+                info = await self.stat(pending.source)  # pending rename/copy: read the source
+                if info is not NOT_FOUND:
+                    return None, info  # info.path names where the bytes are until the rename lands
             info = await self.stat(cs3_path)
         except Exception as exc:
             if pending is not None and is_offline_error(exc):
@@ -501,9 +513,10 @@ class CS3ContentsManager(AsyncContentsManager):
         cached = self.content_cache.get(cs3_path, etag)
         if cached is not None:
             return cached
+        remote = info.path if info not in (None, NOT_FOUND) and getattr(info, "path", None) else cs3_path
         try:
             chunks = []
-            async with self.open_download(cs3_path, info) as stream:
+            async with self.open_download(remote, info) as stream:
                 async for chunk in stream:
                     chunks.append(chunk)
             data = b"".join(chunks)
@@ -720,6 +733,19 @@ class CS3ContentsManager(AsyncContentsManager):
             if pending is None and info is NOT_FOUND:
                 await self._require_parent(api_path, cs3_path)
             await self._check_lock(api_path, info)
+        if chunk != 1 and not await self._staging_in_progress(engine, cs3_path):
+            # A later chunk with no upload in progress (not something JupyterLab sends): append to the
+            # file as jupyter_server's LargeFileManager does, as one journaled save.
+            pending, info = await self._lookup_for_write(api_path, cs3_path)
+            current = (
+                b""
+                if info is NOT_FOUND and pending is None
+                else await self._read(api_path, cs3_path, pending, info)
+            )
+            await self._save_bytes(api_path, cs3_path, current + data)
+            result = await self.get(api_path, content=False)
+            self.emit(data={"action": "save", "path": api_path})
+            return result
         with http_error(api_path):
             await engine.stage_chunk(cs3_path, chunk, data)
         if chunk == -1:
@@ -739,6 +765,13 @@ class CS3ContentsManager(AsyncContentsManager):
         self.emit(data={"action": "save", "path": api_path})
         return result
 
+    async def _staging_in_progress(self, engine: Any, cs3_path: str) -> bool:
+        journal = getattr(engine, "journal", None)
+        if journal is None or not hasattr(journal, "staging"):
+            return True
+        with http_error(cs3_path):
+            return await journal.staging(cs3_path) is not None
+
     async def _staging_model(self, api_path: str, cs3_path: str, engine: Any) -> dict[str, Any]:
         """The model during an upload: the file as it is on the storage (never half-written)."""
         try:
@@ -754,13 +787,15 @@ class CS3ContentsManager(AsyncContentsManager):
             raise HTTPError(400, "Can't delete root")
         if not self.allow_hidden and P.is_hidden_api_path(api_path):
             raise HTTPError(400, f"Cannot delete file or directory {api_path!r}")
-        _pending, info = await self._lookup(api_path, cs3_path)
+        pending, info = await self._lookup(api_path, cs3_path)
         await self._check_lock(api_path, info)
         base_etag = info.etag if info is not NOT_FOUND else None
         base_fileid = str(info.file_id) if info is not NOT_FOUND and info.file_id else None
         engine = await self.get_engine()
         with http_error(api_path):
-            entry_id = await engine.submit_delete(cs3_path, base_etag=base_etag, base_fileid=base_fileid)
+            entry_id = await engine.submit_delete(
+                cs3_path, base_etag=base_etag, base_fileid=base_fileid, kind=_kind(pending, info)
+            )
         self.invalidate(cs3_path)
         self.presented.forget(cs3_path)
         await self._apply(entry_id, api_path)
@@ -773,17 +808,19 @@ class CS3ContentsManager(AsyncContentsManager):
             return
         if not old_api or not new_api:
             raise HTTPError(400, "Can't rename the root")
-        if new_api.startswith(old_api + "/"):
-            raise HTTPError(400, "Can't move a folder into itself")
-        _pending, info = await self._lookup(old_api, old_cs3)
+        pending, info = await self._lookup(old_api, old_cs3)
         if await self.exists(new_api):
             raise HTTPError(409, f"File already exists: {new_api}")
+        if new_api.startswith(old_api + "/"):
+            raise HTTPError(400, "Can't move a folder into itself")
         await self._require_parent(new_api, new_cs3)
         await self._check_lock(old_api, info)
         base_fileid = str(info.file_id) if info is not NOT_FOUND and info.file_id else None
         engine = await self.get_engine()
         with http_error(old_api):
-            entry_id = await engine.submit_rename(old_cs3, new_cs3, base_fileid=base_fileid)
+            entry_id = await engine.submit_rename(
+                old_cs3, new_cs3, base_fileid=base_fileid, kind=_kind(pending, info)
+            )
         self.invalidate(old_cs3, new_cs3)
         self.presented.move(old_cs3, new_cs3)
         self.locks.moved(old_api, new_api)
@@ -791,13 +828,17 @@ class CS3ContentsManager(AsyncContentsManager):
         self.invalidate(old_cs3, new_cs3)
 
     async def copy(self, from_path: str, to_path: str | None = None) -> dict[str, Any]:
-        """Copy a file, or a folder recursively (up to max_copy_folder_size_mb), through the journal."""
+        """Copy a file, or a folder recursively (up to max_copy_folder_size_mb), through the journal.
+
+        Naming follows jupyter_server: into a folder as ``<name>-Copy<n><ext>``, else to the given path.
+        """
         from_api, from_cs3 = await self._cs3(from_path)
         pending, info = await self._lookup(from_api, from_cs3)
         is_dir = pending.kind == "directory" if pending is not None else info.type == "directory"
-        to_api = await self._copy_target(from_api, to_path, is_dir)
+        to_api = await self._copy_target(from_api, to_path)
         to_api, to_cs3 = await self._cs3(to_api)
-        await self._require_parent(to_api, to_cs3)
+        if await self.exists(to_api):
+            raise HTTPError(409, f"File already exists: {to_api}")
         if is_dir:
             await self._copy_tree(from_api, from_cs3, to_api, to_cs3)
         else:
@@ -806,23 +847,20 @@ class CS3ContentsManager(AsyncContentsManager):
         self.emit(data={"action": "copy", "path": to_api, "source_path": from_api})
         return model
 
-    async def _copy_target(self, from_api: str, to_path: str | None, is_dir: bool) -> str:
-        name = P.api_name(from_api)
-        to_api = P.normalize_api_path(to_path if to_path is not None else P.api_parent(from_api))
-        if to_path is None or await self.dir_exists(to_api) or to_api == "":
-            if to_api == P.api_parent(from_api) or await self.exists(P.api_join(to_api, name)):
-                if is_dir:
-                    stem, ext = name, ""
-                else:
-                    stem, dot, ext = name.partition(".")
-                    ext = dot + ext
-                candidate = f"{stem}-Copy{ext}"
-                name = await self.increment_filename(candidate, to_api, insert="-Copy")
-                name = name if name != candidate else f"{stem}-Copy1{ext}"
-                if await self.exists(P.api_join(to_api, name)):
-                    name = await self.increment_filename(f"{stem}{ext}", to_api, insert="-Copy")
-            return P.api_join(to_api, name)
-        return to_api
+    async def _copy_target(self, from_api: str, to_path: str | None) -> str:
+        from jupyter_server.services.contents.manager import copy_pat
+
+        from_dir, from_name = P.api_parent(from_api), P.api_name(from_api)
+        target = P.normalize_api_path(to_path) if to_path is not None else from_dir
+        if await self.dir_exists(target):
+            name = copy_pat.sub(".", from_name)
+            return P.api_join(target, await self.increment_filename(name, target, insert="-Copy"))
+        if to_path is None:
+            raise HTTPError(404, f"No such directory: {target}")
+        parent = P.api_parent(target)
+        if parent and not await self.dir_exists(parent):
+            raise HTTPError(404, f"No such parent directory: {parent} to copy file in")
+        return target
 
     async def _copy_one(self, from_api: str, from_cs3: str, to_api: str, to_cs3: str) -> None:
         engine = await self.get_engine()
@@ -882,6 +920,12 @@ class CS3ContentsManager(AsyncContentsManager):
         return f"Serving CS3 contents from {self.cs3.host or '(no host configured)'}:{root}"
 
 
+def _kind(pending: Pending | None, info: Any) -> str:
+    if pending is not None:
+        return pending.kind
+    return "directory" if info is not NOT_FOUND and info.type == "directory" else "file"
+
+
 def _decode_file_content(content: Any, format: str | None, api_path: str) -> bytes:
     if format == "text":
         if not isinstance(content, str):
@@ -919,6 +963,7 @@ def _to_pending(engine: Any, ov: Any) -> Pending:
         mtime=mtime,
         sha256=sha256 or getattr(ov, "sha256", None),
         blob_path=blob_path,
+        source=getattr(ov, "renamed_from", None) or getattr(ov, "copied_from", None),
     )
 
 
