@@ -39,7 +39,11 @@ class Sizes:
     journal_pending: tuple[int, ...] = (1000, 10_000)
     storm: int = 1000
     drain_timeout: float = 300.0
-    push_throttle: int = 64 * MiB  # bytes/s of the emulator's data plane while a push must stay in flight
+    busy_save_budget_s: float = 30.0  # how long small saves are timed while big uploads push
+    storm_budget_s: float = 600.0  # the offline saves stop after this long even if fewer than `storm`
+    claims: int = 50
+    status_runs: int = 3
+    raw_runs: int = 3
 
     @classmethod
     def full(cls) -> Sizes:
@@ -54,13 +58,17 @@ class Sizes:
             save_small_n=20,
             save_large_n=5,
             upload=(64 * MiB,),
-            busy_upload=32 * MiB,
+            busy_upload=16 * MiB,
             resume=64 * MiB,
             journal_enqueue_n=200,
             journal_pending=(1000,),
             storm=100,
-            drain_timeout=60.0,
-            push_throttle=32 * MiB,
+            drain_timeout=45.0,
+            busy_save_budget_s=8.0,
+            storm_budget_s=12.0,
+            claims=10,
+            status_runs=1,
+            raw_runs=2,
         )
 
     @property

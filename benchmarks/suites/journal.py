@@ -13,7 +13,6 @@ from benchmarks.procs import REPO, base_env
 from benchmarks.results import Figure, Measurement
 from benchmarks.stats import median, p99
 
-CLAIMS = 50
 BLOB_SAMPLES = 20
 
 
@@ -31,7 +30,7 @@ async def run(bench: Bench) -> Measurement:
         "journal",
         "Journal",
         "`Journal.enqueue(save, …)` of distinct paths (each one fsync'd manifest line + one committed "
-        f"transaction, WAL, synchronous=FULL), `Journal.claim()` x {CLAIMS} with N entries pending, "
+        f"transaction, WAL, synchronous=FULL), `Journal.claim()` x {sizes.claims} with N entries pending, "
         "`python -m cs3sync status` on the resulting journal (a fresh process)",
         f"{sizes.journal_enqueue_n} timed enqueues; pending N = "
         + ", ".join(f"{n:,}" for n in pending)
@@ -67,7 +66,7 @@ async def run(bench: Bench) -> Measurement:
                     next_index += 1
                     pending_now += 1
                 times = []
-                for _ in range(CLAIMS):
+                for _ in range(sizes.claims):
                     t0 = time.perf_counter()
                     entry = await journal.claim("bench", lease_seconds=600)
                     times.append(time.perf_counter() - t0)
@@ -107,7 +106,7 @@ def status_time(bench: Bench, directory: object) -> tuple[float | None, float | 
     env = base_env(bench.workdir / "cli")
     argv = [sys.executable, "-m", "cs3sync", "status", "--journal-dir", str(directory)]
     times = []
-    for _ in range(3):
+    for _ in range(bench.sizes.status_runs):
         t0 = time.perf_counter()
         done = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, timeout=120)
         times.append(time.perf_counter() - t0)

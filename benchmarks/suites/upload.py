@@ -84,11 +84,17 @@ def write_payload(path: Path, size: int) -> Path:
 
 
 async def raw_baseline(bench: Bench, target: Target, size: int, protocol: str) -> float:
-    """MiB/s of InitiateFileUpload + one PUT/PATCH of the whole file to the same emulator."""
+    """MiB/s of InitiateFileUpload + one PUT/PATCH of the whole file to the same emulator (best of
+    ``raw_runs``: the physical limit, not a typical run)."""
     assert target.emulator is not None
     source = await asyncio.to_thread(write_payload, bench.workdir / f"payload-{size}.bin", size)
     name = f"raw-{size}.bin"
-    seconds = await raw_upload(target.emulator.grpc_address, USER, PASSWORD, name, source, size, protocol)
+    seconds = min(
+        [
+            await raw_upload(target.emulator.grpc_address, USER, PASSWORD, name, source, size, protocol)
+            for _ in range(bench.sizes.raw_runs)
+        ]
+    )
     with contextlib.suppress(OSError):
         target.disk(name).unlink()
     return size / MiB / seconds
