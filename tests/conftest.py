@@ -94,7 +94,7 @@ def cs3_config(token_file: Callable[..., Path]) -> Callable[..., Any]:
             "host": emu.grpc_address,
             "auth_login_type": "basic",
             "client_id": user,
-            "token_path": password_file,
+            "token_path": str(password_file),
             "ssl_enabled": False,
             "tus_enabled": "tus" in (emu.config.upload_protocols or []),
         }
