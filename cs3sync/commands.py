@@ -86,11 +86,13 @@ Executor = Callable[[Any, CommandContext], Awaitable[Outcome]]
 
 
 def _is_transient(exc: BaseException) -> bool:
-    return isinstance(exc, errors.Transient)
+    # Connectivity failures are not retried here: the client has already retried the call, and the
+    # engine's offline breaker must see them promptly.
+    return isinstance(exc, errors.Transient) and not exc.connectivity
 
 
-async def stat_or_none(client: Any, path: str, attempts: int = 3) -> Any:
-    """Stat with a few quick in-attempt retries (Stat is idempotent); NotFound -> None."""
+async def stat_or_none(client: Any, path: str, attempts: int = 2) -> Any:
+    """Stat with a quick in-attempt retry (Stat is idempotent: safe to repeat); NotFound -> None."""
     async for attempt in AsyncRetrying(
         stop=stop_after_attempt(attempts),
         wait=wait_exponential(multiplier=0.05, max=0.5),
@@ -243,7 +245,7 @@ def _accepts(fn: Any, name: str) -> bool:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):
         return False
-    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    return name in params
 
 
 async def _write_content(

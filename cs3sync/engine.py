@@ -264,6 +264,8 @@ class SyncEngine:
         self._probe_running = False
         self._auth_watch_running = False
         self._home: str | None = None
+        #: Offline probes made so far (observable by tests and `status`).
+        self.probes = 0
 
         self._wake = Signal()  # workers: something may be runnable
         self._transitions = Signal()  # waiters: an entry changed state
@@ -630,33 +632,49 @@ class SyncEngine:
         self._log(entry, "running", state=State.RUNNING, worker=worker_id)
         await self._after_change(refresh=True, transition=False)
         executor = commands.EXECUTORS[entry.op]
+        outcome: Outcome | None = None
+        failure: Exception | None = None
+
+        async def execute() -> None:
+            # Caught here, inside the task group, so the error reaches the classifier unwrapped
+            # (a task group would turn it into an ExceptionGroup).
+            nonlocal outcome, failure
+            try:
+                outcome = await executor(entry, _Context(self))
+            except Exception as exc:
+                failure = exc
+            finally:
+                tg.cancel_scope.cancel()
+
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._renew_lease, entry, worker_id)
-                try:
-                    outcome = await executor(entry, _Context(self))
-                finally:
-                    tg.cancel_scope.cancel()
+                tg.start_soon(execute)
         except anyio.get_cancelled_exc_class():
+            self._running.pop(entry.id, None)
+            self._progress.pop(entry.id, None)
             with anyio.CancelScope(shield=True):
                 await self._safe(self.journal.requeue(entry.id, needs_check=True))
                 self._log(entry, "requeued", state=State.QUEUED, duration=time.monotonic() - started)
             raise
-        except BaseException as exc:  # classified below; nothing escapes a worker
-            if not isinstance(exc, Exception):
-                raise
-            await self._on_error(entry, exc, time.monotonic() - started)
-        else:
-            await self._on_success(entry, outcome, time.monotonic() - started)
+        try:
+            if failure is not None:
+                await self._on_error(entry, failure, time.monotonic() - started)
+            elif outcome is not None:
+                await self._on_success(entry, outcome, time.monotonic() - started)
         finally:
             self._running.pop(entry.id, None)
             self._progress.pop(entry.id, None)
             await self._after_change()
 
     async def _renew_lease(self, entry: Entry, worker_id: str) -> None:
+        """Keep the lease of a long command (a big upload) alive."""
         while True:
             await self.clock.sleep(self.lease_seconds / 3)
-            await self.journal.renew_lease(entry.id, worker_id, lease_seconds=self.lease_seconds)
+            try:
+                await self.journal.renew_lease(entry.id, worker_id, lease_seconds=self.lease_seconds)
+            except Exception:
+                log.exception("engine.lease_renewal_failed", entry_id=entry.id)
 
     async def _safe(self, aw: Any) -> Any:
         """A journal transition whose entry may have been discarded meanwhile (CLI): drop the result."""
@@ -822,24 +840,33 @@ class SyncEngine:
         try:
             while self._state == "offline":
                 await self.clock.sleep(interval)
-                try:
-                    if self._home is None:
-                        self._home = await self.client.home()
-                    await self.client.stat(self._home)
-                except errors.Unauthenticated as exc:
-                    await self._enter_auth_pause(exc)
+                reachable = await self._probe_once()
+                self.probes += 1
+                self.changed.set()
+                if reachable is None:
+                    return  # auth pause took over
+                if reachable:
+                    await self._close_breaker()
                     return
-                except errors.CS3Error as exc:
-                    if not isinstance(exc, errors.Transient):
-                        break  # the storage answered (with an error): it is reachable
-                    log.info("engine.probe_failed", next_in=min(interval * 2, self.offline_probe_max))
-                    interval = min(interval * 2, self.offline_probe_max)
-                    continue
-                break
-            if self._state == "offline":
-                await self._close_breaker()
+                interval = min(interval * 2, self.offline_probe_max)
+                log.info("engine.probe_failed", next_in=interval)
         finally:
             self._probe_running = False
+
+    async def _probe_once(self) -> bool | None:
+        """True: the storage answered (even with an error); False: still unreachable; None: auth."""
+        try:
+            if self._home is None:
+                self._home = await self.client.home()
+            await self.client.stat(self._home)
+        except errors.Unauthenticated as exc:
+            await self._enter_auth_pause(exc)
+            return None
+        except errors.Transient:
+            return False
+        except errors.CS3Error:
+            return True
+        return True
 
     async def _close_breaker(self) -> None:
         if self._state != "offline":
@@ -875,6 +902,9 @@ class SyncEngine:
             self._state = "online"
             self._connectivity_failures = 0
             n = await self.journal.unblock(BlockedReason.AUTH)
+            # If the pause started from an offline probe, those entries come back too (and the breaker
+            # re-opens if the storage is still unreachable).
+            n += await self.journal.unblock(BlockedReason.OFFLINE)
             await self.journal.set_control(engine_state="online", last_error=None)
             log.info("engine.auth_resumed", unblocked=n)
             await self._after_change()
