@@ -23,6 +23,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "pause": ("cs3sync.journal.cli.pause", "stop applying commands (saves are still journaled)"),
     "resume": ("cs3sync.journal.cli.resume", "apply commands again after pause"),
     "gc": ("cs3sync.journal.cli.gc", "apply retention now and remove unreferenced spool data"),
+    # The engine without Jupyter (takes the owner lock).
+    "drain": ("cs3sync.drain", "apply pending commands now, then exit with the status code"),
 }
 
 
