@@ -1,0 +1,143 @@
+"""JupyterLab chunked uploads: offsets per chunk, restart on 1, idempotent re-send, O(chunk), expiry."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from cs3sync.journal import Journal, Op, StagingError, spool
+
+pytestmark = pytest.mark.anyio
+
+P = "/h/upload.bin"
+CHUNK = 64 * 1024
+
+
+def chunk(i: int) -> bytes:
+    return bytes([i % 251]) * CHUNK
+
+
+@pytest.fixture
+def written(monkeypatch) -> list[int]:
+    """Bytes written to spool files, one item per write call."""
+    sizes: list[int] = []
+    real = spool.os_pwrite
+
+    def counting(fd: int, data, offset: int) -> int:
+        n = real(fd, data, offset)
+        sizes.append(n)
+        return n
+
+    monkeypatch.setattr(spool, "os_pwrite", counting)
+    return sizes
+
+
+async def test_sequential_chunks_then_finish(journal: Journal, written: list[int]) -> None:
+    for i in (1, 2, 3):
+        info = await journal.stage_chunk(P, i, chunk(i))
+        assert info.size == i * CHUNK and info.chunks == i
+    await journal.stage_chunk(P, -1, b"tail")
+    blob = await journal.finish_staging(P)
+    expected = chunk(1) + chunk(2) + chunk(3) + b"tail"
+    assert blob.sha256 == hashlib.sha256(expected).hexdigest()
+    assert blob.path.read_bytes() == expected
+    assert await journal.staging(P) is None
+    entry = await journal.enqueue(Op.SAVE, P, blob=blob)
+    assert entry.size == len(expected)
+
+
+async def test_each_chunk_costs_o_chunk(journal: Journal, written: list[int]) -> None:
+    for i in range(1, 41):
+        written.clear()
+        await journal.stage_chunk(P, i, chunk(i))
+        assert sum(written) == CHUNK, f"chunk {i} wrote {sum(written)} bytes"
+    written.clear()
+    await journal.stage_chunk(P, -1, b"end")
+    assert sum(written) == 3
+    written.clear()
+    blob = await journal.finish_staging(P)
+    assert sum(written) == 0, "finishing renames the staged file, it does not copy it"
+    assert blob.size == 40 * CHUNK + 3
+
+
+async def test_chunk_one_restarts(journal: Journal) -> None:
+    await journal.stage_chunk(P, 1, b"old-1")
+    await journal.stage_chunk(P, 2, b"old-2")
+    info = await journal.stage_chunk(P, 1, b"new-1")
+    assert info.size == 5 and info.chunks == 1
+    await journal.stage_chunk(P, -1, b"|end")
+    blob = await journal.finish_staging(P)
+    assert blob.path.read_bytes() == b"new-1|end"
+    assert len(list(journal.spool.staging.iterdir())) == 0, "the abandoned staging file was removed"
+
+
+async def test_resent_chunk_overwrites_its_own_range(journal: Journal, written: list[int]) -> None:
+    await journal.stage_chunk(P, 1, b"AAAA")
+    await journal.stage_chunk(P, 2, b"BBBB")
+    await journal.stage_chunk(P, 3, b"CCCC")
+    written.clear()
+    info = await journal.stage_chunk(P, 2, b"bbbb")  # the client did not get our reply and re-sent
+    assert sum(written) == 4 and info.size == 12 and info.chunks == 3
+    await journal.stage_chunk(P, -1, b"DD")
+    await journal.stage_chunk(P, -1, b"DD")  # re-sent last chunk: idempotent too
+    blob = await journal.finish_staging(P)
+    assert blob.path.read_bytes() == b"AAAAbbbbCCCCDD"
+    assert blob.sha256 == hashlib.sha256(b"AAAAbbbbCCCCDD").hexdigest()
+
+
+async def test_resent_chunk_of_other_length_drops_what_followed(journal: Journal) -> None:
+    await journal.stage_chunk(P, 1, b"AAAA")
+    await journal.stage_chunk(P, 2, b"BBBB")
+    await journal.stage_chunk(P, 3, b"CCCC")
+    info = await journal.stage_chunk(P, 2, b"bb")
+    assert info.size == 6 and info.chunks == 2
+    await journal.stage_chunk(P, 3, b"cc")
+    await journal.stage_chunk(P, -1, b"")
+    assert (await journal.finish_staging(P)).path.read_bytes() == b"AAAAbbcc"
+
+
+async def test_gaps_and_missing_start_are_refused(journal: Journal) -> None:
+    with pytest.raises(StagingError):
+        await journal.stage_chunk(P, 2, b"no chunk 1")
+    with pytest.raises(StagingError):
+        await journal.stage_chunk(P, 0, b"zero")
+    await journal.stage_chunk(P, 1, b"1")
+    with pytest.raises(StagingError):
+        await journal.stage_chunk(P, 3, b"gap")
+    await journal.stage_chunk(P, -1, b"last")
+    with pytest.raises(StagingError):
+        await journal.stage_chunk(P, 2, b"after the last")
+    with pytest.raises(StagingError):
+        await journal.finish_staging("/h/other")
+
+
+async def test_staging_survives_a_restart(journal_dir, clock, local_mounts) -> None:
+    journal = await Journal.open(journal_dir, owner=True, now=clock, mounts_file=local_mounts)
+    await journal.stage_chunk(P, 1, b"first|")
+    await journal.stage_chunk(P, 2, b"second|")
+    await journal.close()
+    journal = await Journal.open(journal_dir, owner=True, now=clock, mounts_file=local_mounts)
+    try:
+        info = await journal.staging(P)
+        assert info is not None and info.size == 13 and info.chunks == 2
+        await journal.stage_chunk(P, -1, b"last")
+        blob = await journal.finish_staging(P)  # hashed from the file: the in-memory hash is gone
+        assert blob.sha256 == hashlib.sha256(b"first|second|last").hexdigest()
+    finally:
+        await journal.close()
+
+
+async def test_abandoned_staging_expires(journal: Journal, clock) -> None:
+    await journal.stage_chunk(P, 1, b"abandoned")
+    await journal.stage_chunk("/h/active.bin", 1, b"active")
+    clock.advance(journal.staging_expiry_seconds - 10)
+    await journal.stage_chunk("/h/active.bin", 2, b"still going")
+    clock.advance(20)
+    counters = await journal.gc()
+    assert counters["staging"] == 1
+    assert await journal.staging(P) is None
+    assert await journal.staging("/h/active.bin") is not None
+    assert len(list(journal.spool.staging.iterdir())) == 1
+    with pytest.raises(StagingError):
+        await journal.stage_chunk(P, 2, b"too late")
