@@ -8,6 +8,7 @@ re-read on every login, so an external refresher can rewrite it. Tokens and secr
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -94,6 +95,8 @@ class Authenticator:
         self._config = config
         self._authenticate = authenticate
         self._clock = clock
+        # Expanded once here: os.path calls do not belong inside coroutines.
+        self._token_path = os.path.expanduser(config.token_path) if config.token_path else ""
         self._token: _Token | None = None
         self._lock = anyio.Lock()
         self._blocked_fp: str | None = None
@@ -144,11 +147,11 @@ class Authenticator:
         return self._clock() >= tok.refresh_at
 
     async def read_secret(self) -> str:
-        path = self._config.token_path
+        path = self._token_path
         if not path:
             raise errors.AuthBlocked("token_path is not configured", waiter=self._never_changes)
         try:
-            text = await anyio.Path(path).expanduser().read_text()
+            text = await anyio.Path(path).read_text()
         except OSError as exc:
             # A missing file is a setup problem that a later rewrite fixes: block, don't fail.
             fp = "missing"

@@ -67,7 +67,7 @@ class CS3Client:
     def __init__(self, config: CS3Config, *, clock: Clock = time.time, sleep: Sleep | None = None) -> None:
         self.config = config
         self._clock = clock
-        self._sleep = sleep or anyio.sleep
+        self.sleep: Sleep = sleep or anyio.sleep
         self.gateway = Gateway(config, clock=clock, sleep=sleep)
         self.data = DataPlane(config)
         self._home: str | None = None
@@ -95,7 +95,7 @@ class CS3Client:
             attempts=cfg.retry_attempts,
             initial_wait=cfg.retry_initial_wait,
             max_wait=cfg.retry_max_wait,
-            sleep=self._sleep,
+            sleep=self.sleep,
         )
 
     @staticmethod
@@ -107,6 +107,15 @@ class CS3Client:
     @staticmethod
     def _label(target: Target) -> str:
         return target if isinstance(target, str) else str(target)
+
+    async def _mutate(self, method: str, request: Any, *, op: str, target: Target) -> Any:
+        """A mutating RPC (never retried here). A lock conflict is reported with its holder."""
+        try:
+            return await self.gateway.call(method, request, op=op, path=self._label(target))
+        except errors.Locked as exc:
+            if isinstance(target, str) and exc.holder is None:
+                raise await self.locked_error(target, exc) from None
+            raise
 
     # --- identity -----------------------------------------------------------------------------------
 
@@ -184,21 +193,21 @@ class CS3Client:
         req = sp.TouchFileRequest(ref=convert.ref(path))
         if lock_id:
             req.lock_id = lock_id
-        await self.gateway.call("TouchFile", req, op="touch", path=path)
+        await self._mutate("TouchFile", req, op="touch", target=path)
 
     async def delete(self, target: Target, *, lock_id: str | None = None) -> None:
         """Delete (recursive, to the recycle bin)."""
         req = sp.DeleteRequest(ref=self._ref(target))
         if lock_id:
             req.lock_id = lock_id
-        await self.gateway.call("Delete", req, op="delete", path=self._label(target))
+        await self._mutate("Delete", req, op="delete", target=target)
 
     async def move(self, src: Target, dst: str, *, lock_id: str | None = None) -> None:
         """Move/rename. Some drivers silently replace an existing destination: check it first."""
         req = sp.MoveRequest(source=self._ref(src), destination=convert.ref(dst))
         if lock_id:
             req.lock_id = lock_id
-        await self.gateway.call("Move", req, op="move", path=self._label(src))
+        await self._mutate("Move", req, op="move", target=src)
 
     # --- data ---------------------------------------------------------------------------------------
 
@@ -305,7 +314,7 @@ class CS3Client:
         req = sp.RestoreFileVersionRequest(ref=convert.ref(path), key=key)
         if lock_id and not (self.config.lock_as_attr or self.config.lock_not_impl):
             req.lock_id = lock_id
-        await self.gateway.call("RestoreFileVersion", req, op="restore_version", path=path)
+        await self._mutate("RestoreFileVersion", req, op="restore_version", target=path)
 
     # --- locks --------------------------------------------------------------------------------------
 
@@ -514,7 +523,7 @@ class CS3Client:
         )
         if lock_id:
             req.lock_id = lock_id
-        await self.gateway.call("SetArbitraryMetadata", req, op="set_metadata", path=self._label(target))
+        await self._mutate("SetArbitraryMetadata", req, op="set_metadata", target=target)
 
     async def unset_metadata(
         self, target: Target, keys: Iterable[str], *, lock_id: str | None = None
@@ -525,7 +534,7 @@ class CS3Client:
         req = sp.UnsetArbitraryMetadataRequest(ref=self._ref(target), arbitrary_metadata_keys=keys)
         if lock_id:
             req.lock_id = lock_id
-        await self.gateway.call("UnsetArbitraryMetadata", req, op="unset_metadata", path=self._label(target))
+        await self._mutate("UnsetArbitraryMetadata", req, op="unset_metadata", target=target)
 
     async def quota(self, path: str | None = None) -> Quota:
         """Quota of the space holding ``path`` (home by default). ``total == 0`` means unlimited."""

@@ -20,8 +20,6 @@ import zlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-import anyio
-import anyio.to_thread
 import cs3.storage.provider.v1beta1.provider_api_pb2 as sp
 import httpx
 import structlog
@@ -198,7 +196,10 @@ class Upload:
                 req.lock_id = self.lock.lock_id
             return req
 
-        resp = await self.client.gateway.call("InitiateFileUpload", build, op="upload", path=self.path)
+        try:
+            resp = await self.client.gateway.call("InitiateFileUpload", build, op="upload", path=self.path)
+        except errors.Locked as exc:
+            raise await self.client.locked_error(self.path, exc) from None
         offered = {p.protocol: p for p in resp.protocols}
         name = choose_protocol(
             list(offered), tus_enabled=self.cfg.tus_enabled, size=self.size, threshold=self.cfg.tus_threshold
@@ -348,6 +349,6 @@ class Upload:
         if stalls > self.cfg.transfer_resumes:
             raise _RestartUpload(exc)
         if stalls:
-            await anyio.sleep(min(0.05 * 2**stalls, 2.0))  # no progress: don't spin on a sick server
+            await self.client.sleep(min(0.05 * 2**stalls, 2.0))  # no progress: don't spin on a sick server
         log.info("cs3.upload.tus_resume", path=self.path, offset=session.offset, reason=exc.kind)
         return stalls
