@@ -29,7 +29,7 @@ _BY_NAME: list[tuple[str, int, str]] = [
     ("Unimplemented", 501, "Not supported by this storage: {path}"),
     ("InvalidArgument", 400, "Invalid request for {path}"),
     (
-        "Conflict",
+        "ConflictError",
         409,
         "{path} was changed on the storage by someone else; your version was kept as {conflict}",
     ),
@@ -37,7 +37,7 @@ _BY_NAME: list[tuple[str, int, str]] = [
     ("JournalLocked", 503, "Another process owns the local journal"),
     ("JournalUnreadable", 503, "Local journal unavailable"),
     ("StagingError", 400, "Upload of {path} is out of order; please upload again"),
-    ("Failed", 500, "Could not write {path}: {reason}"),
+    ("FailedError", 500, "Could not write {path}: {reason}"),
 ]
 
 

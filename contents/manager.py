@@ -27,7 +27,7 @@ from typing import Any
 import nbformat
 from jupyter_server.services.contents.manager import AsyncContentsManager
 from tornado.web import HTTPError
-from traitlets import DottedObjectName, Int, Unicode, default, observe
+from traitlets import Dict, DottedObjectName, Int, Unicode, default, observe
 from traitlets.utils.importstring import import_item
 
 from contents import paths as P
@@ -98,6 +98,10 @@ class CS3ContentsManager(AsyncContentsManager):
         help="Algorithm of hashes computed here; files we did not write show the storage's checksum.",
     )
 
+    engine_options = Dict(help="Extra keyword arguments for the engine (backoff, probe intervals...).").tag(
+        config=True
+    )
+
     engine_class = DottedObjectName(
         "cs3sync.engine.SyncEngine", help="The engine applying journaled writes (a test seam)."
     ).tag(config=True)
@@ -137,6 +141,7 @@ class CS3ContentsManager(AsyncContentsManager):
         self._engine_stop: asyncio.Event | None = None
         self._engine_lock: asyncio.Lock | None = None
         self._stat_cache: dict[str, tuple[float, Any]] = {}
+        self._last_known: dict[str, Any] = {}
         self.presented = PresentedTimes()
         self.content_cache = ContentCache(self.cs3.cache_max_bytes)
         from contents.locks import LockManager
@@ -238,6 +243,7 @@ class CS3ContentsManager(AsyncContentsManager):
             "lock_holder": self.cs3.lock_holder,
             "lock_provider": self.locks.lock_context,
         }
+        wanted.update(self.engine_options)
         accepted = inspect.signature(import_item(self.engine_class)).parameters
         if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
             return wanted
@@ -305,7 +311,17 @@ class CS3ContentsManager(AsyncContentsManager):
         except errors.NotFound:
             info = NOT_FOUND
         self._stat_cache[cs3_path] = (time.monotonic() + self.cs3.stat_cache_ttl, info)
+        self._remember(cs3_path, info)
         return info
+
+    def _remember(self, cs3_path: str, info: Any) -> None:
+        """What we last saw of a path, kept across cache expiry: the base of writes made offline."""
+        if info is NOT_FOUND:
+            self._last_known.pop(cs3_path, None)
+            return
+        if len(self._last_known) > 50_000:
+            self._last_known.clear()
+        self._last_known[cs3_path] = info
 
     async def _lookup(self, api_path: str, cs3_path: str) -> tuple[Pending | None, Any]:
         """(pending state, remote info or NOT_FOUND); raises HTTPError 404 when neither exists.
@@ -355,6 +371,11 @@ class CS3ContentsManager(AsyncContentsManager):
         except HTTPError as e:
             if e.status_code == 404:
                 return False
+            known = self._last_known.get(cs3_path)
+            if e.status_code in (503, 504) and known is not None:
+                return known.type != "directory"  # offline: answer from what we last saw
+            if e.status_code in (503, 504):
+                return False  # offline and never seen: a PUT becomes a (journaled) new file
             raise
         if pending is not None:
             return pending.kind != "directory"
@@ -418,16 +439,22 @@ class CS3ContentsManager(AsyncContentsManager):
         api_path, cs3_path = await self._cs3(path)
         if self.path_map is not None and self.path_map.is_virtual(api_path):
             return await self._virtual_dir_model(api_path, content)
+        listed = None
         if not api_path:
             pending, info = None, None
             is_dir = True
-        else:
+        elif content and type in (None, "directory") and not api_path.endswith(".ipynb"):
+            # One ListContainer answers a folder listing; a file or a pending path falls through.
+            listed = await self._try_list(api_path, cs3_path)
+        if listed is not None:
+            pending, info, is_dir = None, listed[0], True
+        elif api_path:
             pending, info = await self._lookup(api_path, cs3_path)
             is_dir = pending.kind == "directory" if pending is not None else info.type == "directory"
         if is_dir:
             if type not in (None, "directory"):
                 raise HTTPError(400, f"{api_path} is a directory, not a {type}", reason="bad type")
-            model = await self._dir_model(api_path, cs3_path, info, content)
+            model = await self._dir_model(api_path, cs3_path, info, content, listed[1] if listed else None)
         else:
             if type == "directory":
                 raise HTTPError(400, f"{api_path} is not a directory", reason="bad type")
@@ -462,23 +489,51 @@ class CS3ContentsManager(AsyncContentsManager):
             model["format"] = "json"
         return model
 
-    async def _dir_model(self, api_path: str, cs3_path: str, info: Any, content: bool) -> dict[str, Any]:
-        stamp = datetime_from_ns(info.mtime_ns) if info not in (None, NOT_FOUND) else now()
+    async def _try_list(self, api_path: str, cs3_path: str) -> tuple[Any, list[Any]] | None:
+        """(the folder's info or None, its children) from one ListContainer; None when that is not
+        the way to answer (a pending path, a file, or any error: the normal path then reports it)."""
+        if self._pending(cs3_path) is not None:
+            return None
+        cached = self._stat_cache.get(cs3_path)
+        if (
+            cached is not None
+            and cached[0] > time.monotonic()
+            and (cached[1] is NOT_FOUND or cached[1].type != "directory")
+        ):
+            return None
+        client = await self.get_client()
+        try:
+            children = await client.list(cs3_path)
+        except Exception:
+            return None
+        info = cached[1] if cached is not None and cached[0] > time.monotonic() else None
+        return info, children
+
+    async def _dir_model(
+        self, api_path: str, cs3_path: str, info: Any, content: bool, listing: list[Any] | None = None
+    ) -> dict[str, Any]:
+        if info in (None, NOT_FOUND) and listing:
+            stamp = max(datetime_from_ns(child.mtime_ns) for child in listing)
+        else:
+            stamp = datetime_from_ns(info.mtime_ns) if info not in (None, NOT_FOUND) else now()
         writable = self._writable(info) if info not in (None, NOT_FOUND) else True
         model = base_model(api_path, type="directory", last_modified=stamp, writable=writable)
         if not content:
             return model
         children: dict[str, dict[str, Any]] = {}
-        if info is not NOT_FOUND:
-            client = await self.get_client()
-            try:
-                infos = await client.list(cs3_path)
-            except Exception as exc:
-                raise http_error_from(exc, api_path) from exc
+        if listing is not None or info is not NOT_FOUND:
+            infos = listing
+            if infos is None:
+                client = await self.get_client()
+                try:
+                    infos = await client.list(cs3_path)
+                except Exception as exc:
+                    raise http_error_from(exc, api_path) from exc
             for child in infos:
                 name = child.name or posixpath.basename(child.path.rstrip("/"))
                 child_cs3 = posixpath.join(cs3_path, name)
                 self._stat_cache[child_cs3] = (time.monotonic() + self.cs3.stat_cache_ttl, child)
+                self._remember(child_cs3, child)
                 children[name] = self._child_model(api_path, child_cs3, name, None, child)
         for name, pending in self._pending_children(cs3_path).items():
             if pending.deleted:
@@ -610,7 +665,7 @@ class CS3ContentsManager(AsyncContentsManager):
             await self._save_directory(api_path, cs3_path)
         elif model["type"] in ("notebook", "file"):
             data, validation_error = self._serialize(model, api_path)
-            await self._save_bytes(api_path, cs3_path, data)
+            size = await self._save_bytes(api_path, cs3_path, data)
             if model["type"] == "notebook":
                 self.validate_notebook_model(model, validation_error=validation_error)
                 validation_message = model.get("message")
@@ -619,7 +674,14 @@ class CS3ContentsManager(AsyncContentsManager):
         else:
             raise HTTPError(400, f"Unhandled contents type: {model['type']}")
 
-        result = await self.get(api_path, content=False)
+        if model["type"] == "directory":
+            result = await self.get(api_path, content=False)
+        else:  # the model of what we just wrote, without asking the storage again
+            presented = self.presented.get(cs3_path)
+            assert presented is not None
+            result = base_model(
+                api_path, type=model["type"], last_modified=presented.last_modified, size=size
+            )
         if validation_message:
             result["message"] = validation_message
         self.run_post_save_hooks(model=result, os_path=self.local_path(api_path) or cs3_path)
@@ -675,7 +737,7 @@ class CS3ContentsManager(AsyncContentsManager):
 
     async def _save_bytes(
         self, api_path: str, cs3_path: str, data: bytes | Path, sha256: str | None = None
-    ) -> None:
+    ) -> int | None:
         """Journal a save of these bytes and wait for it (write-through, else optimistic)."""
         pending, info = await self._lookup_for_write(api_path, cs3_path)
         if info is not NOT_FOUND and info.type == "directory":
@@ -694,10 +756,26 @@ class CS3ContentsManager(AsyncContentsManager):
         self.presented.ours(cs3_path, now(), sha256)
         if await self._apply(entry_id, api_path):
             self.invalidate(cs3_path)
-            with contextlib.suppress(Exception):
-                fresh = await self.stat(cs3_path, fresh=True)
-                if fresh is not NOT_FOUND:
-                    self.presented.ours(cs3_path, datetime_from_ns(fresh.mtime_ns), sha256, etag=fresh.etag)
+            result = await self._entry_result(engine, entry_id)
+            if result is not None:
+                self.presented.ours(cs3_path, result[1], sha256, etag=result[0])
+        return len(data) if isinstance(data, bytes) else None
+
+    async def _entry_result(self, engine: Any, entry_id: int) -> tuple[str, datetime] | None:
+        """(etag, mtime) the storage gave our applied write, from the journal (no RPC)."""
+        journal = getattr(engine, "journal", None)
+        if journal is None or not hasattr(journal, "entry"):
+            return None
+        try:
+            entry = await journal.entry(entry_id)
+            while getattr(entry, "superseded_by", None):
+                entry = await journal.entry(entry.superseded_by)
+        except Exception:
+            return None
+        etag, mtime = getattr(entry, "result_etag", None), getattr(entry, "result_mtime", None)
+        if not etag or not mtime:
+            return None
+        return etag, datetime_from_ns(int(mtime * 1_000_000_000))
 
     async def _lookup_for_write(self, api_path: str, cs3_path: str) -> tuple[Pending | None, Any]:
         """Like _lookup, but a missing path is fine and an outage means "write blind" (journaled)."""
@@ -707,7 +785,7 @@ class CS3ContentsManager(AsyncContentsManager):
         except Exception as exc:
             if not is_offline_error(exc):
                 raise http_error_from(exc, api_path) from exc
-            info = NOT_FOUND
+            info = self._last_known.get(cs3_path, NOT_FOUND)  # offline: base the write on what we saw
         if pending is not None and pending.deleted:
             pending = None
         return pending, info

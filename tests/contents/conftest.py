@@ -45,6 +45,16 @@ def cs3_settings(
             "journal_dir": str(tmp_path / "journal"),
             "write_through_timeout": 3.0,
         },
+        # Fast retries and probes so that outage tests finish quickly (no sleeps in tests).
+        "CS3ContentsManager": {
+            "engine_options": {
+                "backoff_base": 0.05,
+                "backoff_max": 0.3,
+                "backoff_jitter": 0.0,
+                "offline_probe_interval": 0.2,
+                "offline_probe_max": 0.5,
+            }
+        },
     }
 
 

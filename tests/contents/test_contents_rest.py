@@ -1,0 +1,241 @@
+"""End to end through the REST API: jupyter_server + CS3ContentsManager + engine + emulator."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+from tornado.httpclient import HTTPClientError
+
+from conftest import rpc_names
+
+
+def body(response: Any) -> dict[str, Any]:
+    return json.loads(response.body.decode())
+
+
+async def put_text(jp_fetch: Any, path: str, text: str) -> dict[str, Any]:
+    model = {"type": "file", "format": "text", "content": text}
+    return body(await jp_fetch("api", "contents", path, method="PUT", body=json.dumps(model)))
+
+
+async def status_of(jp_fetch: Any, *parts: str, **kw: Any) -> int:
+    try:
+        return (await jp_fetch(*parts, **kw)).code
+    except HTTPClientError as e:
+        return e.code
+
+
+async def test_save_then_get_last_modified_and_hash_are_identical(jp_fetch: Any, cm: Any) -> None:
+    saved = await put_text(jp_fetch, "a.txt", "one")
+    got = body(await jp_fetch("api", "contents", "a.txt", params={"content": "0", "hash": "1"}))
+    assert got["last_modified"] == saved["last_modified"]
+    again = body(await jp_fetch("api", "contents", "a.txt", params={"content": "0", "hash": "1"}))
+    assert again["hash"] == got["hash"] and again["last_modified"] == got["last_modified"]
+    nb = {"type": "notebook", "content": {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}}
+    saved_nb = body(await jp_fetch("api", "contents", "n.ipynb", method="PUT", body=json.dumps(nb)))
+    got_nb = body(await jp_fetch("api", "contents", "n.ipynb", params={"content": "0"}))
+    assert got_nb["last_modified"] == saved_nb["last_modified"]
+    second = await put_text(jp_fetch, "a.txt", "two")
+    assert second["last_modified"] > saved["last_modified"]
+
+
+async def test_round_trip_budgets(jp_fetch: Any, cm: Any, emulator_thread: Any) -> None:
+    emu = emulator_thread
+    await jp_fetch("api", "contents", "d", method="PUT", body=json.dumps({"type": "directory"}))
+    await put_text(jp_fetch, "d/f.txt", "x")
+    nb = {"type": "notebook", "content": {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}}
+    await jp_fetch("api", "contents", "d/n.ipynb", method="PUT", body=json.dumps(nb))
+    await (await cm.get_engine()).wait_idle(timeout=30)
+
+    cm.invalidate(cm.path_map.to_cs3("d"))
+    mark = len(emu.calls)
+    await jp_fetch("api", "contents", "d", params={"content": "1"})
+    assert rpc_names(emu, mark) == ["ListContainer"]
+
+    cm.invalidate(cm.path_map.to_cs3("d"))
+    mark = len(emu.calls)
+    await jp_fetch("api", "contents", "d/f.txt", params={"content": "0"})
+    assert rpc_names(emu, mark) == ["Stat"]
+
+    cm.invalidate(cm.path_map.to_cs3("d"))
+    cm.content_cache.drop(cm.path_map.to_cs3("d/n.ipynb"))
+    mark = len(emu.calls)
+    await jp_fetch("api", "contents", "d/n.ipynb", params={"content": "1"})
+    assert rpc_names(emu, mark) == ["Stat", "InitiateFileDownload"]
+
+    await jp_fetch("api", "contents", "d/f.txt", params={"content": "0", "hash": "1"})  # what Lab does first
+    mark = len(emu.calls)
+    await put_text(jp_fetch, "d/f.txt", "y")
+    steady = rpc_names(emu, mark)
+    assert steady.count("InitiateFileUpload") == 1
+    assert len(steady) <= 3, steady
+
+    cm.invalidate(cm.path_map.to_cs3("d"))
+    mark = len(emu.calls)
+    await jp_fetch("api", "contents", "d/f.txt", method="PATCH", body=json.dumps({"path": "d/g.txt"}))
+    renamed = rpc_names(emu, mark)
+    assert renamed.count("Move") == 1 and len(renamed) <= 5, renamed
+
+    mark = len(emu.calls)
+    await jp_fetch("api", "contents", "d/g.txt", method="DELETE")
+    deleted = rpc_names(emu, mark)
+    assert deleted.count("Delete") == 1 and len(deleted) <= 4, deleted
+    print("round trips: steady save", steady, "rename", renamed, "delete", deleted)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["../escape.txt", "a/../../escape.txt", "a\x00b.txt", "a\\..\\b.txt", "x" * 300, "%2e%2e/escape.txt"],
+)
+async def test_path_attacks_are_refused(jp_fetch: Any, cm: Any, path: str, cs3_root: Any) -> None:
+    model = json.dumps({"type": "file", "format": "text", "content": "evil"})
+    for method, kw in (("GET", {}), ("PUT", {"body": model}), ("DELETE", {})):
+        code = await status_of(jp_fetch, "api", "contents", path, method=method, **kw)
+        assert code in (400, 404), (method, path, code)
+    assert not list(cs3_root[1].parent.glob("escape.txt"))
+
+
+async def test_foreign_lock_makes_file_read_only_and_save_423(
+    jp_fetch: Any, cm: Any, emulator_thread: Any
+) -> None:
+    await put_text(jp_fetch, "locked.txt", "mine")
+    await (await cm.get_engine()).wait_idle(timeout=30)
+    cs3_path = cm.path_map.to_cs3("locked.txt")
+    emulator_thread.storage.lock(cs3_path, app="office-online", lock_id="wopi-1", user="marie")
+    cm.invalidate(cs3_path)
+    got = body(await jp_fetch("api", "contents", "locked.txt", params={"content": "0"}))
+    assert got["writable"] is False
+    with pytest.raises(HTTPClientError) as e:
+        await put_text(jp_fetch, "locked.txt", "theirs")
+    assert e.value.code == 423
+    assert "office-online" in body(e.value.response)["message"]
+
+
+async def test_remote_edit_then_save_keeps_remote_and_conflict_copy(
+    jp_fetch: Any, cm: Any, emulator_thread: Any, cs3_root: Any
+) -> None:
+    first = await put_text(jp_fetch, "shared.txt", "base")
+    await (await cm.get_engine()).wait_idle(timeout=30)
+    cs3_path = cm.path_map.to_cs3("shared.txt")
+    before = body(await jp_fetch("api", "contents", "shared.txt", params={"content": "0", "hash": "1"}))
+    emulator_thread.storage.external_write(cs3_path, b"remote edit")
+    code = await status_of(
+        jp_fetch, "api", "contents", "shared.txt", method="PUT",
+        body=json.dumps({"type": "file", "format": "text", "content": "our edit"}),
+    )  # fmt: skip
+    assert code in (200, 409)
+    await (await cm.get_engine()).wait_idle(timeout=30)
+    assert (cs3_root[1] / "shared.txt").read_bytes() == b"remote edit"
+    copies = [p for p in cs3_root[1].iterdir() if p.name.startswith("shared (conflicted copy")]
+    assert [p.read_bytes() for p in copies] == [b"our edit"]
+    cm.invalidate(cs3_path)
+    after = body(await jp_fetch("api", "contents", "shared.txt", params={"content": "0", "hash": "1"}))
+    # JupyterLab's "File Changed" rule: differing hashes, or a time > 500 ms newer.
+    assert after["hash"] != before["hash"] or after["last_modified"] > first["last_modified"]
+
+
+async def test_chunked_upload_assembles_exact_bytes_and_touches_storage_once(
+    jp_fetch: Any, cm: Any, emulator_thread: Any, cs3_root: Any
+) -> None:
+    mib = 1024 * 1024
+    data = bytes(range(256)) * (3 * mib // 256) + b"tail"
+    chunks = [data[i : i + mib] for i in range(0, len(data), mib)]
+    mark = len(emulator_thread.calls)
+    for number, chunk in enumerate(chunks, start=1):
+        last = number == len(chunks)
+        model = {
+            "type": "file", "format": "base64", "name": "big.bin", "chunk": -1 if last else number,
+            "content": base64.b64encode(chunk).decode(),
+        }  # fmt: skip
+        await jp_fetch("api", "contents", "big.bin", method="PUT", body=json.dumps(model))
+        if not last:  # nothing reaches the storage before the last chunk
+            assert "InitiateFileUpload" not in rpc_names(emulator_thread, mark)
+    await (await cm.get_engine()).wait_idle(timeout=60)
+    assert (cs3_root[1] / "big.bin").read_bytes() == data
+    assert rpc_names(emulator_thread, mark).count("InitiateFileUpload") == 1
+
+
+async def test_save_while_storage_down_is_accepted_and_applied_later(
+    jp_fetch: Any, cm: Any, emulator_thread: Any, cs3_root: Any
+) -> None:
+    await put_text(jp_fetch, "seen.txt", "v1")
+    engine = await cm.get_engine()
+    await engine.wait_idle(timeout=30)
+    emulator_thread.call(emulator_thread.faults.outage)
+    try:
+        saved = await put_text(jp_fetch, "offline.txt", "written offline")
+        assert saved["path"] == "offline.txt"
+        pending = [e for e in engine.active_entries() if e.path.endswith("/offline.txt")]
+        assert pending, "the save is listed as pending"
+        got = body(await jp_fetch("api", "contents", "offline.txt"))
+        assert got["content"] == "written offline"  # read-your-writes from the spool
+        code = await status_of(jp_fetch, "api", "contents", "never-seen.txt")
+        assert code == 503  # an outage is never a 404
+    finally:
+        emulator_thread.call(emulator_thread.faults.restart)
+    engine.wake()
+    assert await engine.wait_idle(timeout=60)
+    entry_ids = [e.id for e in await engine.entries() if e.path.endswith("/offline.txt")]
+    assert await engine.wait(entry_ids[-1], timeout=60)
+    assert (cs3_root[1] / "offline.txt").read_bytes() == b"written offline"
+
+
+async def test_checkpoints_create_list_restore_delete_also_offline(
+    jp_fetch: Any, cm: Any, emulator_thread: Any
+) -> None:
+    await put_text(jp_fetch, "c.txt", "original")
+    created = body(
+        await jp_fetch(
+            "api", "contents", "c.txt", "checkpoints", method="POST", allow_nonstandard_methods=True
+        )
+    )
+    await put_text(jp_fetch, "c.txt", "changed")
+    await (await cm.get_engine()).wait_idle(timeout=30)
+    emulator_thread.call(emulator_thread.faults.outage)
+    try:
+        listed = body(await jp_fetch("api", "contents", "c.txt", "checkpoints"))
+        assert created["id"] in [c["id"] for c in listed]
+        await jp_fetch(
+            "api",
+            "contents",
+            "c.txt",
+            "checkpoints",
+            created["id"],
+            method="POST",
+            allow_nonstandard_methods=True,
+        )
+        restored = body(await jp_fetch("api", "contents", "c.txt"))
+        assert restored["content"] == "original"
+        await jp_fetch("api", "contents", "c.txt", "checkpoints", created["id"], method="DELETE")
+        listed = body(await jp_fetch("api", "contents", "c.txt", "checkpoints"))
+        assert created["id"] not in [c["id"] for c in listed]
+    finally:
+        emulator_thread.call(emulator_thread.faults.restart)
+
+
+async def test_lock_sessions_rest(jp_fetch: Any, cm: Any, emulator_thread: Any) -> None:
+    await put_text(jp_fetch, "doc.txt", "x")
+    info = body(await jp_fetch("api", "cs3sync", "locks"))
+    assert info["heartbeat"] > 0
+    opened = body(
+        await jp_fetch(
+            "api", "cs3sync", "locks", method="POST", body=json.dumps({"path": "doc.txt", "session": "s1"})
+        )
+    )
+    assert opened["locked"] is True and opened["read_only"] is False
+    lock = await (await cm.get_client()).get_lock(cm.path_map.to_cs3("doc.txt"))
+    assert lock is not None and lock.lock_id.startswith("cs3sync-")
+    await put_text(jp_fetch, "doc.txt", "saved while we hold the lock")  # our lock does not block us
+    code = await status_of(
+        jp_fetch, "api", "cs3sync", "locks", method="DELETE", params={"path": "doc.txt", "session": "s1"}
+    )
+    assert code == 204
+    assert (
+        await status_of(
+            jp_fetch, "api", "cs3sync", "locks", method="DELETE", params={"path": "doc.txt", "session": "s1"}
+        )
+        == 404
+    )
