@@ -122,8 +122,10 @@ class DownloadStream:
                 start = self._served_from(resp)
                 skip = self.received - start
                 announced = _content_length(resp)
-                if announced is not None:
-                    # The reply's length is the truth for this read (the Stat may be older).
+                if announced is not None and (self.size is None or start + announced > self.size):
+                    # Without a Stat of the target (versions) the reply's length is all we have. A
+                    # reply longer than the Stat means the file changed: the length check below
+                    # fails and the etag check on resume tells. A shorter one is a short read.
                     self.size = start + announced
                 async for chunk in resp.aiter_bytes():
                     if skip > 0:
@@ -144,6 +146,8 @@ class DownloadStream:
                     raise errors.Transient(
                         f"short read: {self.received} of {self.size} bytes", op="download", path=self.path
                     )
+                if self.info is not None and self.version_key is None and self.received != self.info.size:
+                    await self._check_unchanged()  # the length moved: was it another version?
                 return
             except httpx.HTTPError as exc:
                 await self.aclose()

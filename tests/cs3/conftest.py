@@ -82,11 +82,12 @@ async def make_client(
             "host": emu.grpc_address,
             "ssl_enabled": False,
             "client_id": user,
-            "token_path": str(secret_file(user)),
             "token_poll_interval": 0.02,
             **marked,
             **overrides,
         }
+        if "token_path" not in fields:
+            fields["token_path"] = str(secret_file(user))
         client = CS3Client(CS3Config(**fields), sleep=no_sleep)
         made.append(client)
         return client
