@@ -30,6 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--auth-login-type", default="basic", choices=["basic", "bearer", "machine"])
     parser.add_argument("--insecure", action="store_true", help="plain-text gRPC (the local emulator)")
     parser.add_argument("--no-tus", action="store_true", help="never use tus uploads")
+    parser.add_argument(
+        "--upload-chunk-size", type=int, default=16 * 1024 * 1024, help="tus chunk size (default 16 MiB)"
+    )
+    parser.add_argument(
+        "--tus-threshold", type=int, default=8 * 1024 * 1024, help="use tus from this size (default 8 MiB)"
+    )
     parser.add_argument("--workers", type=int, default=4, help="parallel commands (default 4)")
     parser.add_argument(
         "--large-upload-limit", type=int, default=2, help="parallel large uploads (default 2)"
@@ -71,6 +77,8 @@ async def drain(args: argparse.Namespace) -> int:
         auth_login_type=args.auth_login_type,
         ssl_enabled=not args.insecure,
         tus_enabled=not args.no_tus,
+        upload_chunk_size=args.upload_chunk_size,
+        tus_threshold=args.tus_threshold,
     )
     async with CS3Client(config) as client:
         engine = SyncEngine(

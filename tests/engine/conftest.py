@@ -30,7 +30,7 @@ def client_config(emu: Any, secret: Path, user: str = "einstein", **overrides: A
         "token_poll_interval": 0.02,
         "tus_enabled": True,
         "tus_threshold": 1,
-        "upload_chunk_size": 64 * 1024,
+        "upload_chunk_size": 1024 * 1024,  # the smallest chunk the client uses (one read piece)
         "metadata_deadline": 5.0,
         "transfer_deadline": 10.0,
         "connect_timeout": 2.0,

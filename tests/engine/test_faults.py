@@ -219,13 +219,14 @@ async def test_tus_drop_at_chunk_boundaries_resends_nothing_twice(
     offset = {"chunk-1": chunk - 1, "chunk": chunk, "chunk+1": chunk + 1, "mid-chunk": chunk + chunk // 2}[
         where
     ]
-    emulator.faults.http(
+    rule = emulator.faults.http(
         "PATCH", DropAfter(offset % chunk or chunk), after=offset // chunk - (offset % chunk == 0)
     )
     async with make_engine() as engine:
         eid = await engine.submit_save(f"{home}/big.bin", data)
         with anyio.fail_after(30):
             assert await engine.wait(eid, 30)
+    assert rule.fired == 1
     assert await client.read_bytes(f"{home}/big.bin") == data
     received = sum(r.bytes_in for r in patches(emulator))
     resent = received - size
