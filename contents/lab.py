@@ -197,7 +197,8 @@ def launch(args: argparse.Namespace, passthrough: list[str]) -> int:
         if port is not None:
             wait_for_port(port, lab, "JupyterLab")
             print(
-                f"\n  cs3sync lab: JupyterLab on the CS3 emulator (user {args.user}, profile {args.profile})\n"
+                f"\n  cs3sync lab: JupyterLab on the CS3 emulator "
+                f"(user {args.user}, profile {args.profile})\n"
                 f"  open  http://127.0.0.1:{port}/lab?token={token}\n"
                 f"  state {state}\n  Ctrl-C stops JupyterLab and the emulator.\n",
                 flush=True,

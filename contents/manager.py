@@ -891,7 +891,8 @@ class CS3ContentsManager(AsyncContentsManager):
             raise HTTPError(409, f"File already exists: {new_api}")
         if new_api.startswith(old_api + "/"):
             raise HTTPError(400, "Can't move a folder into itself")
-        await self._require_parent(new_api, new_cs3)
+        if P.api_parent(new_api) != P.api_parent(old_api):
+            await self._require_parent(new_api, new_cs3)
         await self._check_lock(old_api, info)
         base_fileid = str(info.file_id) if info is not NOT_FOUND and info.file_id else None
         engine = await self.get_engine()

@@ -6,6 +6,7 @@ the durability, ordering and offline guarantees are the real engine's and are te
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import posixpath
 import tempfile
@@ -42,7 +43,7 @@ class MemoryJournal:
         return self.directory / "spool" / sha256
 
     async def store_blob(self, source: bytes | Path) -> Blob:
-        data = source.read_bytes() if isinstance(source, Path) else source
+        data = await asyncio.to_thread(source.read_bytes) if isinstance(source, Path) else source
         sha = hashlib.sha256(data).hexdigest()
         path = self.blob_path(sha)
         path.parent.mkdir(parents=True, exist_ok=True)

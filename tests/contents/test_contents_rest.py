@@ -7,9 +7,8 @@ import json
 from typing import Any
 
 import pytest
-from tornado.httpclient import HTTPClientError
-
 from conftest import rpc_names
+from tornado.httpclient import HTTPClientError
 
 
 def body(response: Any) -> dict[str, Any]:

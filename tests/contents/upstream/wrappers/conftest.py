@@ -111,7 +111,7 @@ def make_cm(cs3_settings: dict, jp_asyncio_loop: Any) -> Iterator[Callable[..., 
 
 @pytest.fixture(autouse=True)
 def _make_dir_on_storage(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
-    """Upstream's ``_make_dir(cm, path)`` does os.makedirs under the FCM root; make it on the storage's disk."""
+    """Upstream's ``_make_dir(cm, path)`` makes a folder under the FCM root; make it on the storage's disk."""
     from tests.services.contents import test_manager
 
     if "jp_contents_manager" not in request.fixturenames:
