@@ -42,6 +42,8 @@ class Sizes:
     busy_save_budget_s: float = 30.0  # how long small saves are timed while big uploads push
     storm_budget_s: float = 600.0  # the offline saves stop after this long even if fewer than `storm`
     claims: int = 50
+    resume_idle_wait_s: float = 30.0  # after kill -9 + restart: wait this long for a resume on its own
+    kill_protocols: tuple[str, ...] = ("simple", "tus")
     status_runs: int = 3
     raw_runs: int = 3
 
@@ -64,9 +66,11 @@ class Sizes:
             journal_pending=(1000,),
             storm=100,
             drain_timeout=45.0,
-            busy_save_budget_s=8.0,
-            storm_budget_s=12.0,
-            claims=10,
+            busy_save_budget_s=5.0,
+            storm_budget_s=8.0,
+            claims=5,
+            resume_idle_wait_s=8.0,
+            kill_protocols=("simple",),
             status_runs=1,
             raw_runs=2,
         )

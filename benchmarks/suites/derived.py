@@ -41,7 +41,9 @@ def stall(bench: Bench) -> Measurement:
         figures = stall_figures(label, cs3, local)
         if key == "push":
             for f in figures:
-                f.note = "the local manager has no push: its figure is the idle loop during the same wait"
+                f.note = (
+                    "from sending the -1 chunk to the file complete on the storage; local: the -1 chunk only"
+                )
         for f in figures:
             m.add(f)
     tus = get("stall.push.cs3-tus")

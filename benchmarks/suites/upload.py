@@ -194,5 +194,6 @@ async def run(bench: Bench) -> Measurement:
     biggest = local_runs.get(sizes.stall_upload)
     if biggest is not None:
         bench.shared["stall.upload.local"] = biggest["upload_lag"]
+        bench.shared["stall.push.local"] = biggest["push_lag"]
         bench.shared["memory.local"] = biggest["rss_growth"]
     return m
