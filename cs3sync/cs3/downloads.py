@@ -61,8 +61,10 @@ class DownloadStream:
             style = "resource_id" if ".REV." in key else "opaque"
         if style == "resource_id":
             # oCIS: the revision is addressed as its own resource id (reva edge dfs/decomposedfs.go:1072).
+            # Keys that are not revision ids of their own (EOS "<mtime>.<fid>") go as "<fileid>@<key>",
+            # the id-based form EOS accepts (eos/file_info.go:76-98).
             fid = self.info.file_id if self.info is not None else FileId()
-            target = FileId(fid.storage_id, fid.space_id, key)
+            target = FileId(fid.storage_id, fid.space_id, key if ".REV." in key else f"{fid.opaque_id}@{key}")
             return sp.InitiateFileDownloadRequest(ref=convert.ref(".", target))
         return sp.InitiateFileDownloadRequest(
             ref=convert.ref(self.path), opaque=convert.opaque({"version_key": key})

@@ -192,6 +192,16 @@ async def test_versions(client: CS3Client, emu: Any, home: str) -> None:
     assert await client.list_versions(f"{home}") == []
 
 
+@pytest.mark.client(version_ref_style="resource_id")
+async def test_version_download_by_resource_id(client: CS3Client, home: str) -> None:
+    path = f"{home}/r.txt"
+    await client.upload(path, b"old bytes")
+    await client.upload(path, b"new")
+    (old,) = [v for v in await client.list_versions(path) if v.size == 9]
+    assert await client.read_bytes(path, version_key=old.key) == b"old bytes"
+    assert await client.read_bytes(path) == b"new"
+
+
 async def test_metadata(client: CS3Client, home: str) -> None:
     path = f"{home}/m.txt"
     await client.upload(path, b"x")
