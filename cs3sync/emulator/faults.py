@@ -1,7 +1,8 @@
 """Fault rules: what the gRPC wrapper and the HTTP data plane consult before doing real work.
 
 A rule matches a gRPC method name or an HTTP "METHOD /path-pattern", skips its first ``after``
-matches, then fires ``times`` times (``None`` = forever) with the given ``probability``.
+matches, then fires ``times`` times (``None`` = forever) with the given ``probability``. When several
+rules match, the newest one that fires wins.
 """
 
 from __future__ import annotations
@@ -259,7 +260,8 @@ class Faults:
 
     def _take(self, matches: Callable[[Rule], bool]) -> Action | None:
         with self._lock:
-            for rule in self._rules:
+            # Newest first, so a test can override a standing rule by adding another.
+            for rule in reversed(self._rules):
                 if rule.exhausted or not matches(rule):
                     continue
                 rule.seen += 1
