@@ -99,9 +99,6 @@ class CS3Sync(Configurable):
         help="Local directory where root_path is mounted (EOS FUSE in SWAN); kernels then start in "
         "their notebook's folder.",
     ).tag(config=True)
-    kernel_working_dir = Unicode(
-        "", help="Where kernels start without a local mount; empty = ~/cs3sync-kernels."
-    ).tag(config=True)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
