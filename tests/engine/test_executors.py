@@ -8,7 +8,7 @@ from typing import Any
 import anyio
 import pytest
 
-from cs3sync.engine import ConflictError, SyncEngine
+from cs3sync.engine import ConflictError, FailedError, SyncEngine
 from cs3sync.journal import State
 
 pytestmark = pytest.mark.anyio
@@ -60,3 +60,125 @@ async def test_save_conflict_makes_a_copy(make_engine: Any, client: Any, home: s
         assert copy and "(conflicted copy " in copy and copy.endswith(".ipynb")
         assert await read(client, path) == b"theirs"
         assert await read(client, copy) == b"mine"
+
+
+async def test_mkdir_is_idempotent_and_refuses_a_file(make_engine: Any, client: Any, home: str) -> None:
+    await client.mkdir(f"{home}/exists")
+    await client.upload(f"{home}/afile", b"x", 1)
+    async with make_engine() as engine:
+        ok = await engine.submit_mkdir(f"{home}/exists")
+        assert await engine.wait(ok, 10)
+        bad = await engine.submit_mkdir(f"{home}/afile")
+        with pytest.raises((ConflictError, FailedError)):
+            await engine.wait(bad, 10)
+    assert (await client.stat(f"{home}/afile")).type == "file"
+
+
+async def test_delete_checks_the_base(make_engine: Any, client: Any, home: str, emulator: Any) -> None:
+    await client.upload(f"{home}/d.txt", b"one", 3)
+    base = await client.stat(f"{home}/d.txt")
+    emulator.storage.external_write(f"{home}/d.txt", b"someone else's")
+    async with make_engine(fresh_base_seconds=0) as engine:
+        gone = await engine.submit_delete(f"{home}/never-existed.txt", "etag", None)
+        assert await engine.wait(gone, 10)  # NOT_FOUND = done
+        eid = await engine.submit_delete(f"{home}/d.txt", base.etag, str(base.file_id))
+        with pytest.raises(ConflictError):
+            await engine.wait(eid, 10)
+        entry = await engine.journal.entry(eid)
+        assert entry.state == State.CONFLICT
+    assert await read(client, f"{home}/d.txt") == b"someone else's"
+
+
+async def test_rename_postconditions(make_engine: Any, client: Any, home: str) -> None:
+    await client.upload(f"{home}/r1.txt", b"r1", 2)
+    await client.upload(f"{home}/taken.txt", b"t", 1)
+    info = await client.stat(f"{home}/r1.txt")
+    async with make_engine(fresh_base_seconds=0) as engine:
+        taken = await engine.submit_rename(f"{home}/r1.txt", f"{home}/taken.txt", str(info.file_id))
+        with pytest.raises(ConflictError):
+            await engine.wait(taken, 10)
+        assert await read(client, f"{home}/taken.txt") == b"t"
+        # Already applied (by an earlier run that crashed before recording it): done, not a conflict.
+        await client.move(f"{home}/r1.txt", f"{home}/r2.txt")
+        again = await engine.submit_rename(f"{home}/r1.txt", f"{home}/r2.txt", str(info.file_id))
+        assert await engine.wait(again, 10)
+        assert (await engine.journal.entry(again)).state == State.DONE
+
+
+async def test_copy_from_storage_and_from_a_pending_save(make_engine: Any, client: Any, home: str) -> None:
+    await client.upload(f"{home}/src.txt", b"remote bytes", 12)
+    async with make_engine() as engine:
+        c1 = await engine.submit_copy(f"{home}/src.txt", f"{home}/copy1.txt")
+        assert await engine.wait(c1, 10)
+        assert await read(client, f"{home}/copy1.txt") == b"remote bytes"
+    async with make_engine(workers=0, large_upload_limit=0) as engine:  # nothing runs: all stays pending
+        await engine.submit_save(f"{home}/src.txt", b"pending bytes")
+        await engine.submit_copy(f"{home}/src.txt", f"{home}/copy2.txt")
+        overlay = engine.overlay(f"{home}/copy2.txt")
+        assert overlay is not None and overlay.size == len(b"pending bytes") and overlay.blob
+    async with make_engine() as engine:
+        await engine.wait_idle(20)
+    assert await read(client, f"{home}/copy2.txt") == b"pending bytes"
+    assert await read(client, f"{home}/src.txt") == b"pending bytes"
+
+
+async def test_checkpoint_is_written_beside(make_engine: Any, client: Any, home: str) -> None:
+    await client.mkdir(f"{home}/.ipynb_checkpoints")
+    async with make_engine() as engine:
+        eid = await engine.submit_checkpoint(
+            f"{home}/nb.ipynb", f"{home}/.ipynb_checkpoints/nb-c1.ipynb", b"{}", checkpoint_id="c1"
+        )
+        assert await engine.wait(eid, 10)
+        rows = await engine.journal.checkpoints(f"{home}/nb.ipynb")
+        assert [r.checkpoint_id for r in rows] == ["c1"]
+    assert await read(client, f"{home}/.ipynb_checkpoints/nb-c1.ipynb") == b"{}"
+
+
+async def test_consecutive_saves_with_a_stale_base_are_not_a_conflict(
+    make_engine: Any, client: Any, home: str
+) -> None:
+    """The editor keeps the base it loaded while our own earlier save of the file is applied: our own
+    versions are not someone else's edits."""
+    await client.upload(f"{home}/s.txt", b"v0", 2)
+    base = (await client.stat(f"{home}/s.txt")).etag
+    async with make_engine() as engine:
+        e1 = await engine.submit_save(f"{home}/s.txt", b"v1", base_etag=base)
+        assert await engine.wait(e1, 10)
+        e2 = await engine.submit_save(f"{home}/s.txt", b"v2", base_etag=base)
+        assert await engine.wait(e2, 10)
+    assert await read(client, f"{home}/s.txt") == b"v2"
+
+
+async def test_a_folder_in_the_way_fails_the_save_and_keeps_the_bytes(
+    make_engine: Any, client: Any, home: str
+) -> None:
+    await client.mkdir(f"{home}/folder")
+    async with make_engine() as engine:
+        eid = await engine.submit_save(f"{home}/folder", b"bytes")
+        with pytest.raises(FailedError):
+            await engine.wait(eid, 10)
+        entry = await engine.journal.entry(eid)
+        assert entry.state == State.FAILED and entry.blob
+        assert engine.blob_path(entry.blob).read_bytes() == b"bytes"
+
+
+async def test_overlay_shows_pending_commands(make_engine: Any, home: str) -> None:
+    async with make_engine(workers=0, large_upload_limit=0) as engine:
+        await engine.submit_mkdir(f"{home}/new")
+        await engine.submit_save(f"{home}/new/a.ipynb", b"12345")
+        await engine.submit_delete(f"{home}/old.txt", "e", None)
+        await engine.submit_rename(f"{home}/x.txt", f"{home}/y.txt", None)
+        assert engine.overlay(f"{home}/new").kind == "directory"
+        saved = engine.overlay(f"{home}/new/a.ipynb")
+        assert saved.size == 5 and not saved.deleted and saved.mtime and saved.blob
+        assert engine.overlay(f"{home}/old.txt").deleted
+        moved = engine.overlay(f"{home}/x.txt")
+        assert moved.deleted and moved.renamed_to == f"{home}/y.txt"
+        assert engine.overlay(f"{home}/y.txt").renamed_from == f"{home}/x.txt"
+        assert engine.overlay(f"{home}/untouched") is None
+        children = engine.overlay_children(home)
+        assert set(children) == {"new", "old.txt", "x.txt", "y.txt"}
+        assert set(engine.overlay_children(f"{home}/new")) == {"a.ipynb"}
+        await engine.submit_rename(f"{home}/new", f"{home}/renamed", None, kind="directory")
+        assert engine.overlay(f"{home}/renamed/a.ipynb").size == 5
+        assert engine.overlay(f"{home}/new/a.ipynb").deleted
