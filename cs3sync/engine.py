@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 import random
@@ -258,6 +259,8 @@ class SyncEngine:
         self._journal = journal
         self._own_journal = journal is None
         self._tg: anyio.abc.TaskGroup | None = None
+        self._host: asyncio.Task[None] | None = None
+        self._stopping: anyio.Event | None = None
         self._state: EngineState = "online"
         self._last_error: str | None = None
         self._connectivity_failures = 0
@@ -315,22 +318,44 @@ class SyncEngine:
         self._paused = control.paused
         await self.journal.set_control(engine_state="online", heartbeat=self.clock.now())
         await self._refresh_active()
-        self._tg = anyio.create_task_group()
-        await self._tg.__aenter__()
-        for i in range(self.workers):
-            self._tg.start_soon(self._worker, f"{self.name}/w{i}", False)
-        for i in range(self.large_upload_limit):
-            self._tg.start_soon(self._worker, f"{self.name}/large{i}", True)
-        self._tg.start_soon(self._control_watch)
+        # The task group lives in its own task, so start() and stop() may be called from different
+        # tasks (a server creates the engine in one request and closes it at shutdown).
+        started = anyio.Event()
+        self._stopping = anyio.Event()
+        self._host = asyncio.get_running_loop().create_task(self._serve(started))
+        await started.wait()
         log.info("engine.started", workers=self.workers, large=self.large_upload_limit)
+
+    async def _serve(self, started: anyio.Event) -> None:
+        try:
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
+                for i in range(self.workers):
+                    tg.start_soon(self._worker, f"{self.name}/w{i}", False)
+                for i in range(self.large_upload_limit):
+                    tg.start_soon(self._worker, f"{self.name}/large{i}", True)
+                tg.start_soon(self._control_watch)
+                started.set()
+                await self._stopping.wait()
+                tg.cancel_scope.cancel()
+        except Exception:
+            log.exception("engine.crashed")
+            raise
+        finally:
+            self._tg = None
+            started.set()
 
     async def stop(self) -> None:
         """Stop the workers. A command cut off mid-way goes back to queued (its postcondition check
         makes the next run safe)."""
-        if self._tg is not None:
-            self._tg.cancel_scope.cancel()
-            await self._tg.__aexit__(None, None, None)
-            self._tg = None
+        if self._host is not None:
+            self._stopping.set()
+            with anyio.CancelScope(shield=True):
+                try:
+                    await self._host
+                except Exception:
+                    pass  # logged by _serve
+            self._host = None
         if self._journal is not None:
             with anyio.CancelScope(shield=True):
                 try:
@@ -619,12 +644,18 @@ class SyncEngine:
             if self._state != "online" or self._paused:
                 await self._wake.wait(since)
                 continue
-            entry = await self.journal.claim(worker_id, lease_seconds=self.lease_seconds, large=large)
-            if entry is None:
-                due = await self.journal.next_wakeup()
-                await self._wake.wait(since, timeout=self.clock.seconds_until(due))
-                continue
-            await self._run(entry, worker_id)
+            try:
+                entry = await self.journal.claim(worker_id, lease_seconds=self.lease_seconds, large=large)
+                if entry is None:
+                    due = await self.journal.next_wakeup()
+                    await self._wake.wait(since, timeout=self.clock.seconds_until(due))
+                    continue
+                await self._run(entry, worker_id)
+            except Exception:
+                # The journal itself failed (disk full, db locked for too long): keep the worker alive
+                # and try again shortly; the entry, if any, stays running until recovery.
+                log.exception("engine.worker_error", worker=worker_id)
+                await self._wake.wait(self._wake.generation, timeout=1.0)
 
     async def _run(self, entry: Entry, worker_id: str) -> None:
         started = time.monotonic()
