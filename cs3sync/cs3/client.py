@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 import anyio
 import cs3.gateway.v1beta1.gateway_api_pb2 as gw
 import cs3.identity.group.v1beta1.group_api_pb2 as groupapi
+import cs3.identity.group.v1beta1.resources_pb2 as grouppb
+import cs3.identity.user.v1beta1.resources_pb2 as userpb
 import cs3.identity.user.v1beta1.user_api_pb2 as userapi
 import cs3.sharing.collaboration.v1beta1.collaboration_api_pb2 as collab
 import cs3.sharing.collaboration.v1beta1.resources_pb2 as sharepb
@@ -52,7 +54,7 @@ from .types import (
     User,
     Version,
 )
-from .uploads import OnSession, Upload
+from .uploads import OnProgress, OnSession, Upload
 
 log = structlog.get_logger(__name__)
 
@@ -152,6 +154,20 @@ class CS3Client:
         resp = await self.gateway.call("FindGroups", req, op="find_groups", idempotent=True)
         return [convert.group(g) for g in resp.groups]
 
+    async def get_user(self, opaque_id: str, idp: str = "") -> User:
+        req = userapi.GetUserRequest(
+            user_id=userpb.UserId(idp=idp, opaque_id=opaque_id), skip_fetching_user_groups=True
+        )
+        resp = await self.gateway.call("GetUser", req, op="get_user", path=opaque_id, idempotent=True)
+        return convert.user(resp.user)
+
+    async def get_group(self, opaque_id: str, idp: str = "") -> Group:
+        req = groupapi.GetGroupRequest(
+            group_id=grouppb.GroupId(idp=idp, opaque_id=opaque_id), skip_fetching_members=True
+        )
+        resp = await self.gateway.call("GetGroup", req, op="get_group", path=opaque_id, idempotent=True)
+        return convert.group(resp.group)
+
     # --- namespace ----------------------------------------------------------------------------------
 
     async def _stat_raw(self, target: Target, metadata_keys: Iterable[str] = ()) -> spr.ResourceInfo:
@@ -246,14 +262,16 @@ class CS3Client:
         on_session: OnSession | None = None,
         mtime: float | None = None,
         precheck: bool = True,
+        on_progress: OnProgress | None = None,
     ) -> ResourceInfo:
         """Upload ``source`` (a file, read off the loop, or bytes) to ``path`` and return its Stat.
 
         ``if_match``/``if_not_exist`` are sent and also checked with a Stat of ours (skip that Stat
         with ``precheck=False`` when the caller has just compared the etag itself). ``lock`` only while
         holding the lock. ``on_session`` receives the session after initiate and every confirmed tus
-        offset; pass a recorded ``session`` back to resume it. ``checksum_sha256`` is accepted for the
-        caller's bookkeeping; Reva does not take sha256 upload checksums.
+        offset; pass a recorded ``session`` back to resume it. ``on_progress(sent, total)`` is called
+        synchronously as body bytes go out (simple PUT and tus PATCH alike). ``checksum_sha256`` is
+        accepted for the caller's bookkeeping; Reva does not take sha256 upload checksums.
         """
         del checksum_sha256
         src = Source(source)
@@ -275,6 +293,7 @@ class CS3Client:
             mtime=mtime,
             on_session=on_session,
             precheck=precheck,
+            on_progress=on_progress,
         )
         return await up.run(session)
 
@@ -642,6 +661,26 @@ class CS3Client:
                 tg.start_soon(one, fid)
         return found
 
+    async def _pages(
+        self, method: str, request: Any, field: str, *, op: str, idempotent: bool = False
+    ) -> list[Any]:
+        """Call a paginated listing until ``next_page_token`` is empty; the items of ``field``.
+
+        ``ListExisting*`` are not retried here: their typical failure (one broken share) is not
+        transient, and the caller falls back to ``List*`` + Stat at once."""
+        items: list[Any] = []
+        token = ""
+        for _ in range(10_000):
+            page = type(request)()
+            page.CopyFrom(request)
+            page.page_token = token
+            resp = await self.gateway.call(method, page, op=op, idempotent=idempotent)
+            items.extend(getattr(resp, field))
+            token = resp.next_page_token
+            if not token:
+                break
+        return items
+
     @staticmethod
     def _listing_failed_as_whole(exc: errors.CS3Error) -> bool:
         """CERNBox fails a whole ListExisting* with gRPC UNKNOWN when one share's Stat fails."""
@@ -660,29 +699,33 @@ class CS3Client:
             )
         req = collab.ListSharesRequest(filters=filters)
         try:
-            resp = await self.gateway.call("ListExistingShares", req, op="list_shares")
-            return [convert.share(si.share, si.resource_info) for si in resp.share_infos]
+            found = await self._pages("ListExistingShares", req, "share_infos", op="list_shares")
+            return [convert.share(si.share, si.resource_info) for si in found]
         except errors.CS3Error as exc:
             if not self._listing_failed_as_whole(exc):
                 raise
             log.info("cs3.shares.fallback", call="ListExistingShares", error=exc.kind)
-        resp = await self.gateway.call("ListShares", req, op="list_shares", idempotent=True)
-        infos = await self._stat_many([convert.file_id(s.resource_id) for s in resp.shares])
-        return [convert.share(s, infos.get(convert.file_id(s.resource_id))) for s in resp.shares]
+        shares = await self._pages("ListShares", req, "shares", op="list_shares", idempotent=True)
+        infos = await self._stat_many([convert.file_id(s.resource_id) for s in shares])
+        return [convert.share(s, infos.get(convert.file_id(s.resource_id))) for s in shares]
 
     async def list_incoming_shares(self) -> list[ReceivedShare]:
         req = collab.ListReceivedSharesRequest()
         try:
-            resp = await self.gateway.call("ListExistingReceivedShares", req, op="list_received_shares")
-            return [convert.received_share(si.received_share, si.resource_info) for si in resp.share_infos]
+            found = await self._pages(
+                "ListExistingReceivedShares", req, "share_infos", op="list_received_shares"
+            )
+            return [convert.received_share(si.received_share, si.resource_info) for si in found]
         except errors.CS3Error as exc:
             if not self._listing_failed_as_whole(exc):
                 raise
             log.info("cs3.shares.fallback", call="ListExistingReceivedShares", error=exc.kind)
-        resp = await self.gateway.call("ListReceivedShares", req, op="list_received_shares", idempotent=True)
-        infos = await self._stat_many([convert.file_id(rs.share.resource_id) for rs in resp.shares])
+        received = await self._pages(
+            "ListReceivedShares", req, "shares", op="list_received_shares", idempotent=True
+        )
+        infos = await self._stat_many([convert.file_id(rs.share.resource_id) for rs in received])
         return [
-            convert.received_share(rs, infos.get(convert.file_id(rs.share.resource_id))) for rs in resp.shares
+            convert.received_share(rs, infos.get(convert.file_id(rs.share.resource_id))) for rs in received
         ]
 
     async def update_received_share(
@@ -786,12 +829,12 @@ class CS3Client:
             filters.append(F(type=F.TYPE_RESOURCE_ID, resource_id=convert.resource_id(info.file_id)))
         req = linkapi.ListPublicSharesRequest(filters=filters)
         try:
-            resp = await self.gateway.call("ListExistingPublicShares", req, op="list_links")
-            return [convert.public_link(si.public_share, si.resource_info) for si in resp.share_infos]
+            found = await self._pages("ListExistingPublicShares", req, "share_infos", op="list_links")
+            return [convert.public_link(si.public_share, si.resource_info) for si in found]
         except errors.CS3Error as exc:
             if not self._listing_failed_as_whole(exc):
                 raise
             log.info("cs3.shares.fallback", call="ListExistingPublicShares", error=exc.kind)
-        resp = await self.gateway.call("ListPublicShares", req, op="list_links", idempotent=True)
-        infos = await self._stat_many([convert.file_id(s.resource_id) for s in resp.share])
-        return [convert.public_link(s, infos.get(convert.file_id(s.resource_id))) for s in resp.share]
+        links = await self._pages("ListPublicShares", req, "share", op="list_links", idempotent=True)
+        infos = await self._stat_many([convert.file_id(s.resource_id) for s in links])
+        return [convert.public_link(s, infos.get(convert.file_id(s.resource_id))) for s in links]

@@ -8,7 +8,6 @@ logged.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -79,21 +78,6 @@ class Source:
                 await f.aclose()
 
 
-class Adler32:
-    """Running adler32, to compare with the checksum EOS and the emulator report on Stat."""
-
-    def __init__(self) -> None:
-        self.value = 1
-        self.count = 0
-
-    def update(self, piece: bytes) -> None:
-        self.value = zlib.adler32(piece, self.value)
-        self.count += len(piece)
-
-    def hexdigest(self) -> str:
-        return f"{self.value:x}"  # Reva trims leading zeros
-
-
 def transport_error(exc: httpx.HTTPError, *, op: str, path: str | None) -> errors.CS3Error:
     """A connection-level failure. Only failing to connect at all counts as 'offline'."""
     connectivity = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
@@ -157,14 +141,13 @@ class DataPlane:
         size: int,
         *,
         path: str | None,
-        checksum: Adler32 | None = None,
+        on_piece: Callable[[bytes], None] | None = None,
     ) -> httpx.Response:
         client = await self.client()
         hdrs = dict(headers)
         # EOS needs a length; never fall back to chunked encoding without Upload-Length.
         hdrs["Upload-Length"] = str(size)
         hdrs["Content-Length"] = str(size)
-        on_piece = checksum.update if checksum else None
         try:
             return await client.put(url, headers=hdrs, content=source.pieces(0, size, on_piece))
         except httpx.HTTPError as exc:
@@ -178,7 +161,15 @@ class DataPlane:
             raise transport_error(exc, op="upload", path=path) from None
 
     async def tus_patch(
-        self, url: str, headers: dict[str, str], source: Source, offset: int, length: int, *, path: str | None
+        self,
+        url: str,
+        headers: dict[str, str],
+        source: Source,
+        offset: int,
+        length: int,
+        *,
+        path: str | None,
+        on_piece: Callable[[bytes], None] | None = None,
     ) -> httpx.Response:
         client = await self.client()
         hdrs = {
@@ -189,7 +180,7 @@ class DataPlane:
             "Content-Length": str(length),
         }
         try:
-            return await client.patch(url, headers=hdrs, content=source.pieces(offset, length))
+            return await client.patch(url, headers=hdrs, content=source.pieces(offset, length, on_piece))
         except httpx.HTTPError as exc:
             raise transport_error(exc, op="upload", path=path) from None
 

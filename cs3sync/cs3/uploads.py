@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 OnSession = Callable[[UploadSession], Awaitable[None]]
+OnProgress = Callable[[int, int], None]
 
 
 def choose_protocol(offered: list[str], *, tus_enabled: bool, size: int, threshold: int) -> str:
@@ -79,6 +80,7 @@ class Upload:
         mtime: float | None,
         on_session: OnSession | None,
         precheck: bool,
+        on_progress: OnProgress | None = None,
     ) -> None:
         self.client = client
         self.cfg = client.config
@@ -91,12 +93,27 @@ class Upload:
         self.mtime = mtime
         self.on_session = on_session
         self.precheck = precheck
+        self.on_progress = on_progress
         self._adler: str | None = None
         self._relogged = False
 
     async def _report(self, session: UploadSession) -> None:
         if self.on_session is not None:
             await self.on_session(session)
+
+    def _progress(self, start: int) -> Callable[[bytes], None] | None:
+        """A per-request piece counter reporting ``(bytes of this file sent, total)``."""
+        report = self.on_progress
+        if report is None:
+            return None
+        sent = start
+
+        def piece(data: bytes) -> None:
+            nonlocal sent
+            sent += len(data)
+            report(sent, self.size)
+
+        return piece
 
     def _lock_headers(self) -> dict[str, str]:
         if self.lock is None:
@@ -233,7 +250,9 @@ class Upload:
         access = await self._access_token()
         headers = self.client.data.headers(session.token, access, self._lock_headers())
         try:
-            resp = await self.client.data.put(session.url, headers, self.source, self.size, path=self.path)
+            resp = await self.client.data.put(
+                session.url, headers, self.source, self.size, path=self.path, on_piece=self._progress(0)
+            )
         except errors.Transient as exc:
             if exc.connectivity:
                 raise
@@ -295,6 +314,7 @@ class Upload:
                     session.offset,
                     length,
                     path=self.path,
+                    on_piece=self._progress(session.offset),
                 )
             except errors.Transient as exc:
                 if exc.connectivity:

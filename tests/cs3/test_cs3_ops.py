@@ -431,3 +431,30 @@ async def test_user_and_group_search(client: CS3Client) -> None:
 async def test_file_id_str_matches_space(client: CS3Client, home: str) -> None:
     info = await client.stat(home)
     assert FileId.parse(str(info.file_id)) == info.file_id
+
+
+@pytest.mark.emu(upload_protocols=["simple", "tus"])
+@pytest.mark.parametrize("tus", [False, True])
+async def test_upload_progress(make_client: Any, home: str, tus: bool) -> None:
+    client = make_client(tus_enabled=tus, tus_threshold=1024, upload_chunk_size=1024 * 1024)
+    data = b"p" * (2 * 1024 * 1024 + 5)
+    progress: list[tuple[int, int]] = []
+    await client.upload(
+        f"{home}/progress.bin", data, on_progress=lambda sent, total: progress.append((sent, total))
+    )
+    assert progress[-1] == (len(data), len(data))
+    assert [s for s, _ in progress] == sorted(s for s, _ in progress) and len(progress) >= 3
+
+
+async def test_user_and_group_lookup(client: CS3Client) -> None:
+    marie = (await client.find_users("marie"))[0]
+    try:
+        got = await client.get_user(marie.opaque_id, marie.idp)
+    except errors.CS3Error as exc:
+        _needs(exc)
+    assert got.username == "marie"
+    group = next(g for g in await client.find_groups("physics") if g.name == "physics-lovers")
+    try:
+        assert (await client.get_group(group.opaque_id, group.idp)).name == "physics-lovers"
+    except errors.CS3Error as exc:
+        _needs(exc)
