@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,10 +12,11 @@ from cs3sync.journal import Journal
 
 
 class Clock:
-    """Injectable time: tests move it explicitly instead of sleeping."""
+    """Injectable time: tests move it explicitly instead of sleeping. It starts at the real time because
+    gc compares it with file modification times."""
 
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self.t = start
+    def __init__(self, start: float | None = None) -> None:
+        self.t = time.time() if start is None else start
 
     def __call__(self) -> float:
         return self.t
