@@ -40,6 +40,7 @@ class Sizes:
     storm: int = 1000
     drain_timeout: float = 300.0
     busy_save_budget_s: float = 30.0  # how long small saves are timed while big uploads push
+    busy_push_s: int = 40  # the data plane is throttled so that each big push takes this long
     storm_budget_s: float = 600.0  # the offline saves stop after this long even if fewer than `storm`
     claims: int = 50
     resume_idle_wait_s: float = 30.0  # after kill -9 + restart: wait this long for a resume on its own
@@ -66,10 +67,11 @@ class Sizes:
             journal_pending=(1000,),
             storm=100,
             drain_timeout=45.0,
-            busy_save_budget_s=5.0,
+            busy_save_budget_s=4.0,
+            busy_push_s=7,
             storm_budget_s=8.0,
-            claims=5,
-            resume_idle_wait_s=8.0,
+            claims=3,
+            resume_idle_wait_s=5.0,
             kill_protocols=("simple",),
             status_runs=1,
             raw_runs=2,

@@ -98,7 +98,9 @@ def stall_figures(label: str, cs3: dict[str, Any] | None, local: dict[str, Any] 
 
 
 def mib(n: int) -> str:
-    return f"{n / MiB:,.0f} MiB" if n < 1024 * MiB else f"{n / (1024 * MiB):g} GiB"
+    if n >= 1024 * MiB:
+        return f"{n / (1024 * MiB):g} GiB"
+    return f"{n / MiB:.1f} MiB" if n < 10 * MiB and n % MiB else f"{n / MiB:,.0f} MiB"
 
 
 class Stopwatch:

@@ -13,8 +13,6 @@ from benchmarks.rest import make_notebook
 from benchmarks.results import Figure, Measurement
 from benchmarks.stats import median, p99
 
-BUSY_PUSH_S = 10  # the data plane is throttled so that each big push takes this long
-
 
 def _kb(size: int) -> str:
     return f"{size / 1_000_000:g} MB" if size >= 1_000_000 else f"{size / 1000:g} KB"
@@ -165,8 +163,8 @@ async def run(bench: Bench) -> Measurement:
             )
             m.notes.append(
                 f"Saves during the push window ({busy['window']:.1f} s; the emulator's data plane "
-                f"throttled to {mib(sizes.busy_upload // BUSY_PUSH_S)}/s per transfer so each push takes "
-                f"{BUSY_PUSH_S} s): "
+                f"throttled to {mib(sizes.busy_upload // sizes.busy_push_s)}/s per transfer so each push "
+                f"takes {sizes.busy_push_s} s): "
                 f"{len(busy['times'])} saves were made; {busy['pushed']} of {sizes.busy_uploads} uploads had "
                 "reached the storage when the saves stopped."
             )
@@ -179,7 +177,7 @@ async def saves_while_pushing(bench: Bench, cs3: Target) -> dict[str, object]:
     sizes = bench.sizes
     assert cs3.admin is not None
     protocol_route = "PATCH /data/tus/*" if cs3.tus else "PUT /data/simple/*"
-    rate = sizes.busy_upload // BUSY_PUSH_S
+    rate = sizes.busy_upload // sizes.busy_push_s
     await cs3.admin.fault("http", protocol_route, {"type": "throttle", "bytes_per_second": rate}, None)
     try:
         await cs3.rest.mkdir("busy")
