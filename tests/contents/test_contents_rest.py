@@ -238,3 +238,15 @@ async def test_lock_sessions_rest(jp_fetch: Any, cm: Any, emulator_thread: Any) 
         )
         == 404
     )
+
+
+async def test_token_expiry_mid_session_is_invisible(jp_fetch: Any, cm: Any, emulator_thread: Any) -> None:
+    await put_text(jp_fetch, "t.txt", "before")
+    emulator_thread.auth.expire_all()
+    cm.invalidate(cm.path_map.to_cs3("t.txt"))
+    got = body(await jp_fetch("api", "contents", "t.txt"))
+    assert got["content"] == "before"
+    await put_text(jp_fetch, "t.txt", "after")
+    emulator_thread.auth.expire_all()
+    listing = body(await jp_fetch("api", "contents", "", params={"content": "1"}))
+    assert "t.txt" in [c["name"] for c in listing["content"]]
