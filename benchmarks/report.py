@@ -67,9 +67,14 @@ def _baseline(figure: Figure) -> str:
     return text if figure.baseline_label == "local" else f"{text} ({figure.baseline_label})"
 
 
+NO_RATIO_BASELINES = ("planned",)
+
+
 def _ratio(figure: Figure) -> str:
     value = figure.ratio
-    return "" if value is None else f"{_number(value)}x"
+    if value is None or figure.baseline_label in NO_RATIO_BASELINES:
+        return ""
+    return f"{_number(value)}x"
 
 
 def render_measurement(index: int, m: Measurement) -> str:
