@@ -41,8 +41,9 @@ class Sizes:
     drain_timeout: float = 300.0
     busy_save_budget_s: float = 30.0  # how long small saves are timed while big uploads push
     busy_push_s: int = 40  # the data plane is throttled so that each big push takes this long
-    storm_budget_s: float = 600.0  # the offline saves stop after this long even if fewer than `storm`
+    storm_budget_s: float = 180.0  # the offline saves stop after this long even if fewer than `storm`
     claims: int = 50
+    claim_budget_s: float = 60.0  # claims stop after this long at each pending size
     resume_idle_wait_s: float = 30.0  # after kill -9 + restart: wait this long for a resume on its own
     kill_protocols: tuple[str, ...] = ("simple", "tus")
     status_runs: int = 3

@@ -64,4 +64,5 @@ def describe() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "python_implementation": platform.python_implementation(),
         "packages": {name: _version(name) for name in PACKAGES},
+        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }

@@ -97,19 +97,46 @@ def render_measurement(index: int, m: Measurement) -> str:
     return "\n".join(lines)
 
 
-def render(results: dict[str, Any], results_name: str = "") -> str:
+def render_summary(results: dict[str, Any]) -> str:
+    """One table of the figures that carry a goal or are marked as headline figures."""
+    by_key = {m["key"]: Measurement.from_json(m) for m in results["measurements"]}
+    lines = ["| measurement | figure | cs3sync | baseline | ratio | goal |", "|---|---|---|---|---|---|"]
+    for i, key in enumerate(ORDER, start=1):
+        m = by_key.get(key)
+        if m is None:
+            continue
+        for f in m.figures:
+            if f.goal or f.headline:
+                lines.append(
+                    f"| {i}. {m.title.split(' (')[0]} | {f.name} | {fmt(f.value, f.unit)} | {_baseline(f)} | {_ratio(f)} "
+                    f"| {_goal(f)} |"
+                )
+        for text in m.unavailable:
+            lines.append(f"| {i}. {m.title} | {text} | | | | |")
+    return "\n".join(lines) + "\n"
+
+
+def _header(results: dict[str, Any], source: str) -> list[str]:
     machine = results["machine"]
     packages = machine.get("packages", {})
     memory = machine.get("memory_bytes") or 0
     mode = "QUICK (scaled-down sizes)" if results.get("quick") else "full"
+    load = machine.get("load_average_1min")
+    load_text = f", load average {load:.1f} at the start" if load is not None else ""
+    return [
+        f"Latest run{source}: {results['date']}, {mode} mode, {results['duration_s']:.0f} s in all.",
+        f"Machine: {machine.get('cores')} cores ({machine.get('cpu')}), {memory / (1 << 30):.1f} GiB RAM"
+        f"{load_text}, {machine.get('os')}, Python {machine.get('python')}, "
+        f"jupyter_server {packages.get('jupyter_server')}, tornado {packages.get('tornado')}, "
+        f"grpcio {packages.get('grpcio')}.",
+        "",
+    ]
+
+
+def render(results: dict[str, Any], results_name: str = "") -> str:
     source = f" from `results/{results_name}`" if results_name else ""
     head = [
-        f"Latest run{source}: {results['date']}, {mode} mode, {results['duration_s']:.0f} s in all.",
-        f"Machine: {machine.get('cores')} cores ({machine.get('cpu')}), {memory / (1 << 30):.1f} GiB RAM, "
-        f"{machine.get('os')}, Python {machine.get('python')}, "
-        f"jupyter_server {packages.get('jupyter_server')}, "
-        f"tornado {packages.get('tornado')}, grpcio {packages.get('grpcio')}.",
-        "",
+        *_header(results, source),
         "**cs3sync** = `CS3ContentsManager` on the CS3 emulator (subprocess, loopback); **local** = "
         "jupyter_server's stock `AsyncLargeFileManager` on a local directory. Both are driven through the "
         "REST API of their own jupyter_server subprocess, in the same run. Ratio = cs3sync / baseline. "
@@ -119,6 +146,11 @@ def render(results: dict[str, Any], results_name: str = "") -> str:
     ]
     by_key = {m["key"]: Measurement.from_json(m) for m in results["measurements"]}
     body = [render_measurement(i, by_key[key]) for i, key in enumerate(ORDER, start=1) if key in by_key]
+    return "\n".join(head) + "\n" + "\n".join(body) + "\n" + render_missed(results)
+
+
+def render_missed(results: dict[str, Any]) -> str:
+    by_key = {m["key"]: Measurement.from_json(m) for m in results["measurements"]}
     missed = [
         f"{by_key[key].title}: {f.name} = {fmt(f.value, f.unit)} (goal {f.goal})"
         for key in ORDER
@@ -126,9 +158,9 @@ def render(results: dict[str, Any], results_name: str = "") -> str:
         for f in by_key[key].figures
         if f.met is False
     ]
-    tail = ["### Goals missed in this run", ""]
-    tail += [f"- {text}" for text in missed] if missed else ["- none"]
-    return "\n".join(head) + "\n" + "\n".join(body) + "\n" + "\n".join(tail) + "\n"
+    lines = ["### Goals missed in this run", ""]
+    lines += [f"- {text}" for text in missed] if missed else ["- none"]
+    return "\n".join(lines) + "\n"
 
 
 def latest_results() -> Path | None:
@@ -156,9 +188,33 @@ two-minute version with smaller sizes. How to run it and what each figure means:
 """
 
 
+LEGEND = (
+    "**cs3sync** = `CS3ContentsManager` on the CS3 emulator (subprocess, loopback); **local** = "
+    "jupyter_server's stock `AsyncLargeFileManager` on a local directory; both driven through the REST API "
+    "of their own jupyter_server subprocess in the same run. Ratio = cs3sync / baseline. Goals are shown "
+    "beside the figures; nothing asserts a time.\n"
+)
+
+
+def render_performance(results: dict[str, Any], results_name: str) -> str:
+    """The README section: the figures with goals and the headline figures, in one table."""
+    source = f" (`benchmarks/results/{results_name}`)" if results_name else ""
+    return (
+        PERFORMANCE_HEAD
+        + "\n".join(_header(results, source))
+        + "\n"
+        + LEGEND
+        + "\n"
+        + render_summary(results)
+        + "\n"
+        + render_missed(results)
+        + "\nEvery figure, with its command and sizes: `benchmarks/README.md`.\n"
+    )
+
+
 def write_reports(results_path: Path) -> None:
     results = json.loads(results_path.read_text())
     table = render(results, results_path.name)
     README.write_text(_replace_block(README.read_text() if README.exists() else "", table))
     PERFORMANCE_DRAFT.parent.mkdir(parents=True, exist_ok=True)
-    PERFORMANCE_DRAFT.write_text(PERFORMANCE_HEAD + table)
+    PERFORMANCE_DRAFT.write_text(render_performance(results, results_path.name))

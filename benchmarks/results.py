@@ -22,6 +22,7 @@ class Figure:
     goal: str | None = None
     met: bool | None = None  # None = no goal, or not measurable
     note: str = ""
+    headline: bool = False  # shown in the README's summary table (figures with a goal always are)
 
     @property
     def ratio(self) -> float | None:

@@ -134,6 +134,7 @@ async def run(bench: Bench) -> Measurement:
                     f"{protocol}: kill -9 mid-push → complete on the storage",
                     "s",
                     killed["kill_to_visible_s"],
+                    headline=True,
                 )
             )
             m.add(Figure(f"{protocol}: of which server restart", "s", killed["restart_s"]))

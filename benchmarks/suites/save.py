@@ -91,7 +91,15 @@ async def run(bench: Bench) -> Measurement:
             except Exception as exc:
                 m.not_available(target.label, f"{label} saves: {type(exc).__name__}: {exc}")
         cs3_t, local_t = times.get("cs3"), times.get("local")
-        m.add(Figure(f"{label} notebook: save p50", "ms", ms(median(cs3_t or [])), ms(median(local_t or []))))
+        m.add(
+            Figure(
+                f"{label} notebook: save p50",
+                "ms",
+                ms(median(cs3_t or [])),
+                ms(median(local_t or [])),
+                headline=True,
+            )
+        )
         m.add(Figure(f"{label} notebook: save p99", "ms", ms(p99(cs3_t or [])), ms(p99(local_t or []))))
         m.add(Figure(f"{label} notebook: RPCs per save", "count", rpcs))
         bench.shared[f"save.idle.{size}"] = {"cs3": cs3_t, "local": local_t}

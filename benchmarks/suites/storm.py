@@ -102,6 +102,7 @@ async def run(bench: Bench) -> Measurement:
             "ms",
             (median(offline_times) or 0) * 1000 if offline_times else None,
             (median(local_times) or 0) * 1000 if local_times else None,
+            headline=True,
         )
     )
     m.add(
@@ -115,7 +116,7 @@ async def run(bench: Bench) -> Measurement:
     m.add(Figure("offline saves made", "count", made, baseline=n, baseline_label="planned"))
     m.add(Figure("saves refused while offline", "count", failures, goal="0", met=failures == 0))
     m.add(Figure("uploads performed after reconnect", "count", uploads, goal="1", met=uploads == 1))
-    m.add(Figure("reconnect → last save on the storage (drain)", "s", drained))
+    m.add(Figure("reconnect → last save on the storage (drain)", "s", drained, headline=True))
     if drained is None:
         m.notes.append(
             f"The last save had not reached the storage {bench.sizes.drain_timeout:.0f} s after reconnect."

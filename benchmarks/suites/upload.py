@@ -143,6 +143,7 @@ async def run(bench: Bench) -> Measurement:
                         "ms",
                         _ms(run_["chunk_server_ms"], q),
                         _ms(base.get("chunk_server_ms", []), q),
+                        headline=q == "p50",
                     )
                 )
             m.add(Figure(f"{what}: all chunks (client, wall)", "s", run_["upload_s"], base.get("upload_s")))
@@ -181,6 +182,7 @@ async def run(bench: Bench) -> Measurement:
                     push,
                     raw,
                     baseline_label="raw PUT" if protocol == "simple" else "raw PATCH",
+                    headline=True,
                 )
             )
             if run_.get("content_ok") is False:
