@@ -60,7 +60,7 @@ async def test_shares_incoming(api: Any, jp_fetch: Any) -> None:
     assert radium["type"] == "directory"
     assert radium["role"] == "viewer"
     assert radium["creator"]["id"]
-    assert radium["creator"]["display_name"]
+    assert radium["creator"]["display_name"] == "Marie Curie"
     if radium["state"] == "accepted":
         assert radium["api_path"] == "Shared with me/radium"
         response = await jp_fetch("api", "contents", "Shared with me", "radium", raise_error=False)
@@ -78,6 +78,7 @@ async def test_shares_outgoing(api: Any) -> None:
     grantee = shares["data.csv"]["grantee"]
     assert grantee["type"] == "user"
     assert grantee["id"] == MARIE
+    assert grantee["display_name"] == "Marie Curie"
     # Filtered by resource (what the Share dialog shows).
     status, body = await api("shares/outgoing", path="data.csv")
     assert status == 200

@@ -1,0 +1,60 @@
+"""JupyterLab for the Galata tests: the cs3sync contents manager on the demo emulator, as einstein.
+
+The emulator comes from the environment (``CS3SYNC_UI_GRPC`` host:port, set by tests/test_browser.py, which
+runs it in-process) or, when unset, is started here as a subprocess with ``--demo`` on the ports
+``CS3SYNC_UI_GRPC_PORT`` / ``CS3SYNC_UI_HTTP_PORT`` (defaults 19142 / 19143) and stopped at exit.
+The tests drive its loopback admin endpoint (outage, restart, foreign locks, quota).
+"""
+
+import atexit
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from jupyterlab.galata import configure_jupyter_server
+
+configure_jupyter_server(c)  # noqa: F821 (c is injected by jupyter)
+if hasattr(os, "geteuid") and os.geteuid() == 0:
+    c.ServerApp.allow_root = True  # noqa: F821
+
+scratch = Path(tempfile.mkdtemp(prefix="cs3sync-ui-"))
+grpc = os.environ.get("CS3SYNC_UI_GRPC", "")
+if not grpc:
+    grpc_port = os.environ.get("CS3SYNC_UI_GRPC_PORT", "19142")
+    http_port = os.environ.get("CS3SYNC_UI_HTTP_PORT", "19143")
+    emulator = subprocess.Popen(
+        [sys.executable, "-m", "cs3sync", "emulator", "--root", str(scratch / "cs3root"), "--demo",
+         "--grpc-port", grpc_port, "--http-port", http_port],
+    )
+    atexit.register(emulator.terminate)
+    for _ in range(60):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{http_port}/_admin/info", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.5)
+    grpc = f"127.0.0.1:{grpc_port}"
+
+secret = scratch / "einstein.secret"
+secret.write_text("relativity")
+secret.chmod(0o600)
+
+c.ServerApp.jpserver_extensions = {"contents": True}  # noqa: F821
+c.ServerApp.contents_manager_class = "contents.manager.CS3ContentsManager"  # noqa: F821
+c.CS3Sync.host = grpc  # noqa: F821
+c.CS3Sync.ssl_enabled = False  # noqa: F821
+c.CS3Sync.auth_login_type = "basic"  # noqa: F821
+c.CS3Sync.client_id = "einstein"  # noqa: F821
+c.CS3Sync.token_path = str(secret)  # noqa: F821
+c.CS3Sync.journal_dir = str(scratch / "journal")  # noqa: F821
+
+# No news/update toast over the screenshots.
+settings = scratch / "settings" / "@jupyterlab" / "apputils-extension"
+settings.mkdir(parents=True)
+(settings / "notification.jupyterlab-settings").write_text('{"checkForUpdates": false, "fetchNews": "false"}')
+c.LabServerApp.user_settings_dir = str(scratch / "settings")  # noqa: F821
+c.LabServerApp.workspaces_dir = str(scratch / "workspaces")  # noqa: F821

@@ -1,0 +1,38 @@
+import * as path from 'path';
+
+/** The emulator's loopback admin endpoint (see jupyter_server_test_config.py). */
+export const ADMIN =
+  process.env.CS3SYNC_UI_ADMIN ||
+  `http://127.0.0.1:${process.env.CS3SYNC_UI_HTTP_PORT || '19143'}`;
+
+export const EINSTEIN_HOME = '/eos/user/e/einstein';
+
+/** POST to the emulator's admin API. */
+export async function admin(route: string, body: any = {}): Promise<any> {
+  const response = await fetch(`${ADMIN}/_admin/${route}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(body)
+  });
+  if (!response.ok) {
+    throw new Error(
+      `admin ${route}: ${response.status} ${await response.text()}`
+    );
+  }
+  const text = await response.text();
+  return text ? JSON.parse(text) : null;
+}
+
+/** Where the README screenshots go. */
+export function screenshot(name: string): string {
+  return path.resolve(__dirname, '..', '..', '..', 'docs', 'screenshots', name);
+}
+
+/** Open a file (path from the server root) in its default editor. */
+export async function openFile(page: any, path: string): Promise<void> {
+  await page.evaluate(async (p: string) => {
+    await (window as any).jupyterapp.commands.execute('docmanager:open', {
+      path: p
+    });
+  }, path);
+}

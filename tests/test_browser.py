@@ -1,0 +1,93 @@
+"""Browser tests of the labextension: Galata in Debian's chromium, run as a subprocess.
+
+Runs ``jlpm playwright test`` in ``labext/ui-tests`` (CI=1, port 8888 must be free) against a JupyterLab on
+the cs3sync contents manager, with the demo emulator running here so that, afterwards, the share created
+through the dialog can be checked from the other demo user's side. Writes the README screenshots to
+docs/screenshots/. Deselect with ``-m "not browser"``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cs3sync.emulator import EmulatorConfig, EmulatorThread
+from cs3sync.emulator.demo import DEMO_PROJECTS, seed
+
+ROOT = Path(__file__).resolve().parents[1]
+UI_TESTS = ROOT / "labext" / "ui-tests"
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+pytestmark = pytest.mark.browser
+
+
+def _port_busy(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _missing() -> str | None:
+    if not Path(CHROMIUM).exists():
+        return f"no chromium at {CHROMIUM} (apt-get install chromium)"
+    if not (UI_TESTS / "node_modules" / "@jupyterlab" / "galata").exists():
+        return "labext/ui-tests has no node_modules (cd labext/ui-tests && jlpm install)"
+    if shutil.which("jlpm", path=str(Path(sys.executable).parent)) is None and shutil.which("jlpm") is None:
+        return "jlpm not found (pip install jupyterlab)"
+    return None
+
+
+@pytest.fixture
+def demo_thread(tmp_path: Path) -> Any:
+    config = EmulatorConfig(root=tmp_path / "cs3root", profile="cernbox", projects=dict(DEMO_PROJECTS))
+    with EmulatorThread(config) as emu:
+        seed(emu)
+        yield emu
+
+
+def test_galata(demo_thread: Any, cs3_config: Callable[..., Any]) -> None:
+    reason = _missing()
+    if reason:
+        pytest.skip(reason)
+    assert not _port_busy(8888), "port 8888 is busy: the Galata server needs it"
+    env = dict(os.environ)
+    env.update(
+        CI="1",
+        PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD="1",
+        CHROMIUM_PATH=CHROMIUM,
+        CS3SYNC_UI_GRPC=demo_thread.grpc_address,
+        CS3SYNC_UI_ADMIN=demo_thread.http_url,
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+    )
+    (ROOT / "docs" / "screenshots").mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(
+        ["jlpm", "playwright", "test", "--reporter=list"],
+        cwd=UI_TESTS,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
+    output = "\n".join(line for line in proc.stdout.splitlines() if not line.startswith("[WebServer]"))
+    print(output[-20000:])
+    tail = f"{output[-6000:]}\n{proc.stderr[-3000:]}"
+    assert proc.returncode == 0, f"Galata failed (rc {proc.returncode}):\n{tail}"
+
+    # The share created through the dialog is visible to the other demo user.
+    async def marie_sees_it() -> list[Any]:
+        from cs3sync.cs3 import CS3Client
+
+        async with CS3Client(cs3_config(demo_thread, user="marie")) as client:
+            return await client.list_incoming_shares()
+
+    received = asyncio.run(marie_sees_it())
+    names = {(rs.resource or rs.share.resource).name for rs in received if (rs.resource or rs.share.resource)}
+    assert "welcome.ipynb" in names, names
