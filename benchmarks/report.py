@@ -107,8 +107,9 @@ def render_summary(results: dict[str, Any]) -> str:
             continue
         for f in m.figures:
             if f.goal or f.headline:
+                title = m.title.split(" (")[0]
                 lines.append(
-                    f"| {i}. {m.title.split(' (')[0]} | {f.name} | {fmt(f.value, f.unit)} | {_baseline(f)} | {_ratio(f)} "
+                    f"| {i}. {title} | {f.name} | {fmt(f.value, f.unit)} | {_baseline(f)} | {_ratio(f)} "
                     f"| {_goal(f)} |"
                 )
         for text in m.unavailable:
