@@ -72,19 +72,12 @@ def mount_fstype(path: Path, mounts_file: str | Path = "/proc/mounts") -> str | 
     return best[1] if best else None
 
 
-def nearest_existing(path: Path) -> Path:
-    """``path`` resolved, or its closest existing ancestor (the directory may not exist yet)."""
-    path = path.absolute()
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return path.resolve()
-
-
 def check_local_fs(path: Path, *, allow_network_fs: bool, mounts_file: str | Path = "/proc/mounts") -> None:
     """Raise `NetworkFilesystem` if ``path`` lives on a network or FUSE file system."""
     if allow_network_fs:
         return
-    fstype = mount_fstype(nearest_existing(path), mounts_file)
+    # resolve() follows the symlinks of the existing part; the directory itself may not exist yet.
+    fstype = mount_fstype(path.resolve(), mounts_file)
     if fstype is not None and is_network_fstype(fstype):
         raise NetworkFilesystem(
             f"the journal directory is on a {fstype} file system; SQLite locking and fsync are not "

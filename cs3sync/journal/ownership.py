@@ -26,6 +26,7 @@ class OwnerLock:
         if self._fd is not None:
             fd, self._fd = self._fd, None
             with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)  # no owner any more (after a crash the pid stays: see owner_alive)
                 fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
@@ -55,10 +56,31 @@ def read_pid(path: Path) -> int | None:
     return int(text) if text.isdigit() else None
 
 
+def _flock_held(path: Path) -> bool | None:
+    """Whether some process holds a flock on ``path``, from /proc/locks (Linux); None if unknown.
+    Looking is enough: probing with flock ourselves could make a starting owner fail."""
+    try:
+        st = path.stat()
+        text = Path("/proc/locks").read_text()
+    except OSError:
+        return None
+    major, minor = os.major(st.st_dev), os.minor(st.st_dev)
+    for line in text.splitlines():
+        fields = line.split()
+        # "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF" (blocked waiters have a "->" field)
+        if "FLOCK" in fields and "->" not in fields:
+            dev_inode = next((f for f in fields if f.count(":") == 2), "")
+            maj, mnr, ino = dev_inode.split(":") if dev_inode else ("", "", "")
+            if ino and int(ino) == st.st_ino and int(maj, 16) == major and int(mnr, 16) == minor:
+                return True
+    return False
+
+
 def owner_alive(path: Path) -> int | None:
-    """The pid of the current owner if that process is alive, else None. Never takes the lock."""
+    """The pid of the current owner if the owner lock is held and that process is alive, else None.
+    Never takes the lock."""
     pid = read_pid(path)
-    if pid is None:
+    if pid is None or _flock_held(path) is False:
         return None
     try:
         os.kill(pid, 0)
