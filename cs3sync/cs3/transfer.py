@@ -31,7 +31,10 @@ class Source:
     """Bytes to upload: a file (read off the loop) or an in-memory blob."""
 
     def __init__(self, data: Path | bytes | bytearray | memoryview) -> None:
-        self._path = Path(data) if isinstance(data, (str, Path)) else None
+        if isinstance(data, str):
+            # Ambiguous (content or file name?); cs3client's str handling is how text got latin-1'd.
+            raise TypeError("upload source must be a pathlib.Path or bytes, not str")
+        self._path = data if isinstance(data, Path) else None
         self._blob = None if self._path is not None else bytes(data)  # type: ignore[arg-type]
 
     def __repr__(self) -> str:

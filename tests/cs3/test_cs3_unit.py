@@ -356,3 +356,31 @@ async def test_client_creation_never_blocks_and_down_gateway_is_transient(tmp_pa
 
 async def _no_sleep(_: float) -> None:
     return None
+
+
+def test_source_refuses_str() -> None:
+    with pytest.raises(TypeError):
+        Source("some text or a path?")  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+async def test_share_listings_follow_pages() -> None:
+    """Listings loop over next_page_token (cs3client ignores it)."""
+    import cs3.gateway.v1beta1.gateway_api_pb2 as gw
+    import cs3.gateway.v1beta1.resources_pb2 as gwres
+    import cs3.sharing.collaboration.v1beta1.resources_pb2 as sharepb
+
+    client = CS3Client(CS3Config(host="127.0.0.1:1", ssl_enabled=False))
+    pages = {"": ("p2", "a"), "p2": ("p3", "b"), "p3": ("", "c")}
+    seen: list[str] = []
+
+    async def fake_call(method: str, request, **kw):  # type: ignore[no-untyped-def]
+        seen.append(request.page_token)
+        nxt, share_id = pages[request.page_token]
+        info = gwres.ShareResourceInfo(share=sharepb.Share(id=sharepb.ShareId(opaque_id=share_id)))
+        return gw.ListExistingSharesResponse(share_infos=[info], next_page_token=nxt)
+
+    client.gateway.call = fake_call  # type: ignore[method-assign]
+    shares = await client.list_outgoing_shares()
+    assert [s.id for s in shares] == ["a", "b", "c"] and seen == ["", "p2", "p3"]
+    await client.aclose()
