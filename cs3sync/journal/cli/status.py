@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import posixpath
 import time
 from datetime import datetime
 from typing import Any
@@ -213,7 +214,7 @@ def summary(data: dict[str, Any], now: float) -> Table:
         state.append(f"  last error: {engine['last_error']}", style="red")
     grid.add_row("Engine", state)
     counts = data["counts"]
-    order = [*sorted(State.ACTIVE), *sorted(State.PARKED)]
+    order = [State.QUEUED, State.RUNNING, State.RETRYING, State.BLOCKED, State.CONFLICT, State.FAILED]
     parts = Text()
     for s in order:
         if parts:
@@ -237,16 +238,39 @@ def progress_cell(entry: dict[str, Any], bars: bool) -> Any:
     return label
 
 
+def common_dir(entries: list[dict[str, Any]]) -> str:
+    """The deepest directory holding every shown path, so the table can show shorter paths."""
+    paths = [p for e in entries for p in (e["path"], e["src_path"]) if p]
+    if not paths:
+        return "/"
+    common = posixpath.commonpath(paths)
+    return common if common not in paths else posixpath.dirname(common)
+
+
+def relative(path: str, base: str) -> str:
+    return path if base == "/" else path[len(base) + 1 :]
+
+
 def entries_table(data: dict[str, Any], now: float, *, bars: bool = False) -> Table:
-    table = Table(show_header=True, header_style="bold", expand=False)
-    for column in ("ID", "OP", "PATH", "STATE", "ATTEMPTS", "NEXT TRY", "PROGRESS", "LAST ERROR"):
-        table.add_column(column, overflow="fold", justify="right" if column in ("ID", "ATTEMPTS") else "left")
+    base = common_dir(data["entries"])
+    title = None if base == "/" else f"paths under {base}"
+    table = Table(show_header=True, header_style="bold", expand=True, title=title, title_justify="left")
+    table.add_column("ID", justify="right", no_wrap=True)
+    table.add_column("OP", no_wrap=True)
+    table.add_column("PATH", overflow="fold", ratio=2)
+    table.add_column("STATE", no_wrap=True)
+    table.add_column("ATTEMPTS", justify="right", no_wrap=True)
+    table.add_column("NEXT TRY", no_wrap=True)
+    table.add_column("PROGRESS", no_wrap=True)
+    table.add_column("LAST ERROR", overflow="fold", ratio=3)
     for e in data["entries"]:
         state = e["state"] + (f"({e['blocked_reason']})" if e["blocked_reason"] else "")
-        path = e["path"] if not e["src_path"] else f"{e['src_path']} -> {e['path']}"
+        path = relative(e["path"], base)
+        if e["src_path"]:
+            path = f"{relative(e['src_path'], base)} -> {path}"
         error = e["last_error"] or ""
         if e["conflict_path"]:
-            error = f"{error} (yours: {e['conflict_path']})".strip()
+            error = f"{error}; yours: {posixpath.basename(e['conflict_path'])}".strip("; ")
         table.add_row(
             str(e["id"]),
             e["op"],
