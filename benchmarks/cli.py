@@ -100,6 +100,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-save", action="store_true", help="print the results JSON instead of recording it"
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override one size (e.g. listing=10000,50000 or storm=50); see benchmarks/env.py Sizes",
+    )
     parser.add_argument("--workdir", type=Path, default=WORKDIR, help="scratch directory (emptied first)")
     args = parser.parse_args(argv)
 
@@ -116,12 +123,16 @@ def main(argv: list[str] | None = None) -> int:
     if only and not only <= set(SUITES):
         parser.error(f"unknown suite(s): {', '.join(sorted(only - set(SUITES)))}")
     sizes = Sizes.quick_run() if args.quick else Sizes.full()
+    try:
+        sizes = sizes.override(args.set)
+    except (KeyError, ValueError) as exc:
+        parser.error(f"--set: {exc}")
     results = asyncio.run(run(sizes, only, args.workdir))
     text = json.dumps(results, indent=2, default=str) + "\n"
-    if args.no_save or only:
+    if args.no_save or only or args.set:
         print(text)
-        if only and not args.no_save:
-            log("partial run (--only): results printed, not recorded")
+        if (only or args.set) and not args.no_save:
+            log("partial or resized run (--only/--set): results printed, not recorded")
         return 0
     path = results_path(sizes.quick)
     path.parent.mkdir(parents=True, exist_ok=True)

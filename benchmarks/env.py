@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import importlib.util
 import os
 import time
@@ -77,6 +78,25 @@ class Sizes:
             status_runs=1,
             raw_runs=2,
         )
+
+    def override(self, assignments: list[str]) -> Sizes:
+        """``["listing=1000,10000", "storm=50"]`` -> a copy with those fields changed."""
+        changes: dict[str, object] = {}
+        fields = {f.name: f for f in dataclasses.fields(self)}
+        for assignment in assignments:
+            name, _, text = assignment.partition("=")
+            if name not in fields or name == "quick":
+                raise KeyError(f"unknown size {name!r}")
+            current = getattr(self, name)
+            if isinstance(current, tuple):
+                changes[name] = tuple(type(current[0])(v) if current else v for v in text.split(","))
+            else:
+                changes[name] = type(current)(text)
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    def repeats_for(self, count: int) -> int:
+        """Warm listings timed for a folder of ``count`` entries (fewer for the big ones)."""
+        return max(2, min(self.listing_repeats, 30_000 // count))
 
     @property
     def stall_upload(self) -> int:

@@ -19,7 +19,7 @@ def stall(bench: Bench) -> Measurement:
         "a ticker inside each jupyter_server process (`benchmarks/looplag.py`, loaded as a server extension) "
         "sleeps 5 ms and records how late it wakes; read over `/api/bench/looplag` around each activity",
         f"push of a {mib(sizes.stall_upload)} file (after its chunk upload), the chunk upload itself, "
-        f"{sizes.listing_repeats} listings of a {sizes.stall_listing:,}-entry folder, "
+        f"{sizes.repeats_for(sizes.stall_listing)} listings of a {sizes.stall_listing:,}-entry folder, "
         f"{sizes.concurrent_saves} concurrent 100 KB saves",
     )
 

@@ -38,7 +38,9 @@ async def run(bench: Bench) -> Measurement:
         "listing",
         "Listing big folders",
         "`GET /api/contents/<folder>?content=1`: one cold listing, then "
-        f"{sizes.listing_repeats} timed repeats (the files were created directly on the storage's disk)",
+        "timed repeats: "
+        + ", ".join(f"{sizes.repeats_for(n)} for {n:,}" for n in sizes.listing)
+        + " (the files were created directly on the storage's disk)",
         "folders of " + ", ".join(f"{n:,}" for n in sizes.listing) + " files of 100 B",
     )
     local = bench.target("local")
@@ -47,6 +49,7 @@ async def run(bench: Bench) -> Measurement:
         m.not_available("cs3sync", bench.unavailable.get("cs3", "not started"))
     for count in sizes.listing:
         folder = f"list{count}"
+        repeats = sizes.repeats_for(count)
         stall = count == sizes.stall_listing
         results: dict[str, tuple[float, list[float]]] = {}
         rpcs: float | None = None
@@ -59,10 +62,10 @@ async def run(bench: Bench) -> Measurement:
                     await mark.start()
                 if stall:
                     await lag_reset(target)
-                times = [await list_once(target, folder) for _ in range(sizes.listing_repeats)]
+                times = [await list_once(target, folder) for _ in range(repeats)]
                 if mark:
                     calls = await mark.new_calls()
-                    rpcs = len(calls) / sizes.listing_repeats
+                    rpcs = len(calls) / repeats
                     names = sorted({str(c.get("method", "?")) for c in calls})
                     m.notes.append(
                         f"{count:,} entries: RPCs during the warm listings: {', '.join(names) or 'none'}"
