@@ -385,18 +385,34 @@ class SyncEngine:
         return await self._enqueue(Op.MKDIR, path, kind="directory")
 
     async def submit_delete(
-        self, path: str, base_etag: str | None = None, base_fileid: str | None = None, kind: str | None = None
+        self,
+        path: str,
+        base_etag: str | None = None,
+        base_fileid: str | None = None,
+        kind: str | None = None,
+        base_observed_at: float | None = None,
     ) -> int:
+        """Journal a delete. `base_etag`/`base_fileid`: the version the user meant to delete (another
+        version is a conflict). `base_observed_at`: when the caller Stat'ed it (engine clock, i.e.
+        `time.time()`); a base at most `fresh_base_seconds` old lets the first run skip its own Stat."""
         return await self._enqueue(
-            Op.DELETE, path, base_etag=base_etag, base_fileid=base_fileid, kind=kind or self._kind_of(path)
-        )
+            Op.DELETE, path, base_etag=base_etag, base_fileid=base_fileid, kind=kind or self._kind_of(path),
+            extra=_observed(base_observed_at),
+        )  # fmt: skip
 
     async def submit_rename(
-        self, src: str, dst: str, base_fileid: str | None = None, kind: str | None = None
+        self,
+        src: str,
+        dst: str,
+        base_fileid: str | None = None,
+        kind: str | None = None,
+        base_observed_at: float | None = None,
     ) -> int:
+        """Journal a rename of `src` to `dst` (see `submit_delete` for the base arguments)."""
         return await self._enqueue(
-            Op.RENAME, dst, src_path=src, base_fileid=base_fileid, kind=kind or self._kind_of(src)
-        )
+            Op.RENAME, dst, src_path=src, base_fileid=base_fileid, kind=kind or self._kind_of(src),
+            extra=_observed(base_observed_at),
+        )  # fmt: skip
 
     async def submit_copy(self, src: str, dst: str) -> int:
         """Copy a file. When `src` has a pending save, its blob is copied (read-your-writes)."""
@@ -1056,6 +1072,10 @@ class SyncEngine:
         return False
 
 
+def _observed(base_observed_at: float | None) -> dict[str, float] | None:
+    return None if base_observed_at is None else {"base_observed_at": base_observed_at}
+
+
 def _renamed(top: Overlay | None, e: Entry, src: str, dst: str) -> Overlay:
     """The overlay of a rename's destination, carrying what was pending at the source."""
     if top is None:
@@ -1111,13 +1131,15 @@ class _Context:
         crash_point(label)
 
     def fresh_base(self, entry: Entry) -> bool:
-        """First run of a rename/delete submitted with a base moments ago: the caller's Stat is recent
-        enough to act on without Stat'ing again (saves two RPCs per rename). Any retry, restart or
-        older entry does the full postcondition check."""
+        """First run of a rename/delete whose caller Stat'ed the item moments ago (`base_observed_at`):
+        that Stat is recent enough to act on without another (saves two RPCs per rename). Any retry,
+        restart, or older or undated base does the full postcondition check."""
+        observed = entry.extra.get("base_observed_at")
         return (
-            entry.claims <= 1
+            observed is not None
+            and entry.claims <= 1
             and entry.attempts == 0
             and not entry.needs_check
             and (entry.base_fileid is not None or entry.base_etag is not None)
-            and self.now() - entry.created_at <= self._engine.fresh_base_seconds
+            and self.now() - float(observed) <= self._engine.fresh_base_seconds
         )

@@ -78,7 +78,7 @@ async def test_delete_checks_the_base(make_engine: Any, client: Any, home: str, 
     await client.upload(f"{home}/d.txt", b"one", 3)
     base = await client.stat(f"{home}/d.txt")
     emulator.storage.external_write(f"{home}/d.txt", b"someone else's")
-    async with make_engine(fresh_base_seconds=0) as engine:
+    async with make_engine() as engine:
         gone = await engine.submit_delete(f"{home}/never-existed.txt", "etag", None)
         assert await engine.wait(gone, 10)  # NOT_FOUND = done
         eid = await engine.submit_delete(f"{home}/d.txt", base.etag, str(base.file_id))
@@ -93,7 +93,7 @@ async def test_rename_postconditions(make_engine: Any, client: Any, home: str) -
     await client.upload(f"{home}/r1.txt", b"r1", 2)
     await client.upload(f"{home}/taken.txt", b"t", 1)
     info = await client.stat(f"{home}/r1.txt")
-    async with make_engine(fresh_base_seconds=0) as engine:
+    async with make_engine() as engine:
         taken = await engine.submit_rename(f"{home}/r1.txt", f"{home}/taken.txt", str(info.file_id))
         with pytest.raises(ConflictError):
             await engine.wait(taken, 10)
@@ -182,3 +182,17 @@ async def test_overlay_shows_pending_commands(make_engine: Any, home: str) -> No
         await engine.submit_rename(f"{home}/new", f"{home}/renamed", None, kind="directory")
         assert engine.overlay(f"{home}/renamed/a.ipynb").size == 5
         assert engine.overlay(f"{home}/new/a.ipynb").deleted
+
+
+async def test_fresh_base_skips_the_stats(make_engine: Any, client: Any, home: str, emulator: Any) -> None:
+    """A rename whose caller Stat'ed the source a moment ago costs exactly one Move."""
+    await client.upload(f"{home}/f1.txt", b"f", 1)
+    info = await client.stat(f"{home}/f1.txt")
+    async with make_engine() as engine:
+        emulator.calls.clear()
+        eid = await engine.submit_rename(
+            f"{home}/f1.txt", f"{home}/f2.txt", str(info.file_id), base_observed_at=engine.clock.now()
+        )
+        assert await engine.wait(eid, 10)
+        assert [c.method.rsplit("/", 1)[-1] for c in emulator.calls] == ["Move"]
+    assert await read(client, f"{home}/f2.txt") == b"f"
