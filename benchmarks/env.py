@@ -42,6 +42,7 @@ class Sizes:
     drain_timeout: float = 300.0
     busy_save_budget_s: float = 30.0  # how long small saves are timed while big uploads push
     busy_push_s: int = 40  # the data plane is throttled so that each big push takes this long
+    offline_probe_s: float | None = None  # engine_options offline_probe_interval; None = the default
     storm_budget_s: float = 180.0  # the offline saves stop after this long even if fewer than `storm`
     claims: int = 50
     claim_budget_s: float = 60.0  # claims stop after this long at each pending size
@@ -72,6 +73,7 @@ class Sizes:
             busy_save_budget_s=4.0,
             busy_push_s=7,
             storm_budget_s=8.0,
+            offline_probe_s=1.0,
             claims=3,
             resume_idle_wait_s=5.0,
             kill_protocols=("simple",),
@@ -197,7 +199,13 @@ class Bench:
             f"--CS3Sync.tus_enabled={tus}",
             f"--CS3Sync.journal_dir={journal_dir}",
         ]
-        server = JupyterServer(f"{label}-server", base, CS3_MANAGER, base / "server-root", extra)
+        config: dict[str, object] = {}
+        if self.sizes.offline_probe_s is not None:
+            options = {"offline_probe_interval": self.sizes.offline_probe_s}
+            config["CS3ContentsManager"] = {"engine_options": options}
+        server = JupyterServer(
+            f"{label}-server", base, CS3_MANAGER, base / "server-root", extra, config=config
+        )
         try:
             await server.start()
         except Exception as exc:

@@ -14,6 +14,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -133,9 +134,11 @@ class JupyterServer(Proc):
         root_dir: Path,
         extra: list[str],
         extensions: dict[str, bool] | None = None,
+        config: dict[str, Any] | None = None,
     ):
         super().__init__(name, workdir)
         self.extensions = extensions or {}
+        self.config = config or {}
         self.manager_class = manager_class
         self.root_dir = root_dir
         self.extra = extra
@@ -149,7 +152,7 @@ class JupyterServer(Proc):
     def write_config(self, env: dict[str, str]) -> None:
         """Server extensions go through a config file (dict traits do not parse from one flag)."""
         extensions = {"benchmarks.looplag": True} | dict.fromkeys(UNUSED_EXTENSIONS, False) | self.extensions
-        config = {"ServerApp": {"jpserver_extensions": extensions}}
+        config = {"ServerApp": {"jpserver_extensions": extensions}, **self.config}
         Path(env["JUPYTER_CONFIG_DIR"], "jupyter_server_config.json").write_text(json.dumps(config, indent=1))
 
     def argv(self) -> list[str]:

@@ -116,7 +116,18 @@ async def run(bench: Bench) -> Measurement:
     m.add(Figure("offline saves made", "count", made, baseline=n, baseline_label="planned"))
     m.add(Figure("saves refused while offline", "count", failures, goal="0", met=failures == 0))
     m.add(Figure("uploads performed after reconnect", "count", uploads, goal="1", met=uploads == 1))
-    m.add(Figure("reconnect → last save on the storage (drain)", "s", drained, headline=True))
+    probe = bench.sizes.offline_probe_s
+    m.add(
+        Figure(
+            "reconnect → last save on the storage (drain)",
+            "s",
+            drained,
+            headline=True,
+            note="offline probe every 15 s (default)"
+            if probe is None
+            else f"offline probe every {probe:g} s",
+        )
+    )
     if drained is None:
         m.notes.append(
             f"The last save had not reached the storage {bench.sizes.drain_timeout:.0f} s after reconnect."
