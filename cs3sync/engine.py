@@ -232,6 +232,7 @@ class SyncEngine:
         clock: Clock | None = None,
         lock_provider: Callable[[str], Any] | None = None,
         allow_network_fs: bool = False,
+        account: str | None = None,
         name: str | None = None,
         **_ignored: Any,
     ) -> None:
@@ -254,6 +255,7 @@ class SyncEngine:
         self.clock = clock or Clock()
         self.lock_provider = lock_provider
         self.allow_network_fs = allow_network_fs
+        self.account = account or _account_label(client)
         self.name = name or f"engine-{os.getpid()}"
 
         self._journal = journal
@@ -307,6 +309,7 @@ class SyncEngine:
                 allow_network_fs=self.allow_network_fs,
                 now=self.clock.now,
                 large_threshold=self.large_upload_threshold,
+                account=self.account,
             )
         self.clock.subscribe(self._on_clock)
         # A previous run may have left entries blocked: try them again (the breaker/pause re-closes if
@@ -1070,6 +1073,13 @@ class SyncEngine:
             if await anyio.Path(p).exists() and await commands.adler32_of(p) == remote_sum:
                 return True
         return False
+
+
+def _account_label(client: Any) -> str | None:
+    """The account label `status` shows ("user @ host"), from the client settings (no secrets)."""
+    config = getattr(client, "config", None)
+    user, host = getattr(config, "client_id", None), getattr(config, "host", None)
+    return f"{user} @ {host}" if user and host else None
 
 
 def _observed(base_observed_at: float | None) -> dict[str, float] | None:
