@@ -1,0 +1,82 @@
+"""The engine's outward behaviour: the journal's paused flag (set by the CLI from another process),
+upload progress, the change signal, and `python -m cs3sync drain` exit codes."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from cs3sync import drain as drain_cmd
+from cs3sync.emulator import Throttle
+from cs3sync.journal import Journal, Op
+
+from .helpers import until
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_pause_from_another_process_stops_claims(
+    make_engine: Any, journal_dir: Path, home: str, client: Any
+) -> None:
+    async with (
+        make_engine(control_poll_interval=0.05) as engine,
+        await Journal.open(journal_dir, owner=False) as cli,  # what `cs3sync pause` does
+    ):
+        await cli.set_control(paused=True)
+        await until(engine, lambda: engine.paused)
+        eid = await engine.submit_save(f"{home}/p.txt", b"paused")
+        assert await engine.wait(eid, 0) is False
+        assert (await engine.journal.entry(eid)).claims == 0
+        await cli.set_control(paused=False)
+        with anyio.fail_after(20):
+            assert await engine.wait(eid, 20)
+    assert await client.read_bytes(f"{home}/p.txt") == b"paused"
+
+
+async def test_progress_and_change_signal(make_engine: Any, emulator: Any, home: str) -> None:
+    size = 3 * 1024 * 1024
+    emulator.faults.http("PUT", Throttle(4 * 1024 * 1024))
+    emulator.faults.http("PATCH", Throttle(4 * 1024 * 1024), times=3)
+    async with make_engine() as engine:
+        before = engine.changed.generation
+        eid = await engine.submit_save(f"{home}/big.bin", b"x" * size)
+        assert engine.changed.generation > before
+        await until(engine, lambda: eid in engine.progress() and 0 < engine.progress()[eid].sent < size)
+        p = engine.progress()[eid]
+        assert p.total == size and p.path.endswith("big.bin")
+        with anyio.fail_after(20):
+            assert await engine.wait(eid, 20)
+        assert eid not in engine.progress()
+
+
+def drain_args(emulator: Any, journal_dir: Path, secret: Path) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    drain_cmd.add_arguments(parser)
+    return parser.parse_args(
+        ["--journal-dir", str(journal_dir), "--host", emulator.grpc_address, "--user", "einstein",
+         "--token-path", str(secret), "--insecure", "--quiet", "--timeout", "30"]
+    )  # fmt: skip
+
+
+async def test_drain_exit_codes(
+    emulator: Any, journal_dir: Path, secret: Path, client: Any, home: str
+) -> None:
+    args = drain_args(emulator, journal_dir, secret)
+    async with await Journal.open(journal_dir, owner=True) as journal:
+        await journal.enqueue(Op.SAVE, f"{home}/d1.txt", blob=await journal.store_blob(b"one"))
+    assert await drain_cmd.drain(args) == 0
+    assert await client.read_bytes(f"{home}/d1.txt") == b"one"
+
+    base = (await client.stat(f"{home}/d1.txt")).etag
+    emulator.storage.external_write(f"{home}/d1.txt", b"theirs")
+    async with await Journal.open(journal_dir, owner=True) as journal:
+        blob = await journal.store_blob(b"mine")
+        await journal.enqueue(Op.SAVE, f"{home}/d1.txt", blob=blob, base_etag=base)
+    assert await drain_cmd.drain(args) == 2  # a conflict is present
+
+    async with await Journal.open(journal_dir, owner=True):
+        assert await drain_cmd.drain(args) == 3  # another owner holds the journal
