@@ -10,9 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import logging
 from collections.abc import Iterator
 
 from tornado.web import HTTPError
+
+log = logging.getLogger("cs3sync.contents")
 
 # Exception class names (anywhere in the MRO) -> (status, message template). Matching by name keeps
 # this module free of imports from the parts it translates.
@@ -72,6 +75,7 @@ def to_http_error(exc: BaseException, path: str) -> HTTPError:
             return HTTPError(status if status != 500 else 502, message)
     if isinstance(exc, ConnectionError):
         return HTTPError(503, f"Storage unreachable; try again later ({path})")
+    log.warning("cs3sync: unexpected error on %s", path or "/", exc_info=exc)
     return HTTPError(502, f"Storage error on {path or '/'}")
 
 

@@ -28,6 +28,11 @@ class CS3SyncExtension(ExtensionApp):
             return
         setup_handlers(web_app, self.serverapp.contents_manager)
 
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        """Start the engine with the server: entries left by a previous run (a crash, a kill) resume
+        at once, and reads overlay them from the first request on."""
+        await start_engine(serverapp.contents_manager, self.log)
+
     async def stop_extension(self) -> None:
         await shutdown_manager(self.serverapp.contents_manager)
 
@@ -36,3 +41,13 @@ async def shutdown_manager(cm: Any) -> None:
     shutdown = getattr(cm, "shutdown", None)
     if shutdown is not None:
         await shutdown()
+
+
+async def start_engine(cm: Any, log: Any) -> None:
+    get_engine = getattr(cm, "get_engine", None)
+    if get_engine is None:
+        return
+    try:
+        await get_engine()
+    except Exception as exc:  # the first write will try again and report it
+        log.warning("cs3sync: the engine could not start yet: %s", exc)

@@ -312,11 +312,14 @@ class Names:
             try:
                 if hasattr(self.client, "get_group"):
                     found = await self.client.get_group(opaque_id, idp)
-                else:
+            except Exception as exc:  # e.g. Unimplemented: search instead
+                log.debug("cs3sync.name_lookup_failed %s", type(exc).__name__)
+            if found is None and len(opaque_id) >= MIN_QUERY:
+                try:
                     groups = await self.client.find_groups(opaque_id)
                     found = next((g for g in groups if opaque_id in (g.opaque_id, g.name)), None)
-            except Exception as exc:
-                log.debug("cs3sync.name_lookup_failed %s", type(exc).__name__)
+                except Exception as exc:
+                    log.debug("cs3sync.name_lookup_failed %s", type(exc).__name__)
             self.cache[key] = {
                 "type": "group",
                 "id": opaque_id,
