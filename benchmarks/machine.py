@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import platform
 import socket
+import subprocess
 import sys
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 PACKAGES = (
@@ -53,6 +55,19 @@ def _version(name: str) -> str | None:
         return None
 
 
+def source_revision() -> dict[str, Any]:
+    """The commit measured, and whether the work tree had uncommitted changes to the code under test."""
+    repo = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=30)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "HEAD")
+    dirty = git("status", "--porcelain", "--", "cs3sync", "contents")
+    return {"commit": commit or None, "uncommitted_changes": bool(dirty) if commit else None}
+
+
 def describe() -> dict[str, Any]:
     return {
         "hostname": socket.gethostname(),
@@ -65,4 +80,5 @@ def describe() -> dict[str, Any]:
         "python_implementation": platform.python_implementation(),
         "packages": {name: _version(name) for name in PACKAGES},
         "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        **source_revision(),
     }

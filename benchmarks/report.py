@@ -124,12 +124,17 @@ def _header(results: dict[str, Any], source: str) -> list[str]:
     mode = "QUICK (scaled-down sizes)" if results.get("quick") else "full"
     load = machine.get("load_average_1min")
     load_text = f", load average {load:.1f} at the start" if load is not None else ""
+    commit = machine.get("commit")
+    revision = ""
+    if commit:
+        revision = f" Code: commit {commit[:10]}"
+        revision += " plus uncommitted changes." if machine.get("uncommitted_changes") else "."
     return [
         f"Latest run{source}: {results['date']}, {mode} mode, {results['duration_s']:.0f} s in all.",
         f"Machine: {machine.get('cores')} cores ({machine.get('cpu')}), {memory / (1 << 30):.1f} GiB RAM"
         f"{load_text}, {machine.get('os')}, Python {machine.get('python')}, "
         f"jupyter_server {packages.get('jupyter_server')}, tornado {packages.get('tornado')}, "
-        f"grpcio {packages.get('grpcio')}.",
+        f"grpcio {packages.get('grpcio')}.{revision}",
         "",
     ]
 
