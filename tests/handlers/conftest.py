@@ -15,7 +15,7 @@ from cs3sync.emulator.demo import DEMO_PROJECTS, seed
 pytest_plugins = ("pytest_jupyter.jupyter_server",)
 
 
-@pytest.fixture(params=["cernbox"])
+@pytest.fixture(params=["cernbox", "ocis"])
 def demo_profile(request: pytest.FixtureRequest) -> str:
     return request.param
 

@@ -216,3 +216,15 @@ async def test_outage_is_503(api: Any, demo_emulator: Any) -> None:
         assert status in (503, 504)
     finally:
         demo_emulator.call(demo_emulator.faults.restart)
+
+
+async def test_group_share(api: Any) -> None:
+    status, body = await api("groups", q="physics")
+    group = next(g for g in body["groups"] if g["name"] == "physics-lovers")
+    request = {"path": "papers", "grantee_type": "group", "grantee_id": group["id"], "role": "viewer"}
+    status, share = await api("shares", "POST", request)
+    assert status == 201, share
+    assert share["grantee"]["type"] == "group"
+    assert share["grantee"]["display_name"] in (group["display_name"], group["name"])
+    status, _ = await api(f"shares/{share['id']}", "DELETE")
+    assert status == 204
