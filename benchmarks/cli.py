@@ -9,7 +9,9 @@ import json
 import os
 import shutil
 import socket
+import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Awaitable, Callable
@@ -90,6 +92,32 @@ def results_path(quick: bool) -> Path:
     return report.RESULTS_DIR / f"{day}-{host}{'-quick' if quick else ''}.json"
 
 
+def run_snapshot(argv: list[str]) -> int:
+    """Run the benchmarks on ``git archive HEAD`` (others may be editing the shared work tree), record the
+    results here and regenerate the tables here."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=report.REPO, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    with tempfile.TemporaryDirectory(prefix="cs3sync-bench-") as tmp:
+        source = Path(tmp)
+        archive = subprocess.run(["git", "archive", "HEAD"], cwd=report.REPO, capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(source)], input=archive.stdout, check=True)
+        log(f"measuring commit {commit[:10]} from a snapshot of HEAD")
+        env = dict(os.environ, PYTHONPATH=str(source), CS3SYNC_BENCH_COMMIT=commit)
+        if not any(a.startswith("--workdir") for a in argv):
+            argv = [*argv, "--workdir", str(WORKDIR)]
+        done = subprocess.run(
+            [sys.executable, "-m", "benchmarks", *argv, "--results-dir", str(report.RESULTS_DIR)],
+            cwd=source,
+            env=env,
+        )
+    if done.returncode == 0 and "--only" not in argv and "--no-save" not in argv:
+        latest = report.latest_results()
+        if latest is not None:
+            report.write_reports(latest)
+    return done.returncode
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="scaled-down sizes; finishes in under 2 minutes")
@@ -107,8 +135,17 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME=VALUE",
         help="override one size (e.g. listing=10000,50000 or storm=50); see benchmarks/env.py Sizes",
     )
+    parser.add_argument(
+        "--snapshot",
+        action="store_true",
+        help="measure the last commit (git archive HEAD into a scratch directory), not the work tree",
+    )
+    parser.add_argument("--results-dir", type=Path, default=report.RESULTS_DIR, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, default=WORKDIR, help="scratch directory (emptied first)")
     args = parser.parse_args(argv)
+
+    if args.snapshot:
+        return run_snapshot([a for a in (argv if argv is not None else sys.argv[1:]) if a != "--snapshot"])
 
     if args.report:
         latest = report.latest_results()
@@ -134,10 +171,11 @@ def main(argv: list[str] | None = None) -> int:
         if (only or args.set) and not args.no_save:
             log("partial or resized run (--only/--set): results printed, not recorded")
         return 0
-    path = results_path(sizes.quick)
+    path = args.results_dir / results_path(sizes.quick).name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
-    report.write_reports(path)
+    if args.results_dir == report.RESULTS_DIR:
+        report.write_reports(path)
     log(
         f"results in {path.relative_to(report.REPO)}; "
         "tables in benchmarks/README.md and docs/readme/performance.md"

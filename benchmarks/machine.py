@@ -63,6 +63,9 @@ def source_revision() -> dict[str, Any]:
         done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=30)
         return done.stdout.strip() if done.returncode == 0 else ""
 
+    snapshot = os.environ.get("CS3SYNC_BENCH_COMMIT")
+    if snapshot:  # python -m benchmarks --snapshot: a clean export of that commit
+        return {"commit": snapshot, "uncommitted_changes": False}
     commit = git("rev-parse", "HEAD")
     dirty = git("status", "--porcelain", "--", "cs3sync", "contents")
     return {"commit": commit or None, "uncommitted_changes": bool(dirty) if commit else None}
