@@ -199,3 +199,23 @@ def test_mid_put_sends_the_file_again_once(served: dict[str, Any], tmp_path: Pat
     assert drain(served, jdir, secret) == 0
     assert read(served, secret, path) == data
     assert commits(http_log(served), len(data)) == 1
+
+
+def test_mid_patch_then_expired_transfer_token_initiates_again(
+    served: dict[str, Any], tmp_path: Path, secret: Path
+) -> None:
+    """The recorded tus session outlived its transfer token while the engine was down: the restart's
+    HEAD gets 403, the upload is initiated again and completes; nothing is lost."""
+    if not uses_tus(served):
+        pytest.skip("EOS offers only simple uploads: no session to resume")
+    path = f"{served['home']}/k5.bin"
+    data = data_of(4 * CHUNK + 9, seed=5)
+    jdir = tmp_path / "journal"
+    enqueue(jdir, (Op.SAVE, path, {"data": data}))
+    served["admin"].post("/logs/clear")
+    assert drain(served, jdir, secret, "mid_patch:1") == KILLED
+    served["admin"].post("/transfers/expire_all")
+    assert drain(served, jdir, secret) == 0
+    assert read(served, secret, path) == data
+    assert commits(http_log(served), len(data)) == 1
+    assert [e.state for e in entries(jdir)] == [State.DONE]
