@@ -1,6 +1,5 @@
 // Copyright (c) cs3sync contributors. Apache-2.0.
 import {
-  ILabShell,
   ILayoutRestorer,
   JupyterFrontEnd,
   JupyterFrontEndPlugin
@@ -184,14 +183,13 @@ const quota: JupyterFrontEndPlugin<void> = {
     'The storage quota bar under the file browser and in the status bar.',
   autoStart: true,
   requires: [ICS3Client],
-  optional: [IDefaultFileBrowser, IStatusBar, ITranslator, ILabShell],
+  optional: [IDefaultFileBrowser, IStatusBar, ITranslator],
   activate: (
     app: JupyterFrontEnd,
     cs3: ICS3Client,
     browser: IDefaultFileBrowser | null,
     statusBar: IStatusBar | null,
-    translator: ITranslator | null,
-    labShell: ILabShell | null
+    translator: ITranslator | null
   ) => {
     const model = new QuotaModel({ cs3 });
     if (browser) {
@@ -212,7 +210,6 @@ const quota: JupyterFrontEndPlugin<void> = {
         activeStateChanged: model.stateChanged
       });
     }
-    void labShell;
   }
 };
 
