@@ -16,7 +16,10 @@ def rpcs(emu: Any, since: int = 0) -> list[str]:
     return [call.method for call in emu.calls[since:]]
 
 
-def http(emu: Any, since: int = 0) -> list[tuple[str, int]]:
+async def http(emu: Any, since: int = 0) -> list[tuple[str, int]]:
+    """The data-plane log since ``since``, once the server has finished every request (a record is
+    written when its handler returns, which can be after the client has seen the reply)."""
+    await emu.wait_http_idle()
     return [(rec.method, rec.status) for rec in emu.http_log[since:]]
 
 
@@ -71,7 +74,8 @@ async def test_upload_download_roundtrip_counts(client: CS3Client, emu: Any, hom
     info = await client.upload(path, data)
     # a steady upload: InitiateFileUpload + one PUT + one Stat
     assert rpcs(emu, mark) == ["InitiateFileUpload", "Stat"]
-    assert http(emu, hmark) == [("PUT", 200)]
+    assert (await http(emu, hmark)) == [("PUT", 200)]
+    await emu.wait_http_idle()
     put = emu.http_log[hmark]
     assert put.headers["Upload-Length"] == str(len(data)) and put.headers["Content-Length"] == str(len(data))
     assert "X-Lock-Holder" not in put.headers and "X-Lock-Id" not in put.headers  # no lock held
@@ -146,7 +150,7 @@ async def test_tus_upload_reports_offsets(client: CS3Client, emu: Any, home: str
     assert info.size == len(data)
     assert seen[0] == ("tus", 0)
     assert [o for _, o in seen] == sorted(o for _, o in seen) and seen[-1][1] == len(data)
-    assert [m for m, _ in http(emu, hmark)] == ["PATCH"] * 4
+    assert [m for m, _ in (await http(emu, hmark))] == ["PATCH"] * 4
     assert await client.read_bytes(f"{home}/big.bin") == data
 
 
@@ -173,7 +177,7 @@ async def test_tus_resume_from_recorded_session(client: CS3Client, emu: Any, hom
     info = await client.upload(f"{home}/resumed.bin", data, session=recorded, on_session=record)
     assert info.size == len(data)
     assert "InitiateFileUpload" not in rpcs(emu, mark)  # resumed, not restarted
-    assert http(emu, hmark)[0][0] == "HEAD"
+    assert (await http(emu, hmark))[0][0] == "HEAD"
     assert await client.read_bytes(f"{home}/resumed.bin") == data
 
 
@@ -252,6 +256,7 @@ async def test_locks_own(client: CS3Client, emu: Any, home: str) -> None:
     ctx = LockContext(lock_id, "jupyter-rtc-einstein")
     hmark = len(emu.http_log)
     await client.upload(path, b'{"a": 1}', lock=ctx)
+    await emu.wait_http_idle()
     put = emu.http_log[hmark]
     assert put.headers["X-Lock-Holder"] == "jupyter-rtc-einstein" and put.headers["X-Lock-Id"] == lock_id
 
