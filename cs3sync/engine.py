@@ -278,6 +278,7 @@ class SyncEngine:
         self._active: list[Entry] = []
         self._active_lock: anyio.Lock | None = None
         self._progress: dict[int, Progress] = {}
+        self._persisted_progress: dict[int, int] = {}
         self._running: dict[int, Entry] = {}
         self._control_generation: int | None = None
         self._paused = False
@@ -334,7 +335,10 @@ class SyncEngine:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
                 for i in range(self.workers):
-                    tg.start_soon(self._worker, f"{self.name}/w{i}", False)
+                    # Without large-upload workers, the normal ones take large uploads too.
+                    tg.start_soon(
+                        self._worker, f"{self.name}/w{i}", False if self.large_upload_limit else None
+                    )
                 for i in range(self.large_upload_limit):
                     tg.start_soon(self._worker, f"{self.name}/large{i}", True)
                 tg.start_soon(self._control_watch)
@@ -657,7 +661,7 @@ class SyncEngine:
     def _on_clock(self) -> None:
         self._wake.set()
 
-    async def _worker(self, worker_id: str, large: bool) -> None:
+    async def _worker(self, worker_id: str, large: bool | None) -> None:
         while True:
             since = self._wake.generation
             if self._state != "online" or self._paused:
@@ -715,6 +719,7 @@ class SyncEngine:
         finally:
             self._running.pop(entry.id, None)
             self._progress.pop(entry.id, None)
+            self._persisted_progress.pop(entry.id, None)
             await self._after_change()
 
     async def _renew_lease(self, entry: Entry, worker_id: str) -> None:
@@ -1056,8 +1061,21 @@ class SyncEngine:
         self._set_progress(entry, session.offset, session.length)
 
     def _set_progress(self, entry: Entry, sent: int, total: int) -> None:
+        previous = self._progress.get(entry.id)
         self._progress[entry.id] = Progress(entry.id, entry.path, sent, total)
         self.changed.set()
+        # `status --watch` runs in another process: persist progress now and then (best effort).
+        last = self._persisted_progress.get(entry.id, 0)
+        step = max(1 << 20, total // 100)
+        if self._tg is not None and (sent - last >= step or (sent == total and previous is not None)):
+            self._persisted_progress[entry.id] = sent
+            self._tg.start_soon(self._persist_progress, entry.id, sent)
+
+    async def _persist_progress(self, entry_id: int, sent: int) -> None:
+        try:
+            await self.journal.update_upload(entry_id, sent=sent)
+        except Exception:  # progress is cosmetic; never let it disturb the upload
+            log.debug("engine.progress_not_persisted", entry_id=entry_id)
 
     async def _is_own_version(self, entry: Entry, info: Any) -> bool:
         """The remote version was produced by us: an earlier done entry on this path left that etag, or

@@ -48,6 +48,12 @@ async def test_progress_and_change_signal(make_engine: Any, emulator: Any, home:
         await until(engine, lambda: eid in engine.progress() and 0 < engine.progress()[eid].sent < size)
         p = engine.progress()[eid]
         assert p.total == size and p.path.endswith("big.bin")
+
+        async def persisted() -> bool:  # what `status --watch` in another process reads
+            record = await engine.journal.upload_session(eid)
+            return record is not None and record.sent > 0
+
+        await until(engine, persisted)
         with anyio.fail_after(20):
             assert await engine.wait(eid, 20)
         assert eid not in engine.progress()
