@@ -104,7 +104,7 @@ export class LockSession {
       this._indicator.node.setAttribute('role', 'status');
       this.widget.toolbar.insertItem(0, 'cs3sync-lock', this._indicator);
     }
-    this._indicator.node.textContent = '🔒 ' + text;
+    this._indicator.node.textContent = text;
     this._indicator.node.title = this._trans.__(
       'Someone else holds the lock on this file; your changes cannot be saved until it is released.'
     );
