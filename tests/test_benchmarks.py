@@ -1,0 +1,70 @@
+"""The benchmarks' own plumbing (no timing): statistics, sizes, results JSON and the generated tables."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks import report
+from benchmarks.env import Sizes
+from benchmarks.rest import CHUNK_SIZE, make_notebook, payload_chunks
+from benchmarks.results import Figure, Measurement
+from benchmarks.stats import median, p99, quantile
+
+
+def test_quantiles_interpolate_like_numpy() -> None:
+    assert median([3.0, 1.0, 2.0]) == 2.0
+    assert quantile([0.0, 10.0], 0.25) == 2.5
+    assert p99([]) is None
+    assert p99([5.0]) == 5.0
+
+
+def test_payload_is_chunked_like_jupyterlab() -> None:
+    chunks = list(payload_chunks(2 * CHUNK_SIZE + 10))
+    assert [len(c) for c in chunks] == [CHUNK_SIZE, CHUNK_SIZE, 10]
+    assert chunks[0] != chunks[1]
+
+
+def test_notebook_has_the_requested_size() -> None:
+    size = len(json.dumps(make_notebook(100_000)))
+    assert 80_000 < size < 120_000
+
+
+def test_size_overrides() -> None:
+    sizes = Sizes.quick_run().override(["listing=10,20", "storm=5"])
+    assert sizes.listing == (10, 20) and sizes.storm == 5 and sizes.quick
+    with pytest.raises(KeyError):
+        Sizes.full().override(["nope=1"])
+
+
+def _results() -> dict[str, object]:
+    listing = Measurement("listing", "Listing big folders", "`GET`", "1,000 files")
+    listing.add(Figure("1,000 entries: time per listing", "ms", 30.0, 20.0, goal="≤ 1.5x local", met=True))
+    listing.add(Figure("1,000 entries: RPCs per listing", "count", 2.0, goal="1 RPC", met=False))
+    storm = Measurement("storm", "Offline storm", "PUT", "10 saves")
+    storm.not_available("cs3sync", "the emulator did not start")
+    return {
+        "date": "2026-01-01T00:00:00+00:00",
+        "quick": True,
+        "duration_s": 42.0,
+        "machine": {"cores": 2, "cpu": "cpu", "memory_bytes": 1 << 30, "os": "Linux", "python": "3.11"},
+        "measurements": [listing.to_json(), storm.to_json()],
+    }
+
+
+def test_tables_show_figures_ratios_goals_and_gaps() -> None:
+    text = report.render(_results(), "x.json")
+    assert "| 1,000 entries: time per listing | 30.0 ms | 20.0 ms | 1.50x | ≤ 1.5x local: met |" in text
+    assert "1 RPC: **missed**" in text
+    assert "cs3sync: not available: the emulator did not start" in text
+    assert "Listing big folders: 1,000 entries: RPCs per listing = 2 (goal 1 RPC)" in text
+    summary = report.render_performance(_results(), "x.json")
+    assert "time per listing" in summary and "`benchmarks/results/x.json`" in summary
+
+
+def test_readme_block_is_replaced_in_place(tmp_path: Path) -> None:
+    text = f"intro\n\n{report.START}\nold\n{report.END}\n\noutro\n"
+    replaced = report._replace_block(text, "new\n")
+    assert "old" not in replaced and "new" in replaced and replaced.endswith("outro\n")
