@@ -833,6 +833,8 @@ class SyncEngine:
                 return
             await self._retry_later(entry, message, "connectivity", duration)
             return
+        # The storage answered (with an error): the connection is fine, the failures are not consecutive.
+        self._connectivity_failures = 0
         if isinstance(exc, errors.Transient | errors.Locked | errors.QuotaExceeded):
             # Locked: someone else holds the file; quota: someone may free space. Both resolve by
             # themselves, so they wait with backoff like a transient error instead of failing.

@@ -262,3 +262,29 @@ async def _is(engine: Any, entry_id: int, state: str) -> bool:
 
 async def _attempts(engine: Any, entry_id: int, n: int) -> bool:
     return (await engine.journal.entry(entry_id)).attempts >= n
+
+
+async def test_lost_reply_on_the_wire(make_engine: Any, client: Any, emulator: Any, home: str) -> None:
+    """The same as above, with the emulator committing a simple PUT and then dropping the connection."""
+    import cs3sync.emulator as emu_mod
+
+    drop_reply = getattr(emu_mod, "DropReply", None)
+    if drop_reply is None:
+        pytest.skip("the emulator has no DropReply fault yet (docs/notes/emulator-requests.md)")
+    clock = ManualClock()
+    data = b"committed, reply lost " * 100
+    emulator.faults.http("PUT", drop_reply())
+    emulator.faults.http("PATCH", drop_reply())
+    async with make_engine(clock=clock) as engine:
+        eid = await engine.submit_save(f"{home}/w.txt", data)
+        with anyio.fail_after(20):
+            while not await engine.wait(eid, 0):
+                since = engine.changed.generation
+                if await _is(engine, eid, State.RETRYING):
+                    clock.advance(300.0)
+                await engine.changed.wait(since)
+        entry = await engine.journal.entry(eid)
+    assert entry.state == State.DONE and entry.conflict_path is None
+    assert commits(emulator, len(data)) <= 1  # the committed request may be logged with status 0
+    assert await client.read_bytes(f"{home}/w.txt") == data
+    assert not [i.name for i in await client.list(home) if "conflicted copy" in i.name]
