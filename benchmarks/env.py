@@ -40,10 +40,10 @@ class Sizes:
     journal_pending: tuple[int, ...] = (1000, 10_000)
     storm: int = 1000
     drain_timeout: float = 300.0
-    busy_save_budget_s: float = 30.0  # how long small saves are timed while big uploads push
+    busy_save_budget_s: float = 20.0  # how long small saves are timed while big uploads push
     busy_push_s: int = 40  # the data plane is throttled so that each big push takes this long
     offline_probe_s: float | None = None  # engine_options offline_probe_interval; None = the default
-    storm_budget_s: float = 180.0  # the offline saves stop after this long even if fewer than `storm`
+    storm_budget_s: float = 120.0  # the offline saves stop after this long even if fewer than `storm`
     claims: int = 50
     claim_budget_s: float = 60.0  # claims stop after this long at each pending size
     resume_idle_wait_s: float = 30.0  # after kill -9 + restart: wait this long for a resume on its own
