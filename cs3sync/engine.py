@@ -1033,7 +1033,7 @@ class SyncEngine:
 
     async def _recorded_session(self, entry: Entry) -> Any:
         rec = await self.journal.upload_session(entry.id)
-        if rec is None or rec.protocol != "tus":
+        if rec is None or rec.protocol != "tus" or not rec.url:
             return None  # a simple PUT is never resumed: initiate again
         from cs3sync.cs3.types import UploadSession
 
