@@ -12,6 +12,43 @@ import pytest
 
 from cs3sync.emulator import Emulator, EmulatorConfig, EmulatorThread
 
+# jp_fetch, jp_serverapp and friends for the REST tests; pytest only accepts plugins from the root conftest.
+pytest_plugins = ("pytest_jupyter.jupyter_server",)
+
+
+def _anyio_marked(collector: Any, obj: Any) -> bool:
+    own = getattr(obj, "pytestmark", ())
+    return collector.get_closest_marker("anyio") is not None or any(m.name == "anyio" for m in own)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """pytest-jupyter collects and runs *every* coroutine test on its own loop (tryfirst hooks), which
+    would steal the ``@pytest.mark.anyio`` tests from the anyio plugin. Hand those back: its hooks now
+    step aside (return None) for anyio-marked tests and keep serving the plain ``async def`` ones."""
+    hooks = config.pluginmanager.hook
+
+    def jupyter_impls(hook: Any) -> list[Any]:
+        # pytest_jupyter.jupyter_server star-imports these hooks, so match on where they were defined.
+        return [i for i in hook.get_hookimpls() if getattr(i.function, "__module__", "") == _JUPYTER_CORE]
+
+    for impl in jupyter_impls(hooks.pytest_pycollect_makeitem):
+        original_collect = impl.function
+
+        def collect(collector: Any, name: str, obj: Any, _orig: Any = original_collect) -> Any:
+            return None if _anyio_marked(collector, obj) else _orig(collector, name, obj)
+
+        impl.function = collect
+    for impl in jupyter_impls(hooks.pytest_pyfunc_call):
+        original_call = impl.function
+
+        def call(pyfuncitem: Any, _orig: Any = original_call) -> Any:
+            return None if pyfuncitem.get_closest_marker("anyio") else _orig(pyfuncitem)
+
+        impl.function = call
+
+
+_JUPYTER_CORE = "pytest_jupyter.jupyter_core"
+
 PROFILES = ["cernbox", "ocis"]
 TEST_PROJECTS = {"physics-data": "_projects/physics-data"}
 
