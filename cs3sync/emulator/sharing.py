@@ -747,20 +747,55 @@ class SharingMixin:
         ]
         return user_api_pb2.FindUsersResponse(status=_status(), users=users)
 
+    def _group(self, name: str, with_members: bool = True) -> group_res.Group | None:
+        config = self.storage.config
+        display = config.all_groups().get(name)
+        if display is None:
+            return None
+        members = [user_id_proto(u) for u in config.users if name in u.groups] if with_members else []
+        return group_res.Group(
+            id=group_res.GroupId(idp=config.idp, opaque_id=name, type=group_res.GROUP_TYPE_REGULAR),
+            group_name=name,
+            display_name=display,
+            members=members,
+        )
+
     async def FindGroups(self, request: group_api_pb2.FindGroupsRequest, context: Any) -> Any:
         queries = [f.query.lower() for f in request.filters if f.query]
-        config = self.storage.config
         groups = []
-        for name, display in sorted(config.all_groups().items()):
-            if not all(q in name.lower() or q in display.lower() for q in queries):
-                continue
-            members = [user_id_proto(u) for u in config.users if name in u.groups]
-            groups.append(
-                group_res.Group(
-                    id=group_res.GroupId(idp=config.idp, opaque_id=name, type=group_res.GROUP_TYPE_REGULAR),
-                    group_name=name,
-                    display_name=display,
-                    members=members if not request.skip_fetching_members else [],
-                )
-            )
+        for name, display in sorted(self.storage.config.all_groups().items()):
+            if all(q in name.lower() or q in display.lower() for q in queries):
+                group = self._group(name, not request.skip_fetching_members)
+                assert group is not None
+                groups.append(group)
         return group_api_pb2.FindGroupsResponse(status=_status(), groups=groups)
+
+    async def GetGroup(self, request: group_api_pb2.GetGroupRequest, context: Any) -> Any:
+        group = self._group(request.group_id.opaque_id, not request.skip_fetching_members)
+        if group is None:
+            return group_api_pb2.GetGroupResponse(status=_status(code_pb2.CODE_NOT_FOUND, "group not found"))
+        return group_api_pb2.GetGroupResponse(status=_status(), group=group)
+
+    async def GetGroupByClaim(self, request: group_api_pb2.GetGroupByClaimRequest, context: Any) -> Any:
+        name = request.value if request.claim in ("group_name", "groupid", "group_id") else ""
+        group = self._group(name, not request.skip_fetching_members)
+        if group is None:
+            return group_api_pb2.GetGroupByClaimResponse(
+                status=_status(code_pb2.CODE_NOT_FOUND, "group not found")
+            )
+        return group_api_pb2.GetGroupByClaimResponse(status=_status(), group=group)
+
+    async def GetMembers(self, request: group_api_pb2.GetMembersRequest, context: Any) -> Any:
+        group = self._group(request.group_id.opaque_id)
+        if group is None:
+            return group_api_pb2.GetMembersResponse(
+                status=_status(code_pb2.CODE_NOT_FOUND, "group not found")
+            )
+        return group_api_pb2.GetMembersResponse(status=_status(), members=list(group.members))
+
+    async def HasMember(self, request: group_api_pb2.HasMemberRequest, context: Any) -> Any:
+        group = self._group(request.group_id.opaque_id)
+        if group is None:
+            return group_api_pb2.HasMemberResponse(status=_status(code_pb2.CODE_NOT_FOUND, "group not found"))
+        ok = any(m.opaque_id == request.user_id.opaque_id for m in group.members)
+        return group_api_pb2.HasMemberResponse(status=_status(), ok=ok)

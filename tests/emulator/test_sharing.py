@@ -210,3 +210,17 @@ async def test_find_users_and_groups(gw: Gateway) -> None:
         ),
     )
     assert [g.group_name for g in groups.groups] == ["physics-lovers"] and len(groups.groups[0].members) == 3
+
+
+async def test_group_lookups(gw: Gateway) -> None:
+    from cs3.identity.group.v1beta1 import resources_pb2 as group_res
+
+    gid = group_res.GroupId(opaque_id="physics-lovers")
+    group = await gw.call("GetGroup", group_api_pb2.GetGroupRequest(group_id=gid))
+    assert group.status.code == OK and len(group.group.members) == 3
+    members = await gw.call("GetMembers", group_api_pb2.GetMembersRequest(group_id=gid))
+    assert len(members.members) == 3
+    missing = await gw.call(
+        "GetGroup", group_api_pb2.GetGroupRequest(group_id=group_res.GroupId(opaque_id="x"))
+    )
+    assert missing.status.code == code_pb2.CODE_NOT_FOUND
