@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import aiosqlite
 
-from cs3sync.journal.paths import is_under, path_key
+from cs3sync.journal.paths import is_under, path_key, path_rows
 from cs3sync.journal.types import Op, State
 
 #: States an entry can be superseded or cancelled from: it is not running and holds no lease.
@@ -34,18 +34,15 @@ class Plan:
     prior_blobs: list[str] = field(default_factory=list)
 
 
-async def _intersecting_active(conn: aiosqlite.Connection, paths: list[str]) -> list[aiosqlite.Row]:
-    """Active entries touching any of ``paths`` (same, ancestor or descendant), oldest first."""
-    keys = [path_key(p) for p in paths]
-    conds = " OR ".join(
-        "(substr(ep.key, 1, length(?)) = ? OR substr(?, 1, length(ep.key)) = ep.key)" for _ in keys
-    )
-    params: list[str] = []
-    for key in keys:
-        params += [key, key, key]
+async def _intersecting_active(conn: aiosqlite.Connection, path: str) -> list[aiosqlite.Row]:
+    """Active entries touching ``path``, an ancestor or a descendant of it, oldest first."""
+    ancestors_and_self = [key for key, _ in path_rows(path)]
+    marks = ",".join("?" * len(ancestors_and_self))
     sql = f"""SELECT DISTINCT e.* FROM entries e JOIN entry_paths ep ON ep.entry_id = e.id
-              WHERE e.state IN ({_ACTIVE_SQL}) AND ({conds}) ORDER BY e.id"""
-    return list(await conn.execute_fetchall(sql, params))
+              WHERE e.state IN ({_ACTIVE_SQL})
+                AND (ep.key = ? OR (ep.self = 1 AND ep.key IN ({marks})))
+              ORDER BY e.id"""
+    return list(await conn.execute_fetchall(sql, [path_key(path), *ancestors_and_self]))
 
 
 def _priors(row: aiosqlite.Row) -> list[str]:
@@ -67,7 +64,7 @@ async def plan(conn: aiosqlite.Connection, op: str, path: str, src_path: str | N
 async def _plan_save(conn: aiosqlite.Connection, path: str) -> Plan:
     # Only the most recent command touching the path matters: if anything else (a rename, a delete, a
     # mkdir of a child...) came after the earlier save, folding would reorder commands.
-    related = await _intersecting_active(conn, [path])
+    related = await _intersecting_active(conn, path)
     if not related:
         return Plan()
     last = related[-1]
@@ -94,7 +91,7 @@ def _is_create_under(row: aiosqlite.Row, path: str) -> bool:
 
 
 async def _plan_delete(conn: aiosqlite.Connection, path: str) -> Plan:
-    related = await _intersecting_active(conn, [path])
+    related = await _intersecting_active(conn, path)
     # A pending mkdir of an ancestor neither conflicts with nor is affected by deleting below it.
     relevant = [r for r in related if not (r["op"] == Op.MKDIR and not is_under(r["path"], path))]
     if not relevant or any(r["state"] not in FOLDABLE for r in relevant):

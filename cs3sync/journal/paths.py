@@ -26,6 +26,20 @@ def path_key(path: str) -> str:
     return norm if norm == "/" else norm + "/"
 
 
+def path_rows(*paths: str) -> list[tuple[str, int]]:
+    """The ``entry_paths`` rows of an entry touching ``paths``: (key, 1) for each path and (key, 0) for
+    each of their ancestors, without duplicates (a touched path wins over an ancestor)."""
+    rows: dict[str, int] = {}
+    for path in paths:
+        key = path_key(path)
+        rows[key] = 1
+        parts = key.strip("/").split("/") if key != "/" else []
+        for depth in range(len(parts)):
+            ancestor = "/" + "/".join(parts[:depth]) + ("/" if depth else "")
+            rows.setdefault(ancestor, 0)
+    return sorted(rows.items())
+
+
 def is_same_or_related(a: str, b: str) -> bool:
     """True if ``a`` and ``b`` are equal or one is an ancestor of the other."""
     ka, kb = path_key(a), path_key(b)

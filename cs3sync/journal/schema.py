@@ -74,14 +74,20 @@ _V1 = [
         updated_at REAL NOT NULL,
         finished_at REAL)""",
     "CREATE INDEX entries_state ON entries(state, id)",
+    # Candidates of the claim in journal order, so it stops at the first runnable one.
+    "CREATE INDEX entries_runnable ON entries(id) WHERE state IN ('queued', 'retrying')",
     "CREATE INDEX entries_path ON entries(path)",
-    # Every path an entry touches, as a key with a trailing '/', so "same, ancestor or descendant" is
-    # a prefix test in either direction (see paths.path_key).
+    # The paths an entry touches (self = 1) and all their ancestors (self = 0), as keys with a trailing
+    # '/' (see paths.path_rows). Two entries are related (same path, ancestor or descendant) exactly
+    # when one's self key equals any key of the other: equality joins on an index, so the claim costs
+    # O(depth) lookups per candidate instead of a scan of every pending path.
     """CREATE TABLE entry_paths (
         entry_id INTEGER NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
         key TEXT NOT NULL,
+        self INTEGER NOT NULL,
         PRIMARY KEY (entry_id, key))""",
-    "CREATE INDEX entry_paths_key ON entry_paths(key)",
+    "CREATE INDEX entry_paths_key ON entry_paths(key, entry_id)",
+    "CREATE INDEX entry_paths_self_key ON entry_paths(key, entry_id) WHERE self = 1",
     """CREATE TABLE uploads (
         entry_id INTEGER PRIMARY KEY REFERENCES entries(id) ON DELETE CASCADE,
         protocol TEXT NOT NULL,

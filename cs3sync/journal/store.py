@@ -40,7 +40,7 @@ from cs3sync.journal.fs import (
     ensure_private_dir,
     ensure_private_file,
 )
-from cs3sync.journal.paths import is_same_or_related, normalize_path, path_key
+from cs3sync.journal.paths import is_same_or_related, normalize_path, path_key, path_rows
 from cs3sync.journal.spool import Spool
 from cs3sync.journal.staging import StagingArea
 from cs3sync.journal.types import (
@@ -81,16 +81,19 @@ _CONTENT_OPS_SQL = f"'{Op.SAVE}','{Op.COPY}','{Op.CHECKPOINT}'"
 # The oldest runnable entry none of whose paths intersects (same, ancestor, descendant) an older active
 # entry. Used by claim (inside one UPDATE ... RETURNING) and by has_runnable.
 _RUNNABLE_SQL = f"""
-    SELECT e.id FROM entries e
-    WHERE (e.state = 'queued' OR (e.state = 'retrying' AND e.next_attempt_at <= :now))
+    SELECT e.id FROM entries e INDEXED BY entries_runnable
+    WHERE e.state IN ('queued', 'retrying') AND (e.state = 'queued' OR e.next_attempt_at <= :now)
       AND (:large IS NULL OR e.large = :large)
-      AND NOT EXISTS (
+      AND NOT EXISTS (  -- an older active entry at or below one of our paths
           SELECT 1 FROM entry_paths mine
-          JOIN entry_paths theirs
-            ON substr(theirs.key, 1, length(mine.key)) = mine.key
-            OR substr(mine.key, 1, length(theirs.key)) = theirs.key
+          JOIN entry_paths theirs ON theirs.key = mine.key AND theirs.entry_id < e.id
           JOIN entries o ON o.id = theirs.entry_id
-          WHERE mine.entry_id = e.id AND theirs.entry_id < e.id AND o.state IN ({_ACTIVE_SQL}))
+          WHERE mine.entry_id = e.id AND mine.self = 1 AND o.state IN ({_ACTIVE_SQL}))
+      AND NOT EXISTS (  -- an older active entry at one of our paths or their ancestors
+          SELECT 1 FROM entry_paths mine
+          JOIN entry_paths theirs ON theirs.key = mine.key AND theirs.self = 1 AND theirs.entry_id < e.id
+          JOIN entries o ON o.id = theirs.entry_id
+          WHERE mine.entry_id = e.id AND o.state IN ({_ACTIVE_SQL}))
     ORDER BY e.id LIMIT 1"""
 
 
@@ -549,9 +552,9 @@ class Journal:
             row = rows[0]
             new_id = row["id"]
             if not plan.cancel_self:
-                keys = {path_key(path)} | ({path_key(src)} if src else set())
                 await conn.executemany(
-                    "INSERT INTO entry_paths (entry_id, key) VALUES (?, ?)", [(new_id, k) for k in keys]
+                    "INSERT INTO entry_paths (entry_id, key, self) VALUES (?, ?, ?)",
+                    [(new_id, key, is_self) for key, is_self in path_rows(path, *([src] if src else []))],
                 )
             for old in plan.supersede:
                 await self._finish_folded(conn, old, new_id, State.SUPERSEDED, Resolution.SUPERSEDED, now)
@@ -903,12 +906,12 @@ class Journal:
         }
         if force and entry.state == State.CONFLICT:
             sets.update(base_etag=None, base_fileid=None)
-        keys = {path_key(p) for p in entry.paths()}
+        rows = path_rows(*entry.paths())
 
         async def restore_paths(conn: aiosqlite.Connection, row: sqlite3.Row) -> None:
             await conn.executemany(
-                "INSERT OR IGNORE INTO entry_paths (entry_id, key) VALUES (?, ?)",
-                [(entry_id, k) for k in keys],
+                "INSERT OR IGNORE INTO entry_paths (entry_id, key, self) VALUES (?, ?, ?)",
+                [(entry_id, key, is_self) for key, is_self in rows],
             )
 
         return await self._transition(

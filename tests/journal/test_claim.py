@@ -230,3 +230,29 @@ async def claim_and_check(journal: Journal, running: list[int]) -> bool:
             ), f"claimed {claimed.id} while older {e.id} was runnable"
     running.append(claimed.id)
     return True
+
+
+def test_claim_query_uses_indexes() -> None:
+    """The claim must stay cheap with thousands of pending entries: index lookups per candidate, in
+    journal order, no scan of entry_paths and no sort."""
+    import sqlite3
+
+    from cs3sync.journal import schema
+    from cs3sync.journal.store import _RUNNABLE_SQL
+
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    schema.migrate(conn)
+    plan = " | ".join(
+        r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + _RUNNABLE_SQL, {"now": 0, "large": None})
+    )
+    assert "SCAN e USING INDEX entries_runnable" in plan
+    assert "SCAN mine" not in plan and "SCAN theirs" not in plan and "TEMP B-TREE" not in plan, plan
+
+
+async def test_claim_skips_many_blocked_descendants(journal: Journal) -> None:
+    mkdir = await journal.enqueue(Op.MKDIR, "/h/d", kind="directory")
+    for i in range(30):
+        await journal.enqueue(Op.MKDIR, f"/h/d/sub{i}", kind="directory")
+    other = await journal.enqueue(Op.MKDIR, "/h/e", kind="directory")
+    assert [(await journal.claim("w")).id for _ in range(2)] == [mkdir.id, other.id]
+    assert await journal.claim("w") is None
