@@ -48,7 +48,7 @@ class Sizes:
     claim_budget_s: float = 60.0  # claims stop after this long at each pending size
     resume_idle_wait_s: float = 30.0  # after kill -9 + restart: wait this long for a resume on its own
     kill_protocols: tuple[str, ...] = ("simple", "tus")
-    status_runs: int = 3
+    status_runs: int = 2
     raw_runs: int = 3
 
     @classmethod
