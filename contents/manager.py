@@ -273,6 +273,11 @@ class CS3ContentsManager(AsyncContentsManager):
     async def _cs3(self, api_path: str) -> tuple[str, str]:
         """(normalised API path, CS3 path)."""
         api_path = P.normalize_api_path(api_path)
+        lock = self._engine_lock
+        if self._engine is None and lock is not None and lock.locked():
+            if self._engine_loop is asyncio.get_running_loop():
+                async with lock:  # the engine is starting: wait, so reads see pending entries
+                    pass
         return api_path, (await self.get_path_map()).to_cs3(api_path)
 
     # ------------------------------------------------------------------ stat (+ cache) and overlay

@@ -72,17 +72,30 @@ async def test_round_trip_budgets(jp_fetch: Any, cm: Any, emulator_thread: Any) 
     assert steady.count("InitiateFileUpload") == 1
     assert len(steady) <= 3, steady
 
+    print("round trips: steady save", steady)
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="the engine's rename executor Stats src and dst again before Move (docs/notes/engine-requests.md)",
+)
+async def test_round_trip_budget_rename_delete(jp_fetch: Any, cm: Any, emulator_thread: Any) -> None:
+    emu = emulator_thread
+    await jp_fetch("api", "contents", "d", method="PUT", body=json.dumps({"type": "directory"}))
+    await put_text(jp_fetch, "d/f.txt", "x")
+    await (await cm.get_engine()).wait_idle(timeout=30)
     cm.invalidate(cm.path_map.to_cs3("d"))
     mark = len(emu.calls)
     await jp_fetch("api", "contents", "d/f.txt", method="PATCH", body=json.dumps({"path": "d/g.txt"}))
     renamed = rpc_names(emu, mark)
-    assert renamed.count("Move") == 1 and len(renamed) <= 5, renamed
+    print("round trips: rename", renamed)
+    assert renamed.count("Move") == 1 and len(renamed) <= 3, renamed  # 2 RPCs + Move
 
     mark = len(emu.calls)
     await jp_fetch("api", "contents", "d/g.txt", method="DELETE")
     deleted = rpc_names(emu, mark)
-    assert deleted.count("Delete") == 1 and len(deleted) <= 4, deleted
-    print("round trips: steady save", steady, "rename", renamed, "delete", deleted)
+    print("round trips: delete", deleted)
+    assert deleted.count("Delete") == 1 and len(deleted) <= 3, deleted  # 2 RPCs + Delete
 
 
 @pytest.mark.parametrize(
