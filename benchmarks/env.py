@@ -169,7 +169,9 @@ class Bench:
 
     async def start_local(self) -> None:
         root = self.workdir / "local" / "root"
-        server = JupyterServer("local-server", self.workdir / "local", LOCAL_MANAGER, root, [])
+        server = JupyterServer(
+            "local-server", self.workdir / "local", LOCAL_MANAGER, root, [], extensions={"contents": False}
+        )
         await server.start()
         self.targets["local"] = Target("local", server, Contents(server.url, server.token), root)
 
@@ -204,7 +206,13 @@ class Bench:
             options = {"offline_probe_interval": self.sizes.offline_probe_s}
             config["CS3ContentsManager"] = {"engine_options": options}
         server = JupyterServer(
-            f"{label}-server", base, CS3_MANAGER, base / "server-root", extra, config=config
+            f"{label}-server",
+            base,
+            CS3_MANAGER,
+            base / "server-root",
+            extra,
+            extensions={"contents": True},  # cs3sync's server extension: engine start/stop, REST
+            config=config,
         )
         try:
             await server.start()
