@@ -5,7 +5,9 @@ const baseConfig = require('@jupyterlab/galata/lib/playwright-config');
 
 module.exports = {
   ...baseConfig,
-  timeout: 120000,
+  // Generous: CI machines with 2 cores run this beside the rest of the suite.
+  timeout: 240000,
+  expect: { timeout: 30000 },
   workers: 1,
   retries: 0,
   use: {
