@@ -12,8 +12,6 @@ import pytest
 from cs3sync.emulator import EmulatorConfig, EmulatorThread
 from cs3sync.emulator.demo import DEMO_PROJECTS, seed
 
-pytest_plugins = ("pytest_jupyter.jupyter_server",)
-
 
 @pytest.fixture(params=["cernbox", "ocis"])
 def demo_profile(request: pytest.FixtureRequest) -> str:
