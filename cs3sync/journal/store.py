@@ -19,13 +19,12 @@ from collections import Counter
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import aiosqlite
 import anyio
 import anyio.to_thread
 
-from cs3sync.journal import coalesce, ownership, schema
+from cs3sync.journal import coalesce, db, ownership, schema
 from cs3sync.journal.crash import crash_point
 from cs3sync.journal.errors import (
     InvalidTransition,
@@ -35,10 +34,8 @@ from cs3sync.journal.errors import (
     UnknownEntry,
 )
 from cs3sync.journal.fs import (
-    FILE_MODE,
     check_local_fs,
     ensure_private_dir,
-    ensure_private_file,
 )
 from cs3sync.journal.paths import is_same_or_related, normalize_path, path_key, path_rows
 from cs3sync.journal.spool import Spool
@@ -72,7 +69,6 @@ DEFAULT_EVENTS_MAX = 10_000
 #: Unreferenced blobs and stray spool files younger than this are left alone by gc (they may be
 #: about to be referenced by an enqueue in another process).
 DEFAULT_BLOB_GRACE_SECONDS = 600.0
-BUSY_TIMEOUT_MS = 10_000
 
 _ACTIVE_SQL = ",".join(f"'{s}'" for s in sorted(State.ACTIVE))
 _TERMINAL_SQL = ",".join(f"'{s}'" for s in sorted(State.TERMINAL))
@@ -106,76 +102,6 @@ KEEP = _Keep()
 
 def _parent(path: str) -> str:
     return posixpath.dirname(path) if path != "/" else ""
-
-
-async def _connect(db: Path, *, readonly: bool) -> aiosqlite.Connection:
-    """A connection with the journal's pragmas. Autocommit mode: transactions are explicit."""
-    if readonly:
-        conn = await aiosqlite.connect(f"file:{quote(str(db))}?mode=ro", uri=True, isolation_level=None)
-    else:
-        conn = await aiosqlite.connect(db, isolation_level=None)
-    conn.row_factory = sqlite3.Row
-    try:
-        await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        await conn.execute("PRAGMA foreign_keys = ON")
-        await conn.execute("PRAGMA synchronous = FULL")
-    except BaseException:
-        await conn.close()  # its thread would otherwise keep the process alive
-        raise
-    return conn
-
-
-def _quick_check(db: Path) -> str | None:
-    """None if the database is sound, else the reason. Blocking."""
-    try:
-        conn = sqlite3.connect(db, isolation_level=None)
-        try:
-            rows = conn.execute("PRAGMA quick_check").fetchall()
-            schema.current_version(conn)
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as exc:
-        return str(exc)
-    if rows != [("ok",)]:
-        return "; ".join(str(r[0]) for r in rows[:5])
-    return None
-
-
-def _quarantine(db: Path, stamp: str) -> Path:
-    """Rename a broken database (and its WAL/SHM) aside. Never deletes it."""
-    aside = db.with_name(f"{db.name}.corrupt-{stamp}")
-    for suffix in ("-wal", "-shm"):
-        side = db.with_name(db.name + suffix)
-        if side.exists():
-            os.replace(side, aside.with_name(aside.name + suffix))
-    os.replace(db, aside)
-    return aside
-
-
-def _prepare_owner_db(db: Path, stamp: str) -> tuple[Path | None, str | None]:
-    """quick_check (quarantining a broken db), create with 0600, WAL, migrate. Blocking.
-    Returns (quarantined path, reason) when the db had to be set aside."""
-    quarantined: Path | None = None
-    reason: str | None = None
-    if db.exists() and db.stat().st_size > 0:
-        reason = _quick_check(db)
-        if reason is not None:
-            quarantined = _quarantine(db, stamp)
-    ensure_private_file(db)
-    conn = sqlite3.connect(db, isolation_level=None)
-    try:
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = FULL")
-        conn.execute("PRAGMA foreign_keys = ON")
-        schema.migrate(conn)
-    finally:
-        conn.close()
-    for suffix in ("-wal", "-shm"):
-        side = db.with_name(db.name + suffix)
-        if side.exists():
-            side.chmod(FILE_MODE)
-    return quarantined, reason
 
 
 class Journal:
@@ -282,10 +208,10 @@ class Journal:
             spool = Spool(dir / "spool")
             await anyio.to_thread.run_sync(spool.setup)
             stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(settings["now"]()))
-            db = dir / "journal.db"
-            quarantined, reason = await anyio.to_thread.run_sync(_prepare_owner_db, db, stamp)
-            writer = await _connect(db, readonly=False)
-            reader = await _connect(db, readonly=False)
+            db_file = dir / "journal.db"
+            quarantined, reason = await anyio.to_thread.run_sync(db.prepare_owner_db, db_file, stamp)
+            writer = await db.connect(db_file, readonly=False)
+            reader = await db.connect(db_file, readonly=False)
             await reader.execute("PRAGMA query_only = ON")
             journal = cls(dir, owner=True, spool=spool, reader=reader, writer=writer, lock=lock, **settings)
             if quarantined is not None:
@@ -305,11 +231,11 @@ class Journal:
 
     @classmethod
     async def _open_reader(cls, dir: Path, settings: dict[str, Any]) -> Journal:
-        db = dir / "journal.db"
-        if not await anyio.to_thread.run_sync(db.exists):
+        db_file = dir / "journal.db"
+        if not await anyio.to_thread.run_sync(db_file.exists):
             raise JournalUnreadable(f"no journal at {dir}")
         try:
-            reader = await _connect(db, readonly=True)
+            reader = await db.connect(db_file, readonly=True)
         except sqlite3.Error as exc:
             raise JournalUnreadable(f"cannot open the journal: {exc}") from exc
         try:
@@ -386,7 +312,9 @@ class Journal:
         async with self._wlock:
             with anyio.CancelScope(shield=True):
                 conn = (
-                    self._writer if self._writer is not None else await _connect(self.db_path, readonly=False)
+                    self._writer
+                    if self._writer is not None
+                    else await db.connect(self.db_path, readonly=False)
                 )
                 try:
                     await conn.execute("BEGIN IMMEDIATE")
