@@ -419,7 +419,9 @@ async def run_rename(entry: Any, ctx: CommandContext) -> Outcome:
             return Outcome("done", after)
         raise
     ctx.crash_point("move_returned_not_recorded")
-    return Outcome("done", await stat_or_none(client, dst))
+    # A Move keeps the item's etag (and on most drivers its id): no Stat needed, the engine re-keys
+    # what it knows about `src` to `dst`.
+    return Outcome("done", None)
 
 
 async def run_copy(entry: Any, ctx: CommandContext) -> Outcome:
