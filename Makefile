@@ -31,9 +31,9 @@ format: $(STAMP)
 	$(PY) -m ruff check --fix cs3sync contents tests benchmarks
 	$(PY) -m ruff format cs3sync contents tests benchmarks
 
-## Side-by-side benchmarks; QUICK=1 for the short run.
+## Side-by-side benchmarks; QUICK=1 for the short run; BENCH_ARGS=--snapshot measures the last commit.
 bench: $(STAMP)
-	$(PY) -m benchmarks $(if $(QUICK),--quick,)
+	$(PY) -m benchmarks $(if $(QUICK),--quick,) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
