@@ -120,6 +120,8 @@ class Transient(CS3Error):
 
     def __init__(self, message: str = "", *, connectivity: bool = False, **kw: str | None) -> None:
         self.connectivity = connectivity
+        #: The transport's own wording (addresses, grpc-core text), for debug logs only.
+        self.detail = ""
         super().__init__(message, **kw)
 
 
@@ -281,10 +283,15 @@ def from_status(
         return InvalidArgument(msg, **kw)
     if code == UNIMPLEMENTED:
         return Unimplemented(msg, **kw)
-    if code == UNAVAILABLE:
-        return Transient(msg, connectivity=gateway_raised, **kw)
-    if code == DEADLINE_EXCEEDED:
-        return Transient(msg, connectivity=gateway_raised, **kw)
+    if code in (UNAVAILABLE, DEADLINE_EXCEEDED) and gateway_raised:
+        # grpc-core's transport text ("failed to connect to all addresses; ipv4:...") is for logs, not
+        # for the person reading the sync panel or an error dialog.
+        short = "storage unreachable" if code == UNAVAILABLE else "storage did not answer in time"
+        err = Transient(short, connectivity=True, **kw)
+        err.detail = message
+        return err
+    if code in (UNAVAILABLE, DEADLINE_EXCEEDED):
+        return Transient(msg, **kw)
     if code in (CANCELLED, TOO_EARLY, RESOURCE_EXHAUSTED) and not (
         code == RESOURCE_EXHAUSTED and gateway_raised
     ):
@@ -353,7 +360,11 @@ def from_grpc_code(
     cs3_code = _GRPC_TO_CS3.get(code, UNKNOWN)
     if code == grpc.StatusCode.INTERNAL and _looks_transient(details):
         # grpc-core reports a reset stream / broken connection as INTERNAL with a transport message.
-        return Transient(details, connectivity=True, op=op, path=path, code="INTERNAL")
+        err = Transient(
+            "connection to the storage was lost", connectivity=True, op=op, path=path, code="INTERNAL"
+        )
+        err.detail = details
+        return err
     return from_status(cs3_code, details or "", op=op, path=path, gateway_raised=True)
 
 
