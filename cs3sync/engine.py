@@ -279,7 +279,6 @@ class SyncEngine:
         self._active_lock: anyio.Lock | None = None
         self._progress: dict[int, Progress] = {}
         self._persisted_progress: dict[int, int] = {}
-        self._running: dict[int, Entry] = {}
         self._control_generation: int | None = None
         self._paused = False
 
@@ -299,7 +298,10 @@ class SyncEngine:
         await self.stop()
 
     async def start(self) -> None:
+        """Open the journal as its owner (recovery included) and start the workers."""
         self._active_lock = anyio.Lock()
+        self._state = "online"
+        self._connectivity_failures = 0
         if self._journal is None:
             assert self.journal_dir is not None
             # Opening as owner recovers: running entries go back to queued with needs_check, so their
@@ -682,7 +684,6 @@ class SyncEngine:
 
     async def _run(self, entry: Entry, worker_id: str) -> None:
         started = time.monotonic()
-        self._running[entry.id] = entry
         self._log(entry, "running", state=State.RUNNING, worker=worker_id)
         await self._after_change(refresh=True, transition=False)
         executor = commands.EXECUTORS[entry.op]
@@ -705,7 +706,6 @@ class SyncEngine:
                 tg.start_soon(self._renew_lease, entry, worker_id)
                 tg.start_soon(execute)
         except anyio.get_cancelled_exc_class():
-            self._running.pop(entry.id, None)
             self._progress.pop(entry.id, None)
             with anyio.CancelScope(shield=True):
                 await self._safe(self.journal.requeue(entry.id, needs_check=True))
@@ -717,7 +717,6 @@ class SyncEngine:
             elif outcome is not None:
                 await self._on_success(entry, outcome, time.monotonic() - started)
         finally:
-            self._running.pop(entry.id, None)
             self._progress.pop(entry.id, None)
             self._persisted_progress.pop(entry.id, None)
             await self._after_change()
