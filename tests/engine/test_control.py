@@ -86,3 +86,22 @@ async def test_drain_exit_codes(
 
     async with await Journal.open(journal_dir, owner=True):
         assert await drain_cmd.drain(args) == 3  # another owner holds the journal
+
+
+async def test_a_notebook_save_does_not_wait_behind_large_uploads(
+    make_engine: Any, emulator: Any, home: str
+) -> None:
+    big = 2 * 1024 * 1024
+    slow = Throttle(1024 * 1024)  # about 2 s per big file
+    emulator.faults.http("PUT", slow, times=2)
+    emulator.faults.http("PATCH", slow, times=4)
+    async with make_engine(workers=1, large_upload_limit=2, large_upload_threshold=1024 * 1024) as engine:
+        bigs = [await engine.submit_save(f"{home}/big{i}.bin", b"b" * big) for i in range(2)]
+        await until(engine, lambda: all(i in engine.progress() for i in bigs))
+        small = await engine.submit_save(f"{home}/nb.ipynb", b"{}")
+        with anyio.fail_after(20):
+            assert await engine.wait(small, 20)
+        assert all(i in engine.progress() for i in bigs)  # still uploading
+        with anyio.fail_after(30):
+            for i in bigs:
+                assert await engine.wait(i, 30)
