@@ -21,6 +21,22 @@ if TYPE_CHECKING:
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
 
 
+#: Request fields that carry credentials (AuthenticateRequest.client_secret, WhoAmIRequest.token, a
+#: public link's password); their values never leave the emulator.
+SECRET_FIELDS = frozenset({"clientSecret", "client_secret", "token", "password"})
+
+
+def redact_request(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: ("<redacted>" if k in SECRET_FIELDS and isinstance(v, str) else redact_request(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [redact_request(v) for v in value]
+    return value
+
+
 class AdminAPI:
     def __init__(self, emulator: Emulator) -> None:
         self.emu = emulator
@@ -70,18 +86,28 @@ class AdminAPI:
                 loopback = False
             if not loopback:
                 return web.json_response({"error": "loopback only"}, status=403)
-            body: dict[str, Any] = {}
+            body: Any = {}
             if request.can_read_body:
                 try:
                     body = await request.json()
                 except ValueError:
                     return web.json_response({"error": "body must be JSON"}, status=400)
+            if body is None:
+                body = {}
+            if not isinstance(body, dict):
+                return web.json_response({"error": "body must be a JSON object"}, status=400)
             try:
-                result = await handler(body or {})
-            except (KeyError, TypeError, ValueError) as e:
+                result = await handler(body)
+            except KeyError as e:
+                return web.json_response({"error": f"bad request: missing {e}"}, status=400)
+            except (TypeError, ValueError, AttributeError) as e:
                 return web.json_response({"error": f"bad request: {e}"}, status=400)
             except CS3Error as e:
                 return web.json_response({"error": e.message, "code": e.code}, status=400)
+            except FileNotFoundError:
+                return web.json_response({"error": "no such file or folder"}, status=404)
+            except OSError as e:
+                return web.json_response({"error": e.strerror or type(e).__name__}, status=409)
             return web.json_response({"ok": True} if result is None else result)
 
         return endpoint
@@ -197,7 +223,7 @@ class AdminAPI:
                     "metadata": {
                         k: ("<redacted>" if k == "x-access-token" else str(v)) for k, v in c.metadata.items()
                     },
-                    "request": json_format.MessageToDict(c.request),
+                    "request": redact_request(json_format.MessageToDict(c.request)),
                     "time": c.time,
                 }
                 for c in self.emu.calls

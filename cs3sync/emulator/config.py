@@ -23,7 +23,7 @@ class UserSpec:
     """A user known to the emulator (Reva's demo user manager shape)."""
 
     username: str
-    password: str
+    password: str = field(repr=False)
     opaque_id: str
     mail: str = ""
     display_name: str = ""
@@ -89,6 +89,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "touch_existing": "ok",
         "honour_oc_mtime": False,
         "range_support": True,
+        "version_keys": "eos",
     },
     "ocis": {
         "home_layout": "/home/{username}",
@@ -110,6 +111,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "touch_existing": "already_exists",
         "honour_oc_mtime": True,
         "range_support": True,
+        "version_keys": "decomposedfs",
     },
 }
 
@@ -134,10 +136,11 @@ class EmulatorConfig:
     idp: str = DEFAULT_IDP
     # auth
     auth_types: tuple[str, ...] = ("basic", "bearer", "machine")
-    bearer_tokens: dict[str, str] = field(default_factory=dict)  # static token -> username
-    machine_api_key: str = "machine-secret"
-    jwt_secret: str = "cs3sync-emulator-access-token-secret-0001"
-    transfer_secret: str = "cs3sync-emulator-transfer-token-secret-01"
+    # secrets stay out of reprs (tracebacks, test output)
+    bearer_tokens: dict[str, str] = field(default_factory=dict, repr=False)  # static token -> username
+    machine_api_key: str = field(default="machine-secret", repr=False)
+    jwt_secret: str = field(default="cs3sync-emulator-access-token-secret-0001", repr=False)
+    transfer_secret: str = field(default="cs3sync-emulator-transfer-token-secret-01", repr=False)
     token_ttl: float = 86400.0
     transfer_ttl: float = 6000.0
     # storage behaviour
@@ -149,6 +152,9 @@ class EmulatorConfig:
     list_existing_fails_on_broken: bool = True
     localfs_mtime_key: bool = False
     quota_recompute_interval: float = 2.0
+    # fsync committed uploads (file and folder) before answering, as Reva's drivers persist before
+    # replying; off only for throwaway test roots where durability does not matter.
+    fsync: bool = True
     # profile switches (None = the profile's value)
     home_layout: str | None = _UNSET
     project_layout: str | None = _UNSET
@@ -169,6 +175,9 @@ class EmulatorConfig:
     touch_existing: Literal["ok", "already_exists"] | None = _UNSET
     honour_oc_mtime: bool | None = _UNSET
     range_support: bool | None = _UNSET
+    # "eos": "<mtime_s>.<seq hex>"; "decomposedfs": "<fileid>.REV.<RFC 3339 mtime>", which is also a
+    # resource id (oCIS downloads a revision by ``resource_id.opaque_id = key``).
+    version_keys: Literal["eos", "decomposedfs"] | None = _UNSET
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:

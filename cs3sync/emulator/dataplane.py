@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import functools
+import logging
 import re
 import urllib.parse
 import zlib
@@ -25,10 +26,12 @@ from multidict import CIMultiDict
 from .config import UserSpec
 from .errors import CS3Error, HTTPError
 from .faults import Delay, DropAfter, Hang, StallAfter, Status, Throttle, WrongLength
-from .storage import Node, Session, Storage, WriteContext
+from .storage import Node, Session, Storage, WriteContext, parse_mtime_ns
 
 if TYPE_CHECKING:
     from .server import Emulator
+
+log = logging.getLogger(__name__)
 
 CHUNK = 256 * 1024
 TUS_VERSION = "1.0.0"
@@ -44,6 +47,12 @@ class HttpRecord(NamedTuple):
     status: int
     bytes_in: int
     bytes_out: int
+
+    def __repr__(self) -> str:  # no header values: they carry the access and transfer tokens
+        return (
+            f"HttpRecord({self.method} {self.path} -> {self.status}, in={self.bytes_in}, "
+            f"out={self.bytes_out}, headers={sorted(self.headers.keys())})"
+        )
 
 
 class _Dropped(Exception):
@@ -119,6 +128,14 @@ class DataPlane:
         except web.HTTPException as e:
             status = e.status
             raise
+        except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
+            raise
+        except Exception:
+            # A bug, not bad input (bad input is a 4xx above): an empty 500 like Reva's, the traceback
+            # only in the emulator's own log.
+            log.exception("emulator data plane: unhandled error on %s %s", request.method, counters.path)
+            status = 500
+            return web.Response(status=500)
         finally:
             self.emu.http_log.append(
                 HttpRecord(
@@ -241,7 +258,7 @@ class DataPlane:
     @staticmethod
     def _declared_length(request: web.Request, session: Session) -> int:
         header = request.headers.get("Upload-Length") or ""
-        if header.isdigit():
+        if _is_uint(header):
             return int(header)
         if session.length >= 0:
             return session.length
@@ -249,8 +266,13 @@ class DataPlane:
             return request.content_length
         raise HTTPError(400, "no content length")
 
-    @staticmethod
-    def _write_context(request: web.Request, user: UserSpec, session: Session) -> WriteContext:
+    def _write_context(self, request: web.Request, user: UserSpec, session: Session) -> WriteContext:
+        header_mtime = request.headers.get("X-OC-Mtime", "")
+        if header_mtime and self.config.honour_oc_mtime and not session.mtime:
+            try:
+                parse_mtime_ns(header_mtime)
+            except ValueError:
+                raise HTTPError(400, "invalid X-OC-Mtime") from None
         return WriteContext(
             user=user,
             lock_holder=request.headers.get("X-Lock-Holder"),
@@ -337,11 +359,13 @@ class DataPlane:
         if request.headers.get("Content-Type") != "application/offset+octet-stream":
             raise HTTPError(400, "missing or invalid Content-Type header")
         offset_header = request.headers.get("Upload-Offset", "")
-        if not offset_header.isdigit() or int(offset_header) != session.offset:
+        if not _is_uint(offset_header):
+            raise HTTPError(400, "missing or invalid Upload-Offset header")  # tusd ErrInvalidOffset
+        if int(offset_header) != session.offset:
             raise HTTPError(409, "mismatched offset")
         if session.length < 0:
             header = request.headers.get("Upload-Length", "")
-            if not header.isdigit():
+            if not _is_uint(header):
                 raise HTTPError(400, "upload length unknown")
             session.length = int(header)
         if request.content_length is not None and session.offset + request.content_length > session.length:
@@ -462,9 +486,14 @@ class DataPlane:
                 await self._after_limit(request, action)
 
 
+def _is_uint(text: str) -> bool:
+    """A plain decimal (``str.isdigit`` alone accepts "²", which ``int`` refuses)."""
+    return text.isascii() and text.isdigit()
+
+
 def _parse_range(header: str, size: int) -> tuple[int, int] | None:
     """A single ``bytes=a-b`` / ``a-`` / ``-n`` range, or None when unsatisfiable or malformed."""
-    m = re.fullmatch(r"\s*bytes=(\d*)-(\d*)\s*", header)
+    m = re.fullmatch(r"\s*bytes=([0-9]*)-([0-9]*)\s*", header)
     if not m or (not m.group(1) and not m.group(2)):
         return None
     if m.group(1):

@@ -12,7 +12,7 @@ import fnmatch
 import random
 import threading
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 # --- actions ---------------------------------------------------------------------------------
@@ -120,11 +120,32 @@ _ACTION_NAMES = {cls: name for name, cls in _ACTIONS.items()}
 
 def action_from_json(data: dict[str, Any]) -> Action:
     """``{"type": "drop_after", "bytes": 100}`` -> ``DropAfter(100)``."""
+    if not isinstance(data, dict):
+        raise ValueError("action must be a JSON object")
     data = dict(data)
     kind = data.pop("type")
     if kind not in _ACTIONS:
         raise ValueError(f"unknown action type {kind!r}; expected one of {sorted(_ACTIONS)}")
-    return _ACTIONS[kind](**data)
+    cls = _ACTIONS[kind]
+    # Check the JSON types here, so a bad rule is a 400 now rather than a failure when it fires.
+    for f in fields(cls):
+        if f.name not in data:
+            continue
+        value, expected = data[f.name], _JSON_TYPES[str(f.type)]
+        if isinstance(value, bool) or not isinstance(value, expected):
+            raise ValueError(f"{kind}.{f.name} must be {f.type}, not {type(value).__name__}")
+        if f.name in ("seconds", "bytes", "bytes_per_second") and value < 0:
+            raise ValueError(f"{kind}.{f.name} must not be negative")
+    if cls is GrpcAbort:
+        import grpc
+
+        code = str(data.get("code", ""))
+        if code.upper() not in grpc.StatusCode.__members__:
+            raise ValueError(f"grpc_abort.code must be a gRPC status name, not {code!r}")
+    return cls(**data)
+
+
+_JSON_TYPES: dict[str, type | tuple[type, ...]] = {"int": int, "float": (int, float), "str": str}
 
 
 def action_to_json(action: Action) -> dict[str, Any]:

@@ -49,6 +49,12 @@ class Call:
     request: Any
     time: float = field(default_factory=time.time)
 
+    def __repr__(self) -> str:
+        # The access token (metadata) and the request's credentials (Authenticate's client_secret,
+        # WhoAmI's token) stay out of test output and tracebacks.
+        keys = sorted(self.metadata)
+        return f"Call(method={self.method!r}, metadata_keys={keys!r})"
+
     # Unpacks as the documented (method, metadata, request) triple.
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter((self.method, self.metadata, self.request))

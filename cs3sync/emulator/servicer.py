@@ -30,7 +30,7 @@ from .errors import CS3Error
 from .interceptor import current_user, response_class
 from .sharing import SharingMixin
 from .spaces import list_spaces
-from .storage import Node, Storage
+from .storage import Node, Storage, parse_checksum, parse_mtime_ns, split_version_ref
 
 if TYPE_CHECKING:
     from .server import Emulator
@@ -225,8 +225,9 @@ class GatewayServicer(SharingMixin, gateway_api_pb2_grpc.GatewayAPIServicer):
     ) -> gw.InitiateFileDownloadResponse:
         ref = request.ref
         version_key = opaque_value(request.opaque, "version_key")
-        if ref.resource_id.opaque_id and "@" in ref.resource_id.opaque_id:
-            version_key = version_key or ref.resource_id.opaque_id.split("@", 1)[1]
+        # A version addressed by id: "<fileid>@<key>" (EOS) or the revision id "<fileid>.REV.<ts>" (oCIS).
+        base_id, id_key = split_version_ref(ref.resource_id.opaque_id)
+        version_key = version_key or id_key
         node = await self._resolve(ref, "path not found when initiating download")
         Storage.require(node, "initiate_file_download")
         if self.config.strict_download_initiate and (node.disk is None or not node.disk.exists()):
@@ -239,7 +240,7 @@ class GatewayServicer(SharingMixin, gateway_api_pb2_grpc.GatewayAPIServicer):
             rid = ref.resource_id
             rel = "/".join(p for p in ref.path.split("/") if p not in ("", "."))
             target = self._data_url(
-                f"spaces/{urllib.parse.quote(rid.storage_id)}!{urllib.parse.quote(rid.opaque_id.split('@')[0])}"
+                f"spaces/{urllib.parse.quote(rid.storage_id)}!{urllib.parse.quote(base_id)}"
                 + (f"/{urllib.parse.quote(rel)}" if rel else "")
             )
         endpoint, token = self._endpoint(target, version_key)
@@ -265,7 +266,15 @@ class GatewayServicer(SharingMixin, gateway_api_pb2_grpc.GatewayAPIServicer):
             length = int(raw_length) if raw_length else -1
         except ValueError:
             raise CS3Error.internal("error parsing upload length") from None
-        session = await self._run(self._prepare_upload, node, user, request, length)
+        checksum = opaque_value(request.opaque, "Upload-Checksum")
+        mtime = opaque_value(request.opaque, "X-OC-Mtime")
+        try:
+            checksum = parse_checksum(checksum) if checksum else ""
+            if mtime and self.config.honour_oc_mtime:
+                parse_mtime_ns(mtime)
+        except ValueError as e:
+            raise CS3Error(code_pb2.CODE_INVALID_ARGUMENT, str(e)) from None
+        session = await self._run(self._prepare_upload, node, user, request, length, checksum)
         protocols = []
         for name in self.config.upload_protocols or ["simple"]:
             target = self._data_url(f"{name}/{session}")
@@ -283,7 +292,7 @@ class GatewayServicer(SharingMixin, gateway_api_pb2_grpc.GatewayAPIServicer):
         return gw.InitiateFileUploadResponse(status=status(), protocols=protocols)
 
     def _prepare_upload(
-        self, node: Node, user: UserSpec, request: sp.InitiateFileUploadRequest, length: int
+        self, node: Node, user: UserSpec, request: sp.InitiateFileUploadRequest, length: int, checksum: str
     ) -> str:
         """Checks and session creation, atomically under the storage mutex."""
         s = self.storage
@@ -317,6 +326,7 @@ class GatewayServicer(SharingMixin, gateway_api_pb2_grpc.GatewayAPIServicer):
                 mtime=opaque_value(request.opaque, "X-OC-Mtime"),
                 if_match=request.if_match if self.config.conditional_upload == "honour" else "",
                 if_not_exist=bool(request.if_not_exist) and self.config.conditional_upload == "honour",
+                checksum=checksum,
             )
             if length == 0 and self.config.zero_length_finalizes_at_initiate:
                 # decomposedfs finishes a zero-byte upload inside Initiate; a later PUT then gets 404.

@@ -79,7 +79,7 @@ CREATE TABLE IF NOT EXISTS versions (
 CREATE TABLE IF NOT EXISTS uploads (
     id TEXT PRIMARY KEY, username TEXT, disk TEXT, path TEXT, length INTEGER, offset INTEGER,
     expires REAL, lock_id TEXT, mtime TEXT, if_match TEXT, if_not_exist INTEGER,
-    if_unmodified_since REAL, adler INTEGER, state TEXT);
+    if_unmodified_since REAL, adler INTEGER, state TEXT, checksum TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS recycle (
     key TEXT PRIMARY KEY, username TEXT, path TEXT, disk TEXT, id TEXT, type INTEGER, size INTEGER,
     deletion_time REAL);
@@ -100,6 +100,84 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER);
 def space_id_for(prefix: str) -> str:
     """CERNBox space ids: base32 of the space path (pkg/spaces/utils.go)."""
     return base64.b32encode(prefix.encode()).decode()
+
+
+REV_SEP = ".REV."
+
+
+def split_version_ref(opaque_id: str) -> tuple[str, str]:
+    """(file id, version key) of a resource id that may name a version: EOS's ``<fileid>@<key>`` or
+    decomposedfs's revision id ``<fileid>.REV.<ts>``, which is the version key itself."""
+    if "@" in opaque_id:
+        base, _, key = opaque_id.partition("@")
+        return base, key
+    if REV_SEP in opaque_id:
+        return opaque_id.split(REV_SEP, 1)[0], opaque_id
+    return opaque_id, ""
+
+
+def rfc3339_ns(ns: int) -> str:
+    """decomposedfs revision timestamps: RFC 3339 with nanoseconds, UTC."""
+    import datetime
+
+    secs, frac = divmod(ns, 1_000_000_000)
+    base = datetime.datetime.fromtimestamp(secs, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{base}.{frac:09d}Z"
+
+
+CHECKSUM_ALGOS = ("adler32", "md5", "sha1")
+
+
+def parse_checksum(value: str) -> str:
+    """Validate an ``Upload-Checksum`` ("<algo> <hex>"); returns it normalised. ValueError if bad."""
+    algo, _, digest = value.strip().partition(" ")
+    algo, digest = algo.lower(), digest.strip().lower()
+    if algo not in CHECKSUM_ALGOS:
+        raise ValueError(f"unsupported checksum algorithm {algo!r}")
+    if not digest or any(c not in "0123456789abcdef" for c in digest):
+        raise ValueError("checksum must be hexadecimal")
+    return f"{algo} {digest}"
+
+
+def checksum_matches(source: Path, expected: str, adler: int) -> bool:
+    algo, _, digest = expected.partition(" ")
+    if algo == "adler32":
+        return int(digest, 16) == adler & 0xFFFFFFFF
+    h = hashlib.new(algo)
+    with open(source, "rb") as f:
+        for block in iter(lambda: f.read(1024 * 1024), b""):
+            h.update(block)
+    return h.hexdigest() == digest
+
+
+def parse_mtime_ns(value: str) -> int:
+    """``X-OC-Mtime`` ("sec[.frac]") in ns. ValueError when it is not a finite non-negative number."""
+    seconds = float(value)
+    if not (0 <= seconds < 1e11):  # also rejects nan and inf
+        raise ValueError(f"invalid mtime {value!r}")
+    return int(seconds * 1e9)
+
+
+def fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename in ``path`` durable (best effort where directories cannot be opened)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def adler32_hex(value: int) -> str:
@@ -162,6 +240,7 @@ class Session:
     if_unmodified_since: float
     adler: int
     state: str
+    checksum: str = ""  # "<algo> <hex>" from Upload-Checksum at initiate; verified at commit (419)
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Session:
@@ -201,6 +280,9 @@ class Storage:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
+        upload_columns = {r["name"] for r in self.db.execute("PRAGMA table_info(uploads)")}
+        if "checksum" not in upload_columns:  # a state dir from before Upload-Checksum support
+            self.db.execute("ALTER TABLE uploads ADD COLUMN checksum TEXT NOT NULL DEFAULT ''")
         self.mounts = self._build_mounts()
         self._quota_total_override: int | None = None
         self._quota_used_override: int | None = None
@@ -269,7 +351,7 @@ class Storage:
         return Node(cs3_path, disk, mount, self._perms(mount, disk, user))
 
     def _resolve_id(self, opaque_id: str, rel: str, user: UserSpec | None) -> Node:
-        base = self.disk_for_id(opaque_id.split("@", 1)[0])
+        base = self.disk_for_id(split_version_ref(opaque_id)[0])
         if base is None:
             raise CS3Error.not_found("path not found")
         mount = self._mount_for_disk(base)
@@ -763,7 +845,14 @@ class Storage:
         st = os.stat(disk)
         opaque_id = self.file_id(disk)
         seq = self._next_seq()
-        key = f"{st.st_mtime_ns // 1_000_000_000}.{seq:08x}"
+        if self.config.version_keys == "decomposedfs":
+            ns = st.st_mtime_ns
+            key = f"{opaque_id}{REV_SEP}{rfc3339_ns(ns)}"
+            while self.db.execute("SELECT 1 FROM versions WHERE id=? AND key=?", (opaque_id, key)).fetchone():
+                ns += 1  # two writes within one clock tick: keep keys unique
+                key = f"{opaque_id}{REV_SEP}{rfc3339_ns(ns)}"
+        else:
+            key = f"{st.st_mtime_ns // 1_000_000_000}.{seq:08x}"
         vdir = self.versions_dir(opaque_id)
         vdir.mkdir(parents=True, exist_ok=True)
         try:
@@ -821,10 +910,13 @@ class Storage:
             if_unmodified_since=fields.get("if_unmodified_since", 0.0),
             adler=1,
             state="open",
+            checksum=fields.get("checksum", ""),
         )
         with self.mutex:
             self.db.execute(
-                "INSERT INTO uploads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO uploads (id, username, disk, path, length, offset, expires, lock_id, mtime,"
+                " if_match, if_not_exist, if_unmodified_since, adler, state, checksum)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     session.id,
                     session.username,
@@ -840,6 +932,7 @@ class Storage:
                     session.if_unmodified_since,
                     1,
                     "open",
+                    session.checksum,
                 ),
             )
         self.upload_file(session.id).touch()
@@ -887,6 +980,8 @@ class Storage:
             if disk.is_dir():
                 raise HTTPError(409, "target is a folder")
             exists = disk.exists()
+            if session.checksum and not checksum_matches(source, session.checksum, adler):
+                raise HTTPError(419, "checksum mismatch")
             self.locks.check_data_write(disk, ctx)
             if self.config.conditional_upload == "honour":
                 if ctx.if_not_exist and exists:
@@ -901,11 +996,15 @@ class Storage:
                 raise HTTPError(507 if code in (errno.ENOSPC, errno.EDQUOT) else 500, os.strerror(code))
             if exists and not ctx.disable_versioning:
                 self._archive(disk)
+            if self.config.fsync:
+                fsync_file(source)
             os.replace(source, disk)
             mtime_ns = int(self.clock.now() * 1e9)
             if ctx.mtime and self.config.honour_oc_mtime:
-                mtime_ns = int(float(ctx.mtime) * 1e9)
+                mtime_ns = parse_mtime_ns(ctx.mtime)
             os.utime(disk, ns=(mtime_ns, mtime_ns))
+            if self.config.fsync:
+                fsync_dir(disk.parent)
             self.bump_content(disk)
             self._store_checksum(disk, adler32_hex(adler), os.stat(disk))
             self.bump_tree(disk)
