@@ -17,16 +17,20 @@ import functools
 import inspect
 import json
 import logging
+import math
 import posixpath
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
+from urllib.parse import quote
 
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 from tornado.web import HTTPError
+from traitlets import Unicode
+from traitlets.config import Configurable
 
 import cs3sync
 
@@ -46,6 +50,53 @@ MIN_QUERY = 2
 MAX_ENTRIES = 500
 
 ROLES = ("viewer", "editor")
+#: Largest journal entry id (SQLite INTEGER); anything above is "no such entry", not an overflow.
+MAX_ENTRY_ID = 2**63 - 1
+MAX_ERROR_CHARS = 200
+
+
+class CS3SyncAPI(Configurable):
+    """Settings of the labextension's REST API (``c.CS3SyncAPI.<name>`` in jupyter_server_config.py)."""
+
+    public_link_url = Unicode(
+        "",
+        help="URL template of public links, '{token}' standing for the link's token, e.g. "
+        "'https://cernbox.cern.ch/s/{token}' or 'https://ocis.example.org/s/{token}'. The Shares panel's "
+        "'Copy link' copies it; when empty (or without '{token}') the panels copy the bare token and say so.",
+    ).tag(config=True)
+
+
+def link_url(template: str, token: str) -> str | None:
+    """The public URL of a link from the configured template, or None when none is usable."""
+    if not template or "{token}" not in template or not token:
+        return None
+    if not template.startswith(("https://", "http://")):
+        return None
+    return template.replace("{token}", quote(token, safe=""))
+
+
+#: Transport wording that must never reach the panels (grpc-core, Python reprs, tracebacks).
+_INTERNALS = re.compile(
+    r"ipv[46]:|failed to connect to all addresses|debug_error_string|grpc_status|StatusCode\.|"
+    r"AioRpcError|_InactiveRpcError|Traceback|File \"|\[Errno|"
+    r"Connection refused|Connect Failed|0x[0-9a-f]{6,}",
+    re.IGNORECASE,
+)
+
+
+def short_error(message: Any) -> str | None:
+    """A one-line, bounded error for the panels: transport internals become 'storage unreachable'."""
+    if message is None:
+        return None
+    text = str(message).strip()
+    if not text:
+        return None
+    if _INTERNALS.search(text):
+        return "storage unreachable"
+    line = text.splitlines()[0].strip()
+    if len(line) > MAX_ERROR_CHARS:
+        line = line[: MAX_ERROR_CHARS - 1].rstrip() + "…"
+    return line
 
 
 # ---------------------------------------------------------------------------------------------- errors
@@ -58,7 +109,9 @@ def _to_http_error(exc: BaseException, what: str) -> HTTPError:
         err = to_http_error(exc, what)
     except Exception:  # the mapping itself must never turn into a 500
         err = HTTPError(502, f"Storage error on {what or '/'}")
-    if err.status_code >= 500 and err.status_code not in (501, 502, 503, 504, 507):
+    if err.status_code == 504:  # the storage did not answer in time: an outage for the client
+        err = HTTPError(503, err.log_message or "Storage did not answer in time")
+    if err.status_code >= 500 and err.status_code not in (501, 502, 503, 507):
         err = HTTPError(502, f"Storage error on {what or '/'}")
     return err
 
@@ -94,8 +147,9 @@ def storage_errors(what: str | Callable[[Any], str] = "") -> Callable[..., Any]:
 class CS3APIHandler(APIHandler):
     """Base class: JSON in and out, the manager's client/engine/path map, errors without internals."""
 
-    def initialize(self, contents_manager: Any) -> None:
+    def initialize(self, contents_manager: Any, api_config: CS3SyncAPI | None = None) -> None:
         self.cm = contents_manager
+        self.api_config = api_config
 
     # Errors: {"message": ..., "reason": ...}, never a traceback.
     def write_error(self, status_code: int, **kwargs: Any) -> None:
@@ -125,8 +179,8 @@ class CS3APIHandler(APIHandler):
         if not self.request.body:
             return {}
         try:
-            body = json.loads(self.request.body)
-        except ValueError:
+            body = json.loads(self.request.body, parse_constant=_reject_constant)
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise HTTPError(400, "Request body is not valid JSON") from None
         if not isinstance(body, dict):
             raise HTTPError(400, "Request body must be a JSON object")
@@ -182,6 +236,22 @@ class CS3APIHandler(APIHandler):
             return None
         pm = await self.path_map()
         return pm.to_api(cs3_path) if pm is not None else None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _string(body: dict[str, Any], key: str, *, required: bool = False, default: str | None = None) -> Any:
+    """A string field of a JSON body (400 when it has another type or is required and missing)."""
+    value = body.get(key)
+    if value is None:
+        if required:
+            raise HTTPError(400, f"Missing '{key}'")
+        return default
+    if not isinstance(value, str):
+        raise HTTPError(400, f"'{key}' must be a string")
+    return value
 
 
 async def _maybe_await(value: Any) -> Any:
@@ -257,14 +327,16 @@ def role_of(permissions: Iterable[str]) -> str:
     return "custom"
 
 
-def permissions_of(role: str) -> frozenset[str]:
+def permissions_of(role: Any) -> frozenset[str]:
     from cs3sync.cs3.types import EDITOR, VIEWER
 
+    if not isinstance(role, str):
+        raise HTTPError(400, f"'role' must be one of {', '.join(ROLES)}")
     if role == "viewer":
         return VIEWER
     if role == "editor":
         return EDITOR
-    raise HTTPError(400, f"Unknown role {role!r}: use one of {', '.join(ROLES)}")
+    raise HTTPError(400, f"Unknown role {role[:40]!r}: use one of {', '.join(ROLES)}")
 
 
 def quota_json(quota: Any) -> dict[str, Any] | None:
@@ -276,6 +348,10 @@ def quota_json(quota: Any) -> dict[str, Any] | None:
 
 def _num(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 class Names:
@@ -467,20 +543,18 @@ class SharesHandler(CS3APIHandler):
         from cs3sync.cs3.types import Grantee
 
         body = self.json_body()
-        path = body.get("path")
-        grantee_type = body.get("grantee_type", "user")
-        grantee_id = body.get("grantee_id")
-        if not isinstance(path, str):
-            raise HTTPError(400, "Missing 'path'")
+        path = _string(body, "path", required=True)
+        grantee_type = _string(body, "grantee_type", default="user")
+        grantee_id = _string(body, "grantee_id", required=True)
         if grantee_type not in ("user", "group"):
             raise HTTPError(400, "'grantee_type' must be 'user' or 'group'")
-        if not isinstance(grantee_id, str) or not grantee_id:
+        if not grantee_id:
             raise HTTPError(400, "Missing 'grantee_id'")
+        idp = _string(body, "grantee_idp", default="")
         permissions = permissions_of(body.get("role", "viewer"))
         expiration = _expiration(body.get("expiration"))
         client = await self.client()
         target = await self.to_cs3(path)
-        idp = body.get("grantee_idp") or ""
         grantee = Grantee(type=grantee_type, opaque_id=grantee_id, idp=idp)
         share = await client.create_share(target, grantee, permissions, expiration=expiration)
         if share.resource is None:
@@ -533,8 +607,10 @@ class _quiet:
 def _expiration(value: Any) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise HTTPError(400, "'expiration' must be seconds since the epoch")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise HTTPError(400, "'expiration' must be a number of seconds since the epoch")
+    if value > 253402300799:  # 9999-12-31: beyond any storage's timestamps
+        raise HTTPError(400, "'expiration' is too far in the future")
     if value <= time.time():
         raise HTTPError(400, "'expiration' is in the past")
     return float(value)
@@ -558,31 +634,31 @@ class LinksHandler(CS3APIHandler):
     @storage_errors(lambda self: "link")
     async def post(self) -> None:
         body = self.json_body()
-        path = body.get("path")
-        if not isinstance(path, str):
-            raise HTTPError(400, "Missing 'path'")
+        path = _string(body, "path", required=True)
         permissions = permissions_of(body.get("role", "viewer"))
-        password = body.get("password") or None
-        if password is not None and not isinstance(password, str):
-            raise HTTPError(400, "'password' must be a string")
+        password = _string(body, "password") or None
         expiration = _expiration(body.get("expiration"))
-        description = body.get("display_name") or ""
+        description = _string(body, "display_name", default="")
         client = await self.client()
         target = await self.to_cs3(path)
         link = await client.create_link(
-            target, permissions, password=password, expiration=expiration, description=str(description)
+            target, permissions, password=password, expiration=expiration, description=description
         )
         if link.resource is None:
             link = _with_resource(link, await client.stat(target))
         self.write_json(await self.link_json(link), status=201)
 
+    def link_template(self) -> str:
+        template = getattr(self.api_config, "public_link_url", "") or ""
+        # A contents-manager setting of the same name, should the CS3Sync section ever grow one.
+        return template or getattr(getattr(self.cm, "cs3", None), "public_link_url", "") or ""
+
     async def link_json(self, link: Any) -> dict[str, Any]:
         res = link.resource
-        base = getattr(getattr(self.cm, "cs3", None), "public_link_url", "") or ""
         return {
             "id": link.id,
             "token": link.token,
-            "url": base.replace("{token}", link.token) if "{token}" in base else None,
+            "url": link_url(self.link_template(), link.token),
             **_resource_fields(res, link.resource_id),
             "api_path": await self.to_api(res.path) if res is not None else None,
             "role": role_of(link.permissions),
@@ -602,14 +678,15 @@ class LinkHandler(LinksHandler):
         kwargs: dict[str, Any] = {}
         if body.get("role") is not None:
             kwargs["permissions"] = permissions_of(body["role"])
-        if body.get("password") is not None:
-            if not isinstance(body["password"], str):
-                raise HTTPError(400, "'password' must be a string")
-            kwargs["password"] = body["password"]
-        if body.get("expiration") is not None:
-            kwargs["expiration"] = _expiration(body["expiration"])
-        if body.get("display_name") is not None:
-            kwargs["display_name"] = str(body["display_name"])
+        password = _string(body, "password")
+        if password is not None:
+            kwargs["password"] = password  # "" removes the password
+        if "expiration" in body:
+            # null removes the expiry (a zero timestamp, as Reva stores "never")
+            kwargs["expiration"] = _expiration(body["expiration"]) if body["expiration"] is not None else 0.0
+        display_name = _string(body, "display_name")
+        if display_name is not None:
+            kwargs["display_name"] = display_name
         if not kwargs:
             raise HTTPError(400, "Nothing to update")
         client = await self.client()
@@ -706,12 +783,20 @@ class JournalHandler(CS3APIHandler):
         lister = getattr(engine, "entries", None) or getattr(journal, "entries", None)
         entries = list(await _maybe_await(lister(states=SHOWN_STATES))) if lister else []
         entries = entries[:MAX_ENTRIES]
-        uploads: dict[int, Any] = {}
+        uploads: dict[int, tuple[int, int]] = {}  # entry id -> (bytes confirmed or sent, total)
         if journal is not None and hasattr(journal, "upload_sessions"):
             try:
-                uploads = {u.entry_id: u for u in await journal.upload_sessions()}
+                for u in await journal.upload_sessions():
+                    uploads[u.entry_id] = (max(u.offset or 0, u.sent or 0), int(u.total or 0))
             except Exception as exc:
                 log.debug("cs3sync.upload_sessions_failed %s", type(exc).__name__)
+        live = getattr(engine, "progress", None)
+        if callable(live):  # this process's running uploads, fresher than the persisted figure
+            try:
+                for entry_id, p in (await _maybe_await(live())).items():
+                    uploads[int(entry_id)] = (int(p.sent or 0), int(p.total or 0))
+            except Exception as exc:
+                log.debug("cs3sync.progress_failed %s", type(exc).__name__)
         if not counts:
             for e in entries:
                 counts[e.state] = counts.get(e.state, 0) + 1
@@ -721,19 +806,19 @@ class JournalHandler(CS3APIHandler):
         self.write_json(
             {
                 "state": str(state),
-                "last_error": str(last_error) if last_error else None,
+                "last_error": short_error(last_error) if str(state) != "online" else None,
                 "counts": counts,
                 "pending": sum(counts.get(s, 0) for s in PENDING_STATES),
                 "entries": out,
             }
         )
 
-    async def entry_json(self, e: Any, upload: Any) -> dict[str, Any]:
+    async def entry_json(self, e: Any, upload: tuple[int, int] | None) -> dict[str, Any]:
         uploaded = None
         progress = None
-        if upload is not None and upload.total:
-            uploaded = int(max(upload.offset or 0, upload.sent or 0))
-            progress = min(1.0, uploaded / upload.total)
+        if upload is not None and upload[1] > 0:
+            uploaded = min(upload[0], upload[1])
+            progress = uploaded / upload[1]
         return {
             "id": int(e.id),
             "op": e.op,
@@ -743,8 +828,8 @@ class JournalHandler(CS3APIHandler):
             "state": e.state,
             "blocked_reason": getattr(e, "blocked_reason", None),
             "attempts": int(getattr(e, "attempts", 0) or 0),
-            "last_error": getattr(e, "last_error", None),
-            "size": getattr(e, "size", None),
+            "last_error": short_error(getattr(e, "last_error", None)),
+            "size": _int(getattr(e, "size", None)),
             "uploaded": uploaded,
             "progress": progress,
             "conflict_api_path": await self.to_api(getattr(e, "conflict_path", None)),
@@ -759,6 +844,8 @@ class JournalActionHandler(CS3APIHandler):
     @web.authenticated
     @storage_errors("journal entry")
     async def post(self, entry_id: str, action: str) -> None:
+        if int(entry_id) > MAX_ENTRY_ID:
+            raise HTTPError(404, f"No journal entry {entry_id[:20]}")
         engine = await self.engine()
         fn = getattr(engine, action, None) or getattr(getattr(engine, "journal", None), action, None)
         if fn is None:
@@ -784,6 +871,33 @@ class JournalActionHandler(CS3APIHandler):
         self.finish()
 
 
+class NotFoundHandler(CS3APIHandler):
+    """Any other URL under the namespace: a JSON 404 rather than tornado's HTML page."""
+
+    def _missing(self, *args: Any) -> None:
+        raise HTTPError(404, "No such cs3sync endpoint")
+
+    @web.authenticated
+    def get(self, *args: Any) -> None:
+        self._missing()
+
+    @web.authenticated
+    def post(self, *args: Any) -> None:
+        self._missing()
+
+    @web.authenticated
+    def patch(self, *args: Any) -> None:
+        self._missing()
+
+    @web.authenticated
+    def put(self, *args: Any) -> None:
+        self._missing()
+
+    @web.authenticated
+    def delete(self, *args: Any) -> None:
+        self._missing()
+
+
 # ---------------------------------------------------------------------------------------------- setup
 def routes(base_url: str) -> list[tuple[str, type[CS3APIHandler]]]:
     def r(p: str) -> str:
@@ -806,11 +920,26 @@ def routes(base_url: str) -> list[tuple[str, type[CS3APIHandler]]]:
     ]
 
 
+def fallback_route(base_url: str) -> tuple[str, type[CS3APIHandler]]:
+    """A JSON 404 for the rest of the namespace, registered after the other routes (``locks`` included)."""
+    return (url_path_join(base_url, NAMESPACE, "(.*)"), NotFoundHandler)
+
+
 def setup_handlers(web_app: Any, contents_manager: Any) -> None:
     """Register the REST API under ``<base_url>/api/cs3sync/`` (called by the server extension loader)."""
     base_url = web_app.settings.get("base_url", "/")
-    handlers = [
-        (re.sub(r"/+", "/", path), cls, {"contents_manager": contents_manager})
-        for path, cls in routes(base_url)
-    ]
+    if isinstance(contents_manager, Configurable):
+        api_config = CS3SyncAPI(parent=contents_manager)
+    else:
+        api_config = CS3SyncAPI(config=web_app.settings.get("config"))
+    if api_config.public_link_url and link_url(api_config.public_link_url, "t") is None:
+        log.warning(
+            "cs3sync: CS3SyncAPI.public_link_url must be an http(s) URL containing {token}; "
+            "the panels will copy bare link tokens"
+        )
+    kwargs = {"contents_manager": contents_manager, "api_config": api_config}
+    handlers = [(re.sub(r"/+", "/", path), cls, kwargs) for path, cls in routes(base_url)]
     web_app.add_handlers(".*$", handlers)
+    # Last (tornado tries host rules in insertion order; the lock routes were added before these).
+    path, cls = fallback_route(base_url)
+    web_app.add_handlers(".*$", [(re.sub(r"/+", "/", path), cls, kwargs)])

@@ -33,10 +33,21 @@ def cs3_user() -> str:
 
 
 @pytest.fixture
+def public_link_url() -> str:
+    """``CS3SyncAPI.public_link_url`` of the server (parametrize a test to set it)."""
+    return ""
+
+
+@pytest.fixture
 def jp_server_config(
-    demo_emulator: EmulatorThread, token_file: Callable[..., Path], tmp_path: Path, cs3_user: str
+    demo_emulator: EmulatorThread,
+    token_file: Callable[..., Path],
+    tmp_path: Path,
+    cs3_user: str,
+    public_link_url: str,
 ) -> dict[str, Any]:
     return {
+        "CS3SyncAPI": {"public_link_url": public_link_url},
         "ServerApp": {
             "jpserver_extensions": {"contents": True},
             "contents_manager_class": "contents.manager.CS3ContentsManager",
