@@ -12,6 +12,7 @@ import {
 } from '@jupyterlab/translation';
 import * as React from 'react';
 
+import { copyTarget } from './linkedit';
 import { roleLabel } from './shares';
 import { ICS3Client } from './tokens';
 import { IGroup, ILink, IShare, IUser, Role } from './types';
@@ -293,10 +294,13 @@ export function ShareDialogBody(props: IShareDialogProps): React.ReactElement {
                   : ''}
               </span>
               <button
-                className="jp-mod-styled"
-                onClick={() => Clipboard.copyToSystem(link.url ?? link.token)}
+                className="jp-mod-styled jp-cs3sync-copyLink"
+                title={copyTarget(link, trans).title}
+                onClick={() =>
+                  Clipboard.copyToSystem(copyTarget(link, trans).text)
+                }
               >
-                {trans.__('Copy')}
+                {copyTarget(link, trans).label}
               </button>
               <button
                 className="jp-mod-styled jp-mod-reject"

@@ -17,6 +17,7 @@ import { Panel } from '@lumino/widgets';
 import * as React from 'react';
 
 import { shareIcon } from './icons';
+import { copyTarget, editLink } from './linkedit';
 import { PolledModel } from './model';
 import { openShareDialog } from './sharedialog';
 import { ICS3Client } from './tokens';
@@ -279,7 +280,7 @@ class SharesView extends VDomRenderer<PolledModel<ISharesData>> {
             key={link.id}
             className="jp-cs3sync-item"
             data-link-id={link.id}
-            title={link.url ?? link.token}
+            title={link.url ?? link.storage_path}
             onClick={() => {
               if (link.api_path !== null) {
                 void this._cs3.open(link.api_path, link.type);
@@ -297,15 +298,30 @@ class SharesView extends VDomRenderer<PolledModel<ISharesData>> {
                 ? trans.__('expires %1', formatDate(link.expiration))
                 : ''}
             </span>
+            {(() => {
+              const copy = copyTarget(link, trans);
+              return (
+                <button
+                  className="jp-cs3sync-action jp-cs3sync-copyLink"
+                  title={copy.title}
+                  onClick={event => {
+                    event.stopPropagation();
+                    Clipboard.copyToSystem(copy.text);
+                  }}
+                >
+                  {copy.label}
+                </button>
+              );
+            })()}
             <button
-              className="jp-cs3sync-action"
-              title={trans.__('Copy the link')}
+              className="jp-cs3sync-action jp-cs3sync-editLink"
+              title={trans.__('Change the expiry or password of this link')}
               onClick={event => {
                 event.stopPropagation();
-                Clipboard.copyToSystem(link.url ?? link.token);
+                void editLink(this._cs3.client, link, trans);
               }}
             >
-              {trans.__('Copy')}
+              {trans.__('Edit')}
             </button>
             <button
               className="jp-cs3sync-action"

@@ -35,12 +35,51 @@ export function uploadPercent(entries: IJournalEntry[]): number | null {
   let total = 0;
   let done = 0;
   for (const entry of entries) {
-    if (entry.state === 'running' && entry.size && entry.uploaded !== null) {
+    if (entry.state !== 'running' || !entry.size) {
+      continue;
+    }
+    const uploaded =
+      entry.uploaded ??
+      (entry.progress !== null ? entry.progress * entry.size : null);
+    if (uploaded !== null) {
       total += entry.size;
-      done += entry.uploaded;
+      done += Math.min(uploaded, entry.size);
     }
   }
   return total > 0 ? Math.round((done / total) * 100) : null;
+}
+
+/** At most one line of at most 200 characters: what the panel shows of an error message. */
+export function shortMessage(
+  message: string | null | undefined
+): string | null {
+  if (!message) {
+    return null;
+  }
+  const line = message.trim().split('\n')[0].trim();
+  return line.length > 200
+    ? line.slice(0, 199).replace(/\s+$/, '') + '…'
+    : line;
+}
+
+/** A labelled progress bar (role="progressbar") around the status bar's ProgressBar. */
+export function UploadProgress(props: {
+  percent: number;
+  label: string;
+}): React.ReactElement {
+  return (
+    <span
+      className="jp-cs3sync-uploadProgress"
+      role="progressbar"
+      aria-label={props.label}
+      aria-valuemin={0}
+      aria-valuemax={100}
+      aria-valuenow={props.percent}
+      title={`${props.label}: ${props.percent}%`}
+    >
+      <ProgressBar percentage={props.percent} />
+    </span>
+  );
 }
 
 /** The journal, polled. */
@@ -129,12 +168,18 @@ export class SyncStatus extends VDomRenderer<JournalModel> {
         className={`jp-cs3sync-syncItem jp-mod-${state}`}
         data-state={state}
         data-pending={data?.pending ?? 0}
+        data-progress={percent ?? ''}
         onClick={this._onClick}
       >
         <GroupItem spacing={4}>
           <syncIcon.react tag="span" />
           <TextItem source={text} />
-          {percent !== null ? <ProgressBar percentage={percent} /> : null}
+          {percent !== null ? (
+            <UploadProgress
+              percent={percent}
+              label={trans.__('Upload progress')}
+            />
+          ) : null}
         </GroupItem>
       </div>
     );
@@ -180,7 +225,9 @@ export class SyncPanel extends VDomRenderer<JournalModel> {
         <div className={`jp-cs3sync-syncState jp-mod-${data.state}`}>
           {syncSummary(data, trans)}
           {data.last_error && data.state !== 'online' ? (
-            <div className="jp-cs3sync-detail">{data.last_error}</div>
+            <div className="jp-cs3sync-detail jp-cs3sync-stateError">
+              {shortMessage(data.last_error)}
+            </div>
           ) : null}
         </div>
         {this._section(
@@ -251,18 +298,22 @@ export class SyncPanel extends VDomRenderer<JournalModel> {
             {entry.size !== null ? ' · ' + formatBytes(entry.size) : ''}
           </span>
           {entry.progress !== null && entry.state === 'running' ? (
-            <ProgressBar percentage={Math.round(entry.progress * 100)} />
+            <UploadProgress
+              percent={Math.round(entry.progress * 100)}
+              label={trans.__('Upload of %1', entry.api_path ?? entry.path)}
+            />
           ) : null}
           {entry.last_error ? (
             <div className="jp-cs3sync-detail jp-cs3sync-entryError">
-              {entry.last_error}
+              {shortMessage(entry.last_error)}
             </div>
           ) : null}
         </div>
         <div className="jp-cs3sync-entryActions">
           {entry.state === 'conflict' && entry.conflict_api_path ? (
             <button
-              className="jp-mod-styled"
+              className="jp-mod-styled jp-cs3sync-openConflict"
+              title={trans.__('Open %1', entry.conflict_api_path)}
               onClick={() =>
                 void this._cs3.open(entry.conflict_api_path!, 'file')
               }
