@@ -183,7 +183,7 @@ class AdminAPI:
     @staticmethod
     def _data(body: dict[str, Any]) -> bytes:
         if "data_b64" in body:
-            return base64.b64decode(body["data_b64"])
+            return base64.b64decode(body["data_b64"], validate=True)
         return str(body.get("data", "")).encode()
 
     async def external_write(self, body: dict[str, Any]) -> None:

@@ -48,6 +48,8 @@ class Call:
     metadata: dict[str, Any]
     request: Any
     time: float = field(default_factory=time.time)
+    #: Seconds the client's deadline left when the call arrived; None = the client set no deadline.
+    deadline: float | None = None
 
     def __repr__(self) -> str:
         # The access token (metadata) and the request's credentials (Authenticate's client_secret,
@@ -58,6 +60,14 @@ class Call:
     # Unpacks as the documented (method, metadata, request) triple.
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter((self.method, self.metadata, self.request))
+
+
+def _time_remaining(context: grpc.aio.ServicerContext) -> float | None:
+    """grpc reports "no deadline" as a practically infinite remaining time."""
+    remaining = context.time_remaining()
+    if remaining is None or remaining > 10 * 365 * 86400:
+        return None
+    return remaining
 
 
 class GatewayInterceptor(grpc.aio.ServerInterceptor):
@@ -79,7 +89,7 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):
 
         async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
             metadata = {k.lower(): v for k, v in (context.invocation_metadata() or ())}
-            self._calls.append(Call(method, metadata, request))
+            self._calls.append(Call(method, metadata, request, deadline=_time_remaining(context)))
             reply = await self._apply_fault(method, context)
             if reply is not None:
                 return reply

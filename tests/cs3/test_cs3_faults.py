@@ -373,13 +373,12 @@ async def test_gateway_outage_and_restart(client: CS3Client, emu: Any, home: str
         await client.stat(home)
     assert exc.value.connectivity
     await emu.faults.restart()
-    with anyio.fail_after(10):
-        while True:  # the channel reconnects on its own (bounded backoff)
-            try:
-                await client.stat(home)
-                break
-            except errors.Transient:
-                await anyio.sleep(0.1)
+    channel = client.gateway._channel
+    assert channel is not None
+    with anyio.fail_after(30):
+        # The channel reconnects on its own (bounded backoff); wait for that event, not a sleep loop.
+        await channel.channel_ready()
+    await client.stat(home)
 
 
 # --- the loop is never blocked ----------------------------------------------------------------------
@@ -388,7 +387,8 @@ async def test_gateway_outage_and_restart(client: CS3Client, emu: Any, home: str
 @pytest.mark.parametrize("profile", ["ocis"])
 async def test_big_transfer_never_blocks_the_loop(tmp_path: Path, secret_file: Any, profile: str) -> None:
     """A 64 MiB upload and download, with the emulator in its own thread so only the client runs on
-    this loop: a 5 ms ticker must keep ticking throughout (bound generous: 0.5 s)."""
+    this loop: a 5 ms ticker must keep ticking throughout (bound generous: 0.5 s). That the check can
+    fail is shown by test_cs3_structural.py::test_loop_watch_catches_a_blocking_client."""
     from cs3sync.cs3 import CS3Config
     from cs3sync.emulator import EmulatorConfig, EmulatorThread
 
