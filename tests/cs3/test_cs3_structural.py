@@ -180,3 +180,36 @@ async def test_ocis_revision_keys_download_by_resource_id(client: CS3Client, emu
     assert "version_key" not in initiate.request.opaque.map
     await client.restore_version(path, old.key)
     assert await client.read_bytes(path) == b"revision one"
+
+
+# --- the README documents every client setting with its default -------------------------------------
+
+
+def _rendered(value: object) -> str:
+    if isinstance(value, bool) or value is None:
+        return f"`{value}`"
+    if isinstance(value, int) and value >= MiB and value % MiB == 0:
+        return f"{value // MiB} MiB"
+    if isinstance(value, (int, float)):
+        return f"`{value:g}`"
+    return f'`"{value}"`' if value else '`""`'
+
+
+def test_connecting_readme_documents_every_setting_and_default() -> None:
+    import dataclasses
+
+    from cs3sync.cs3 import CS3Config
+
+    readme = (Path(__file__).parents[2] / "docs" / "readme" / "connecting.md").read_text()
+    rows = [line for line in readme.splitlines() if line.startswith("| `")]
+    for f in dataclasses.fields(CS3Config):
+        (row,) = [r for r in rows if f"`{f.name}`" in r.split("|")[1]] or [None]
+        assert row is not None, f"{f.name} is not in the settings table"
+        if f.name == "host" or f.default is None:  # required, or "none"/"system store" in words
+            continue
+        default = f.default
+        column = row.split("|")[3]
+        rendered = _rendered(default)
+        if f.name == "token_path":
+            rendered = '`""`'
+        assert rendered in column, f"{f.name}: default {rendered} not in {column!r}"
