@@ -1,8 +1,8 @@
-"""Fixtures of the contents tests: pytest-jupyter's server fixtures, scoped to this directory.
+"""Fixtures of the contents tests: a Jupyter server on CS3ContentsManager against the emulator.
 
-pytest-jupyter runs every coroutine test on its own loop (a ``pytest_pyfunc_call`` hook). Enabling it
-for the whole suite would take anyio tests elsewhere off their runner, so its fixtures and hooks are
-imported here, where they apply only to ``tests/contents``.
+pytest-jupyter's fixtures (``jp_serverapp``, ``jp_fetch``, ``jp_asyncio_loop``) come from the root
+``tests/conftest.py``, the one place that loads the plugin (its shim keeps anyio-marked tests on anyio).
+Plain ``async def`` tests here run on pytest-jupyter's loop.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pytest_jupyter.jupyter_server import *  # noqa: F403
 from traitlets.config import Config
 
 collect_ignore = ["upstream"]
@@ -95,7 +94,3 @@ def make_cm(cs3_settings: dict, jp_asyncio_loop: Any) -> Iterator[Callable[..., 
     yield make
     for manager in made:
         jp_asyncio_loop.run_until_complete(manager.shutdown())
-
-
-def rpc_names(emu: Any, since: int) -> list[str]:
-    return [call.method for call in emu.calls[since:] if call.method != "Authenticate"]

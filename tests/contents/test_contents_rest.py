@@ -7,24 +7,8 @@ import json
 from typing import Any
 
 import pytest
-from conftest import rpc_names
+from contents_helpers import body, put_text, rpc_names, status_of
 from tornado.httpclient import HTTPClientError
-
-
-def body(response: Any) -> dict[str, Any]:
-    return json.loads(response.body.decode())
-
-
-async def put_text(jp_fetch: Any, path: str, text: str) -> dict[str, Any]:
-    model = {"type": "file", "format": "text", "content": text}
-    return body(await jp_fetch("api", "contents", path, method="PUT", body=json.dumps(model)))
-
-
-async def status_of(jp_fetch: Any, *parts: str, **kw: Any) -> int:
-    try:
-        return (await jp_fetch(*parts, **kw)).code
-    except HTTPClientError as e:
-        return e.code
 
 
 async def test_save_then_get_last_modified_and_hash_are_identical(jp_fetch: Any, cm: Any) -> None:
