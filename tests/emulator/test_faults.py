@@ -151,6 +151,11 @@ async def test_external_write_touch_delete(emulator: Emulator, gw: Gateway) -> N
     assert third.etag != second.etag
     emulator.storage.external_delete(gw.p("e.txt"))
     assert (await gw.stat(gw.p("e.txt"))).status.code == code_pb2.CODE_NOT_FOUND
+    before = (await gw.stat(gw.home)).info
+    emulator.storage.external_mkdir(gw.p("made/elsewhere"))
+    made = (await gw.stat(gw.p("made/elsewhere"))).info
+    assert made.type == 2  # RESOURCE_TYPE_CONTAINER
+    assert (await gw.stat(gw.home)).info.etag != before.etag  # a hook change propagates like ours
 
 
 async def test_quota_hook_and_enospc(emulator: Emulator, gw: Gateway) -> None:
