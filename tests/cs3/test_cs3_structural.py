@@ -213,3 +213,59 @@ def test_connecting_readme_documents_every_setting_and_default() -> None:
         if f.name == "token_path":
             rendered = '`""`'
         assert rendered in column, f"{f.name}: default {rendered} not in {column!r}"
+
+
+# --- secrets never reach logs, errors or reprs ------------------------------------------------------
+
+
+async def test_no_secret_in_logs_errors_or_reprs(
+    make_client: Callable[..., CS3Client], emu: Any, secret_file: Callable[..., Path]
+) -> None:
+    """A session with re-logins, a rejected password, a dropped transfer and an expired transfer token;
+    then no password, access token or transfer token appears in any log event, error or repr."""
+    from structlog.testing import capture_logs
+
+    from cs3sync.emulator import DropAfter
+
+    seen_errors: list[BaseException] = []
+    with capture_logs() as logs:
+        client = make_client(upload_attempts=2)
+        home = await client.home()
+        await client.upload(f"{home}/a.txt", b"a" * 5000)
+        emu.auth.expire_all()  # rejected token -> single re-login
+        await client.stat(f"{home}/a.txt")
+        emu.faults.http("PUT", DropAfter(100))
+        await client.upload(f"{home}/a.txt", b"b" * 5000)  # dropped PUT -> re-initiate
+        emu.transfers.expire_all()
+        assert await client.read_bytes(f"{home}/a.txt") == b"b" * 5000
+        emu.faults.http("PUT", DropAfter(100), times=None)
+        try:
+            await client.upload(f"{home}/a.txt", b"c" * 5000)
+        except errors.CS3Error as exc:
+            seen_errors.append(exc)
+        emu.faults.clear()
+        bad = make_client(token_path=str(secret_file("einstein", "wrong-password-value")))
+        try:
+            await bad.stat(home)
+        except errors.CS3Error as exc:
+            seen_errors.append(exc)
+    assert len(seen_errors) == 2 and isinstance(seen_errors[1], errors.AuthBlocked)
+    await emu.wait_http_idle()
+    secrets = {"relativity", "wrong-password-value"}
+    secrets |= {c.metadata["x-access-token"] for c in emu.calls if "x-access-token" in c.metadata}
+    secrets |= {r.headers["X-Reva-Transfer"] for r in emu.http_log if "X-Reva-Transfer" in r.headers}
+    assert len(secrets) > 4
+    texts = [repr(event) for event in logs]
+    texts += [f"{e!s} {e!r}" for e in seen_errors]
+    texts += [
+        repr(client),
+        repr(client.gateway),
+        repr(client.gateway.auth),
+        repr(client.data),
+        repr(client.config),
+    ]
+    texts += [repr(bad.gateway.auth)]
+    for text in texts:
+        for secret in secrets:
+            assert secret not in text, text[:300]
+    assert logs, "expected the client to log something"
