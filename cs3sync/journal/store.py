@@ -1107,6 +1107,61 @@ class Journal:
              state.kind, state.presented_mtime, cached, now),
         )  # fmt: skip
 
+    async def observe_remote(
+        self,
+        states: Iterable[RemoteState] = (),
+        *,
+        gone: Iterable[tuple[str, float]] = (),
+        listed: Iterable[tuple[str, float]] = (),
+    ) -> None:
+        """Record what reads saw on the storage, in one transaction (the contents manager's Stats and
+        listings, for offline reads). Each observation carries its time in ``updated_at``; a row written
+        later (e.g. by the engine after applying a command) is never overwritten by an older read.
+        ``gone``: (path, observed_at) that the storage reported missing (the row and its descendants
+        go). ``listed``: (folder, observed_at) whose listing is in ``states``: known children that the
+        listing no longer holds go. A changed etag drops ``presented_mtime``/``cached_blob`` as in
+        `put_remote_state`."""
+        rows = [(normalize_path(s.path), s) for s in states]
+        gone, listed = list(gone), list(listed)
+        if not rows and not gone and not listed:
+            return
+        async with self._tx() as conn:
+            for path, observed in gone:
+                await conn.execute(
+                    """DELETE FROM remote_state WHERE (path = ? OR substr(path, 1, length(?)) = ?)
+                       AND updated_at <= ?""",
+                    (path := normalize_path(path), path_key(path), path_key(path), observed),
+                )
+            for folder, observed in listed:
+                folder = normalize_path(folder)
+                present = {p for p, _ in rows if _parent(p) == folder}
+                known = await conn.execute_fetchall(
+                    "SELECT path FROM remote_state WHERE parent = ? AND path != '/' AND updated_at <= ?",
+                    (folder, observed),
+                )
+                for old in [r[0] for r in known if r[0] not in present]:
+                    await conn.execute(
+                        "DELETE FROM remote_state WHERE path = ? OR substr(path, 1, length(?)) = ?",
+                        (old, path_key(old), path_key(old)),
+                    )
+            for path, s in rows:
+                await conn.execute(
+                    """INSERT INTO remote_state (path, parent, fileid, etag, size, mtime, checksum, kind,
+                           presented_mtime, updated_at)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       ON CONFLICT (path) DO UPDATE SET fileid = excluded.fileid, etag = excluded.etag,
+                           size = excluded.size, mtime = excluded.mtime, checksum = excluded.checksum,
+                           kind = excluded.kind, updated_at = excluded.updated_at,
+                           presented_mtime = CASE WHEN excluded.presented_mtime IS NOT NULL
+                               THEN excluded.presented_mtime WHEN remote_state.etag IS excluded.etag
+                               THEN remote_state.presented_mtime END,
+                           cached_blob = CASE WHEN remote_state.etag IS excluded.etag
+                               THEN remote_state.cached_blob END
+                       WHERE excluded.updated_at >= remote_state.updated_at""",
+                    (path, _parent(path), s.fileid, s.etag, s.size, s.mtime, s.checksum, s.kind,
+                     s.presented_mtime, s.updated_at or self.now()),
+                )  # fmt: skip
+
     async def delete_remote_state(self, path: str, *, recursive: bool = True) -> None:
         path = normalize_path(path)
         async with self._tx() as conn:

@@ -200,3 +200,35 @@ async def test_checkpoints(journal: Journal, clock) -> None:
     await journal.delete_checkpoint("/h/renamed.ipynb", "checkpoint")
     await journal.gc()
     assert not blob.path.exists()
+
+
+async def test_observe_remote_batches_reads_and_never_overwrites_newer_rows(journal: Journal) -> None:
+    await journal.observe_remote(
+        [
+            RemoteState(path="/h/d", kind="directory", etag="d1", updated_at=100.0),
+            RemoteState(path="/h/d/a", etag="a1", size=1, mtime=5.0, updated_at=100.0),
+            RemoteState(path="/h/d/b", etag="b1", size=2, updated_at=100.0),
+            RemoteState(path="/h/d/sub", kind="directory", etag="s1", updated_at=100.0),
+            RemoteState(path="/h/d/sub/c", etag="c1", updated_at=100.0),
+        ]
+    )
+    assert [r.path for r in await journal.remote_children("/h/d")] == ["/h/d/a", "/h/d/b", "/h/d/sub"]
+    await journal.set_presented_mtime("/h/d/a", "a1", 7.5)
+    # The engine writes a newer row (e.g. after applying a save); an older read must not undo it.
+    await journal.put_remote_state(RemoteState(path="/h/d/b", etag="b2", size=3, presented_mtime=9.0))
+    newer = await journal.remote_state("/h/d/b")
+    assert newer is not None
+    await journal.observe_remote(
+        [RemoteState(path="/h/d/b", etag="b1", size=2, updated_at=newer.updated_at - 1)]
+    )
+    assert (await journal.remote_state("/h/d/b")).etag == "b2"  # type: ignore[union-attr]
+    # Same etag again keeps the presented time; a listing drops children it no longer holds.
+    await journal.observe_remote(
+        [RemoteState(path="/h/d/a", etag="a1", size=1, mtime=5.0, updated_at=newer.updated_at + 10)],
+        listed=[("/h/d", newer.updated_at + 10)],
+    )
+    assert (await journal.presented_mtime("/h/d/a", "a1")) == 7.5
+    assert [r.path for r in await journal.remote_children("/h/d")] == ["/h/d/a"]
+    assert await journal.remote_state("/h/d/sub/c") is None  # went with its folder
+    await journal.observe_remote(gone=[("/h/d/a", newer.updated_at + 20)])
+    assert await journal.remote_state("/h/d/a") is None
