@@ -9,6 +9,10 @@ globals. The ``locks`` routes belong to ``contents/locks.py`` and are registered
 Spaces and received shares outside ``root_path`` are served through virtual top-level folders of the
 contents manager (``Spaces/<name>``, ``Shared with me/<name>``): the listings here refresh those mounts
 so the ``api_path`` they return is exactly what the file browser can open (docs/decisions.md).
+
+Configuration (``jupyter_server_config.py``): ``c.CS3SyncAPI.public_link_url = "https://host/s/{token}"``
+makes the ``links`` endpoints return each link's ``url``; without it ``url`` is null and the panels copy
+the token, saying so (docs/readme/labextension.md).
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Runs ``jlpm playwright test`` in ``labext/ui-tests`` (CI=1, port 8888 must be free) against a JupyterLab on
 the cs3sync contents manager, with the demo emulator running here so that, afterwards, the share created
 through the dialog can be checked from the other demo user's side. Writes the README screenshots to
-docs/screenshots/. Deselect with ``-m "not browser"``.
+docs/screenshots/. Deselect with ``-m "not browser"``. Without a working chromium the test fails at once
+with the reason (never a downloaded browser, never a hang).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from cs3sync.emulator.demo import DEMO_PROJECTS, seed
 ROOT = Path(__file__).resolve().parents[1]
 UI_TESTS = ROOT / "labext" / "ui-tests"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+#: The whole Galata run (its own per-test timeouts are in labext/ui-tests/playwright.config.js).
+TIMEOUT = int(os.environ.get("CS3SYNC_BROWSER_TIMEOUT", "1500"))
 
 pytestmark = pytest.mark.browser
 
@@ -36,8 +39,23 @@ def _port_busy(port: int) -> bool:
 
 
 def _missing() -> str | None:
+    """Why the browser tests cannot run here (checked before anything starts), or None."""
     if not Path(CHROMIUM).exists():
-        return f"no chromium at {CHROMIUM} (apt-get install chromium)"
+        return (
+            f"no chromium at {CHROMIUM}: install Debian's (apt-get install chromium) or set CHROMIUM_PATH; "
+            'never a downloaded browser. Deselect these tests with -m "not browser".'
+        )
+    try:  # a broken install (missing libraries) fails here in seconds instead of hanging Galata
+        probe = subprocess.run(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--version"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"{CHROMIUM} does not start: {type(exc).__name__}: {exc}"
+    if probe.returncode != 0:
+        return f"{CHROMIUM} --version failed (rc {probe.returncode}): {probe.stderr.strip()[-500:]}"
     if not (UI_TESTS / "node_modules" / "@jupyterlab" / "galata").exists():
         return "labext/ui-tests has no node_modules (cd labext/ui-tests && jlpm install)"
     if shutil.which("jlpm", path=str(Path(sys.executable).parent)) is None and shutil.which("jlpm") is None:
@@ -56,7 +74,7 @@ def demo_thread(tmp_path: Path) -> Any:
 def test_galata(demo_thread: Any, cs3_config: Callable[..., Any]) -> None:
     reason = _missing()
     if reason:
-        pytest.skip(reason)
+        pytest.fail(f"browser tests cannot run: {reason}", pytrace=False)
     assert not _port_busy(8888), "port 8888 is busy: the Galata server needs it"
     env = dict(os.environ)
     env.update(
@@ -68,14 +86,18 @@ def test_galata(demo_thread: Any, cs3_config: Callable[..., Any]) -> None:
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
     )
     (ROOT / "docs" / "screenshots").mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(
-        ["jlpm", "playwright", "test", "--reporter=list"],
-        cwd=UI_TESTS,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1500,
-    )
+    try:
+        proc = subprocess.run(
+            ["jlpm", "playwright", "test", "--reporter=list"],
+            cwd=UI_TESTS,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+        )
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        pytest.fail(f"Galata did not finish within {TIMEOUT} s; last output:\n{out[-4000:]}", pytrace=False)
     output = "\n".join(line for line in proc.stdout.splitlines() if not line.startswith("[WebServer]"))
     print(output[-20000:])
     tail = f"{output[-6000:]}\n{proc.stderr[-3000:]}"

@@ -51,6 +51,8 @@ c.CS3Sync.auth_login_type = "basic"  # noqa: F821
 c.CS3Sync.client_id = "einstein"  # noqa: F821
 c.CS3Sync.token_path = str(secret)  # noqa: F821
 c.CS3Sync.journal_dir = str(scratch / "journal")  # noqa: F821
+# "Copy link" copies a real URL (tests/helpers.ts LINK_URL).
+c.CS3SyncAPI.public_link_url = "https://cernbox.example.org/s/{token}"  # noqa: F821
 
 # No news/update toast over the screenshots.
 settings = scratch / "settings" / "@jupyterlab" / "apputils-extension"

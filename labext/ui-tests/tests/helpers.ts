@@ -7,6 +7,9 @@ export const ADMIN =
 
 export const EINSTEIN_HOME = '/eos/user/e/einstein';
 
+/** The public link URL template the test server is configured with. */
+export const LINK_URL = 'https://cernbox.example.org/s/';
+
 /** POST to the emulator's admin API. */
 export async function admin(route: string, body: any = {}): Promise<any> {
   const response = await fetch(`${ADMIN}/_admin/${route}`, {
@@ -35,4 +38,22 @@ export async function openFile(page: any, path: string): Promise<void> {
       path: p
     });
   }, path);
+}
+
+/** Save a text file through JupyterLab's contents service (what editors call). */
+export async function saveText(
+  page: any,
+  path: string,
+  content: string
+): Promise<void> {
+  await page.evaluate(
+    async ([p, c]: [string, string]) => {
+      await (window as any).jupyterapp.serviceManager.contents.save(p, {
+        type: 'file',
+        format: 'text',
+        content: c
+      });
+    },
+    [path, content]
+  );
 }
