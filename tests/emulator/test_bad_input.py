@@ -214,7 +214,10 @@ async def test_admin_rejects_bad_input_with_400(emulator: Emulator) -> None:
             ("/auth/fail", {"json": [{"code": 9}]}),
             ("/auth/ttl", {"json": {"seconds": None}}),
             ("/clock/advance", {"json": {"seconds": "soon"}}),
-            ("/storage/external_write", {"json": {"path": emulator.home("einstein") + "/x", "data_b64": "***"}}),
+            (
+                "/storage/external_write",
+                {"json": {"path": emulator.home("einstein") + "/x", "data_b64": "***"}},
+            ),
             ("/storage/fail_next_write", {"json": {"errno": "ENOTANERRNO"}}),
             ("/auth/revoke", {"json": {}}),
         ]
