@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.results_dir == report.RESULTS_DIR:
         report.write_reports(path)
     log(
-        f"results in {path.relative_to(report.REPO)}; "
+        f"results in benchmarks/results/{path.name}; "
         "tables in benchmarks/README.md and docs/readme/performance.md"
     )
     log(f"total {results['duration_s']:.0f} s")

@@ -67,12 +67,12 @@ def _baseline(figure: Figure) -> str:
     return text if figure.baseline_label == "local" else f"{text} ({figure.baseline_label})"
 
 
-NO_RATIO_BASELINES = ("planned",)
+NO_RATIO_BASELINES = ("planned",)  # and no ratio of memory growths: the local one is ~0
 
 
 def _ratio(figure: Figure) -> str:
     value = figure.ratio
-    if value is None or figure.baseline_label in NO_RATIO_BASELINES:
+    if value is None or figure.baseline_label in NO_RATIO_BASELINES or figure.unit == "MiB":
         return ""
     return f"{_number(value)}x"
 
