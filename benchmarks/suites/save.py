@@ -147,26 +147,37 @@ async def run(bench: Bench) -> Measurement:
             busy = await saves_while_pushing(bench, cs3)
             idle = bench.shared.get(f"save.idle.{sizes.save_small}", {})
             idle_cs3 = median(idle.get("cs3") or []) if isinstance(idle, dict) else None
+            times = busy["times"]
+            label = f"100 KB save while {sizes.busy_uploads} x {mib(sizes.busy_upload)} push"
             m.add(
                 Figure(
-                    f"100 KB save p50 while {sizes.busy_uploads} x {mib(sizes.busy_upload)} push",
+                    f"{label}: p50",
                     "ms",
-                    ms(median(busy["times"])),
+                    ms(median(times)),
                     ms(idle_cs3),
                     baseline_label="cs3sync idle",
-                    goal="≈ idle (no waiting behind big transfers)",
-                    met=None
-                    if idle_cs3 is None or not busy["times"]
-                    else median(busy["times"]) < 2 * idle_cs3,
+                    headline=True,
                 )
             )
             m.add(
                 Figure(
-                    f"100 KB save p99 while {sizes.busy_uploads} x {mib(sizes.busy_upload)} push",
+                    f"{label}: p99",
                     "ms",
-                    ms(p99(busy["times"])),
+                    ms(p99(times)),
                     ms(p99(idle.get("cs3") or [])) if isinstance(idle, dict) else None,
                     baseline_label="cs3sync idle",
+                )
+            )
+            slowest = max(times) if times else None
+            m.add(
+                Figure(
+                    f"{label}: slowest",
+                    "ms",
+                    ms(slowest),
+                    sizes.busy_push_s * 1000,
+                    baseline_label="one push",
+                    goal="well under one push (no save waits behind a big transfer)",
+                    met=None if slowest is None else slowest < sizes.busy_push_s / 2,
                 )
             )
             m.notes.append(
