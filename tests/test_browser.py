@@ -65,7 +65,14 @@ def _missing() -> str | None:
 
 @pytest.fixture
 def demo_thread(tmp_path: Path) -> Any:
-    config = EmulatorConfig(root=tmp_path / "cs3root", profile="cernbox", projects=dict(DEMO_PROJECTS))
+    # tus as well (Reva master + localfs; `emulator --tus`): large uploads then report confirmed offsets,
+    # which the upload-progress test watches (a simple PUT's progress is only what the socket took).
+    config = EmulatorConfig(
+        root=tmp_path / "cs3root",
+        profile="cernbox",
+        projects=dict(DEMO_PROJECTS),
+        upload_protocols=["simple", "tus"],
+    )
     with EmulatorThread(config) as emu:
         seed(emu)
         yield emu

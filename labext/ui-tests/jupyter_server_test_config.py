@@ -28,7 +28,7 @@ if not grpc:
     http_port = os.environ.get("CS3SYNC_UI_HTTP_PORT", "19143")
     emulator = subprocess.Popen(
         [sys.executable, "-m", "cs3sync", "emulator", "--root", str(scratch / "cs3root"), "--demo",
-         "--grpc-port", grpc_port, "--http-port", http_port],
+         "--grpc-port", grpc_port, "--http-port", http_port, "--tus"],
     )
     atexit.register(emulator.terminate)
     for _ in range(60):
@@ -51,6 +51,8 @@ c.CS3Sync.auth_login_type = "basic"  # noqa: F821
 c.CS3Sync.client_id = "einstein"  # noqa: F821
 c.CS3Sync.token_path = str(secret)  # noqa: F821
 c.CS3Sync.journal_dir = str(scratch / "journal")  # noqa: F821
+# tus PATCHes of 1 MiB: the upload-progress test sees confirmed offsets move (tus from 8 MiB on).
+c.CS3Sync.upload_chunk_size = 1024 * 1024  # noqa: F821
 # "Copy link" copies a real URL (tests/helpers.ts LINK_URL).
 c.CS3SyncAPI.public_link_url = "https://cernbox.example.org/s/{token}"  # noqa: F821
 

@@ -241,13 +241,14 @@ test.describe('cs3sync panels on the demo emulator', () => {
     const status = page.locator('.jp-cs3sync-syncItem');
     await expect(status).toHaveAttribute('data-state', 'online');
     const MiB = 1024 * 1024;
-    const size = 8 * MiB;
-    // 8 MiB at 256 kB/s: about half a minute on the wire, so the 3 s journal poll sees it move.
+    const size = 12 * MiB;
+    // 12 MiB, over tus in 1 MiB PATCHes (jupyter_server_test_config.py), each throttled to 512 kB/s:
+    // about 25 s on the wire, with a confirmed offset every 2 s for the 3 s journal poll to see move.
     const rule = await admin('faults', {
       kind: 'http',
-      match: 'PUT',
-      action: { type: 'throttle', bytes_per_second: 256_000 },
-      times: 1
+      match: 'PATCH',
+      action: { type: 'throttle', bytes_per_second: 512_000 },
+      times: 100
     });
     try {
       // Saved through JupyterLab's contents service as base64 (what the file browser's upload does);
