@@ -818,6 +818,13 @@ class JournalHandler(CS3APIHandler):
         )
 
     async def entry_json(self, e: Any, upload: tuple[int, int] | None) -> dict[str, Any]:
+        api_path = await self.to_api(e.path)
+        conflict_api_path = await self.to_api(getattr(e, "conflict_path", None))
+        message = short_error(getattr(e, "last_error", None))
+        if message:  # the panel speaks in Jupyter paths, not storage paths
+            for cs3_path, api in ((getattr(e, "conflict_path", None), conflict_api_path), (e.path, api_path)):
+                if cs3_path and api is not None:
+                    message = message.replace(cs3_path, api)
         uploaded = None
         progress = None
         if upload is not None and upload[1] > 0:
@@ -827,16 +834,16 @@ class JournalHandler(CS3APIHandler):
             "id": int(e.id),
             "op": e.op,
             "path": e.path,
-            "api_path": await self.to_api(e.path),
+            "api_path": api_path,
             "src_api_path": await self.to_api(getattr(e, "src_path", None)),
             "state": e.state,
             "blocked_reason": getattr(e, "blocked_reason", None),
             "attempts": int(getattr(e, "attempts", 0) or 0),
-            "last_error": short_error(getattr(e, "last_error", None)),
+            "last_error": message,
             "size": _int(getattr(e, "size", None)),
             "uploaded": uploaded,
             "progress": progress,
-            "conflict_api_path": await self.to_api(getattr(e, "conflict_path", None)),
+            "conflict_api_path": conflict_api_path,
             "created": _num(getattr(e, "created_at", None)),
             "updated": _num(getattr(e, "updated_at", None)),
         }

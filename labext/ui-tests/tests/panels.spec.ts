@@ -330,6 +330,8 @@ test.describe('cs3sync panels on the demo emulator', () => {
       .filter({ hasText: 'conflict-demo.md' });
     await expect(conflict).toHaveCount(1, { timeout: 120000 });
     await expect(status).toContainText('1 problem');
+    await expect(conflict).toContainText('was changed on the storage');
+    await expect(panel).not.toContainText('/eos/'); // Jupyter paths, not storage paths
     const open = conflict.getByRole('button', { name: 'Open conflict copy' });
     await expect(open).toHaveAttribute('title', /conflicted copy/);
     await panel.screenshot({ path: screenshot('sync-conflict.png') });
