@@ -80,16 +80,21 @@ async def test_every_rpc_carries_a_deadline(client: CS3Client, emu: Any, tmp_pat
     assert timeout.connect == client.config.connect_timeout
 
 
-async def test_deadline_is_enforced_per_call(make_client: Callable[..., CS3Client], emu: Any) -> None:
-    """The deadline is not only sent but fires: a hung Stat ends as a connectivity Transient."""
+async def test_deadline_is_enforced_per_call(client: CS3Client, emu: Any, home: str) -> None:
+    """The deadline is not only sent but fires: a hung Stat ends as a connectivity Transient. (Login and
+    GetHome ran above with the normal deadline, so a loaded machine cannot make them time out.)"""
+    import cs3.storage.provider.v1beta1.provider_api_pb2 as sp
+
+    from cs3sync.cs3 import convert
     from cs3sync.emulator import Hang
 
-    client = make_client(metadata_deadline=0.2, retry_attempts=1)
-    home = await client.home()
     emu.faults.grpc("Stat", Hang(), times=None)
+    request = sp.StatRequest(ref=convert.ref(home))
     with anyio.fail_after(30), pytest.raises(errors.Transient) as exc:
-        await client.stat(home)
-    assert exc.value.code == "DEADLINE_EXCEEDED"
+        await client.gateway.call("Stat", request, op="stat", path=home, deadline=0.2)
+    assert exc.value.code == "DEADLINE_EXCEEDED" and exc.value.connectivity
+    (hung,) = [c for c in emu.calls if c.method == "Stat"]
+    assert hung.deadline is not None and hung.deadline <= 0.5
     emu.faults.clear()
 
 
