@@ -386,9 +386,23 @@ class SyncEngine:
         base_fileid: str | None = None,
     ) -> int:
         """Journal a save (durable when this returns) and return its entry id. `base_etag` is the
-        version the user edited (None: write unconditionally)."""
+        version the user edited; None means "the version we last knew of" (remote_state), or a new file
+        when we know of none."""
         blob = await self.journal.store_blob(data)
+        base_etag, base_fileid = await self._default_base(path, base_etag, base_fileid)
         return await self._enqueue(Op.SAVE, path, blob=blob, base_etag=base_etag, base_fileid=base_fileid)
+
+    async def _default_base(
+        self, path: str, base_etag: str | None, base_fileid: str | None
+    ) -> tuple[str | None, str | None]:
+        """A save without a base of a file we know exists is not a create: base it on what we last
+        knew, so a foreign change since then is detected, and create-then-delete coalescing cannot
+        drop a delete of a file that exists on the storage."""
+        if base_etag is None:
+            known = await self.journal.remote_state(normalize_path(path))
+            if known is not None and known.kind == "file" and known.etag:
+                return known.etag, base_fileid or known.fileid
+        return base_etag, base_fileid
 
     async def submit_mkdir(self, path: str) -> int:
         return await self._enqueue(Op.MKDIR, path, kind="directory")
@@ -451,6 +465,7 @@ class SyncEngine:
         self, path: str, base_etag: str | None = None, base_fileid: str | None = None
     ) -> int:
         blob = await self.journal.finish_staging(path)
+        base_etag, base_fileid = await self._default_base(path, base_etag, base_fileid)
         return await self._enqueue(Op.SAVE, path, blob=blob, base_etag=base_etag, base_fileid=base_fileid)
 
     async def _enqueue(self, op: str, path: str, **kw: Any) -> int:

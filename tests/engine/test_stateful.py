@@ -251,10 +251,14 @@ class EngineMachine(RuleBasedStateMachine):
             assert self.portal.call(self.client.stat, d).type == "directory"
 
         # Nothing applied twice: committed uploads <= uploads the journal asked for.
-        done = self.portal.call(journal.entries, [State.DONE])
-        asked = sum(1 for e in done if e.op in (Op.SAVE, Op.COPY, Op.CHECKPOINT)) + sum(
-            1 for e in parked if e.conflict_path
-        )
+        # A save superseded or cancelled after it was claimed may have reached the storage (a crash cut
+        # it off before it was recorded): it counts as asked too.
+        done = self.portal.call(journal.entries, [State.DONE, State.SUPERSEDED, State.CANCELLED])
+        asked = sum(
+            1
+            for e in done
+            if e.op in (Op.SAVE, Op.COPY, Op.CHECKPOINT) and (e.state == State.DONE or e.claims > 0)
+        ) + sum(1 for e in parked if e.conflict_path)
         committed = sum(1 for r in self.emu.http_log if r.method == "PUT" and r.status == 200)
         assert committed <= asked, f"{committed} uploads committed for {asked} commands"
 
