@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.cs3sync-installed
 
-.PHONY: install lab test lint format bench clean
+.PHONY: install lab test lint format bench clean readme
 
 # (Re)install when the project metadata changes.
 $(STAMP): pyproject.toml
@@ -37,3 +37,7 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
+
+## Rebuild README.md from the section drafts in docs/readme/.
+readme:
+	$(PYTHON) docs/readme/assemble.py
