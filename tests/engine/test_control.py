@@ -42,6 +42,15 @@ async def test_progress_and_change_signal(make_engine: Any, emulator: Any, home:
     emulator.faults.http("PUT", Throttle(4 * 1024 * 1024))
     emulator.faults.http("PATCH", Throttle(4 * 1024 * 1024), times=3)
     async with make_engine() as engine:
+        persisted: list[int] = []  # what `status --watch` in another process reads
+        real_update = engine.journal.update_upload
+
+        async def update_upload(entry_id: int, **kw: Any) -> None:
+            if entry_id == eid and kw.get("sent"):
+                persisted.append(kw["sent"])
+            await real_update(entry_id, **kw)
+
+        engine.journal.update_upload = update_upload
         before = engine.changed.generation
         eid = await engine.submit_save(f"{home}/big.bin", b"x" * size)
         assert engine.changed.generation > before
@@ -49,14 +58,10 @@ async def test_progress_and_change_signal(make_engine: Any, emulator: Any, home:
         p = engine.progress()[eid]
         assert p.total == size and p.path.endswith("big.bin")
 
-        async def persisted() -> bool:  # what `status --watch` in another process reads
-            record = await engine.journal.upload_session(eid)
-            return record is not None and record.sent > 0
-
-        await until(engine, persisted)
         with anyio.fail_after(20):
             assert await engine.wait(eid, 20)
         assert eid not in engine.progress()
+        assert persisted and 0 < persisted[0] <= size
 
 
 def drain_args(emulator: Any, journal_dir: Path, secret: Path) -> argparse.Namespace:
