@@ -96,6 +96,8 @@ class CS3Checkpoints(AsyncCheckpoints):
 
     async def _versions(self, cm: Any, api_path: str, cs3_path: str) -> list[dict[str, Any]]:
         """Storage versions; none when the storage has none, is unreachable or the file is new."""
+        if cm.storage_unreachable():
+            return []
         try:
             client = await cm.get_client()
             versions = await client.list_versions(cs3_path)

@@ -56,6 +56,12 @@ def is_offline_error(exc: BaseException) -> bool:
     return isinstance(exc, (ConnectionError, asyncio.TimeoutError, TimeoutError))
 
 
+def is_unreachable(exc: BaseException) -> bool:
+    """The storage did not answer usefully (unreachable, timed out, or a transient gateway error):
+    reads may answer from what we know instead."""
+    return is_offline_error(exc) or "Transient" in _names(exc)
+
+
 def to_http_error(exc: BaseException, path: str) -> HTTPError:
     if isinstance(exc, HTTPError):
         return exc

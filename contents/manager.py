@@ -13,6 +13,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import dataclasses
 import hashlib
 import posixpath
 import time
@@ -32,18 +33,24 @@ from traitlets.utils.importstring import import_item
 
 from contents import paths as P
 from contents.config import CS3Sync
-from contents.errors import http_error, is_offline_error
+from contents.errors import http_error, is_unreachable
 from contents.models import (
+    KnownInfo,
     PresentedTimes,
     base_model,
     content_type,
     datetime_from_ns,
+    datetime_from_seconds,
+    hash_from_checksum,
     is_foreign_lock,
     lock_holder_name,
     now,
 )
 
 NOT_FOUND = object()
+#: After a read found the storage unreachable, reads of paths we know answer from what we know for
+#: this long without asking again (each attempt against a dead gateway costs its retries).
+UNREACHABLE_GRACE = 5.0
 
 
 @dataclass
@@ -60,7 +67,8 @@ class Pending:
 
 
 class ContentCache:
-    """Bounded LRU of recently read file bytes, keyed by (path, etag), for reads while offline."""
+    """Bounded LRU of recently read file bytes, keyed by path and checked against the etag, for reads
+    while the storage is unreachable (``cache_max_bytes``)."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
@@ -140,8 +148,15 @@ class CS3ContentsManager(AsyncContentsManager):
         self._engine_task: asyncio.Task[None] | None = None
         self._engine_stop: asyncio.Event | None = None
         self._engine_lock: asyncio.Lock | None = None
-        self._stat_cache: dict[str, tuple[float, Any]] = {}
-        self._last_known: dict[str, Any] = {}
+        self._stat_cache: dict[str, tuple[float, Any, float]] = {}  # path -> (expiry, info, observed_at)
+        self._last_known: dict[str, KnownInfo] = {}
+        self._unreachable_at: float | None = None  # monotonic time of the last read that found no storage
+        self._observed: dict[str, Any] = {}  # RemoteState rows to record in the journal
+        self._observed_gone: list[tuple[str, float]] = []
+        self._observed_listed: list[tuple[str, float]] = []
+        self._recorder: asyncio.Task[None] | None = None
+        self._seeded: set[str] = set()
+        self._seeded_dirs: set[str] = set()
         self.presented = PresentedTimes()
         self.content_cache = ContentCache(self.cs3.cache_max_bytes)
         from contents.locks import LockManager
@@ -253,6 +268,8 @@ class CS3ContentsManager(AsyncContentsManager):
         """Stop lock sessions, the engine and the clients (server shutdown)."""
         with contextlib.suppress(Exception):
             await self.locks.close()
+        with contextlib.suppress(Exception):
+            await self.flush_observations()
         if self._engine_stop is not None and self._engine_task is not None:
             self._engine_stop.set()
             with contextlib.suppress(Exception):
@@ -303,30 +320,151 @@ class CS3ContentsManager(AsyncContentsManager):
             self._stat_cache.pop(posixpath.dirname(cs3_path), None)
             self.content_cache.drop(cs3_path)
 
+    def _observed_at(self, cs3_path: str, info: Any) -> float | None:
+        """When ``info`` (the base of a rename/delete) was seen on the storage, if we know it."""
+        if isinstance(info, KnownInfo):
+            return info.observed_at or None
+        cached = self._stat_cache.get(cs3_path)
+        return cached[2] if cached is not None and cached[1] is info else None
+
     async def stat(self, cs3_path: str, *, fresh: bool = False) -> Any:
-        """ResourceInfo, or NOT_FOUND; errors are CS3 errors (the caller maps them)."""
+        """ResourceInfo, or NOT_FOUND; errors are CS3 errors (the caller maps them).
+
+        While the storage is unreachable a path we know answers with a `KnownInfo` (DESIGN §8): what
+        this process last saw of it, else the journal's ``remote_state``.
+        """
         from cs3sync.cs3 import errors
 
         cached = self._stat_cache.get(cs3_path)
         if cached is not None and not fresh and cached[0] > time.monotonic():
             return cached[1]
+        if self.storage_unreachable():
+            known = await self.known(cs3_path)
+            if known is not None:
+                return known
         client = await self.get_client()
+        observed = time.time()
         try:
             info: Any = await client.stat(cs3_path)
         except errors.NotFound:
             info = NOT_FOUND
-        self._stat_cache[cs3_path] = (time.monotonic() + self.cs3.stat_cache_ttl, info)
-        self._remember(cs3_path, info)
+        except Exception as exc:
+            if not is_unreachable(exc):
+                raise
+            self._unreachable_at = time.monotonic()
+            known = await self.known(cs3_path)
+            if known is None:
+                raise
+            return known
+        self._unreachable_at = None
+        self._stat_cache[cs3_path] = (time.monotonic() + self.cs3.stat_cache_ttl, info, observed)
+        self._remember(cs3_path, info, observed)
         return info
 
-    def _remember(self, cs3_path: str, info: Any) -> None:
-        """What we last saw of a path, kept across cache expiry: the base of writes made offline."""
+    def storage_unreachable(self) -> bool:
+        """A read found the storage unreachable moments ago, or the engine is offline."""
+        if self._engine is not None and getattr(self._engine, "state", "online") == "offline":
+            return True
+        at = self._unreachable_at
+        return at is not None and time.monotonic() - at < UNREACHABLE_GRACE
+
+    def _remember(self, cs3_path: str, info: Any, observed: float) -> None:
+        """What we last saw of a path, kept across cache expiry (the base of writes made offline) and
+        recorded in the journal's ``remote_state`` when it changed (offline reads after a restart)."""
+        previous = self._last_known.get(cs3_path)
         if info is NOT_FOUND:
-            self._last_known.pop(cs3_path, None)
+            if self._last_known.pop(cs3_path, None) is not None:
+                self._observed.pop(cs3_path, None)
+                self._observed_gone.append((cs3_path, observed))
+                self._schedule_recording()
             return
         if len(self._last_known) > 50_000:
             self._last_known.clear()
-        self._last_known[cs3_path] = info
+        self._last_known[cs3_path] = KnownInfo.from_info(info, observed)
+        if (
+            previous is None
+            or previous.etag != info.etag
+            or previous.type != info.type
+            or previous.size != info.size
+        ):
+            self._observed[cs3_path] = _remote_row(cs3_path, info, observed)
+            self._schedule_recording()
+
+    async def known(self, cs3_path: str) -> KnownInfo | None:
+        """What we last knew of a path (this process, else the journal), or None."""
+        known = self._last_known.get(cs3_path)
+        if known is not None:
+            return known
+        row = await self._journal_call("remote_state", cs3_path)
+        return KnownInfo.from_remote(row) if row is not None else None
+
+    async def _journal_call(self, method: str, *args: Any) -> Any:
+        """A read of the owner journal, or None when it is not available on this loop."""
+        try:
+            engine = await self.get_engine()
+            return await getattr(engine.journal, method)(*args)
+        except Exception as exc:
+            self.log.debug("cs3sync: journal %s unavailable: %s", method, exc)
+            return None
+
+    def _schedule_recording(self) -> None:
+        engine_loop = self._engine_loop
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if self._engine is None or engine_loop is not loop:
+            return  # only the loop that owns the journal writes to it
+        if self._recorder is None or self._recorder.done():
+            self._recorder = loop.create_task(self.flush_observations(), name="cs3sync-remote-state")
+
+    async def flush_observations(self) -> None:
+        """Write what reads saw (and presented times that need it) to the journal, in one go."""
+        while self._observed or self._observed_gone or self._observed_listed or self.presented.has_dirty():
+            states, self._observed = list(self._observed.values()), {}
+            gone, self._observed_gone = self._observed_gone, []
+            listed, self._observed_listed = self._observed_listed, []
+            dirty = self.presented.take_dirty()
+            engine = self._engine
+            if engine is None or self._engine_loop is not asyncio.get_running_loop():
+                return
+            try:
+                await engine.journal.observe_remote(states, gone=gone, listed=listed)
+                for path, etag, seconds in dirty:
+                    await engine.journal.set_presented_mtime(path, etag, seconds)
+            except Exception as exc:  # a cache of what we saw: losing it costs only offline answers
+                self.log.debug("cs3sync: could not record remote state: %s", exc)
+                return
+
+    async def _seed_presented(self, cs3_path: str, info: Any = None) -> None:
+        """Before presenting a path for the first time in this process, take what an earlier process
+        presented for the same etag from the journal (stable last_modified across restarts)."""
+        if self.presented.known(cs3_path) or cs3_path in self._seeded:
+            return
+        if len(self._seeded) > 100_000:
+            self._seeded.clear()
+            self._seeded_dirs.clear()
+        self._seeded.add(cs3_path)
+        row = info if isinstance(info, KnownInfo) else await self._journal_call("remote_state", cs3_path)
+        if row is not None:
+            self._seed_from(cs3_path, row)
+
+    async def _seed_presented_children(self, cs3_dir: str) -> list[Any]:
+        rows = await self._journal_call("remote_children", cs3_dir) or []
+        for row in rows:
+            if row.path not in self._seeded:
+                self._seeded.add(row.path)
+                self._seed_from(row.path, row)
+        return rows
+
+    def _seed_from(self, cs3_path: str, row: Any) -> None:
+        presented = getattr(row, "presented_mtime", None)
+        etag = getattr(row, "etag", None)
+        if presented is None or not etag:
+            return
+        blob = getattr(row, "cached_blob", None)
+        hash_value, algorithm = (blob, "sha256") if blob else hash_from_checksum(row.checksum)
+        self.presented.seed(cs3_path, etag, datetime_from_seconds(presented), hash_value, algorithm)
 
     async def _lookup(self, api_path: str, cs3_path: str) -> tuple[Pending | None, Any]:
         """(pending state, remote info or NOT_FOUND); raises HTTPError 404 when neither exists.
@@ -345,8 +483,10 @@ class CS3ContentsManager(AsyncContentsManager):
                     return None, info  # info.path names where the bytes are until the rename lands
             info = await self.stat(cs3_path)
         except Exception as exc:
-            if pending is not None and is_offline_error(exc):
+            if pending is not None and is_unreachable(exc):
                 return pending, NOT_FOUND
+            if is_unreachable(exc):
+                raise HTTPError(503, f"Storage unreachable, no cached copy of {api_path}") from exc
             raise http_error_from(exc, api_path) from exc
         if info is NOT_FOUND and pending is None:
             raise HTTPError(404, f"No such file or directory: {api_path}")
@@ -376,9 +516,6 @@ class CS3ContentsManager(AsyncContentsManager):
         except HTTPError as e:
             if e.status_code == 404:
                 return False
-            known = self._last_known.get(cs3_path)
-            if e.status_code in (503, 504) and known is not None:
-                return known.type != "directory"  # offline: answer from what we last saw
             if e.status_code in (503, 504):
                 return False  # offline and never seen: a PUT becomes a (journaled) new file
             raise
@@ -423,6 +560,8 @@ class CS3ContentsManager(AsyncContentsManager):
         if info.type == "directory":
             return base_model(api_path, type=type_, last_modified=storage_time, writable=self._writable(info))
         presented = self.presented.observe(cs3_path, info.etag, storage_time, info.checksum)
+        if isinstance(info, KnownInfo) and info.cached_blob and presented.etag == info.etag:
+            presented.hash, presented.hash_algorithm = info.cached_blob, "sha256"
         model = base_model(
             api_path,
             type=type_,
@@ -459,11 +598,14 @@ class CS3ContentsManager(AsyncContentsManager):
         if is_dir:
             if type not in (None, "directory"):
                 raise HTTPError(400, f"{api_path} is a directory, not a {type}", reason="bad type")
-            model = await self._dir_model(api_path, cs3_path, info, content, listed[1] if listed else None)
+            model = await self._dir_model(
+                api_path, cs3_path, info, content, listed[1] if listed else None, listed[2] if listed else 0.0
+            )
         else:
             if type == "directory":
                 raise HTTPError(400, f"{api_path} is not a directory", reason="bad type")
             kind = content_type(api_path, False, type)
+            await self._seed_presented(cs3_path, info)
             model = self._model_for(api_path, cs3_path, pending, info, kind)
             hash_value, hash_algorithm = model.pop("_hash", (None, None))
             data: bytes | None = None
@@ -479,6 +621,8 @@ class CS3ContentsManager(AsyncContentsManager):
                     hash_value, hash_algorithm = hashlib.sha256(data).hexdigest(), "sha256"
                 model["hash"], model["hash_algorithm"] = hash_value, hash_algorithm
         model.pop("_hash", None)
+        if self.presented.has_dirty():
+            self._schedule_recording()
         self.emit(data={"action": "get", "path": api_path})
         return model
 
@@ -494,7 +638,7 @@ class CS3ContentsManager(AsyncContentsManager):
             model["format"] = "json"
         return model
 
-    async def _try_list(self, api_path: str, cs3_path: str) -> tuple[Any, list[Any]] | None:
+    async def _try_list(self, api_path: str, cs3_path: str) -> tuple[Any, list[Any], float] | None:
         """(the folder's info or None, its children) from one ListContainer; None when that is not
         the way to answer (a pending path, a file, or any error: the normal path then reports it)."""
         if self._pending(cs3_path) is not None:
@@ -506,16 +650,29 @@ class CS3ContentsManager(AsyncContentsManager):
             and (cached[1] is NOT_FOUND or cached[1].type != "directory")
         ):
             return None
+        if self.storage_unreachable():
+            return None
         client = await self.get_client()
+        observed = time.time()
         try:
             children = await client.list(cs3_path)
-        except Exception:
+        except Exception as exc:
+            if is_unreachable(exc):
+                self._unreachable_at = time.monotonic()
             return None
+        self._unreachable_at = None
+        self._observed_listed.append((cs3_path, observed))
         info = cached[1] if cached is not None and cached[0] > time.monotonic() else None
-        return info, children
+        return info, children, observed
 
     async def _dir_model(
-        self, api_path: str, cs3_path: str, info: Any, content: bool, listing: list[Any] | None = None
+        self,
+        api_path: str,
+        cs3_path: str,
+        info: Any,
+        content: bool,
+        listing: list[Any] | None = None,
+        listed_at: float = 0.0,
     ) -> dict[str, Any]:
         if info in (None, NOT_FOUND) and listing:
             stamp = max(datetime_from_ns(child.mtime_ns) for child in listing)
@@ -528,24 +685,51 @@ class CS3ContentsManager(AsyncContentsManager):
         children: dict[str, dict[str, Any]] = {}
         if listing is not None or info is not NOT_FOUND:
             infos = listing
-            if infos is None:
+            observed = listed_at if listing is not None else time.time()
+            if infos is None and not isinstance(info, KnownInfo) and not self.storage_unreachable():
                 client = await self.get_client()
                 try:
                     infos = await client.list(cs3_path)
+                    self._unreachable_at = None
+                    self._observed_listed.append((cs3_path, observed))
                 except Exception as exc:
-                    raise http_error_from(exc, api_path) from exc
+                    if not is_unreachable(exc):
+                        raise http_error_from(exc, api_path) from exc
+                    self._unreachable_at = time.monotonic()
+            known_rows: list[Any] = []
+            if infos is None or cs3_path not in self._seeded_dirs:
+                self._seeded_dirs.add(cs3_path)
+                known_rows = await self._seed_presented_children(cs3_path)
+            if infos is None:  # unreachable: the listing we know (DESIGN §8)
+                infos = [KnownInfo.from_remote(row) for row in known_rows]
+                memory = {k.path: k for p, k in self._last_known.items() if posixpath.dirname(p) == cs3_path}
+                infos = list({**{i.path: i for i in infos}, **memory}.values())
+                if not infos and not self._pending_children(cs3_path) and not api_path:
+                    raise HTTPError(503, "Storage unreachable, no cached copy of the folder list")
+                self.log.info(
+                    "cs3sync: storage unreachable; listing %s from the journal (may be partial)",
+                    api_path or "/",
+                )
             for child in infos:
                 name = child.name or posixpath.basename(child.path.rstrip("/"))
                 child_cs3 = posixpath.join(cs3_path, name)
-                self._stat_cache[child_cs3] = (time.monotonic() + self.cs3.stat_cache_ttl, child)
-                self._remember(child_cs3, child)
+                if not isinstance(child, KnownInfo):
+                    self._stat_cache[child_cs3] = (
+                        time.monotonic() + self.cs3.stat_cache_ttl,
+                        child,
+                        observed,
+                    )
+                    self._remember(child_cs3, child, observed)
                 children[name] = self._child_model(api_path, child_cs3, name, None, child)
+            self._schedule_recording()
         for name, pending in self._pending_children(cs3_path).items():
             if pending.deleted:
                 children.pop(name, None)
                 continue
             child_cs3 = posixpath.join(cs3_path, name)
-            info_child = self._stat_cache.get(child_cs3, (0, NOT_FOUND))[1]
+            info_child = self._stat_cache.get(child_cs3, (0, NOT_FOUND, 0.0))[1]
+            if info_child is NOT_FOUND:
+                info_child = self._last_known.get(child_cs3, NOT_FOUND)
             children[name] = self._child_model(api_path, child_cs3, name, pending, info_child)
         model["content"] = [m for name, m in sorted(children.items()) if self._listed(name)]
         model["format"] = "json"
@@ -573,6 +757,12 @@ class CS3ContentsManager(AsyncContentsManager):
         cached = self.content_cache.get(cs3_path, etag)
         if cached is not None:
             return cached
+        if isinstance(info, KnownInfo) or self.storage_unreachable():
+            data = await self._offline_copy(cs3_path, info)
+            if data is not None:
+                return data
+            if isinstance(info, KnownInfo):
+                raise HTTPError(503, f"Storage unreachable, no cached copy of {api_path}")
         remote = info.path if info not in (None, NOT_FOUND) and getattr(info, "path", None) else cs3_path
         try:
             chunks = []
@@ -581,14 +771,34 @@ class CS3ContentsManager(AsyncContentsManager):
                     chunks.append(chunk)
             data = b"".join(chunks)
         except Exception as exc:
-            stale = self.content_cache.get(cs3_path)
-            if stale is not None and is_offline_error(exc):
-                return stale
-            if is_offline_error(exc):
-                raise HTTPError(503, f"Storage unreachable and no cached copy of {api_path}") from exc
+            if is_unreachable(exc):
+                self._unreachable_at = time.monotonic()
+                stale = await self._offline_copy(cs3_path, info)
+                if stale is not None:
+                    return stale
+                raise HTTPError(503, f"Storage unreachable, no cached copy of {api_path}") from exc
             raise http_error_from(exc, api_path) from exc
         self.content_cache.put(cs3_path, etag, data)
         return data
+
+    async def _offline_copy(self, cs3_path: str, info: Any) -> bytes | None:
+        """The bytes of the version we know, without the storage: the read cache, else the spool blob
+        the journal kept for our own last write of it (``remote_state.cached_blob``)."""
+        etag = getattr(info, "etag", None)
+        data = self.content_cache.get(cs3_path, etag)
+        if data is not None:
+            return data
+        blob = getattr(info, "cached_blob", None) if isinstance(info, KnownInfo) else None
+        if blob is None:
+            row = await self._journal_call("remote_state", cs3_path)
+            if row is not None and row.cached_blob and (etag is None or row.etag == etag):
+                blob = row.cached_blob
+        if blob is None or self._engine is None:
+            return None
+        try:
+            return await asyncio.to_thread(self._engine.blob_path(blob).read_bytes)
+        except OSError:
+            return None
 
     @contextlib.asynccontextmanager
     async def open_download(self, cs3_path: str, info: Any) -> AsyncIterator[Any]:
@@ -720,7 +930,7 @@ class CS3ContentsManager(AsyncContentsManager):
         try:
             info = await self.stat(cs3_path)
         except Exception as exc:
-            if not is_offline_error(exc):
+            if not is_unreachable(exc):
                 raise http_error_from(exc, api_path) from exc
             info = NOT_FOUND
         if info is not NOT_FOUND and (pending is None or not pending.deleted):
@@ -755,19 +965,29 @@ class CS3ContentsManager(AsyncContentsManager):
         if sha256 is None and isinstance(data, bytes):
             sha256 = hashlib.sha256(data).hexdigest()
         engine = await self.get_engine()
+        await self._seed_presented(cs3_path, info if info is not NOT_FOUND else None)
         with http_error(api_path):
             entry_id = await engine.submit_save(cs3_path, data, base_etag=base_etag, base_fileid=base_fileid)
         self.invalidate(cs3_path)
-        self.presented.ours(cs3_path, now(), sha256)
+        self._present_ours(cs3_path, sha256)
         if await self._apply(entry_id, api_path):
             self.invalidate(cs3_path)
             result = await self._entry_result(engine, entry_id)
             if result is not None:
-                self.presented.ours(cs3_path, result[1], sha256, etag=result[0])
+                self.presented.landed(cs3_path, result[0])
+        if self.presented.has_dirty():
+            await self.flush_observations()
         return len(data) if isinstance(data, bytes) else None
 
+    def _present_ours(self, cs3_path: str, sha256: str | None) -> None:
+        """Present a write of ours at the time the journal acknowledged it: the engine records that
+        same time as the presented mtime when it applies the write, so the answer survives restarts."""
+        pending = self._pending(cs3_path)
+        stamp = pending.mtime if pending is not None and pending.mtime is not None else now()
+        self.presented.ours(cs3_path, stamp, sha256 or (pending.sha256 if pending else None))
+
     async def _entry_result(self, engine: Any, entry_id: int) -> tuple[str, datetime] | None:
-        """(etag, mtime) the storage gave our applied write, from the journal (no RPC)."""
+        """(etag, storage mtime) of our applied write, from the journal (no RPC)."""
         journal = getattr(engine, "journal", None)
         if journal is None or not hasattr(journal, "entry"):
             return None
@@ -786,11 +1006,11 @@ class CS3ContentsManager(AsyncContentsManager):
         """Like _lookup, but a missing path is fine and an outage means "write blind" (journaled)."""
         pending = self._pending(cs3_path)
         try:
-            info = await self.stat(cs3_path)
+            info = await self.stat(cs3_path)  # offline: what we last knew of it (the write's base)
         except Exception as exc:
-            if not is_offline_error(exc):
+            if not is_unreachable(exc):
                 raise http_error_from(exc, api_path) from exc
-            info = self._last_known.get(cs3_path, NOT_FOUND)  # offline: base the write on what we saw
+            info = NOT_FOUND  # offline and never seen: a new file (the engine checks on apply)
         if pending is not None and pending.deleted:
             pending = None
         return pending, info
@@ -838,7 +1058,7 @@ class CS3ContentsManager(AsyncContentsManager):
             with http_error(api_path):
                 entry_id = await engine.commit_staged(cs3_path, base_etag)
             self.invalidate(cs3_path)
-            self.presented.ours(cs3_path, now(), None)
+            self._present_ours(cs3_path, None)
             await self._apply(entry_id, api_path)
             self.invalidate(cs3_path)
             result = await self.get(api_path, content=False)
@@ -877,7 +1097,11 @@ class CS3ContentsManager(AsyncContentsManager):
         engine = await self.get_engine()
         with http_error(api_path):
             entry_id = await engine.submit_delete(
-                cs3_path, base_etag=base_etag, base_fileid=base_fileid, kind=_kind(pending, info)
+                cs3_path,
+                base_etag=base_etag,
+                base_fileid=base_fileid,
+                kind=_kind(pending, info),
+                base_observed_at=self._observed_at(cs3_path, info),
             )
         self.invalidate(cs3_path)
         self.presented.forget(cs3_path)
@@ -903,13 +1127,23 @@ class CS3ContentsManager(AsyncContentsManager):
         engine = await self.get_engine()
         with http_error(old_api):
             entry_id = await engine.submit_rename(
-                old_cs3, new_cs3, base_fileid=base_fileid, kind=_kind(pending, info)
+                old_cs3,
+                new_cs3,
+                base_fileid=base_fileid,
+                kind=_kind(pending, info),
+                base_observed_at=self._observed_at(old_cs3, info),
             )
         self.invalidate(old_cs3, new_cs3)
         self.presented.move(old_cs3, new_cs3)
         self.locks.moved(old_api, new_api)
-        await self._apply(entry_id, new_api)
+        applied = await self._apply(entry_id, new_api)
         self.invalidate(old_cs3, new_cs3)
+        if applied and pending is None and info is not NOT_FOUND and not isinstance(info, KnownInfo):
+            # A Move keeps the resource (file id, etag, mtime): the model of the new path needs no Stat.
+            with contextlib.suppress(TypeError, ValueError):
+                moved = dataclasses.replace(info, path=new_cs3, name=posixpath.basename(new_cs3))
+                self._stat_cache[new_cs3] = (time.monotonic() + self.cs3.stat_cache_ttl, moved, time.time())
+                self._remember(new_cs3, moved, time.time())
 
     async def copy(self, from_path: str, to_path: str | None = None) -> dict[str, Any]:
         """Copy a file, or a folder recursively (up to max_copy_folder_size_mb), through the journal.
@@ -951,7 +1185,7 @@ class CS3ContentsManager(AsyncContentsManager):
         with http_error(to_api):
             entry_id = await engine.submit_copy(from_cs3, to_cs3)
         self.invalidate(to_cs3)
-        self.presented.ours(to_cs3, now(), None)
+        self._present_ours(to_cs3, None)
         await self._apply(entry_id, to_api)
         self.invalidate(to_cs3)
 
@@ -1004,6 +1238,23 @@ class CS3ContentsManager(AsyncContentsManager):
         return f"Serving CS3 contents from {self.cs3.host or '(no host configured)'}:{root}"
 
 
+def _remote_row(cs3_path: str, info: Any, observed: float) -> Any:
+    """A journal ``RemoteState`` row of a Stat or listing result."""
+    from cs3sync.journal.types import RemoteState
+
+    is_dir = info.type == "directory"
+    return RemoteState(
+        path=cs3_path,
+        fileid=str(info.file_id) if info.file_id else None,
+        etag=info.etag or None,
+        size=None if is_dir else info.size,
+        mtime=info.mtime_ns / 1e9 if info.mtime_ns else None,
+        checksum=info.checksum,
+        kind="directory" if is_dir else "file",
+        updated_at=observed,
+    )
+
+
 def _kind(pending: Pending | None, info: Any) -> str:
     if pending is not None:
         return pending.kind
@@ -1028,7 +1279,7 @@ def _to_pending(engine: Any, ov: Any) -> Pending:
     kind = getattr(ov, "kind", "file") or "file"
     mtime = getattr(ov, "mtime", None)
     if isinstance(mtime, (int, float)):
-        mtime = datetime_from_ns(int(mtime * 1e9)) if mtime < 1e12 else datetime_from_ns(int(mtime))
+        mtime = datetime_from_seconds(mtime) if mtime < 1e12 else datetime_from_ns(int(mtime))
     blob = getattr(ov, "blob", None)
     blob_path: Path | None = None
     sha256 = None

@@ -102,30 +102,73 @@ def lock_holder_name(lock: Any) -> str:
     return " ".join(str(p) for p in (app, f"({user})" if user else "") if p) or "another application"
 
 
+def epoch_seconds(value: datetime) -> float:
+    """A presented datetime as the float the journal stores (inverse of `datetime_from_seconds`)."""
+    delta = value - EPOCH
+    return (delta.days * 86_400 + delta.seconds) + delta.microseconds / 1_000_000
+
+
+def datetime_from_seconds(value: float) -> datetime:
+    return datetime_from_ns(round(value * 1_000_000) * 1000)
+
+
 @dataclass
 class Presented:
     etag: str | None  # None while our own write is not applied yet (the next etag is ours)
     last_modified: datetime
     hash: str | None = None
     hash_algorithm: str | None = None
+    #: The journal cannot derive this time by itself (it was moved forward to stay monotonic), so it
+    #: is written to ``remote_state.presented_mtime`` once the etag is known.
+    persist: bool = False
 
 
 class PresentedTimes:
-    """What we told clients about each path, so that repeated answers stay identical."""
+    """What we told clients about each path, so that repeated answers stay identical.
+
+    Backed by the journal (``remote_state.presented_mtime`` per path and etag) so that the answers
+    survive a server restart: the manager `seed`s a path from the journal before first presenting it
+    in this process, and writes the entries `take_dirty` returns.
+    """
 
     def __init__(self) -> None:
         self._by_path: dict[str, Presented] = {}
+        self._dirty: dict[str, Presented] = {}
 
     def ours(
         self, cs3_path: str, last_modified: datetime, sha256: str | None, etag: str | None = None
     ) -> Presented:
-        """Record a save of ours; times never go backwards for a path."""
+        """Record a save of ours, presented at ``last_modified`` (the time the journal acknowledged it,
+        which the engine records as the presented time); times never go backwards for a path."""
         previous = self._by_path.get(cs3_path)
-        if previous is not None and last_modified <= previous.last_modified:
+        bumped = previous is not None and last_modified <= previous.last_modified
+        if bumped:
+            assert previous is not None
             last_modified = previous.last_modified + ONE_MS
-        entry = Presented(etag, last_modified, sha256, "sha256" if sha256 else None)
+        entry = Presented(etag, last_modified, sha256, "sha256" if sha256 else None, persist=bumped)
         self._by_path[cs3_path] = entry
+        self._dirty.pop(cs3_path, None)
+        if etag is not None and bumped:
+            self._dirty[cs3_path] = entry
         return entry
+
+    def landed(self, cs3_path: str, etag: str) -> None:
+        """Our pending write got this etag on the storage."""
+        entry = self._by_path.get(cs3_path)
+        if entry is not None and entry.etag is None:
+            entry.etag = etag
+            if entry.persist:
+                self._dirty[cs3_path] = entry
+
+    def seed(
+        self, cs3_path: str, etag: str, last_modified: datetime, hash_value: str | None, algorithm: str | None
+    ) -> None:
+        """What an earlier process presented for this etag (from the journal)."""
+        if cs3_path not in self._by_path:
+            self._by_path[cs3_path] = Presented(etag, last_modified, hash_value, algorithm)
+
+    def known(self, cs3_path: str) -> bool:
+        return cs3_path in self._by_path
 
     def observe(
         self, cs3_path: str, etag: str | None, storage_time: datetime, checksum: str | None
@@ -133,18 +176,31 @@ class PresentedTimes:
         """The presented time and hash for a stat result."""
         entry = self._by_path.get(cs3_path)
         if entry is not None and (entry.etag is None or entry.etag == etag):
-            if entry.etag is None:
-                entry.etag = etag  # our pending write landed: this etag is ours
+            if entry.etag is None and etag is not None:
+                self.landed(cs3_path, etag)  # our pending write landed: this etag is ours
             if entry.hash is None:
                 entry.hash, entry.hash_algorithm = hash_from_checksum(checksum)
             return entry
         hash_value, algorithm = hash_from_checksum(checksum)
-        if entry is not None and storage_time <= entry.last_modified:
+        bumped = entry is not None and storage_time <= entry.last_modified
+        if bumped:
+            assert entry is not None
             storage_time = entry.last_modified + ONE_MS  # changed by someone else: strictly newer
-        fresh = Presented(etag, storage_time, hash_value, algorithm)
+        fresh = Presented(etag, storage_time, hash_value, algorithm, persist=bumped)
         if entry is not None:
             self._by_path[cs3_path] = fresh
+            if bumped and etag is not None:
+                self._dirty[cs3_path] = fresh
         return fresh
+
+    def has_dirty(self) -> bool:
+        return bool(self._dirty)
+
+    def take_dirty(self) -> list[tuple[str, str, float]]:
+        """(path, etag, presented seconds) to write to the journal; clears the list."""
+        out = [(p, e.etag, epoch_seconds(e.last_modified)) for p, e in self._dirty.items() if e.etag]
+        self._dirty.clear()
+        return out
 
     def get(self, cs3_path: str) -> Presented | None:
         return self._by_path.get(cs3_path)
@@ -153,8 +209,66 @@ class PresentedTimes:
         prefix = cs3_path.rstrip("/") + "/"
         for key in [k for k in self._by_path if k == cs3_path or k.startswith(prefix)]:
             del self._by_path[key]
+            self._dirty.pop(key, None)
 
     def move(self, src: str, dst: str) -> None:
         prefix = src.rstrip("/") + "/"
         for key in [k for k in self._by_path if k == src or k.startswith(prefix)]:
             self._by_path[dst + key[len(src) :]] = self._by_path.pop(key)
+            self._dirty.pop(key, None)
+        if len(self._by_path) > 100_000:  # bounded: the journal remembers the rest
+            self._by_path.clear()
+
+
+@dataclass
+class KnownInfo:
+    """What we last knew of a path on the storage while it cannot be asked (DESIGN §8): from this
+    process's earlier Stats and listings, or from the journal's ``remote_state``. Duck-types the
+    client's ``ResourceInfo`` for the model code; ``observed_at`` is when it was seen (epoch s)."""
+
+    path: str
+    name: str
+    type: str
+    size: int | None
+    mtime_ns: int
+    etag: str | None
+    file_id: str | None = None
+    checksum: str | None = None
+    writable: bool = True
+    lock: Any = None
+    presented_mtime: float | None = None
+    cached_blob: str | None = None
+    observed_at: float = 0.0
+
+    @classmethod
+    def from_info(cls, info: Any, observed_at: float) -> KnownInfo:
+        return cls(
+            path=info.path,
+            name=info.name,
+            type=info.type,
+            size=info.size,
+            mtime_ns=info.mtime_ns,
+            etag=info.etag,
+            file_id=str(info.file_id) if info.file_id else None,
+            checksum=info.checksum,
+            writable=getattr(info, "writable", True),
+            lock=getattr(info, "lock", None),
+            observed_at=observed_at,
+        )
+
+    @classmethod
+    def from_remote(cls, row: Any) -> KnownInfo:
+        mtime = row.mtime if row.mtime is not None else row.presented_mtime
+        return cls(
+            path=row.path,
+            name=row.path.rstrip("/").rpartition("/")[2],
+            type="directory" if row.kind == "directory" else "file",
+            size=row.size,
+            mtime_ns=round(mtime * 1_000_000) * 1000 if mtime else 0,
+            etag=row.etag,
+            file_id=row.fileid,
+            checksum=row.checksum,
+            presented_mtime=row.presented_mtime,
+            cached_blob=row.cached_blob,
+            observed_at=row.updated_at,
+        )

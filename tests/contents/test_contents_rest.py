@@ -59,10 +59,6 @@ async def test_round_trip_budgets(jp_fetch: Any, cm: Any, emulator_thread: Any) 
     print("round trips: steady save", steady)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="the engine's rename executor Stats src and dst again before Move (docs/notes/engine-requests.md)",
-)
 async def test_round_trip_budget_rename_delete(jp_fetch: Any, cm: Any, emulator_thread: Any) -> None:
     emu = emulator_thread
     await jp_fetch("api", "contents", "d", method="PUT", body=json.dumps({"type": "directory"}))
