@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
@@ -74,6 +75,7 @@ async def run(sizes: Sizes, only: set[str] | None, workdir: Path) -> dict[str, o
             measurements.append(derived.memory(bench))
     finally:
         await bench.stop_all()
+        await asyncio.to_thread(clean_workdir, workdir)
     return {
         "schema": SCHEMA,
         "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -84,6 +86,18 @@ async def run(sizes: Sizes, only: set[str] | None, workdir: Path) -> dict[str, o
         "unavailable": bench.unavailable,
         "measurements": [m.to_json() for m in measurements],
     }
+
+
+def clean_workdir(workdir: Path) -> None:
+    """Free the disk (the full run leaves GiBs of uploads, spools and storage); keep the servers' logs."""
+    for dirpath, dirnames, filenames in os.walk(workdir, topdown=False):
+        for name in filenames:
+            if not name.endswith(".log"):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(dirpath, name))
+        for name in dirnames:
+            with contextlib.suppress(OSError):
+                os.rmdir(os.path.join(dirpath, name))  # only succeeds when empty
 
 
 def results_path(quick: bool) -> Path:

@@ -49,7 +49,7 @@ class Sizes:
     resume_idle_wait_s: float = 30.0  # after kill -9 + restart: wait this long for a resume on its own
     kill_protocols: tuple[str, ...] = ("simple", "tus")
     status_runs: int = 2
-    raw_runs: int = 3
+    raw_runs: int = 2
 
     @classmethod
     def full(cls) -> Sizes:
