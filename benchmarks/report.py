@@ -218,9 +218,32 @@ def render_performance(results: dict[str, Any], results_name: str) -> str:
     )
 
 
+TOP_README = REPO / "README.md"
+SECTION_HEADING = "## Performance"
+
+
+def update_top_readme(section: str) -> bool:
+    """Replace the performance section of the assembled top-level README in place (the same text
+    ``make readme`` would put there from docs/readme/performance.md), touching no other section."""
+    if not TOP_README.exists():
+        return False
+    lines = TOP_README.read_text().splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == SECTION_HEADING), None)
+    if start is None:
+        return False
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    body = section.strip() + "\n"
+    if end < len(lines):
+        body += "\n"
+    TOP_README.write_text("".join(lines[:start]) + body + "".join(lines[end:]))
+    return True
+
+
 def write_reports(results_path: Path) -> None:
     results = json.loads(results_path.read_text())
     table = render(results, results_path.name)
     README.write_text(_replace_block(README.read_text() if README.exists() else "", table))
     PERFORMANCE_DRAFT.parent.mkdir(parents=True, exist_ok=True)
-    PERFORMANCE_DRAFT.write_text(render_performance(results, results_path.name))
+    section = render_performance(results, results_path.name)
+    PERFORMANCE_DRAFT.write_text(section)
+    update_top_readme(section)
