@@ -25,7 +25,7 @@ from multidict import CIMultiDict
 
 from .config import UserSpec
 from .errors import CS3Error, HTTPError
-from .faults import Delay, DropAfter, Hang, StallAfter, Status, Throttle, WrongLength
+from .faults import Delay, DropAfter, DropReply, Hang, StallAfter, Status, Throttle, WrongLength
 from .storage import Node, Session, Storage, WriteContext, parse_mtime_ns
 
 if TYPE_CHECKING:
@@ -67,12 +67,17 @@ class _Counters:
 
 
 COUNTERS = web.RequestKey("counters", _Counters)
+DROP_REPLY = web.RequestKey("drop_reply", bool)  # a DropReply fired: do the work, send nothing
 
 
-def _abort(request: web.Request) -> None:
+def _abort_transport(request: web.Request) -> None:
     transport = request.transport
     if transport is not None:
         transport.abort()
+
+
+def _abort(request: web.Request) -> None:
+    _abort_transport(request)
     raise _Dropped()
 
 
@@ -121,6 +126,10 @@ class DataPlane:
         self._idle.clear()
         try:
             response = await handler(request)
+            if request.get(DROP_REPLY, False) and not response.prepared:
+                # The request was processed fully (committed, bytes kept, or refused); its reply is lost.
+                _abort_transport(request)
+                return web.Response(status=499)  # never reaches the client; recorded as status 0
             status = response.status
             return response
         except _Dropped:
@@ -195,8 +204,12 @@ class DataPlane:
         return user
 
     async def _pre_faults(self, request: web.Request, path: str) -> Any:
-        """Status and Delay/Hang act before any work; transfer faults are returned for the body loop."""
+        """Status and Delay/Hang act before any work; DropReply marks the request for the middleware,
+        which drops whatever reply the handler produces; transfer faults are returned for the body loop."""
         action = self.emu.faults.take_http(request.method, path)
+        if isinstance(action, DropReply):
+            request[DROP_REPLY] = True
+            return None
         if isinstance(action, Status):
             raise HTTPError(action.code, action.message)
         if isinstance(action, Delay):
@@ -401,6 +414,8 @@ class DataPlane:
             node = await self._resolve_download(path, user)
             Storage.require_http(node, "initiate_file_download")
             source = await self._run(self._download_source, node, version_key)
+            if request.get(DROP_REPLY, False):
+                _abort(request)  # a streamed reply cannot be withheld by the middleware: drop it here
             return await self._send(request, source, action)
         except HTTPError as e:
             return self._error(e)

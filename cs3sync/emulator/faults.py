@@ -69,6 +69,13 @@ class DropAfter:
 
 
 @dataclass(frozen=True)
+class DropReply:
+    """HTTP: process the request fully (a simple PUT commits, a tus PATCH keeps its bytes and advances
+    the offset), then abort the transport instead of sending the reply, whatever it would have been: a
+    lost reply on a completed request. A GET is dropped before any of its reply is sent."""
+
+
+@dataclass(frozen=True)
 class Throttle:
     """HTTP: move body bytes at most this fast."""
 
@@ -98,6 +105,7 @@ Action = (
     | Delay
     | Hang
     | DropAfter
+    | DropReply
     | Throttle
     | StallAfter
     | WrongLength
@@ -111,6 +119,7 @@ _ACTIONS: dict[str, type] = {
     "delay": Delay,
     "hang": Hang,
     "drop_after": DropAfter,
+    "drop_reply": DropReply,
     "throttle": Throttle,
     "stall_after": StallAfter,
     "wrong_length": WrongLength,
@@ -127,6 +136,9 @@ def action_from_json(data: dict[str, Any]) -> Action:
     if kind not in _ACTIONS:
         raise ValueError(f"unknown action type {kind!r}; expected one of {sorted(_ACTIONS)}")
     cls = _ACTIONS[kind]
+    unknown = sorted(set(data) - {f.name for f in fields(cls)})
+    if unknown:
+        raise ValueError(f"{kind} takes no {', '.join(unknown)}")
     # Check the JSON types here, so a bad rule is a 400 now rather than a failure when it fires.
     for f in fields(cls):
         if f.name not in data:
