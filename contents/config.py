@@ -79,7 +79,18 @@ class CS3Sync(Configurable):
     journal_dir = Unicode("", help="Journal directory; empty = $XDG_STATE_HOME/cs3sync/<account-hash>/.").tag(
         config=True
     )
+    allow_network_fs = Bool(
+        False,
+        help="Allow journal_dir on a network or FUSE file system (NFS, CIFS, the EOS mount). Off by "
+        "default: SQLite locking and fsync are not reliable there.",
+    ).tag(config=True)
     workers = Int(4, help="Worker tasks applying journal entries.").tag(config=True)
+    offline_probe_interval = Float(
+        15.0, help="Seconds between probes of an unreachable storage (doubling up to offline_probe_max)."
+    ).tag(config=True)
+    offline_probe_max = Float(120.0, help="Longest wait (s) between probes of an unreachable storage.").tag(
+        config=True
+    )
     write_through_timeout = Float(
         3.0, help="Seconds a write waits to be applied before replying optimistically (0 offline)."
     ).tag(config=True)

@@ -26,7 +26,7 @@ _BY_NAME: list[tuple[str, int, str]] = [
     ("PermissionDenied", 403, "Permission denied: {path}"),
     ("PreconditionFailed", 409, "{path} was changed on the storage by someone else"),
     ("QuotaExceeded", 507, "Storage quota exceeded while writing {path}"),
-    ("SpoolFull", 507, "Local disk full: cannot keep {path} safely"),
+    ("SpoolFull", 507, "Local disk full on the Jupyter server: {path} was not saved; free some space"),
     ("AuthBlocked", 503, "Not signed in to the storage (expired token?); {path} is kept and will be retried"),
     ("Unauthenticated", 503, "Not signed in to the storage (expired token?)"),
     ("Unimplemented", 501, "Not supported by this storage: {path}"),
@@ -69,7 +69,7 @@ def to_http_error(exc: BaseException, path: str) -> HTTPError:
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
         return HTTPError(504, f"Storage did not answer in time ({path})")
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return HTTPError(507, f"Local disk full: cannot keep {path} safely")
+        return HTTPError(507, f"Local disk full on the Jupyter server: {path} was not saved; free some space")
     for name, status, template in _BY_NAME:
         if name in names:
             message = template.format(

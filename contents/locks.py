@@ -43,6 +43,7 @@ class LockManager:
         self._states: dict[str, LockState] = {}
         self._mutex: asyncio.Lock | None = None
         self._refresher: asyncio.Task[None] | None = None
+        self.clock = time.monotonic  # injectable (tests move it instead of sleeping)
 
     # ---------------------------------------------------------------- settings
     @property
@@ -95,7 +96,7 @@ class LockManager:
         api_path, cs3_path = await self.cm._cs3(api_path)
         async with self._lock():
             state = self._states.setdefault(api_path, LockState(cs3_path))
-            state.sessions[session] = time.monotonic()
+            state.sessions[session] = self.clock()
             if self.enabled:
                 await self._acquire(state)
             self._ensure_refresher()
@@ -148,7 +149,7 @@ class LockManager:
                 await client.set_lock(state.cs3_path, lock_id, app_name=holder, expiration=self.expiration)
                 state.lock_id = lock_id
             state.holder = None
-            state.refreshed_at = time.monotonic()
+            state.refreshed_at = self.clock()
         except errors.Locked as exc:
             state.lock_id = None
             state.holder = exc.holder or "another application"
@@ -187,7 +188,7 @@ class LockManager:
 
     async def sweep(self) -> None:
         """Drop sessions without a heartbeat within lock_expiration; refresh the locks still in use."""
-        stale_before = time.monotonic() - self.expiration
+        stale_before = self.clock() - self.expiration
         async with self._lock():
             for api_path, state in list(self._states.items()):
                 for session, seen in list(state.sessions.items()):
@@ -196,7 +197,7 @@ class LockManager:
                 if not state.sessions:
                     await self._release(state)
                     del self._states[api_path]
-                elif self.enabled and time.monotonic() - state.refreshed_at >= self.heartbeat:
+                elif self.enabled and self.clock() - state.refreshed_at >= self.heartbeat:
                     with contextlib.suppress(web.HTTPError):
                         await self._acquire(state)
 

@@ -257,6 +257,10 @@ class CS3ContentsManager(AsyncContentsManager):
             "tus_enabled": self.cs3.tus_enabled,
             "lock_holder": self.cs3.lock_holder,
             "lock_provider": self.locks.lock_context,
+            "allow_network_fs": self.cs3.allow_network_fs,
+            "offline_probe_interval": self.cs3.offline_probe_interval,
+            "offline_probe_max": self.cs3.offline_probe_max,
+            "account": f"{self.cs3.client_id or 'default'} @ {self.cs3.host or 'unconfigured'}",
         }
         wanted.update(self.engine_options)
         accepted = inspect.signature(import_item(self.engine_class)).parameters
@@ -345,7 +349,10 @@ class CS3ContentsManager(AsyncContentsManager):
         client = await self.get_client()
         observed = time.time()
         try:
-            info: Any = await client.stat(cs3_path)
+            if self.cs3.lock_as_attr:
+                info: Any = _with_attr_lock(await client.stat(cs3_path, metadata_keys=[ATTR_LOCK_KEY]))
+            else:
+                info = await client.stat(cs3_path)
         except errors.NotFound:
             info = NOT_FOUND
         except Exception as exc:
@@ -360,6 +367,11 @@ class CS3ContentsManager(AsyncContentsManager):
         self._stat_cache[cs3_path] = (time.monotonic() + self.cs3.stat_cache_ttl, info, observed)
         self._remember(cs3_path, info, observed)
         return info
+
+    async def _list(self, client: Any, cs3_path: str) -> list[Any]:
+        if self.cs3.lock_as_attr:
+            return [_with_attr_lock(i) for i in await client.list(cs3_path, metadata_keys=[ATTR_LOCK_KEY])]
+        return list(await client.list(cs3_path))
 
     def storage_unreachable(self) -> bool:
         """A read found the storage unreachable moments ago, or the engine is offline."""
@@ -655,7 +667,7 @@ class CS3ContentsManager(AsyncContentsManager):
         client = await self.get_client()
         observed = time.time()
         try:
-            children = await client.list(cs3_path)
+            children = await self._list(client, cs3_path)
         except Exception as exc:
             if is_unreachable(exc):
                 self._unreachable_at = time.monotonic()
@@ -683,13 +695,14 @@ class CS3ContentsManager(AsyncContentsManager):
         if not content:
             return model
         children: dict[str, dict[str, Any]] = {}
+        pending_children = self._pending_children(cs3_path)
         if listing is not None or info is not NOT_FOUND:
             infos = listing
             observed = listed_at if listing is not None else time.time()
             if infos is None and not isinstance(info, KnownInfo) and not self.storage_unreachable():
                 client = await self.get_client()
                 try:
-                    infos = await client.list(cs3_path)
+                    infos = await self._list(client, cs3_path)
                     self._unreachable_at = None
                     self._observed_listed.append((cs3_path, observed))
                 except Exception as exc:
@@ -704,7 +717,7 @@ class CS3ContentsManager(AsyncContentsManager):
                 infos = [KnownInfo.from_remote(row) for row in known_rows]
                 memory = {k.path: k for p, k in self._last_known.items() if posixpath.dirname(p) == cs3_path}
                 infos = list({**{i.path: i for i in infos}, **memory}.values())
-                if not infos and not self._pending_children(cs3_path) and not api_path:
+                if not infos and not pending_children and not api_path:
                     raise HTTPError(503, "Storage unreachable, no cached copy of the folder list")
                 self.log.info(
                     "cs3sync: storage unreachable; listing %s from the journal (may be partial)",
@@ -720,9 +733,10 @@ class CS3ContentsManager(AsyncContentsManager):
                         observed,
                     )
                     self._remember(child_cs3, child, observed)
-                children[name] = self._child_model(api_path, child_cs3, name, None, child)
+                if name not in pending_children:  # (the remote version must not pass for our pending one)
+                    children[name] = self._child_model(api_path, child_cs3, name, None, child)
             self._schedule_recording()
-        for name, pending in self._pending_children(cs3_path).items():
+        for name, pending in pending_children.items():
             if pending.deleted:
                 children.pop(name, None)
                 continue
@@ -849,9 +863,31 @@ class CS3ContentsManager(AsyncContentsManager):
         engine = await self.get_engine()
         timeout = self.cs3.write_through_timeout if self.engine_online() else 0.0
         try:
-            return bool(await engine.wait(entry_id, timeout))
+            done = bool(await engine.wait(entry_id, timeout))
         except Exception as exc:
             raise http_error_from(exc, api_path) from exc
+        if not done and timeout > 0:
+            await self._raise_if_refused(engine, entry_id, api_path)
+        return done
+
+    async def _raise_if_refused(self, engine: Any, entry_id: int, api_path: str) -> None:
+        """A write the storage keeps refusing for lack of space is kept and retried by the engine, but
+        the user must hear of it: 507 instead of an optimistic 2xx."""
+        journal = getattr(engine, "journal", None)
+        if journal is None or not hasattr(journal, "entry"):
+            return
+        try:
+            entry = await journal.entry(entry_id)
+            while getattr(entry, "superseded_by", None):
+                entry = await journal.entry(entry.superseded_by)
+        except Exception:
+            return
+        if entry.state in ("retrying", "blocked") and entry.last_error_kind == "quota_exceeded":
+            raise HTTPError(
+                507,
+                f"Storage quota exceeded: {api_path} is kept on the Jupyter server and will be written "
+                "when space is freed",
+            )
 
     async def _check_lock(self, api_path: str, info: Any) -> None:
         if info is NOT_FOUND or info is None:
@@ -1236,6 +1272,26 @@ class CS3ContentsManager(AsyncContentsManager):
     def info_string(self) -> str:
         root = self.path_map.root if self.path_map else "(the user's home)"
         return f"Serving CS3 contents from {self.cs3.host or '(no host configured)'}:{root}"
+
+
+ATTR_LOCK_KEY = "cs3client.advlock"  # cs3client's emulated lock: "<app>!<lock id>!<expiry epoch s>"
+
+
+def _with_attr_lock(info: Any) -> Any:
+    """With ``lock_as_attr``: the lock a metadata attribute emulates, as the info's ``lock``."""
+    value = (getattr(info, "metadata", None) or {}).get(ATTR_LOCK_KEY)
+    if not value or getattr(info, "lock", None) is not None:
+        return info
+    try:
+        app, lock_id, expiry = value.rsplit("!", 2)
+        expiration = float(expiry)
+    except ValueError:
+        return info
+    if expiration <= time.time():
+        return info
+    from cs3sync.cs3.types import Lock
+
+    return dataclasses.replace(info, lock=Lock(lock_id=lock_id, app_name=app, expiration=expiration))
 
 
 def _remote_row(cs3_path: str, info: Any, observed: float) -> Any:
