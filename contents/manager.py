@@ -506,7 +506,12 @@ class CS3ContentsManager(AsyncContentsManager):
 
     # ------------------------------------------------------------------ existence
     async def dir_exists(self, path: str = "") -> bool:
-        api_path, cs3_path = await self._cs3(path)
+        try:
+            api_path, cs3_path = await self._cs3(path)
+        except HTTPError as e:
+            if e.status_code == 404:  # under an unknown mount name
+                return False
+            raise
         if not api_path or (self.path_map and self.path_map.is_virtual(api_path)):
             return True
         try:
@@ -520,7 +525,12 @@ class CS3ContentsManager(AsyncContentsManager):
         return info.type == "directory"
 
     async def file_exists(self, path: str) -> bool:
-        api_path, cs3_path = await self._cs3(path)
+        try:
+            api_path, cs3_path = await self._cs3(path)
+        except HTTPError as e:
+            if e.status_code == 404:  # under an unknown mount name
+                return False
+            raise
         if not api_path:
             return False
         try:
@@ -896,7 +906,15 @@ class CS3ContentsManager(AsyncContentsManager):
         if is_foreign_lock(lock, self.cs3.lock_holder, self._our_lock_ids()):
             raise HTTPError(423, f"{api_path} is locked by {lock_holder_name(lock)}")
 
+    async def _refuse_virtual(self, path: str) -> None:
+        """The virtual folders (``Spaces``, ``Shared with me``) and their mount points are read-only."""
+        api_path = P.normalize_api_path(path)
+        path_map = await self.get_path_map()
+        if path_map.is_virtual(api_path) or path_map.is_virtual(P.api_parent(api_path)):
+            raise HTTPError(403, f"Read-only folder: {P.api_parent(api_path) or api_path}")
+
     async def save(self, model: dict[str, Any], path: str = "") -> dict[str, Any]:
+        await self._refuse_virtual(path)
         api_path, cs3_path = await self._cs3(path)
         chunk = model.get("chunk")
         if chunk is not None:
@@ -908,8 +926,6 @@ class CS3ContentsManager(AsyncContentsManager):
             raise HTTPError(400, "No file content provided")
         if not api_path:
             raise HTTPError(400, "Can't save to the root")
-        if self.path_map is not None and self.path_map.is_virtual(P.api_parent(api_path) or api_path):
-            raise HTTPError(403, "Read-only folder")
 
         validation_message = None
         if model["type"] == "directory":
@@ -1121,6 +1137,7 @@ class CS3ContentsManager(AsyncContentsManager):
         return base_model(api_path, type="file", last_modified=now(), size=0)
 
     async def delete_file(self, path: str) -> None:
+        await self._refuse_virtual(path)
         api_path, cs3_path = await self._cs3(path)
         if not api_path:
             raise HTTPError(400, "Can't delete root")
@@ -1145,6 +1162,8 @@ class CS3ContentsManager(AsyncContentsManager):
         self.invalidate(cs3_path)
 
     async def rename_file(self, old_path: str, new_path: str) -> None:
+        await self._refuse_virtual(old_path)
+        await self._refuse_virtual(new_path)
         old_api, old_cs3 = await self._cs3(old_path)
         new_api, new_cs3 = await self._cs3(new_path)
         if old_api == new_api:
@@ -1190,6 +1209,7 @@ class CS3ContentsManager(AsyncContentsManager):
         pending, info = await self._lookup(from_api, from_cs3)
         is_dir = pending.kind == "directory" if pending is not None else info.type == "directory"
         to_api = await self._copy_target(from_api, to_path)
+        await self._refuse_virtual(to_api)
         to_api, to_cs3 = await self._cs3(to_api)
         if await self.exists(to_api):
             raise HTTPError(409, f"File already exists: {to_api}")
