@@ -189,3 +189,29 @@ async def test_virtual_spaces_folder(jp_fetch: Any, cm: Any, emulator_thread: An
     assert await status_of(jp_fetch, "api", "contents", "Spaces/new.txt", method="PUT", body=model) == 403
     assert await status_of(jp_fetch, "api", "contents", "Spaces/nope/x.txt") == 404
     assert await status_of(jp_fetch, "api", "contents", "Spaces", method="DELETE") in (400, 403)
+
+
+def test_every_trait_is_documented_with_its_default() -> None:
+    import re
+    from pathlib import Path
+
+    from contents.config import CS3Sync
+
+    doc = (Path(__file__).parents[2] / "docs" / "readme" / "contents.md").read_text()
+    documented: dict[str, str] = {}
+    for names, default in re.findall(r"^\| `([^|]+)` \| `([^`]*)` \|", doc, re.M):
+        for name in re.findall(r"[a-z_]+", names):
+            documented[name] = default
+    config = CS3Sync()
+    traits = set(config.trait_names(config=True))
+    assert traits == set(documented), traits ^ set(documented)
+    units = {"MiB": 1024 * 1024}
+    for name in traits:
+        value, text = getattr(config, name), documented[name].strip('"')
+        if isinstance(value, bool):
+            assert str(value) == text, name
+        elif isinstance(value, (int, float)):
+            number, _, unit = text.partition(" ")
+            assert float(number) * units.get(unit, 1) == value, name
+        else:
+            assert value == text, name
