@@ -276,6 +276,10 @@ class SyncEngine:
         self._transitions = Signal()  # waiters: an entry changed state
         self.changed = Signal()  # UIs: anything visible changed (entries, state, progress)
         self._active: list[Entry] = []
+        self._active_states: dict[int, str] = {}  # id -> state of self._active
+        # Refresh requests and the newest request a completed refresh covers (see _refresh_active).
+        self._active_wanted = 0
+        self._active_loaded = 0
         self._active_lock: anyio.Lock | None = None
         self._progress: dict[int, Progress] = {}
         self._persisted_progress: dict[int, int] = {}
@@ -491,12 +495,18 @@ class SyncEngine:
         with anyio.move_on_after(deadline):
             while True:
                 since = self._transitions.generation
-                if await self._settled(entry_id):
+                if await self._settled(entry_id, cached=True):
                     return True
                 await self._transitions.wait(since)
         return False
 
-    async def _settled(self, entry_id: int) -> bool:
+    async def _settled(self, entry_id: int, *, cached: bool = False) -> bool:
+        """``cached``: first look at the cached active entries (refreshed before every transition is
+        signalled): an entry still listed there as active is not settled, without a journal read. With
+        many saves waiting at once, every transition wakes every waiter; this keeps each wake-up off the
+        database."""
+        if cached and self._active_states.get(entry_id) in State.ACTIVE:
+            return False
         entry = await self.journal.entry(entry_id)
         seen = set()
         while entry.state == State.SUPERSEDED and entry.superseded_by and entry.id not in seen:
@@ -1020,9 +1030,20 @@ class SyncEngine:
                 log.exception("engine.control_poll_failed")
 
     async def _refresh_active(self) -> None:
+        """Reload the active entries after a change. Requests that queue up behind a running refresh
+        are served by one reload that starts after all of them (not one full reload each: during a
+        burst of saves that was O(active entries) per change, on the event loop)."""
         assert self._active_lock is not None
+        self._active_wanted += 1
+        wanted = self._active_wanted
         async with self._active_lock:
-            self._active = await self.journal.active_entries()
+            if self._active_loaded >= wanted:
+                return  # a reload that started after this request has completed
+            covers = self._active_wanted
+            active = await self.journal.active_entries()
+            self._active = active
+            self._active_states = {e.id: e.state for e in active}
+            self._active_loaded = covers
 
     async def _after_change(self, *, refresh: bool = True, transition: bool = True) -> None:
         if refresh:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import posixpath
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, TypeVar
 
 import cs3.identity.group.v1beta1.resources_pb2 as grouppb
 import cs3.identity.user.v1beta1.resources_pb2 as userpb
@@ -27,6 +28,8 @@ from .types import (
     Version,
 )
 
+T = TypeVar("T")
+_CONTAINER = spr.RESOURCE_TYPE_CONTAINER
 _PERMISSION_FIELDS = tuple(f.name for f in spr.ResourcePermissions.DESCRIPTOR.fields)
 _LOCK_TYPES = {1: "shared", 2: "write", 3: "exclusive"}
 _SHARE_STATES = {1: "pending", 2: "accepted", 3: "rejected"}
@@ -117,8 +120,22 @@ def ts(msg: Any) -> float | None:
     return msg.seconds + msg.nanos / 1e9
 
 
+def _frozen(cls: type[T], values: dict[str, Any]) -> T:
+    """An instance of the frozen dataclass ``cls`` from a dict holding every one of its fields.
+
+    A frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``; filling
+    ``__dict__`` directly builds the same object (same fields, equality, hash, repr) several times faster,
+    which matters for listings of thousands of entries. Only for the plain dataclasses of `types`
+    (no ``__post_init__``, no slots); ``values`` must name every field."""
+    obj = object.__new__(cls)
+    obj.__dict__.update(values)
+    return obj
+
+
 def file_id(msg: spr.ResourceId) -> FileId:
-    return FileId(msg.storage_id, msg.space_id, msg.opaque_id)
+    return _frozen(
+        FileId, {"storage_id": msg.storage_id, "space_id": msg.space_id, "opaque_id": msg.opaque_id}
+    )
 
 
 def lock(msg: spr.Lock) -> Lock | None:
@@ -133,37 +150,62 @@ def lock(msg: spr.Lock) -> Lock | None:
     )
 
 
+_CHECKSUM_NAMES = {2: "adler32", 3: "md5", 4: "sha1"}
+
+
 def checksum(msg: spr.ResourceChecksum) -> str | None:
-    names = {2: "adler32", 3: "md5", 4: "sha1"}
-    name = names.get(msg.type)
+    name = _CHECKSUM_NAMES.get(msg.type)
     if not name or not msg.sum:
         return None
     return f"{name}:{msg.sum.lower()}"
 
 
-def resource_info(msg: spr.ResourceInfo) -> ResourceInfo:
+def resource_info(
+    msg: spr.ResourceInfo, _ids: dict[tuple[str, str, str], FileId] | None = None
+) -> ResourceInfo:
+    """``_ids``: a cache of FileIds shared by the entries of one listing (they all have the same
+    parent id), see `resource_infos`."""
     path = msg.path
     # localfs leaves name empty; EOS fills it. Derive from the path when missing.
     name = msg.name or posixpath.basename(path.rstrip("/"))
-    is_dir = msg.type == spr.RESOURCE_TYPE_CONTAINER
-    mtime_ns = msg.mtime.seconds * 1_000_000_000 + msg.mtime.nanos
-    meta: dict[str, str] = dict(msg.arbitrary_metadata.metadata)
-    return ResourceInfo(
-        path=path,
-        name=name,
-        type="directory" if is_dir else "file",
-        size=int(msg.size),
-        mtime_ns=mtime_ns,
-        etag=msg.etag,
-        file_id=file_id(msg.id),
-        checksum=checksum(msg.checksum) if msg.HasField("checksum") else None,
-        mimetype=msg.mime_type or ("httpd/unix-directory" if is_dir else ""),
-        writable=bool(msg.permission_set.initiate_file_upload) if msg.HasField("permission_set") else True,
-        lock=lock(msg.lock) if msg.HasField("lock") else None,
-        metadata=meta,
-        parent_id=file_id(msg.parent_id) if msg.HasField("parent_id") else None,
-        owner=msg.owner.opaque_id if msg.HasField("owner") else "",
+    is_dir = msg.type == _CONTAINER
+    mtime = msg.mtime
+    has = msg.HasField
+    parent_id = None
+    if has("parent_id"):
+        pid = msg.parent_id
+        if _ids is None:
+            parent_id = file_id(pid)
+        else:
+            key = (pid.storage_id, pid.space_id, pid.opaque_id)
+            parent_id = _ids.get(key)
+            if parent_id is None:
+                parent_id = _ids[key] = file_id(pid)
+    return _frozen(
+        ResourceInfo,
+        {
+            "path": path,
+            "name": name,
+            "type": "directory" if is_dir else "file",
+            "size": int(msg.size),
+            "mtime_ns": mtime.seconds * 1_000_000_000 + mtime.nanos,
+            "etag": msg.etag,
+            "file_id": file_id(msg.id),
+            "checksum": checksum(msg.checksum) if has("checksum") else None,
+            "mimetype": msg.mime_type or ("httpd/unix-directory" if is_dir else ""),
+            "writable": bool(msg.permission_set.initiate_file_upload) if has("permission_set") else True,
+            "lock": lock(msg.lock) if has("lock") else None,
+            "metadata": dict(msg.arbitrary_metadata.metadata) if has("arbitrary_metadata") else {},
+            "parent_id": parent_id,
+            "owner": msg.owner.opaque_id if has("owner") else "",
+        },
     )
+
+
+def resource_infos(msgs: Iterable[spr.ResourceInfo]) -> list[ResourceInfo]:
+    """A listing's entries (one parent FileId object shared by all of them)."""
+    ids: dict[tuple[str, str, str], FileId] = {}
+    return [resource_info(m, ids) for m in msgs]
 
 
 def version(msg: spr.FileVersion) -> Version:

@@ -1125,13 +1125,19 @@ class Journal:
         gone, listed = list(gone), list(listed)
         if not rows and not gone and not listed:
             return
+        # One statement per kind (executemany): a 1,000-entry listing is one round trip to the writer
+        # thread, not 1,000 awaits each resolved on the event loop.
         async with self._tx() as conn:
-            for path, observed in gone:
-                await conn.execute(
+            if gone:
+                await conn.executemany(
                     """DELETE FROM remote_state WHERE (path = ? OR substr(path, 1, length(?)) = ?)
                        AND updated_at <= ?""",
-                    (path := normalize_path(path), path_key(path), path_key(path), observed),
+                    [
+                        (path, path_key(path), path_key(path), observed)
+                        for path, observed in ((normalize_path(p), o) for p, o in gone)
+                    ],
                 )
+            stale: list[str] = []
             for folder, observed in listed:
                 folder = normalize_path(folder)
                 present = {p for p, _ in rows if _parent(p) == folder}
@@ -1139,13 +1145,15 @@ class Journal:
                     "SELECT path FROM remote_state WHERE parent = ? AND path != '/' AND updated_at <= ?",
                     (folder, observed),
                 )
-                for old in [r[0] for r in known if r[0] not in present]:
-                    await conn.execute(
-                        "DELETE FROM remote_state WHERE path = ? OR substr(path, 1, length(?)) = ?",
-                        (old, path_key(old), path_key(old)),
-                    )
-            for path, s in rows:
-                await conn.execute(
+                stale += [r[0] for r in known if r[0] not in present]
+            if stale:
+                await conn.executemany(
+                    "DELETE FROM remote_state WHERE path = ? OR substr(path, 1, length(?)) = ?",
+                    [(old, path_key(old), path_key(old)) for old in stale],
+                )
+            if rows:
+                now = self.now()
+                await conn.executemany(
                     """INSERT INTO remote_state (path, parent, fileid, etag, size, mtime, checksum, kind,
                            presented_mtime, updated_at)
                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -1158,8 +1166,11 @@ class Journal:
                            cached_blob = CASE WHEN remote_state.etag IS excluded.etag
                                THEN remote_state.cached_blob END
                        WHERE excluded.updated_at >= remote_state.updated_at""",
-                    (path, _parent(path), s.fileid, s.etag, s.size, s.mtime, s.checksum, s.kind,
-                     s.presented_mtime, s.updated_at or self.now()),
+                    [
+                        (path, _parent(path), s.fileid, s.etag, s.size, s.mtime, s.checksum, s.kind,
+                         s.presented_mtime, s.updated_at or now)
+                        for path, s in rows
+                    ],
                 )  # fmt: skip
 
     async def delete_remote_state(self, path: str, *, recursive: bool = True) -> None:

@@ -386,3 +386,46 @@ async def test_share_listings_follow_pages() -> None:
     shares = await client.list_outgoing_shares()
     assert [s.id for s in shares] == ["a", "b", "c"] and seen == ["", "p2", "p3"]
     await client.aclose()
+
+
+def test_resource_info_conversion_builds_the_same_dataclasses() -> None:
+    """The fast path of `convert` (filling ``__dict__``) gives objects equal to the constructors' own,
+    with every field set, and a listing shares one parent FileId."""
+    import dataclasses
+
+    import cs3.storage.provider.v1beta1.resources_pb2 as spr
+
+    from cs3sync.cs3 import convert
+    from cs3sync.cs3.types import Lock, ResourceInfo
+
+    msgs = []
+    for i in range(3):
+        m = spr.ResourceInfo(path=f"/home/d/f{i}", type=spr.RESOURCE_TYPE_FILE, size=10 + i, etag=f"e{i}")
+        m.mtime.seconds, m.mtime.nanos = 1_700_000_000, 7
+        m.id.storage_id, m.id.space_id, m.id.opaque_id = "s", "sp", f"o{i}"
+        m.parent_id.storage_id, m.parent_id.space_id, m.parent_id.opaque_id = "s", "sp", "dir"
+        m.checksum.type, m.checksum.sum = 2, "ABCD"
+        m.owner.opaque_id = "einstein"
+        m.arbitrary_metadata.metadata["k"] = "v"
+        if i == 1:
+            m.lock.lock_id, m.lock.app_name, m.lock.type = "L", "app", 2
+        msgs.append(m)
+    infos = convert.resource_infos(msgs)
+    assert infos[1] == ResourceInfo(
+        path="/home/d/f1", name="f1", type="file", size=11, mtime_ns=1_700_000_000_000_000_007, etag="e1",
+        file_id=FileId("s", "sp", "o1"), checksum="adler32:abcd", mimetype="", writable=True,
+        lock=Lock(lock_id="L", app_name="app", type="write"), metadata={"k": "v"},
+        parent_id=FileId("s", "sp", "dir"), owner="einstein",
+    )  # fmt: skip
+    for info in infos:
+        assert set(vars(info)) == {f.name for f in dataclasses.fields(ResourceInfo)}
+        assert set(vars(info.file_id)) == {f.name for f in dataclasses.fields(FileId)}
+        assert hash(info.file_id) == hash(FileId("s", "sp", info.file_id.opaque_id))
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            info.size = 0  # type: ignore[misc]
+    assert infos[0].parent_id is infos[2].parent_id
+    bare = convert.resource_info(spr.ResourceInfo(path="/x/", type=spr.RESOURCE_TYPE_CONTAINER))
+    assert bare == ResourceInfo(
+        path="/x/", name="x", type="directory", size=0, mtime_ns=0, etag="", file_id=FileId(),
+        mimetype="httpd/unix-directory",
+    )  # fmt: skip

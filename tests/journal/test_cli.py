@@ -180,3 +180,28 @@ async def test_actions_never_take_the_owner_lock(journal: Journal, journal_dir: 
     assert (await cli("retry", "--all-failed", journal_dir=journal_dir)).returncode == 0
     assert (await cli("resolve", "999", journal_dir=journal_dir)).returncode == 1
     await journal.enqueue(Op.MKDIR, "/h/still-works", kind="directory")
+
+
+async def test_status_table_is_limited_problems_first(journal_dir: Path, clock, local_mounts: Path) -> None:
+    journal = await Journal.open(journal_dir, owner=True, now=clock, mounts_file=local_mounts)
+    try:
+        for name in "abcd":
+            await save(journal, f"/h/{name}", name.encode())
+        failed = await save(journal, "/h/f", b"f")
+        while (claimed := await journal.claim("w")) is not None and claimed.id != failed.id:
+            await journal.mark_done(claimed.id)  # a..d done, one by one, until f is claimed
+        await journal.mark_failed(failed.id, error="boom")
+        for name in "xyz":
+            await save(journal, f"/h/{name}", name.encode())
+    finally:
+        await journal.close()
+
+    code, data = await status_json_inproc(journal_dir)
+    assert code == 2 and len(data["entries"]) == 4, "--json lists every entry by default"
+    code, data = await status_json_inproc(journal_dir, "--limit", "2")
+    assert [e["path"] for e in data["entries"]] == ["/h/f", "/h/x"], "problems first, then the oldest"
+    assert data["pending"] == 3 and data["problems"] == 1, "counts cover everything"
+    proc = await cli("status", "--limit", "2", journal_dir=journal_dir)
+    assert proc.returncode == 2 and "boom" in proc.stdout and "2 more pending or parked" in proc.stdout
+    proc = await cli("status", "--limit", "0", journal_dir=journal_dir)
+    assert "more pending" not in proc.stdout

@@ -15,14 +15,9 @@ import json
 import posixpath
 import time
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
-from rich.console import Console, Group
-from rich.live import Live
-from rich.progress_bar import ProgressBar
-from rich.table import Table
-from rich.text import Text
 
 from cs3sync.journal.cli import (
     EXIT_OK,
@@ -34,9 +29,16 @@ from cs3sync.journal.cli import (
 from cs3sync.journal.store import Journal
 from cs3sync.journal.types import Entry, State, UploadRecord
 
+if TYPE_CHECKING:  # rich is imported only to render the human table (not for --json): it is slow to import
+    from rich.console import Console, Group
+    from rich.table import Table
+
 STATUS_SCHEMA = "cs3sync.status/1"
 ENTRY_SCHEMA = "cs3sync.entry/1"
 HISTORY_LIMIT = 200
+# Rows of the human table by default: conflicts and failures first, then the oldest pending entries. The
+# counts above the table always cover everything; --json lists every entry unless --limit is given.
+TABLE_LIMIT = 50
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,6 +51,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--iterations", type=int, default=0, help=argparse.SUPPRESS)  # for tests
     parser.add_argument("--id", type=int, dest="entry_id", help="show one entry in full, with its events")
     parser.add_argument("--all", action="store_true", help=f"include history (newest {HISTORY_LIMIT})")
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help=f"show at most N pending or parked entries, problems first (default {TABLE_LIMIT} in the "
+        "table, all with --json; 0: all)",
+    )
 
 
 def exit_code(counts: dict[str, int]) -> int:
@@ -97,13 +106,21 @@ def entry_json(entry: Entry, upload: UploadRecord | None) -> dict[str, Any]:
     }
 
 
-async def collect(journal: Journal, *, history: bool) -> dict[str, Any]:
+async def collect(journal: Journal, *, history: bool, limit: int | None = None) -> dict[str, Any]:
+    """Everything `status` shows. ``limit``: at most that many pending or parked entries (conflicts and
+    failures first, then journal order), so a big queue costs O(rows shown); None or 0: all of them."""
     stats = await journal.stats()
     control = await journal.control()
     meta = await journal.meta()
     sizes = await journal.file_sizes()
     uploads = {u.entry_id: u for u in await journal.upload_sessions()}
-    shown = await journal.entries(State.ACTIVE | State.PARKED)
+    if limit:
+        shown = await journal.entries(State.PARKED, limit=limit)
+        if len(shown) < limit:
+            shown += await journal.entries(State.ACTIVE, limit=limit - len(shown))
+        shown.sort(key=lambda e: e.id)
+    else:
+        shown = await journal.entries(State.ACTIVE | State.PARKED)
     if history:
         shown += await journal.entries(State.TERMINAL, limit=HISTORY_LIMIT, newest_first=True)
         shown.sort(key=lambda e: e.id)
@@ -135,6 +152,12 @@ async def collect(journal: Journal, *, history: bool) -> dict[str, Any]:
         "exit_code": exit_code(counts),
         "entries": [entry_json(e, uploads.get(e.id)) for e in shown],
     }
+
+
+def not_shown(data: dict[str, Any]) -> int:
+    """Pending or parked entries left out of ``data["entries"]`` by a limit."""
+    listed = sum(1 for e in data["entries"] if e["state"] in State.ACTIVE | State.PARKED)
+    return max(0, data["pending"] + data["problems"] - listed)
 
 
 async def collect_entry(journal: Journal, entry_id: int) -> dict[str, Any]:
@@ -194,6 +217,9 @@ STATE_STYLE = {
 
 
 def summary(data: dict[str, Any], now: float) -> Table:
+    from rich.table import Table
+    from rich.text import Text
+
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
@@ -228,6 +254,10 @@ def summary(data: dict[str, Any], now: float) -> Table:
 
 
 def progress_cell(entry: dict[str, Any], bars: bool) -> Any:
+    from rich.console import Group
+    from rich.progress_bar import ProgressBar
+    from rich.text import Text
+
     progress = entry["progress"]
     if not progress or not progress["total"]:
         return "-"
@@ -252,6 +282,9 @@ def relative(path: str, base: str) -> str:
 
 
 def entries_table(data: dict[str, Any], now: float, *, bars: bool = False) -> Table:
+    from rich.table import Table
+    from rich.text import Text
+
     base = common_dir(data["entries"])
     title = None if base == "/" else f"paths under {base}"
     table = Table(show_header=True, header_style="bold", expand=True, title=title, title_justify="left")
@@ -285,15 +318,29 @@ def entries_table(data: dict[str, Any], now: float, *, bars: bool = False) -> Ta
 
 
 def render(data: dict[str, Any], now: float, *, bars: bool = False) -> Group:
+    from rich.console import Group
+    from rich.text import Text
+
     parts: list[Any] = [summary(data, now)]
     if data["entries"]:
         parts.append(entries_table(data, now, bars=bars))
     else:
         parts.append(Text("Nothing pending.", style="green"))
+    hidden = not_shown(data)
+    if hidden:
+        parts.append(
+            Text(
+                f"… and {hidden:,} more pending or parked entries (--limit 0 shows all; --json)", style="dim"
+            ),
+        )
     return Group(*parts)
 
 
 def render_entry(data: dict[str, Any]) -> Group:
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column(overflow="fold")
@@ -318,8 +365,18 @@ def render_entry(data: dict[str, Any]) -> Group:
 
 
 # ---------------------------------------------------------------------------------- command
+def table_limit(args: argparse.Namespace) -> int | None:
+    """Rows to collect: --limit if given (0: all), else all for --json and TABLE_LIMIT for the table."""
+    if args.limit is not None:
+        return args.limit or None
+    return None if args.json else TABLE_LIMIT
+
+
 def run(args: argparse.Namespace) -> int:
-    console = Console()
+    def console() -> Console:
+        from rich.console import Console
+
+        return Console()
 
     async def action(journal: Journal) -> int:
         if args.entry_id is not None:
@@ -327,22 +384,24 @@ def run(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps(data, indent=2, sort_keys=True))
             else:
-                console.print(render_entry(data))
+                console().print(render_entry(data))
             return exit_code({data["entry"]["state"]: 1})
         if args.watch and not args.json:
-            return await watch(journal, console, args)
-        data = await collect(journal, history=args.all)
+            return await watch(journal, console(), args)
+        data = await collect(journal, history=args.all, limit=table_limit(args))
         if args.json:
             print(json.dumps(data, indent=2, sort_keys=True))
         else:
-            console.print(render(data, time.time()))
+            console().print(render(data, time.time()))
         return int(data["exit_code"])
 
     return run_with_journal(args, action)
 
 
 async def watch(journal: Journal, console: Console, args: argparse.Namespace) -> int:
-    data = await collect(journal, history=args.all)
+    from rich.live import Live
+
+    data = await collect(journal, history=args.all, limit=table_limit(args))
     shown = 0
     with Live(render(data, time.time(), bars=True), console=console, auto_refresh=False) as live:
         while True:
@@ -350,6 +409,6 @@ async def watch(journal: Journal, console: Console, args: argparse.Namespace) ->
             if args.iterations and shown >= args.iterations:
                 break
             await anyio.sleep(args.interval)
-            data = await collect(journal, history=args.all)
+            data = await collect(journal, history=args.all, limit=table_limit(args))
             live.update(render(data, time.time(), bars=True), refresh=True)
     return int(data["exit_code"])
