@@ -94,26 +94,31 @@ async def run(bench: Bench) -> Measurement:
         m.add(Figure(f"claim with {n:,} pending: p50", "ms", _ms(times, "p50"), headline=True))
         m.add(Figure(f"claim with {n:,} pending: p99", "ms", _ms(times, "p99")))
     if claims:
-        status_s, baseline_s, error = status_time(bench, directory)
-        if error:
-            m.not_available("cs3sync status", error)
-        else:
+        for flags, what in (((), "default view: counts + at most 50 rows"), (("--json",), "every entry")):
+            status_s, baseline_s, error = status_time(bench, directory, flags)
+            command = " ".join(("`python -m cs3sync status", *flags)) + "`"
+            if error:
+                m.not_available(command, error)
+                continue
             m.add(
                 Figure(
-                    f"`python -m cs3sync status` on {max(claims):,} pending entries",
+                    f"{command} on {max(claims):,} pending entries",
                     "ms",
                     status_s * 1000 if status_s is not None else None,
                     baseline_s * 1000 if baseline_s is not None else None,
                     baseline_label="`python -c pass`",
-                    headline=True,
+                    headline=not flags,
+                    note=what,
                 )
             )
     return m
 
 
-def status_time(bench: Bench, directory: object) -> tuple[float | None, float | None, str | None]:
+def status_time(
+    bench: Bench, directory: object, flags: tuple[str, ...] = ()
+) -> tuple[float | None, float | None, str | None]:
     env = base_env(bench.workdir / "cli")
-    argv = [sys.executable, "-m", "cs3sync", "status", "--journal-dir", str(directory)]
+    argv = [sys.executable, "-m", "cs3sync", "status", "--journal-dir", str(directory), *flags]
     times = []
     for _ in range(bench.sizes.status_runs):
         t0 = time.perf_counter()
