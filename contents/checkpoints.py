@@ -84,25 +84,49 @@ class CS3Checkpoints(AsyncCheckpoints):
         return {"id": CHECKPOINT_ID, "last_modified": _timestamp(row.created_at)}
 
     async def list_checkpoints(self, path: str) -> list[dict[str, Any]]:
+        """The storage's versions oldest first, then our journaled ``checkpoint`` LAST.
+
+        The order matters: JupyterLab takes the last listed checkpoint as the newest one (``Context.
+        restoreCheckpoint()`` without an id restores ``list[-1]``; "Revert to checkpoint" offers
+        ``reversed(list)`` and preselects its first item). Listing the storage's versions after ours
+        (newest first, as the storage answers) made Lab revert to the OLDEST version, e.g. the empty
+        notebook from creation time after a rename, instead of "Save and create checkpoint"."""
         cm = self.parent
         api_path, cs3_path = await cm._cs3(path)
-        engine = await cm.get_engine()
-        with http_error(api_path):
-            rows = await engine.journal.checkpoints(cs3_path)
-        result = [{"id": row.checkpoint_id, "last_modified": _timestamp(row.created_at)} for row in rows]
+        rows = await self._journaled(cm, api_path, cs3_path)
+        result: list[dict[str, Any]] = []
         if self.list_versions and not cm.path_map.is_virtual(api_path):
             result.extend(await self._versions(cm, api_path, cs3_path))
+        result.extend({"id": row.checkpoint_id, "last_modified": _timestamp(row.created_at)} for row in rows)
         return result
 
+    async def _journaled(self, cm: Any, api_path: str, cs3_path: str) -> list[Any]:
+        """Our own snapshots of ``cs3_path`` (journal rows), without asking the storage."""
+        engine = await cm.get_engine()
+        with http_error(api_path):
+            return list(await engine.journal.checkpoints(cs3_path))
+
+    async def has_checkpoint(self, path: str) -> bool:
+        """Whether ``path`` has a journaled checkpoint (storage versions do not count: a notebook's
+        first save makes one even where the storage keeps versions, so that Lab can revert to it)."""
+        cm = self.parent
+        api_path, cs3_path = await cm._cs3(path)
+        return bool(await self._journaled(cm, api_path, cs3_path))
+
     async def _versions(self, cm: Any, api_path: str, cs3_path: str) -> list[dict[str, Any]]:
-        """Storage versions; none when the storage has none, is unreachable or the file is new."""
+        """Storage versions, oldest first; none when the storage has none, is unreachable or the file is
+        new, and none while a delete or rename of the path is pending (they are another path's then)."""
         if cm.storage_unreachable():
+            return []
+        pending = cm._pending(cs3_path)
+        if pending is not None and (pending.deleted or pending.source is not None):
             return []
         try:
             client = await cm.get_client()
             versions = await client.list_versions(cs3_path)
         except Exception:
             return []
+        versions = sorted(versions, key=lambda v: (v.mtime or 0, v.key))
         return [{"id": version_id(v.key), "last_modified": _timestamp(v.mtime)} for v in versions]
 
     async def restore_checkpoint(self, contents_mgr: Any, checkpoint_id: str, path: str) -> None:
@@ -121,10 +145,7 @@ class CS3Checkpoints(AsyncCheckpoints):
         await cm._save_bytes(api_path, cs3_path, blob_path, sha256=row.blob)
 
     async def _row(self, cm: Any, api_path: str, cs3_path: str, checkpoint_id: str) -> Any:
-        engine = await cm.get_engine()
-        with http_error(api_path):
-            rows = await engine.journal.checkpoints(cs3_path)
-        for row in rows:
+        for row in await self._journaled(cm, api_path, cs3_path):
             if row.checkpoint_id == checkpoint_id:
                 return row
         raise HTTPError(404, f"Checkpoint does not exist: {api_path}@{checkpoint_id}")

@@ -936,7 +936,12 @@ class CS3ContentsManager(AsyncContentsManager):
             if model["type"] == "notebook":
                 self.validate_notebook_model(model, validation_error=validation_error)
                 validation_message = model.get("message")
-                if not await self.checkpoints.list_checkpoints(api_path):
+                has_checkpoint = getattr(self.checkpoints, "has_checkpoint", None)
+                if has_checkpoint is not None:
+                    exists = await has_checkpoint(api_path)
+                else:
+                    exists = bool(await self.checkpoints.list_checkpoints(api_path))
+                if not exists:
                     await self.create_checkpoint(api_path)
         else:
             raise HTTPError(400, f"Unhandled contents type: {model['type']}")
