@@ -222,7 +222,7 @@ class Faults:
         self._rules: list[Rule] = []
         self._lock = threading.Lock()
         self._next_id = 1
-        self._release: asyncio.Event | None = None
+        self._release: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self.outage_hook: Callable[[], Awaitable[None]] | None = None
         self.restart_hook: Callable[[], Awaitable[None]] | None = None
@@ -325,13 +325,23 @@ class Faults:
     async def wait_released(self) -> None:
         """Block a hanging request until ``release_hangs()``."""
         if self._release is None:
-            self._release = asyncio.Event()
-        await self._release.wait()
+            self._release = (asyncio.get_running_loop(), asyncio.Event())
+        await self._release[1].wait()
 
     def release_hangs(self) -> None:
-        event, self._release = self._release, None
-        if event is not None:
+        """Let hanging requests go; callable from any thread (tests drive `EmulatorThread` from theirs)."""
+        release, self._release = self._release, None
+        if release is None:
+            return
+        loop, event = release
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
             event.set()
+        else:
+            loop.call_soon_threadsafe(event.set)
 
     async def outage(self) -> None:
         """Stop the gRPC server; its port stays reserved for ``restart()``."""
