@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -40,4 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             module.add_arguments(sub)
             sub.set_defaults(_run=module.run)
     args = parser.parse_args(argv)
+    if chosen != "lab":  # JupyterLab configures logging for itself
+        from cs3sync.logs import configure_logging
+
+        configure_logging(logging.WARNING)
     return int(args._run(args))
