@@ -14,8 +14,11 @@ import base64
 import binascii
 import contextlib
 import dataclasses
+import fnmatch
 import hashlib
+import os
 import posixpath
+import re
 import time
 import weakref
 from collections import OrderedDict
@@ -98,6 +101,12 @@ class ContentCache:
             self._size -= len(item[1])
 
 
+# A listing of LISTING_BATCHED entries or more builds its child models in batches of LISTING_BATCH,
+# yielding to the event loop between them.
+LISTING_BATCHED = 200
+LISTING_BATCH = 100
+
+
 class CS3ContentsManager(AsyncContentsManager):
     """Jupyter contents on CS3 storage (CERNBox/Reva), with a durable local operation journal."""
 
@@ -162,6 +171,7 @@ class CS3ContentsManager(AsyncContentsManager):
         from contents.locks import LockManager
 
         self.locks = LockManager(self)
+        self._hide_globs_re: tuple[tuple[str, ...], re.Pattern[str] | None] = ((), None)
 
     # ------------------------------------------------------------------ runtime: client and engine
     def _client_config(self) -> Any:
@@ -552,15 +562,29 @@ class CS3ContentsManager(AsyncContentsManager):
     def _our_lock_ids(self) -> frozenset[str]:
         return self.locks.our_lock_ids()
 
-    def _writable(self, info: Any) -> bool:
+    def _lock_context(self) -> tuple[str, frozenset[str]]:
+        """(our lock holder, our lock ids): read once per listing rather than per entry."""
+        return self.cs3.lock_holder, self._our_lock_ids()
+
+    def _writable(self, info: Any, locks: tuple[str, frozenset[str]] | None = None) -> bool:
         if info is NOT_FOUND:
             return True
         if not getattr(info, "writable", True):
             return False
-        return not is_foreign_lock(getattr(info, "lock", None), self.cs3.lock_holder, self._our_lock_ids())
+        lock = getattr(info, "lock", None)
+        if lock is None:
+            return True
+        holder, ours = locks if locks is not None else self._lock_context()
+        return not is_foreign_lock(lock, holder, ours)
 
     def _model_for(
-        self, api_path: str, cs3_path: str, pending: Pending | None, info: Any, type_: str
+        self,
+        api_path: str,
+        cs3_path: str,
+        pending: Pending | None,
+        info: Any,
+        type_: str,
+        locks: tuple[str, frozenset[str]] | None = None,
     ) -> dict[str, Any]:
         if pending is not None and pending.kind != "directory" and pending.mtime is not None:
             presented = self.presented.get(cs3_path)
@@ -570,7 +594,7 @@ class CS3ContentsManager(AsyncContentsManager):
                 api_path,
                 type=type_,
                 last_modified=presented.last_modified,
-                writable=self._writable(info),
+                writable=self._writable(info, locks),
                 size=pending.size,
             )
             model["_hash"] = (presented.hash, presented.hash_algorithm)
@@ -580,7 +604,8 @@ class CS3ContentsManager(AsyncContentsManager):
             return base_model(api_path, type=type_, last_modified=stamp)
         storage_time = datetime_from_ns(info.mtime_ns)
         if info.type == "directory":
-            return base_model(api_path, type=type_, last_modified=storage_time, writable=self._writable(info))
+            writable = self._writable(info, locks)
+            return base_model(api_path, type=type_, last_modified=storage_time, writable=writable)
         presented = self.presented.observe(cs3_path, info.etag, storage_time, info.checksum)
         if isinstance(info, KnownInfo) and info.cached_blob and presented.etag == info.etag:
             presented.hash, presented.hash_algorithm = info.cached_blob, "sha256"
@@ -588,7 +613,7 @@ class CS3ContentsManager(AsyncContentsManager):
             api_path,
             type=type_,
             last_modified=presented.last_modified,
-            writable=self._writable(info),
+            writable=self._writable(info, locks),
             size=info.size,
         )
         model["_hash"] = (presented.hash, presented.hash_algorithm)
@@ -733,7 +758,11 @@ class CS3ContentsManager(AsyncContentsManager):
                     "cs3sync: storage unreachable; listing %s from the journal (may be partial)",
                     api_path or "/",
                 )
-            for child in infos:
+            locks = self._lock_context()
+            batched = len(infos) >= LISTING_BATCHED
+            for index, child in enumerate(infos):
+                if batched and index and index % LISTING_BATCH == 0:
+                    await asyncio.sleep(0)  # let the loop run between batches of a long listing
                 name = child.name or posixpath.basename(child.path.rstrip("/"))
                 child_cs3 = posixpath.join(cs3_path, name)
                 if not isinstance(child, KnownInfo):
@@ -744,8 +773,9 @@ class CS3ContentsManager(AsyncContentsManager):
                     )
                     self._remember(child_cs3, child, observed)
                 if name not in pending_children:  # (the remote version must not pass for our pending one)
-                    children[name] = self._child_model(api_path, child_cs3, name, None, child)
+                    children[name] = self._child_model(api_path, child_cs3, name, None, child, locks)
             self._schedule_recording()
+        locks = self._lock_context()
         for name, pending in pending_children.items():
             if pending.deleted:
                 children.pop(name, None)
@@ -754,19 +784,37 @@ class CS3ContentsManager(AsyncContentsManager):
             info_child = self._stat_cache.get(child_cs3, (0, NOT_FOUND, 0.0))[1]
             if info_child is NOT_FOUND:
                 info_child = self._last_known.get(child_cs3, NOT_FOUND)
-            children[name] = self._child_model(api_path, child_cs3, name, pending, info_child)
+            children[name] = self._child_model(api_path, child_cs3, name, pending, info_child, locks)
         model["content"] = [m for name, m in sorted(children.items()) if self._listed(name)]
         model["format"] = "json"
         return model
 
     def _child_model(
-        self, parent: str, cs3_path: str, name: str, pending: Pending | None, info: Any
+        self,
+        parent: str,
+        cs3_path: str,
+        name: str,
+        pending: Pending | None,
+        info: Any,
+        locks: tuple[str, frozenset[str]] | None = None,
     ) -> dict[str, Any]:
         api_path = P.api_join(parent, name)
         is_dir = pending.kind == "directory" if pending is not None else info.type == "directory"
-        model = self._model_for(api_path, cs3_path, pending, info, content_type(api_path, is_dir, None))
+        model = self._model_for(
+            api_path, cs3_path, pending, info, content_type(api_path, is_dir, None), locks
+        )
         model.pop("_hash", None)
         return model
+
+    def should_list(self, name: str) -> bool:
+        """jupyter_server's ``should_list`` (no ``hide_globs`` pattern matches, as ``fnmatch``) with one
+        regex compiled from the patterns, recompiled when they change."""
+        globs = tuple(self.hide_globs)
+        if globs != self._hide_globs_re[0]:
+            joined = "|".join(fnmatch.translate(os.path.normcase(g)) for g in globs)
+            self._hide_globs_re = (globs, re.compile(joined) if globs else None)
+        pattern = self._hide_globs_re[1]
+        return pattern is None or pattern.match(os.path.normcase(name)) is None
 
     def _listed(self, name: str) -> bool:
         if not self.should_list(name):
