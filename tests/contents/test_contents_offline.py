@@ -23,47 +23,47 @@ async def test_editor_saves_while_the_storage_is_down(
     GET ?content=0&hash=1 again. All three succeed during an outage; the listing still shows the
     folder; the save reaches the storage when it comes back."""
     emu = emulator_thread
-    await jp_fetch("api", "contents", "work", method="PUT", body=json.dumps({"type": "directory"}))
-    await jp_fetch("api", "contents", "work/n.ipynb", method="PUT", body=json.dumps(_nb("v1")))
+    await jp_fetch("api", "contents", "essay", method="PUT", body=json.dumps({"type": "directory"}))
+    await jp_fetch("api", "contents", "essay/n.ipynb", method="PUT", body=json.dumps(_nb("v1")))
     engine = await cm.get_engine()
     await engine.wait_idle(timeout=30)
-    (cs3_root[1] / "work" / "foreign.txt").write_bytes(b"never read by us")
-    opened = body(await jp_fetch("api", "contents", "work/n.ipynb", params={"content": "1", "hash": "1"}))
+    (cs3_root[1] / "essay" / "foreign.txt").write_bytes(b"never read by us")
+    opened = body(await jp_fetch("api", "contents", "essay/n.ipynb", params={"content": "1", "hash": "1"}))
     body(await jp_fetch("api", "contents", "", params={"content": "1"}))
-    body(await jp_fetch("api", "contents", "work", params={"content": "1"}))
+    body(await jp_fetch("api", "contents", "essay", params={"content": "1"}))
     await cm.flush_observations()
 
     emu.call(emu.faults.outage)
     try:
-        cm.invalidate(cm.path_map.to_cs3("work"), cm.path_map.to_cs3(""))  # no answers from the stat cache
-        check = body(await jp_fetch("api", "contents", "work/n.ipynb", params={"content": "0", "hash": "1"}))
+        cm.invalidate(cm.path_map.to_cs3("essay"), cm.path_map.to_cs3(""))  # no answers from the stat cache
+        check = body(await jp_fetch("api", "contents", "essay/n.ipynb", params={"content": "0", "hash": "1"}))
         assert check["last_modified"] == opened["last_modified"] and check["hash"] == opened["hash"]
         saved = body(
-            await jp_fetch("api", "contents", "work/n.ipynb", method="PUT", body=json.dumps(_nb("offline")))
+            await jp_fetch("api", "contents", "essay/n.ipynb", method="PUT", body=json.dumps(_nb("offline")))
         )
-        after = body(await jp_fetch("api", "contents", "work/n.ipynb", params={"content": "0", "hash": "1"}))
+        after = body(await jp_fetch("api", "contents", "essay/n.ipynb", params={"content": "0", "hash": "1"}))
         assert after["last_modified"] == saved["last_modified"] > opened["last_modified"]
         assert after["hash"] and after["hash"] != opened["hash"]
-        assert await cm.file_exists("work/n.ipynb") and await cm.dir_exists("work")
+        assert await cm.file_exists("essay/n.ipynb") and await cm.dir_exists("essay")
         root = body(await jp_fetch("api", "contents", "", params={"content": "1"}))
-        assert "work" in [c["name"] for c in root["content"]]
-        listing = body(await jp_fetch("api", "contents", "work", params={"content": "1"}))
+        assert "essay" in [c["name"] for c in root["content"]]
+        listing = body(await jp_fetch("api", "contents", "essay", params={"content": "1"}))
         assert {"n.ipynb", "foreign.txt"} <= {c["name"] for c in listing["content"]}
-        content = body(await jp_fetch("api", "contents", "work/n.ipynb"))
+        content = body(await jp_fetch("api", "contents", "essay/n.ipynb"))
         assert content["content"]["cells"][0]["source"] == "offline"  # from the spool
-        code = await status_of(jp_fetch, "api", "contents", "work/foreign.txt")
+        code = await status_of(jp_fetch, "api", "contents", "essay/foreign.txt")
         assert code == 503  # known, but its bytes were never read: no cached copy, and never a 404
-        code = await status_of(jp_fetch, "api", "contents", "work/never-seen.txt", params={"content": "0"})
+        code = await status_of(jp_fetch, "api", "contents", "essay/never-seen.txt", params={"content": "0"})
         assert code == 503
     finally:
         emu.call(emu.faults.restart)
     engine.wake()
-    entry_ids = [e.id for e in await engine.entries() if e.path.endswith("/work/n.ipynb")]
+    entry_ids = [e.id for e in await engine.entries() if e.path.endswith("/thesis/n.ipynb")]
     assert await engine.wait(entry_ids[-1], timeout=60)
-    on_disk = json.loads((cs3_root[1] / "work" / "n.ipynb").read_text())
+    on_disk = json.loads((cs3_root[1] / "essay" / "n.ipynb").read_text())
     assert "".join(on_disk["cells"][0]["source"]) == "offline"
-    cm.invalidate(cm.path_map.to_cs3("work/n.ipynb"))
-    back = body(await jp_fetch("api", "contents", "work/n.ipynb", params={"content": "0"}))
+    cm.invalidate(cm.path_map.to_cs3("essay/n.ipynb"))
+    back = body(await jp_fetch("api", "contents", "essay/n.ipynb", params={"content": "0"}))
     assert back["last_modified"] == saved["last_modified"]  # stable once applied
 
 
