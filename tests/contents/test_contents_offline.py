@@ -58,7 +58,7 @@ async def test_editor_saves_while_the_storage_is_down(
     finally:
         emu.call(emu.faults.restart)
     engine.wake()
-    entry_ids = [e.id for e in await engine.entries() if e.path.endswith("/thesis/n.ipynb")]
+    entry_ids = [e.id for e in await engine.entries() if e.path.endswith("/essay/n.ipynb")]
     assert await engine.wait(entry_ids[-1], timeout=60)
     on_disk = json.loads((cs3_root[1] / "essay" / "n.ipynb").read_text())
     assert "".join(on_disk["cells"][0]["source"]) == "offline"
