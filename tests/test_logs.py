@@ -1,4 +1,4 @@
-"""The hosts' structlog configuration filters by level (run in a fresh interpreter: tests configure their own)."""
+"""The hosts' structlog configuration filters by level (in a fresh interpreter: tests configure theirs)."""
 
 from __future__ import annotations
 
