@@ -10,6 +10,7 @@ entries; other processes open read-only, except for the short control writes of 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import posixpath
@@ -1463,46 +1464,12 @@ async def _convert(rows: list[sqlite3.Row], fn: Callable[[sqlite3.Row], T]) -> l
     return await anyio.to_thread.run_sync(lambda: [fn(r) for r in rows])
 
 
-def _upload(r: sqlite3.Row) -> UploadRecord:
-    return UploadRecord(
-        entry_id=r["entry_id"],
-        protocol=r["protocol"],
-        endpoint=r["endpoint"],
-        url=r["url"],
-        token=r["token"],
-        token_expires=r["token_expires"],
-        total=r["total"],
-        chunk_size=r["chunk_size"],
-        offset=r["offset"],
-        sent=r["sent"],
-        checksum=r["checksum"],
-        resets=r["resets"],
-        updated_at=r["updated_at"],
-    )
+def _record(cls: type[T]) -> Callable[[sqlite3.Row], T]:
+    """A row -> dataclass converter for tables whose columns carry the dataclass's field names."""
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    return lambda r: cls(**{name: r[name] for name in names})
 
 
-def _remote(r: sqlite3.Row) -> RemoteState:
-    return RemoteState(
-        path=r["path"],
-        fileid=r["fileid"],
-        etag=r["etag"],
-        size=r["size"],
-        mtime=r["mtime"],
-        checksum=r["checksum"],
-        kind=r["kind"],
-        presented_mtime=r["presented_mtime"],
-        cached_blob=r["cached_blob"],
-        updated_at=r["updated_at"],
-    )
-
-
-def _checkpoint(r: sqlite3.Row) -> CheckpointRow:
-    return CheckpointRow(
-        checkpoint_id=r["checkpoint_id"],
-        path=r["path"],
-        blob=r["blob"],
-        size=r["size"],
-        remote_path=r["remote_path"],
-        entry_id=r["entry_id"],
-        created_at=r["created_at"],
-    )
+_upload = _record(UploadRecord)
+_remote = _record(RemoteState)
+_checkpoint = _record(CheckpointRow)
