@@ -3,17 +3,16 @@
 The trait names of the connection and lock settings are those users of the existing CS3 contents
 manager (cs3-jupyter) already know. Its configuration sections ``c.CS3FileManagerMixin`` and
 ``c.CS3Mixin`` are read as deprecated aliases: a value set there, and not in ``c.CS3Sync``, is taken
-over with a warning.
+over with a warning in the server's log.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from typing import Any
 
 from traitlets import Bool, Float, Int, Unicode
-from traitlets.config import Configurable
+from traitlets.config import LoggingConfigurable
 
 # Sections of the old package whose values we still read, and trait renames between them and us.
 DEPRECATED_SECTIONS = ("CS3FileManagerMixin", "CS3Mixin")
@@ -27,7 +26,7 @@ IGNORED_TRAITS = {
 MiB = 1024 * 1024
 
 
-class CS3Sync(Configurable):
+class CS3Sync(LoggingConfigurable):
     """Connection, journal and lock settings of cs3sync (``c.CS3Sync.<name>``)."""
 
     # --- connection (names of the old package) ------------------------------------------------
@@ -116,32 +115,25 @@ class CS3Sync(Configurable):
         self._apply_deprecated_sections()
 
     def _apply_deprecated_sections(self) -> None:
+        """Take over values from the old sections. Each deprecated name is reported once, through the
+        logger of the parent (the server's, when the contents manager creates us): a DeprecationWarning
+        would be hidden by Python's default filters."""
         own = self.config.get("CS3Sync", {})
         for section in DEPRECATED_SECTIONS:
             values = self.config.get(section, {})
             for old_name in list(values):
                 name = RENAMED_TRAITS.get(old_name, old_name)
                 if old_name in IGNORED_TRAITS:
-                    warnings.warn(
-                        f"c.{section}.{old_name} is ignored: {IGNORED_TRAITS[old_name]}",
-                        DeprecationWarning,
-                        stacklevel=2,
-                    )
+                    self.log.warning("c.%s.%s is ignored: %s", section, old_name, IGNORED_TRAITS[old_name])
                     continue
                 if not self.has_trait(name):
                     continue
                 if name in own:
-                    warnings.warn(
-                        f"c.{section}.{old_name} is deprecated and overridden by c.CS3Sync.{name}",
-                        DeprecationWarning,
-                        stacklevel=2,
+                    self.log.warning(
+                        "c.%s.%s is deprecated and overridden by c.CS3Sync.%s", section, old_name, name
                     )
                     continue
-                warnings.warn(
-                    f"c.{section}.{old_name} is deprecated; use c.CS3Sync.{name}",
-                    DeprecationWarning,
-                    stacklevel=2,
-                )
+                self.log.warning("c.%s.%s is deprecated; use c.CS3Sync.%s", section, old_name, name)
                 setattr(self, name, values[old_name])
 
     # --- derived values ---------------------------------------------------------------------------

@@ -215,3 +215,42 @@ def test_every_trait_is_documented_with_its_default() -> None:
             assert float(number) * units.get(unit, 1) == value, name
         else:
             assert value == text, name
+
+
+def test_deprecated_sections_are_taken_over_and_logged_once_through_the_parents_logger(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """c.CS3FileManagerMixin.* (the old package's names) reach the server's log, which people read, not a
+    DeprecationWarning that Python's default filters hide; each name once."""
+    import logging
+    import warnings
+
+    from traitlets.config import Config, LoggingConfigurable
+
+    from contents.config import CS3Sync
+
+    logger = logging.getLogger("test.server")
+    parent = LoggingConfigurable(
+        config=Config(
+            {
+                "CS3FileManagerMixin": {"host": "old:19000", "lock_value": "x", "lock_by_setting_attr": True},
+                "CS3Mixin": {"client_id": "old-name"},
+                "CS3Sync": {"client_id": "new-name"},
+            }
+        ),
+        log=logger,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning of any kind escapes to Python's warnings machinery
+        with caplog.at_level(logging.WARNING, logger="test.server"):
+            config = CS3Sync(parent=parent)
+    assert config.host == "old:19000" and config.lock_as_attr is True and config.client_id == "new-name"
+    messages = [r.getMessage() for r in caplog.records if r.name == "test.server"]
+    assert sorted(messages) == sorted(
+        [
+            "c.CS3FileManagerMixin.host is deprecated; use c.CS3Sync.host",
+            "c.CS3FileManagerMixin.lock_value is ignored: lock ids are unique per server instance now",
+            "c.CS3FileManagerMixin.lock_by_setting_attr is deprecated; use c.CS3Sync.lock_as_attr",
+            "c.CS3Mixin.client_id is deprecated and overridden by c.CS3Sync.client_id",
+        ]
+    ), messages

@@ -118,6 +118,46 @@ async def test_unreadable_journal_exits_3(tmp_path: Path) -> None:
     (broken / "journal.db").write_bytes(b"not a database at all" * 100)
     proc = await run_cli("status", "--json", journal_dir=broken)
     assert proc.returncode == 3
+    error = json.loads(proc.stdout)  # --json answers in JSON even when there is nothing to show
+    assert error["schema"] == "cs3sync.error/1" and error["error"] == "journal_unreadable"
+    assert error["exit_code"] == 3 and error["message"]
+
+
+def bare_status(state_home: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """`python -m cs3sync status` with no journal option, as typed after `make lab`."""
+    env = {k: v for k, v in os.environ.items() if k != "CS3SYNC_JOURNAL_DIR"}
+    env.update(XDG_STATE_HOME=str(state_home), COLUMNS="160")
+    return subprocess.run(
+        [sys.executable, "-m", "cs3sync", "status", *extra],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+async def test_bare_status_finds_the_journal_of_a_running_lab(tmp_path: Path, local_mounts: Path) -> None:
+    """`python -m cs3sync lab` keeps its journals under cs3sync/lab/journal/<profile>/<user>/: a bare
+    `status` finds the only journal, and among several the one a running server owns."""
+    state = tmp_path / "state"
+    lab = state / "cs3sync" / "lab" / "journal" / "cernbox" / "einstein"
+    proc = await anyio.to_thread.run_sync(lambda: bare_status(state, "--json"))
+    assert proc.returncode == 3 and json.loads(proc.stdout)["error"] == "journal_unreadable"
+    async with await Journal.open(lab, owner=True, mounts_file=local_mounts, account="einstein@lab"):
+        pass  # written and closed: the only journal on the machine, no server running
+    proc = await anyio.to_thread.run_sync(lambda: bare_status(state, "--json"))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["journal"]["path"] == str(lab)
+    other = state / "cs3sync" / "lab" / "journal" / "ocis" / "marie"
+    async with await Journal.open(other, owner=True, mounts_file=local_mounts, account="marie@lab"):
+        pass
+    proc = await anyio.to_thread.run_sync(lambda: bare_status(state, "--json"))
+    assert proc.returncode == 3 and "several journals" in json.loads(proc.stdout)["message"]
+    async with await Journal.open(lab, owner=True, mounts_file=local_mounts, account="einstein@lab") as owned:
+        assert owned.owner_pid() is not None
+        proc = await anyio.to_thread.run_sync(lambda: bare_status(state))
+    assert proc.returncode == 0, proc.stderr
+    assert "einstein@lab" in proc.stdout
 
 
 async def test_entry_detail_all_and_watch(journal_dir: Path, clock, local_mounts: Path) -> None:

@@ -9,6 +9,7 @@ Each subcommand module exposes ``add_arguments(parser)`` and ``run(args) -> int`
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -18,6 +19,7 @@ from typing import TypeVar
 import anyio
 
 from cs3sync.journal.errors import JournalError, JournalUnreadable
+from cs3sync.journal.ownership import owner_alive
 from cs3sync.journal.paths import default_journal_dir
 from cs3sync.journal.store import Journal
 
@@ -25,6 +27,8 @@ EXIT_OK = 0
 EXIT_PENDING = 1
 EXIT_PROBLEMS = 2
 EXIT_UNREADABLE = 3
+#: The object ``--json`` prints instead of a result when the command fails.
+ERROR_SCHEMA = "cs3sync.error/1"
 
 T = TypeVar("T")
 
@@ -40,9 +44,22 @@ def add_journal_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--user", help="user name of the account (to locate its journal)")
 
 
+#: Where journals live under ``$XDG_STATE_HOME/cs3sync/``: one per account (``<account-hash>/``), and those
+#: of ``python -m cs3sync lab`` (``lab/journal/<profile>/<user>/``, see contents/lab.py).
+JOURNAL_GLOBS = ("*/journal.db", "lab/journal/*/*/journal.db")
+
+
+def find_journals(base: Path) -> list[Path]:
+    """Every journal directory under ``base``, in a stable order."""
+    if not base.is_dir():
+        return []
+    return sorted({db.parent for pattern in JOURNAL_GLOBS for db in base.glob(pattern)})
+
+
 def journal_dir(args: argparse.Namespace) -> Path:
-    """--journal-dir, else $CS3SYNC_JOURNAL_DIR, else the account's default, else the single journal
-    under $XDG_STATE_HOME/cs3sync/."""
+    """--journal-dir, else $CS3SYNC_JOURNAL_DIR, else the account's default, else under
+    $XDG_STATE_HOME/cs3sync/: the journal a running server owns (a lab, a notebook server, a drain) if
+    exactly one is owned, else the only journal there."""
     if args.journal_dir:
         return Path(args.journal_dir).expanduser()
     if os.environ.get("CS3SYNC_JOURNAL_DIR"):
@@ -50,30 +67,44 @@ def journal_dir(args: argparse.Namespace) -> Path:
     if args.host and args.user:
         return default_journal_dir(args.host, args.user)
     base = default_journal_dir("", "").parent
-    found = sorted(p.parent for p in base.glob("*/journal.db")) if base.is_dir() else []
+    found = find_journals(base)
     if len(found) == 1:
         return found[0]
     if not found:
         raise JournalUnreadable(f"no journal found under {base}; pass --journal-dir")
-    listing = ", ".join(str(p) for p in found)
+    running = [p for p in found if owner_alive(p / "journal.lock") is not None]
+    if len(running) == 1:
+        return running[0]
+    listing = ", ".join(f"{p}{' (in use)' if p in running else ''}" for p in found)
     raise JournalUnreadable(f"several journals found ({listing}); pass --journal-dir or --host/--user")
 
 
-def run_with_journal(args: argparse.Namespace, action: Callable[[Journal], Awaitable[int]]) -> int:
-    """Open the journal read-only, run ``action``; exit code 3 when the journal cannot be read."""
+def run_with_journal(
+    args: argparse.Namespace, action: Callable[[Journal], Awaitable[int]], *, json_errors: bool = False
+) -> int:
+    """Open the journal read-only, run ``action``; exit code 3 when the journal cannot be read.
+    ``json_errors``: report errors as one JSON object on stdout (schema ``cs3sync.error/1``), so a
+    script reading ``--json`` output always gets JSON."""
+
+    def report(exc: Exception, kind: str, code: int) -> int:
+        if json_errors:
+            error = {"schema": ERROR_SCHEMA, "error": kind, "message": str(exc), "exit_code": code}
+            print(json.dumps(error, indent=2, sort_keys=True))
+        else:
+            prefix = "journal unreadable: " if kind == "journal_unreadable" else ""
+            print(f"cs3sync: {prefix}{exc}", file=sys.stderr)
+        return code
 
     async def main() -> int:
         try:
             journal = await Journal.open(journal_dir(args), owner=False)
         except JournalUnreadable as exc:
-            print(f"cs3sync: journal unreadable: {exc}", file=sys.stderr)
-            return EXIT_UNREADABLE
+            return report(exc, "journal_unreadable", EXIT_UNREADABLE)
         async with journal:
             try:
                 return await action(journal)
             except JournalError as exc:
-                print(f"cs3sync: {exc}", file=sys.stderr)
-                return EXIT_PENDING
+                return report(exc, "journal_error", EXIT_PENDING)
 
     try:
         return anyio.run(main)

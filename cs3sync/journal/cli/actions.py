@@ -117,4 +117,4 @@ def run_gc(args: argparse.Namespace) -> int:
             )
         return EXIT_OK
 
-    return run_with_journal(args, action)
+    return run_with_journal(args, action, json_errors=args.json)

@@ -395,7 +395,7 @@ def run(args: argparse.Namespace) -> int:
             console().print(render(data, time.time()))
         return int(data["exit_code"])
 
-    return run_with_journal(args, action)
+    return run_with_journal(args, action, json_errors=args.json)
 
 
 async def watch(journal: Journal, console: Console, args: argparse.Namespace) -> int:
