@@ -54,6 +54,12 @@ EngineState = Literal["online", "offline", "auth"]
 #: Unexpected exceptions (bugs, not storage errors) are retried this many times before failing.
 MAX_INTERNAL_ERRORS = 5
 
+#: Storage answers that may resolve by themselves (transient errors, someone else's lock, a full quota,
+#: a connection that keeps dropping) are retried with backoff at most this many times; then the entry is
+#: parked as failed with the last reason (bytes kept; `cs3sync retry` starts it again). With the default
+#: backoff (5 s doubling to 300 s) twelve attempts span about 40 minutes.
+MAX_ATTEMPTS = 12
+
 
 # ---------------------------------------------------------------------------------------------- errors
 
@@ -229,6 +235,7 @@ class SyncEngine:
         control_poll_interval: float = 2.0,
         lease_seconds: float = 600.0,
         fresh_base_seconds: float = 5.0,
+        max_attempts: int = MAX_ATTEMPTS,
         clock: Clock | None = None,
         lock_provider: Callable[[str], Any] | None = None,
         allow_network_fs: bool = False,
@@ -252,6 +259,7 @@ class SyncEngine:
         self.control_poll_interval = control_poll_interval
         self.lease_seconds = lease_seconds
         self.fresh_base_seconds = fresh_base_seconds
+        self.max_attempts = max_attempts
         self.clock = clock or Clock()
         self.lock_provider = lock_provider
         self.allow_network_fs = allow_network_fs
@@ -886,6 +894,11 @@ class SyncEngine:
         return min(self.backoff_max, delay * jitter)
 
     async def _retry_later(self, entry: Entry, message: str, kind: str, duration: float) -> None:
+        """Retry with backoff, or park the entry as failed once it has used its `max_attempts` (no
+        retry loop is unbounded: a lock never released or a quota never freed must reach the user)."""
+        if entry.attempts + 1 >= self.max_attempts:
+            await self._fail(entry, f"gave up after {entry.attempts + 1} attempts: {message}", kind, duration)
+            return
         delay = self.backoff(entry.attempts)
         await self._safe(
             self.journal.mark_retry(
