@@ -158,6 +158,9 @@ class CS3ContentsManager(AsyncContentsManager):
         self._engine_stop: asyncio.Event | None = None
         self._engine_lock: asyncio.Lock | None = None
         self._stat_cache: dict[str, tuple[float, Any, float]] = {}  # path -> (expiry, info, observed_at)
+        # Time of the last invalidation: a Stat or listing that started before it may carry what the
+        # storage held before our write landed, so its answer is not cached (read-your-writes).
+        self._invalidated_at = 0.0
         self._last_known: dict[str, KnownInfo] = {}
         self._unreachable_at: float | None = None  # monotonic time of the last read that found no storage
         self._observed: dict[str, Any] = {}  # RemoteState rows to record in the journal
@@ -256,6 +259,12 @@ class CS3ContentsManager(AsyncContentsManager):
             raise HTTPError(503, f"Local journal unavailable: {failure[0]}")
         self._engine_stop = stop
         self._engine = engine
+        engine.on_finished(self._entry_finished)
+
+    def _entry_finished(self, entry: Any) -> None:
+        """The engine ended a run of one of our writes, maybe with no request waiting for it (an
+        optimistic answer, an entry from before a restart): what we cached of its paths is stale."""
+        self.invalidate(*[p for p in (entry.path, entry.src_path) if p])
 
     def _engine_kwargs(self) -> dict[str, Any]:
         import inspect
@@ -327,6 +336,7 @@ class CS3ContentsManager(AsyncContentsManager):
 
     def invalidate(self, *cs3_paths: str) -> None:
         """Forget cached stats of these paths, their descendants and parents (after our writes)."""
+        self._invalidated_at = time.time()
         for cs3_path in cs3_paths:
             prefix = cs3_path.rstrip("/") + "/"
             for key in [k for k in self._stat_cache if k == cs3_path or k.startswith(prefix)]:
@@ -374,7 +384,8 @@ class CS3ContentsManager(AsyncContentsManager):
                 raise
             return known
         self._unreachable_at = None
-        self._stat_cache[cs3_path] = (time.monotonic() + self.cs3.stat_cache_ttl, info, observed)
+        if observed > self._invalidated_at:
+            self._stat_cache[cs3_path] = (time.monotonic() + self.cs3.stat_cache_ttl, info, observed)
         self._remember(cs3_path, info, observed)
         return info
 
@@ -393,6 +404,8 @@ class CS3ContentsManager(AsyncContentsManager):
     def _remember(self, cs3_path: str, info: Any, observed: float) -> None:
         """What we last saw of a path, kept across cache expiry (the base of writes made offline) and
         recorded in the journal's ``remote_state`` when it changed (offline reads after a restart)."""
+        if observed <= self._invalidated_at:
+            return  # seen before one of our writes landed: possibly the version it replaced
         previous = self._last_known.get(cs3_path)
         if info is NOT_FOUND:
             if self._last_known.pop(cs3_path, None) is not None:
@@ -765,7 +778,7 @@ class CS3ContentsManager(AsyncContentsManager):
                     await asyncio.sleep(0)  # let the loop run between batches of a long listing
                 name = child.name or posixpath.basename(child.path.rstrip("/"))
                 child_cs3 = posixpath.join(cs3_path, name)
-                if not isinstance(child, KnownInfo):
+                if not isinstance(child, KnownInfo) and observed > self._invalidated_at:
                     self._stat_cache[child_cs3] = (
                         time.monotonic() + self.cs3.stat_cache_ttl,
                         child,

@@ -293,6 +293,7 @@ class SyncEngine:
         self._persisted_progress: dict[int, int] = {}
         self._control_generation: int | None = None
         self._paused = False
+        self._finished_listeners: list[Callable[[Entry], None]] = []
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -691,6 +692,12 @@ class SyncEngine:
     def wake(self) -> None:
         self._wake.set()
 
+    def on_finished(self, listener: Callable[[Entry], None]) -> None:
+        """Call `listener(entry)` whenever a run of an entry ends (applied, parked or retried later),
+        before waiters wake and before the entry leaves the overlay. A host caches what it read of
+        the storage: this is where it forgets it, whether or not a request waited for the entry."""
+        self._finished_listeners.append(listener)
+
     # ------------------------------------------------------------------ workers
 
     def _on_clock(self) -> None:
@@ -752,7 +759,15 @@ class SyncEngine:
         finally:
             self._progress.pop(entry.id, None)
             self._persisted_progress.pop(entry.id, None)
+            self._notify_finished(entry)
             await self._after_change()
+
+    def _notify_finished(self, entry: Entry) -> None:
+        for listener in self._finished_listeners:
+            try:
+                listener(entry)
+            except Exception:  # a host's cache must not stop the engine
+                log.exception("engine.listener_failed", entry_id=entry.id)
 
     async def _renew_lease(self, entry: Entry, worker_id: str) -> None:
         """Keep the lease of a long command (a big upload) alive."""
