@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.cs3sync-installed
 
-.PHONY: install lab test lint format bench clean readme
+.PHONY: install lab test lint format bench clean
 
 # (Re)install when the project metadata changes.
 $(STAMP): pyproject.toml
@@ -37,7 +37,3 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
-
-## Rebuild README.md from the section drafts in docs/readme/.
-readme:
-	$(PYTHON) docs/readme/assemble.py

@@ -190,9 +190,6 @@ def main(argv: list[str] | None = None) -> int:
     path.write_text(text)
     if args.results_dir == report.RESULTS_DIR:
         report.write_reports(path)
-    log(
-        f"results in benchmarks/results/{path.name}; "
-        "tables in benchmarks/README.md and docs/readme/performance.md"
-    )
+    log(f"results in benchmarks/results/{path.name}; tables in benchmarks/README.md and docs/performance.md")
     log(f"total {results['duration_s']:.0f} s")
     return 0

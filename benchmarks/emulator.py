@@ -15,7 +15,7 @@ STREAM_PIECE = 1024 * 1024
 
 
 class Admin:
-    """Client of the emulator's ``/_admin`` endpoint (subprocess mode of the fault hooks, spec §16.8)."""
+    """Client of the emulator's ``/_admin`` endpoint (the fault hooks of docs/emulator.md)."""
 
     def __init__(self, http_url: str):
         self.client = httpx.AsyncClient(base_url=http_url, timeout=30.0)

@@ -1,4 +1,4 @@
-"""Checkpoints as journaled snapshots (DESIGN §9), plus the storage's own versions, read-only.
+"""Checkpoints as journaled snapshots, plus the storage's own versions, read-only.
 
 * ``create_checkpoint`` stores the file's current bytes as a snapshot blob in the journal and enqueues
   a ``checkpoint`` command that writes it to ``<dir>/.ipynb_checkpoints/<stem>-checkpoint<ext>`` on

@@ -12,7 +12,7 @@ so the ``api_path`` they return is exactly what the file browser can open (docs/
 
 Configuration (``jupyter_server_config.py``): ``c.CS3SyncAPI.public_link_url = "https://host/s/{token}"``
 makes the ``links`` endpoints return each link's ``url``; without it ``url`` is null and the panels copy
-the token, saying so (docs/readme/labextension.md).
+the token, saying so (docs/labextension.md).
 """
 
 from __future__ import annotations

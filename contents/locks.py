@@ -1,4 +1,4 @@
-"""Document lock sessions (DESIGN §10) and the ``/api/cs3sync/locks`` REST endpoints.
+"""Document lock sessions and the ``/api/cs3sync/locks`` REST endpoints.
 
 A document open in JupyterLab holds a CS3 lock. The labextension POSTs on open and as a heartbeat
 and DELETEs on close; the server counts sessions per path, refreshes held locks in the background,

@@ -4,7 +4,7 @@ Reads go straight to CS3 through the client (one Stat per metadata call behind a
 ListContainer per listing) and then overlay the journal's pending entries, so every acknowledged
 write is visible at once. Writes become durable journal entries through the `SyncEngine`; a write
 waits up to ``write_through_timeout`` to be applied and otherwise replies optimistically (the entry
-is durable, so the 2xx is honest). See DESIGN §2, §4 and §8.
+is durable, so the 2xx is honest). See docs/contents.md.
 """
 
 from __future__ import annotations
@@ -354,7 +354,7 @@ class CS3ContentsManager(AsyncContentsManager):
     async def stat(self, cs3_path: str, *, fresh: bool = False) -> Any:
         """ResourceInfo, or NOT_FOUND; errors are CS3 errors (the caller maps them).
 
-        While the storage is unreachable a path we know answers with a `KnownInfo` (DESIGN §8): what
+        While the storage is unreachable a path we know answers with a `KnownInfo`: what
         this process last saw of it, else the journal's ``remote_state``.
         """
         from cs3sync.cs3 import errors
@@ -761,7 +761,7 @@ class CS3ContentsManager(AsyncContentsManager):
             if infos is None or cs3_path not in self._seeded_dirs:
                 self._seeded_dirs.add(cs3_path)
                 known_rows = await self._seed_presented_children(cs3_path)
-            if infos is None:  # unreachable: the listing we know (DESIGN §8)
+            if infos is None:  # unreachable: the listing we know
                 infos = [KnownInfo.from_remote(row) for row in known_rows]
                 memory = {k.path: k for p, k in self._last_known.items() if posixpath.dirname(p) == cs3_path}
                 infos = list({**{i.path: i for i in infos}, **memory}.values())

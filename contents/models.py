@@ -222,7 +222,7 @@ class PresentedTimes:
 
 @dataclass
 class KnownInfo:
-    """What we last knew of a path on the storage while it cannot be asked (DESIGN §8): from this
+    """What we last knew of a path on the storage while it cannot be asked: from this
     process's earlier Stats and listings, or from the journal's ``remote_state``. Duck-types the
     client's ``ResourceInfo`` for the model code; ``observed_at`` is when it was seen (epoch s)."""
 

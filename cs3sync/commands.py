@@ -1,4 +1,4 @@
-"""One idempotent executor per journal op (DESIGN §6).
+"""One idempotent executor per journal op.
 
 Every executor starts with its postcondition ("is it already done?"), so running a command twice, or
 resuming it after a crash at any point, has the effect of running it once. Executors never touch the

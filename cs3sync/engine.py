@@ -1,6 +1,6 @@
-"""The worker engine (DESIGN §6): applies journaled commands to CS3, durably and in order.
+"""The worker engine: applies journaled commands to CS3, durably and in order.
 
-`SyncEngine` is the facade the contents manager codes against (docs/internals.md §3). Inside it:
+`SyncEngine` is the facade the contents manager codes against (docs/engine.md). Inside it:
 
 - `workers` tasks claim runnable entries from the journal (path-ordered, one statement) and run the
   executor of `cs3sync.commands` for each; `large_upload_limit` separate tasks claim only large uploads, so

@@ -1,7 +1,7 @@
 """Connection settings for the CS3 client.
 
-The names follow DESIGN §11 (and the old cs3-jupyter package where one existed), so the traitlets in
-`contents/` map onto these fields one to one. Nothing here performs I/O.
+The names are the ``c.CS3Sync`` traits (and the old cs3-jupyter package's where one existed), so the
+traitlets in `contents/` map onto these fields one to one. Nothing here performs I/O.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Download as an async byte stream with length check and resume (reference §6).
+"""Download as an async byte stream with length check and resume.
 
 Reva's GET carries no ETag, so we Stat first (the etag of what we serve, and a clean NotFound rather
 than a late HTTP 404) and check the byte count against Content-Length. After a drop we resume with

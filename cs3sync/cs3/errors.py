@@ -2,7 +2,7 @@
 
 Three layers can fail: a raised gRPC error (transport, auth interceptor, gateway Go errors), a
 ``status.code`` in a normal reply (the storage driver), and an HTTP status from the data plane. Drivers
-disagree (reference §14): EOS reports "not found" as INTERNAL "... (code: 2)", lock conflicts arrive as
+disagree: EOS reports "not found" as INTERNAL "... (code: 2)", lock conflicts arrive as
 FAILED_PRECONDITION, ABORTED or LOCKED, an expired token is PERMISSION_DENIED "... access token is
 invalid". Everything funnels through `from_status`, `from_rpc_error` and `from_http` here, so callers
 only ever see the classes below.
@@ -373,7 +373,7 @@ def from_rpc_error(err: grpc.aio.AioRpcError, *, op: str | None = None, path: st
 
 
 def from_http(status: int, *, op: str | None = None, path: str | None = None, message: str = "") -> CS3Error:
-    """Map a data-plane HTTP status (reference §6, §7)."""
+    """Map a data-plane HTTP status."""
     kw = {"op": op, "path": path, "code": f"HTTP {status}"}
     msg = message or f"HTTP {status}"
     if status == 401:

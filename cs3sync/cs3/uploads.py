@@ -1,6 +1,6 @@
 """Upload orchestration: initiate, choose the protocol, push, recover, Stat.
 
-Rules (reference §7, DESIGN §7):
+Rules:
 - Protocols are chosen by name; order is random. tus when offered, enabled and the file is at least
   ``tus_threshold`` bytes; otherwise simple (EOS/CERNBox only offers simple).
 - simple: one PUT with Upload-Length and Content-Length. A PUT is **never** repeated with the same

@@ -1,5 +1,5 @@
 """The loopback-only admin API (``/_admin/...``, JSON) exposing the in-process test hooks to a test
-that runs the emulator as a subprocess. Documented in docs/readme/emulator.md."""
+that runs the emulator as a subprocess. Documented in docs/emulator.md."""
 
 from __future__ import annotations
 

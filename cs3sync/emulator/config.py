@@ -67,7 +67,7 @@ DEMO_USERS: tuple[UserSpec, ...] = (
     ),
 )
 
-# The switches each profile sets (reference/cs3-protocol.md §16.2).
+# The switches each profile sets (docs/emulator.md, Profiles).
 PROFILES: dict[str, dict[str, Any]] = {
     "cernbox": {
         "home_layout": "/eos/user/{u0}/{username}",

@@ -1,4 +1,4 @@
-"""The HTTP data plane (aiohttp): datagateway, simple PUT/GET, tus HEAD/PATCH (reference §16.6).
+"""The HTTP data plane (aiohttp): datagateway, simple PUT/GET, tus HEAD/PATCH.
 
 Request bodies are streamed to the session's file chunk by chunk (the writes run in a worker thread),
 never buffered whole. Fault rules are consulted on the *internal* data path (``/data/...``), whether

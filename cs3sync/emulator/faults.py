@@ -355,6 +355,6 @@ class Faults:
             raise RuntimeError("emulator not running")
         await self.restart_hook()
 
-    # spec names (§16.8)
+    # the names the admin API uses
     grpc_outage = outage
     restart_grpc = restart

@@ -1,4 +1,4 @@
-"""CS3 locks with per-profile codes (reference/cs3-protocol.md §8, §16.7).
+"""CS3 locks with per-profile codes.
 
 ``eos`` codes are the CERNBox contract: FAILED_PRECONDITION throughout, a refresh without
 ``existing_lock_id`` silently replaces the id, INTERNAL for a missing file, holder-based write checks

@@ -37,7 +37,7 @@ GRPC_OPTIONS = [
 
 
 class Emulator:
-    """A local CS3 gateway. See docs/internals.md §1 for the API the tests code against."""
+    """A local CS3 gateway. See docs/emulator.md for the API the tests code against."""
 
     def __init__(self, config: EmulatorConfig) -> None:
         self.config = config

@@ -437,7 +437,7 @@ class GatewayServicer(SharingMixin, gateway_api_pb2_grpc.GatewayAPIServicer):
         spaces = await self._run(list_spaces, self.storage, self._user(), list(request.filters))
         return spaces_api_pb2.ListStorageSpacesResponse(status=status(), storage_spaces=spaces)
 
-    # ------------------------------------------------------------------ recycle (optional in §16.4)
+    # ------------------------------------------------------------------ recycle (optional for a gateway)
     @rpc
     async def ListRecycle(self, request: sp.ListRecycleRequest, context: Any) -> sp.ListRecycleResponse:
         rows = await self._run(self.storage.list_recycle, self._user())

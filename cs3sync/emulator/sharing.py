@@ -1,4 +1,4 @@
-"""User shares, received shares, public links and user/group search (reference §11, §16.5).
+"""User shares, received shares, public links and user/group search.
 
 ``ShareStore`` is synchronous (SQLite, run in a worker thread); ``SharingMixin`` adds the RPCs to the
 servicer. Share ids are numeric strings; clients must treat them as opaque.

@@ -1,4 +1,4 @@
-"""The operation journal (DESIGN §5): durable commands in SQLite, content in a spool of blobs.
+"""The operation journal: durable commands in SQLite, content in a spool of blobs.
 
 Public API::
 
@@ -10,7 +10,7 @@ Public API::
         claimed = await journal.claim("worker-1", lease_seconds=300)
         await journal.mark_done(claimed.id, result_etag="e2", result_mtime=1700000000.0)
 
-See `Journal` for every method, `docs/readme/journal.md` for settings and the CLI.
+See `Journal` for every method, `docs/journal.md` for settings and the CLI.
 """
 
 from cs3sync.journal.crash import crash_point

@@ -1,4 +1,4 @@
-"""Coalescing rules (DESIGN §5), decided inside the enqueue transaction.
+"""Coalescing rules, decided inside the enqueue transaction.
 
 Only entries that have not started running can be folded away. Anything else is simply ordered: the
 claim never runs an entry while an older active entry touches the same path, an ancestor or a

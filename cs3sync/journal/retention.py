@@ -1,4 +1,4 @@
-"""Retention and garbage collection (DESIGN §5).
+"""Retention and garbage collection.
 
 - done/superseded/cancelled rows are kept ``retention_seconds`` (7 days) or until there are more than
   ``retention_rows`` (5,000) of them, then deleted in batches, each its own short transaction so the

@@ -1,4 +1,4 @@
-"""Staging of JupyterLab chunked uploads (DESIGN §7).
+"""Staging of JupyterLab chunked uploads.
 
 JupyterLab sends a large file as sequential base64 chunks numbered 1, 2, ..., -1 (the last). Each chunk
 is written at its recorded offset in a staging file in the spool, fsynced, and then its (offset,

@@ -413,7 +413,7 @@ class Journal:
         needs_check: bool = False,
     ) -> Entry:
         """Journal a command durably and return its entry (state ``queued``, or ``cancelled`` if it
-        annihilated with a pending create). Applies the coalescing rules of DESIGN §5 in the same
+        annihilated with a pending create). Applies the coalescing rules (coalesce.py) in the same
         transaction:
 
         - save after a not-yet-running save of the same path (no other command on the path in

@@ -26,7 +26,7 @@ class Op:
 
 
 class State:
-    """Entry states (DESIGN §5)."""
+    """Entry states."""
 
     QUEUED = "queued"
     RUNNING = "running"

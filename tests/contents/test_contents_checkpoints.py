@@ -1,4 +1,4 @@
-"""Checkpoints through the exact REST sequences JupyterLab sends (DESIGN §9; one checkpoint per file,
+"""Checkpoints through the exact REST sequences JupyterLab sends (one checkpoint per file,
 id ``checkpoint``): new notebook, "Rename and Save", "Save and create checkpoint", "Revert to
 checkpoint"; with the storage applying our writes at once, with the writes still pending (the storage's
 uploads held), and offline."""

@@ -1,4 +1,4 @@
-"""Offline reads (DESIGN §8) and the presented mtime across restarts (DESIGN §4), through REST and
+"""Offline reads and the presented mtime across restarts, through REST and
 through a manager without a server."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Fixtures for the CS3 client tests.
 
-They build the emulator directly from its public API (docs/internals.md §1) so each test can set
+They build the emulator directly from its public API (docs/emulator.md) so each test can set
 emulator switches with ``@pytest.mark.emu(**EmulatorConfig overrides)`` and client settings with
 ``@pytest.mark.client(**CS3Config overrides)``. Named ``emu``/``client`` so they never shadow the shared
 fixtures of tests/conftest.py.

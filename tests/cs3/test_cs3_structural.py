@@ -187,7 +187,7 @@ async def test_ocis_revision_keys_download_by_resource_id(client: CS3Client, emu
     assert await client.read_bytes(path) == b"revision one"
 
 
-# --- the README documents every client setting with its default -------------------------------------
+# --- docs/configuration.md documents every client setting with its default ---------------------------
 
 
 def _rendered(value: object) -> str:
@@ -200,12 +200,12 @@ def _rendered(value: object) -> str:
     return f'`"{value}"`' if value else '`""`'
 
 
-def test_connecting_readme_documents_every_setting_and_default() -> None:
+def test_configuration_page_documents_every_setting_and_default() -> None:
     import dataclasses
 
     from cs3sync.cs3 import CS3Config
 
-    readme = (Path(__file__).parents[2] / "docs" / "readme" / "connecting.md").read_text()
+    readme = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text()
     rows = [line for line in readme.splitlines() if line.startswith("| `")]
     for f in dataclasses.fields(CS3Config):
         (row,) = [r for r in rows if f"`{f.name}`" in r.split("|")[1]] or [None]

@@ -20,7 +20,7 @@ from cs3sync.cs3.uploads import choose_protocol
 E = errors
 KEY = "test-signing-key-of-sufficient-length-32b"
 
-# (code, message, op, expected class) — every driver's way of saying the same thing (reference §2, §8, §14).
+# (code, message, op, expected class) — every driver's way of saying the same thing.
 STATUS_TABLE = [
     (E.NOT_FOUND, "path not found when statting", "stat", E.NotFound),
     (E.INTERNAL, "error: eos: mkdir failed (code: 2)", "delete", E.NotFound),

@@ -1,4 +1,4 @@
-"""One test per fault hook (reference §16.8)."""
+"""One test per fault hook."""
 
 from __future__ import annotations
 

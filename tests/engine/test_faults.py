@@ -270,15 +270,12 @@ async def _attempts(engine: Any, entry_id: int, n: int) -> bool:
 
 async def test_lost_reply_on_the_wire(make_engine: Any, client: Any, emulator: Any, home: str) -> None:
     """The same as above, with the emulator committing a simple PUT and then dropping the connection."""
-    import cs3sync.emulator as emu_mod
+    from cs3sync.emulator import DropReply
 
-    drop_reply = getattr(emu_mod, "DropReply", None)
-    if drop_reply is None:
-        pytest.skip("the emulator has no DropReply fault yet (docs/notes/emulator-requests.md)")
     clock = ManualClock()
     data = b"committed, reply lost " * 100
-    emulator.faults.http("PUT", drop_reply())
-    emulator.faults.http("PATCH", drop_reply())
+    emulator.faults.http("PUT", DropReply())
+    emulator.faults.http("PATCH", DropReply())
     async with make_engine(clock=clock) as engine:
         eid = await engine.submit_save(f"{home}/w.txt", data)
         with anyio.fail_after(20):

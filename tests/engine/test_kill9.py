@@ -8,7 +8,6 @@ work; the emulator's http log (admin API) proves that nothing was uploaded twice
 
 from __future__ import annotations
 
-import inspect
 import os
 import signal
 import subprocess
@@ -188,8 +187,6 @@ def test_mid_patch_resumes_from_the_server_offset(
 
 
 def test_mid_put_sends_the_file_again_once(served: dict[str, Any], tmp_path: Path, secret: Path) -> None:
-    if "on_progress" not in inspect.signature(CS3Client.upload).parameters:
-        pytest.skip("the client has no upload progress callback yet (docs/notes/cs3-requests.md)")
     path = f"{served['home']}/k4-{served['profile']}.bin"
     data = data_of(4 * CHUNK, seed=4)
     jdir = tmp_path / "journal"

@@ -1,4 +1,4 @@
-"""Coalescing rules of DESIGN §5, applied inside the enqueue transaction."""
+"""Coalescing rules (cs3sync/journal/coalesce.py), applied inside the enqueue transaction."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Exit codes: 0 nothing pending, 1 pending, 2 a conflict or failure is present, 3 journal unreadable.
 
 ``--json`` prints one object with a stable schema (``"schema": "cs3sync.status/1"``, documented in
-docs/readme/journal.md); ``--id N --json`` prints ``"schema": "cs3sync.entry/1"``. Fields are only ever
+docs/journal.md); ``--id N --json`` prints ``"schema": "cs3sync.entry/1"``. Fields are only ever
 added, never renamed or removed, within a schema version.
 """
 

@@ -1,5 +1,5 @@
 """Fetch jupyter_server's own contents tests (from the sdist of the installed version) and assemble a
-work directory that runs them against ``CS3ContentsManager`` (reference jupyter-contents.md §13).
+work directory that runs them against ``CS3ContentsManager``.
 
 Nothing from upstream is committed: the sdist is downloaded with pip into a cache directory
 (``$CS3SYNC_UPSTREAM_CACHE``, else ``$XDG_CACHE_HOME/cs3sync/upstream``) and unpacked there; the work

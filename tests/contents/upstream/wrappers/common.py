@@ -1,4 +1,4 @@
-"""Which upstream cases do not apply to a remote contents manager, and why (reference §13.4)."""
+"""Which upstream cases do not apply to a remote contents manager, and why."""
 
 from __future__ import annotations
 
