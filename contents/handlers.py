@@ -849,8 +849,20 @@ class JournalHandler(CS3APIHandler):
         }
 
 
+#: Each journal action: the engine method, and the past participle for refusals.
+#: ``keep-mine``: a conflict's own version replaces the storage's (the conflict copy stays; refused when
+#: a later change to the same file exists). ``resolve``: the user dealt with it ("Keep theirs" and
+#: "Mark resolved" in the panel: the storage's version stays, ours stays in the conflict copy).
+JOURNAL_ACTIONS = {
+    "retry": ("retry", "retried"),
+    "keep-mine": ("keep_mine", "kept over the other version"),
+    "discard": ("discard", "discarded"),
+    "resolve": ("resolve", "marked resolved"),
+}
+
+
 class JournalActionHandler(CS3APIHandler):
-    """POST journal/<id>/retry or journal/<id>/discard."""
+    """POST journal/<id>/retry | keep-mine | discard | resolve."""
 
     @web.authenticated
     @storage_errors("journal entry")
@@ -858,7 +870,8 @@ class JournalActionHandler(CS3APIHandler):
         if int(entry_id) > MAX_ENTRY_ID:
             raise HTTPError(404, f"No journal entry {entry_id[:20]}")
         engine = await self.engine()
-        fn = getattr(engine, action, None) or getattr(getattr(engine, "journal", None), action, None)
+        method, done = JOURNAL_ACTIONS[action]
+        fn = getattr(engine, method, None) or getattr(getattr(engine, "journal", None), method, None)
         if fn is None:
             raise HTTPError(501, f"The engine cannot {action}")
         try:
@@ -870,7 +883,7 @@ class JournalActionHandler(CS3APIHandler):
             if any(n in names for n in ("EntryNotFound", "NotFound", "UnknownEntry")):
                 raise HTTPError(404, f"No journal entry {entry_id}") from None
             if any(n in names for n in ("InvalidTransition", "InvalidState", "BadState", "ValueError")):
-                raise HTTPError(409, f"Journal entry {entry_id} cannot be {action}ed in its state") from None
+                raise HTTPError(409, f"This change cannot be {done} now (it has moved on); refresh") from None
             raise
         wake = getattr(engine, "wake", None)
         if wake is not None:
@@ -927,7 +940,7 @@ def routes(base_url: str) -> list[tuple[str, type[CS3APIHandler]]]:
         (r("groups"), GroupsHandler),
         (r("quota"), QuotaHandler),
         (r("journal"), JournalHandler),
-        (r(r"journal/(\d+)/(retry|discard)"), JournalActionHandler),
+        (r(r"journal/(\d+)/(retry|keep-mine|discard|resolve)"), JournalActionHandler),
     ]
 
 

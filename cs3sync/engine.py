@@ -679,6 +679,11 @@ class SyncEngine:
         await self._after_change()
         return entry
 
+    async def keep_mine(self, entry_id: int) -> Entry:
+        entry = await self.journal.keep_mine(entry_id)
+        await self._after_change()
+        return entry
+
     async def discard(self, entry_id: int) -> Entry:
         entry = await self.journal.discard(entry_id)
         await self._after_change()

@@ -815,17 +815,7 @@ class Journal:
                 f"entry {entry_id} is a conflict: `resolve` it, or retry with force to overwrite the remote"
             )
         if not force:
-            newer = await self._read(
-                "SELECT id, path, src_path FROM entries"
-                " WHERE id > ? AND state NOT IN ('superseded', 'cancelled')",
-                (entry_id,),
-            )
-            for row in newer:
-                if any(is_same_or_related(p, q) for p in entry.paths() for q in filter(None, row[1:])):
-                    raise InvalidTransition(
-                        f"entry {row['id']} on the same path came later; retrying {entry_id} would apply "
-                        "an older command over it (use force to do it anyway)"
-                    )
+            await self._refuse_if_newer(entry)
         sets: dict[str, Any] = {
             "state": State.QUEUED,
             "attempts": 0,
@@ -853,6 +843,31 @@ class Journal:
             conn_hook=restore_paths,
             message="forced" if force else None,
         )
+
+    async def _refuse_if_newer(self, entry: Entry) -> None:
+        """InvalidTransition if a later live command touches the same path: re-applying ``entry`` would
+        put an older command over it."""
+        newer = await self._read(
+            "SELECT id, path, src_path FROM entries"
+            " WHERE id > ? AND state NOT IN ('superseded', 'cancelled')",
+            (entry.id,),
+        )
+        for row in newer:
+            if any(is_same_or_related(p, q) for p in entry.paths() for q in filter(None, row[1:])):
+                raise InvalidTransition(
+                    f"entry {row['id']} on the same path came later; retrying {entry.id} would apply "
+                    "an older command over it (use force to do it anyway)"
+                )
+
+    async def keep_mine(self, entry_id: int) -> Entry:
+        """A conflict -> queued again over the storage's version ("Keep mine": base etag/fileid cleared),
+        unless a later command on the same path exists (the user's newer change is not overwritten by an
+        older one). The conflict copy stays. Works without ownership."""
+        entry = await self.entry(entry_id)
+        if entry.state != State.CONFLICT:
+            raise InvalidTransition(f"entry {entry_id} is not a conflict (it is {entry.state})")
+        await self._refuse_if_newer(entry)
+        return await self.retry(entry_id, force=True)
 
     async def retry_all_failed(self) -> list[int]:
         """`retry` every failed entry that can be retried without force. Returns the ids."""

@@ -243,3 +243,50 @@ async def test_token_expiry_mid_session_is_invisible(jp_fetch: Any, cm: Any, emu
     emulator_thread.auth.expire_all()
     listing = body(await jp_fetch("api", "contents", "", params={"content": "1"}))
     assert "t.txt" in [c["name"] for c in listing["content"]]
+
+
+async def _conflict(jp_fetch: Any, cm: Any, emulator_thread: Any, name: str, theirs: bytes, mine: str) -> int:
+    """A remote edit, then our save of the same file: the journal parks a conflict; its id."""
+    await put_text(jp_fetch, name, "base")
+    await (await cm.get_engine()).wait_idle(timeout=30)
+    await jp_fetch("api", "contents", name, params={"content": "0"})  # the version the editor holds
+    emulator_thread.storage.external_write(cm.path_map.to_cs3(name), theirs)
+    model = json.dumps({"type": "file", "format": "text", "content": mine})
+    assert await status_of(jp_fetch, "api", "contents", name, method="PUT", body=model) in (200, 409)
+    await (await cm.get_engine()).wait_idle(timeout=30)
+    journal = body(await jp_fetch("api", "cs3sync", "journal"))
+    [entry] = [e for e in journal["entries"] if e["state"] == "conflict" and e["api_path"] == name]
+    assert entry["conflict_api_path"].startswith(name.rsplit(".", 1)[0] + " (conflicted copy")
+    return int(entry["id"])
+
+
+async def test_conflict_keep_mine_keep_theirs_and_refusals_in_plain_words(
+    jp_fetch: Any, cm: Any, emulator_thread: Any, cs3_root: Any
+) -> None:
+    """The Sync panel's conflict choices over REST: Keep mine puts our bytes over the other version,
+    Keep theirs / Mark resolved (`resolve`) leaves the storage's; the conflict copy stays either way."""
+    mine = await _conflict(jp_fetch, cm, emulator_thread, "mine.txt", b"their edit", "my edit")
+    # A plain retry of a conflict is refused with words a user understands, never "retryed".
+    with pytest.raises(HTTPClientError) as refused:
+        await jp_fetch("api", "cs3sync", "journal", str(mine), "retry", method="POST", body="")
+    assert refused.value.code == 409
+    message = body(refused.value.response)["message"]
+    assert "retryed" not in message and "entry" not in message.lower(), message
+    await jp_fetch("api", "cs3sync", "journal", str(mine), "keep-mine", method="POST", body="")
+    await (await cm.get_engine()).wait_idle(timeout=30)
+    assert (cs3_root[1] / "mine.txt").read_bytes() == b"my edit"
+    assert [p.read_bytes() for p in cs3_root[1].iterdir() if p.name.startswith("mine (conflicted copy")] == [
+        b"my edit"
+    ]
+    # Keeping mine twice: the entry has moved on.
+    assert (
+        await status_of(jp_fetch, "api", "cs3sync", "journal", str(mine), "keep-mine", method="POST", body="")
+        == 409
+    )
+
+    theirs = await _conflict(jp_fetch, cm, emulator_thread, "theirs.txt", b"their edit", "my edit")
+    await jp_fetch("api", "cs3sync", "journal", str(theirs), "resolve", method="POST", body="")
+    await (await cm.get_engine()).wait_idle(timeout=30)
+    assert (cs3_root[1] / "theirs.txt").read_bytes() == b"their edit"
+    journal = body(await jp_fetch("api", "cs3sync", "journal"))
+    assert not [e for e in journal["entries"] if e["state"] == "conflict"]

@@ -245,3 +245,21 @@ async def test_status_table_is_limited_problems_first(journal_dir: Path, clock, 
     assert proc.returncode == 2 and "boom" in proc.stdout and "2 more pending or parked" in proc.stdout
     proc = await cli("status", "--limit", "0", journal_dir=journal_dir)
     assert "more pending" not in proc.stdout
+
+
+async def test_keep_mine_requeues_a_conflict_over_the_remote_unless_a_later_change_exists(
+    journal: Journal,
+) -> None:
+    from cs3sync.journal.errors import InvalidTransition
+
+    conflict = await save(journal, "/h/c", b"mine")
+    await journal.claim("w")
+    await journal.mark_conflict(conflict.id, conflict_path="/h/c (conflicted copy)", error="etag moved")
+    later = await save(journal, "/h/c", b"newer")
+    with pytest.raises(InvalidTransition):  # the newer save must not be overwritten by the older bytes
+        await journal.keep_mine(conflict.id)
+    await journal.discard(later.id)
+    kept = await journal.keep_mine(conflict.id)
+    assert kept.state == State.QUEUED and kept.base_etag is None and kept.needs_check
+    with pytest.raises(InvalidTransition):  # not a conflict any more
+        await journal.keep_mine(conflict.id)
