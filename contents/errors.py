@@ -27,7 +27,6 @@ _BY_NAME: list[tuple[str, int, str]] = [
     ("PreconditionFailed", 409, "{path} was changed on the storage by someone else"),
     ("QuotaExceeded", 507, "Storage quota exceeded while writing {path}"),
     ("SpoolFull", 507, "Local disk full on the Jupyter server: {path} was not saved; free some space"),
-    ("AuthBlocked", 503, "Not signed in to the storage (expired token?); {path} is kept and will be retried"),
     ("Unauthenticated", 503, "Not signed in to the storage (expired token?)"),
     ("Unimplemented", 501, "Not supported by this storage: {path}"),
     ("InvalidArgument", 400, "Invalid request for {path}"),
@@ -54,6 +53,13 @@ def is_offline_error(exc: BaseException) -> bool:
     if "Transient" in names:
         return bool(getattr(exc, "connectivity", True))
     return isinstance(exc, (ConnectionError, asyncio.TimeoutError, TimeoutError))
+
+
+def is_signed_out(exc: BaseException) -> bool:
+    """The storage refused our credentials (a save is then journaled and waits for a new token)."""
+    from cs3sync.cs3 import errors
+
+    return isinstance(exc, errors.Unauthenticated)
 
 
 def is_unreachable(exc: BaseException) -> bool:

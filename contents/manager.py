@@ -36,7 +36,7 @@ from traitlets.utils.importstring import import_item
 
 from contents import paths as P
 from contents.config import CS3Sync
-from contents.errors import http_error, is_unreachable
+from contents.errors import http_error, is_signed_out, is_unreachable
 from contents.models import (
     KnownInfo,
     PresentedTimes,
@@ -163,6 +163,7 @@ class CS3ContentsManager(AsyncContentsManager):
         self._invalidated_at = 0.0
         self._last_known: dict[str, KnownInfo] = {}
         self._unreachable_at: float | None = None  # monotonic time of the last read that found no storage
+        self._signed_out_at: float | None = None  # monotonic time of the last read refused for auth
         self._observed: dict[str, Any] = {}  # RemoteState rows to record in the journal
         self._observed_gone: list[tuple[str, float]] = []
         self._observed_listed: list[tuple[str, float]] = []
@@ -307,7 +308,18 @@ class CS3ContentsManager(AsyncContentsManager):
 
     def engine_online(self) -> bool:
         engine = self._engine
+        if self.signed_out():
+            return False
         return engine is None or getattr(engine, "state", "online") == "online"
+
+    def signed_out(self) -> bool:
+        """A read found our token refused moments ago (the engine pauses when it meets the same)."""
+        at = self._signed_out_at
+        return at is not None and time.monotonic() - at < UNREACHABLE_GRACE
+
+    def writing_blind(self) -> bool:
+        """Writes are journaled without asking the storage first (unreachable or signed out)."""
+        return self.signed_out() or self.storage_unreachable()
 
     # ------------------------------------------------------------------ paths
     async def _cs3(self, api_path: str) -> tuple[str, str]:
@@ -376,14 +388,18 @@ class CS3ContentsManager(AsyncContentsManager):
         except errors.NotFound:
             info = NOT_FOUND
         except Exception as exc:
-            if not is_unreachable(exc):
+            if is_signed_out(exc):
+                self._signed_out_at = time.monotonic()  # answered like an outage: what we know
+            elif not is_unreachable(exc):
                 raise
-            self._unreachable_at = time.monotonic()
+            else:
+                self._unreachable_at = time.monotonic()
             known = await self.known(cs3_path)
             if known is None:
                 raise
             return known
         self._unreachable_at = None
+        self._signed_out_at = None
         if observed > self._invalidated_at:
             self._stat_cache[cs3_path] = (time.monotonic() + self.cs3.stat_cache_ttl, info, observed)
         self._remember(cs3_path, info, observed)
@@ -518,7 +534,7 @@ class CS3ContentsManager(AsyncContentsManager):
                     return None, info  # info.path names where the bytes are until the rename lands
             info = await self.stat(cs3_path)
         except Exception as exc:
-            if pending is not None and is_unreachable(exc):
+            if pending is not None and (is_unreachable(exc) or is_signed_out(exc)):
                 return pending, NOT_FOUND
             if is_unreachable(exc):
                 raise HTTPError(503, f"Storage unreachable, no cached copy of {api_path}") from exc
@@ -1065,7 +1081,13 @@ class CS3ContentsManager(AsyncContentsManager):
 
     async def _require_parent(self, api_path: str, cs3_path: str) -> None:
         parent = P.api_parent(api_path)
-        if parent and not await self.dir_exists(parent):
+        try:
+            exists = not parent or await self.dir_exists(parent)
+        except HTTPError as e:
+            if e.status_code != 503 or not self.writing_blind():
+                raise
+            exists = True  # unreachable or signed out: the engine creates missing folders on apply
+        if not exists:
             raise HTTPError(404, f"No such directory: {parent}")
 
     async def _save_bytes(
@@ -1126,9 +1148,15 @@ class CS3ContentsManager(AsyncContentsManager):
         try:
             info = await self.stat(cs3_path)  # offline: what we last knew of it (the write's base)
         except Exception as exc:
-            if not is_unreachable(exc):
+            if is_signed_out(exc):
+                # Signed out (token refused): the save is journaled like an offline one and waits in
+                # the engine's auth pause; what we last knew of the file is its base.
+                self._signed_out_at = time.monotonic()
+                info = await self.known(cs3_path) or NOT_FOUND
+            elif not is_unreachable(exc):
                 raise http_error_from(exc, api_path) from exc
-            info = NOT_FOUND  # offline and never seen: a new file (the engine checks on apply)
+            else:
+                info = NOT_FOUND  # offline and never seen: a new file (the engine checks on apply)
         if pending is not None and pending.deleted:
             pending = None
         return pending, info
