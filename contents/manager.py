@@ -1116,7 +1116,7 @@ class CS3ContentsManager(AsyncContentsManager):
             if result is not None:
                 self.presented.landed(cs3_path, result[0])
         if self.presented.has_dirty():
-            await self.flush_observations()
+            self._schedule_recording()  # a cache of presented times: written after the reply
         return len(data) if isinstance(data, bytes) else None
 
     def _present_ours(self, cs3_path: str, sha256: str | None) -> None:

@@ -294,6 +294,10 @@ class SyncEngine:
         self._control_generation: int | None = None
         self._paused = False
         self._finished_listeners: list[Callable[[Entry], None]] = []
+        # Idle workers woken by one change share one claim (see _claim): per worker filter, the lock
+        # and the (wake generation, next due time) at which a claim last found nothing runnable.
+        self._claim_locks: dict[bool | None, anyio.Lock] = {}
+        self._found_idle: dict[bool | None, tuple[int, float | None]] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -715,9 +719,8 @@ class SyncEngine:
                 await self._wake.wait(since)
                 continue
             try:
-                entry = await self.journal.claim(worker_id, lease_seconds=self.lease_seconds, large=large)
+                entry, due = await self._claim(worker_id, large, since)
                 if entry is None:
-                    due = await self.journal.next_wakeup()
                     await self._wake.wait(since, timeout=self.clock.seconds_until(due))
                     continue
                 await self._run(entry, worker_id)
@@ -726,6 +729,25 @@ class SyncEngine:
                 # and try again shortly; the entry, if any, stays running until recovery.
                 log.exception("engine.worker_error", worker=worker_id)
                 await self._wake.wait(self._wake.generation, timeout=1.0)
+
+    async def _claim(
+        self, worker_id: str, large: bool | None, since: int
+    ) -> tuple[Entry | None, float | None]:
+        """(a claimed entry, None) or (None, when something next becomes due). Every change wakes every
+        idle worker; once one of them found nothing runnable since wake generation ``since``, the others
+        with the same filter know the answer without a write transaction of their own (each save used to
+        cost one claim transaction per idle worker, queued with the next save's commit)."""
+        lock = self._claim_locks.setdefault(large, anyio.Lock())
+        async with lock:
+            idle = self._found_idle.get(large)
+            if idle is not None and idle[0] == since and self.clock.seconds_until(idle[1]) > 0:
+                return None, idle[1]
+            entry = await self.journal.claim(worker_id, lease_seconds=self.lease_seconds, large=large)
+            if entry is not None:
+                return entry, None
+            due = await self.journal.next_wakeup()
+            self._found_idle[large] = (since, due)
+            return None, due
 
     async def _run(self, entry: Entry, worker_id: str) -> None:
         started = time.monotonic()
