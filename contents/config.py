@@ -91,7 +91,9 @@ class CS3Sync(LoggingConfigurable):
         config=True
     )
     write_through_timeout = Float(
-        3.0, help="Seconds a write waits to be applied before replying optimistically (0 offline)."
+        0.0,
+        help="Seconds a write waits to be applied to the storage before replying from the journal (0: "
+        "reply once journaled and fsynced; always 0 offline).",
     ).tag(config=True)
     upload_chunk_size = Int(16 * MiB, help="Bytes per tus PATCH.").tag(config=True)
     cache_max_bytes = Int(

@@ -63,6 +63,8 @@ def cs3_settings(cs3_emulator: Any, cs3_token_file: Path, cs3_root: tuple[str, P
             "token_path": str(cs3_token_file),
             "root_path": cs3_root[0],
             "journal_dir": str(tmp_path / "journal"),
+            # Upstream's tests look at the storage's disk right after a write returns.
+            "write_through_timeout": 3.0,
         },
         "CS3ContentsManager": {"engine_class": ENGINE},
         # Upstream expects Jupyter's one-checkpoint semantics; storage versions are tested by us.
