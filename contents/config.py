@@ -90,6 +90,12 @@ class CS3Sync(LoggingConfigurable):
     offline_probe_max = Float(120.0, help="Longest wait (s) between probes of an unreachable storage.").tag(
         config=True
     )
+    merge_conflicts = Bool(
+        True,
+        help="When a save finds the file changed on the storage since it was opened, merge the two "
+        "versions where they do not overlap (notebooks by cell, text by line) instead of writing a "
+        "conflicted copy. False: always a conflicted copy.",
+    ).tag(config=True)
     write_through_timeout = Float(
         0.0,
         help="Seconds a write waits to be applied to the storage before replying from the journal (0: "

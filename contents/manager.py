@@ -280,6 +280,7 @@ class CS3ContentsManager(AsyncContentsManager):
             "allow_network_fs": self.cs3.allow_network_fs,
             "offline_probe_interval": self.cs3.offline_probe_interval,
             "offline_probe_max": self.cs3.offline_probe_max,
+            "merge_conflicts": self.cs3.merge_conflicts,
             "account": f"{self.cs3.client_id or 'default'} @ {self.cs3.host or 'unconfigured'}",
         }
         wanted.update(self.engine_options)

@@ -24,6 +24,7 @@ import structlog
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from cs3sync.cs3 import errors
+from cs3sync.rebase import MergeContext, merge_foreign_change
 
 log = structlog.get_logger("cs3sync.commands")
 
@@ -43,6 +44,8 @@ class Outcome:
     message: str = ""
     # True when the postcondition already held, i.e. this attempt changed nothing on the storage.
     already_done: bool = False
+    # The entry as the executor left it when a merge made it carry new content (`cs3sync.rebase`).
+    entry: Any = None
 
 
 class CommandError(Exception):
@@ -53,7 +56,7 @@ class CommandError(Exception):
 # ---------------------------------------------------------------------------------------------- context
 
 
-class CommandContext(Protocol):
+class CommandContext(MergeContext, Protocol):
     """What an executor may use besides the CS3 client. Implemented by the engine."""
 
     client: Any  # cs3sync.cs3.CS3Client
@@ -262,19 +265,26 @@ async def _write_content(
 
     1. Stat: same size + checksum -> done (covers a lost reply on a completed PUT and a crash
        between the upload and the journal update; nothing is uploaded twice).
-    2. The etag moved under us (someone else wrote) -> conflict: leave the remote alone and put our
-       bytes beside it as a conflict copy.
+    2. The etag moved under us (someone else wrote) -> merge (`cs3sync.rebase`): the entry now carries
+       the merge, based on the version found, and we go round again; where the merge is not possible,
+       conflict: leave the remote alone and put our bytes beside it as a conflict copy.
     3. Otherwise upload with if_match (honoured by oCIS, ignored by EOS, hence step 2).
     """
     client = ctx.client
+    merged: Any = None  # the entry as rebased by a merge
     for _ in range(3):  # a PreconditionFailed race (oCIS) sends us back to the Stat once or twice
         info = await stat_or_none(client, path)
         if info is not None and info.type != "file":
             raise CommandError(f"a folder exists at {path}")
         if await same_content(info, blob, size):
-            return Outcome("done", info, already_done=True)
+            return Outcome("done", info, already_done=True, entry=merged)
         if conflict_check and info is not None and not await _expected(ctx, entry, info, base_etag):
-            return await _conflict_copy(ctx, entry, path, blob, size)
+            attempt = await merge_foreign_change(ctx, entry, info)
+            if attempt.entry is None:
+                return await _conflict_copy(ctx, entry, path, blob, size, attempt.note)
+            entry = merged = attempt.entry
+            blob, size, base_etag = ctx.blob_path(entry.blob), entry.size, entry.base_etag
+            continue
         try:
             info = await upload_blob(
                 ctx,
@@ -286,11 +296,13 @@ async def _write_content(
             )
         except errors.PreconditionFailed:
             continue
-        return Outcome("done", info)
+        return Outcome("done", info, entry=merged)
     return await _conflict_copy(ctx, entry, path, blob, size)
 
 
-async def _conflict_copy(ctx: CommandContext, entry: Any, path: str, blob: Path, size: int) -> Outcome:
+async def _conflict_copy(
+    ctx: CommandContext, entry: Any, path: str, blob: Path, size: int, note: str = ""
+) -> Outcome:
     """Keep the user's bytes beside the foreign version, leaving the foreign version untouched.
 
     The name comes from the entry's creation time (when the user made this version), so a retry after a
@@ -310,7 +322,8 @@ async def _conflict_copy(ctx: CommandContext, entry: Any, path: str, blob: Path,
         "conflict",
         remote,
         conflict_path=target,
-        message=f"{path} was changed on the storage; your version is in {target}",
+        message=f"{path} was changed on the storage; your version is in {target}"
+        + (f" ({note})" if note else ""),
     )
 
 

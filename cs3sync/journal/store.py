@@ -759,6 +759,66 @@ class Journal:
             message=error,
         )
 
+    async def rebase_save(
+        self,
+        entry_id: int,
+        blob: Blob,
+        *,
+        base_etag: str,
+        base_fileid: str | None,
+        presented_mtime: float,
+        merge: Mapping[str, Any],
+    ) -> Entry:
+        """A running save now carries ``blob`` (its content merged with a foreign change) based on the
+        storage's version ``base_etag``; it stays running. One transaction: content, base, the merge note
+        (``extra['merge']``), a new manifest line (so a re-import after corruption brings the merged
+        save back) and no recorded upload session (it was for the old content). A crash before the
+        commit redoes the merge; after it, the save goes on with the merged content."""
+        current = await self.entry(entry_id)
+        extra = {**current.extra, "merge": dict(merge)}
+
+        async def hook(conn: aiosqlite.Connection, row: sqlite3.Row) -> None:
+            await self._ensure_blob_row(conn, blob.sha256, blob.size, self.now())
+            await conn.execute("DELETE FROM uploads WHERE entry_id = ?", (entry_id,))
+            record = {
+                "v": 1, "id": entry_id, "op": Op.SAVE, "path": row["path"], "src": None, "blob": blob.sha256,
+                "size": blob.size, "base_etag": base_etag, "base_fileid": base_fileid, "kind": row["kind"],
+                "at": self.now(),
+            }  # fmt: skip
+            await self.spool.append_manifest([record], durable=True)
+
+        entry = await self._transition(
+            entry_id,
+            (State.RUNNING,),
+            {
+                "blob": blob.sha256,
+                "sha256": blob.sha256,
+                "size": blob.size,
+                "large": int(blob.size >= self.large_threshold),
+                "base_etag": base_etag,
+                "base_fileid": base_fileid,
+                "presented_mtime": presented_mtime,
+                "extra": json.dumps(extra),
+            },
+            "merged",
+            message=str(merge.get("message") or ""),
+            conn_hook=hook,
+        )
+        self._unpin(blob.sha256)
+        return entry
+
+    async def note_merge(self, entry_id: int, merge: Mapping[str, Any]) -> Entry:
+        """Record on a running entry why its merge did not happen (``extra['merge']``: the colliding
+        cells or lines), for `status` and the sync panel."""
+        current = await self.entry(entry_id)
+        return await self._transition(
+            entry_id,
+            (State.RUNNING,),
+            {"extra": json.dumps({**current.extra, "merge": dict(merge)})},
+            "merge_failed",
+            message=str(merge.get("message") or ""),
+        )
+
     async def mark_failed(self, entry_id: int, *, error: str, error_kind: str = "permanent") -> Entry:
         """running -> failed. The blob is kept; never deleted automatically."""
         return await self._transition(

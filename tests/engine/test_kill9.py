@@ -216,3 +216,46 @@ def test_mid_patch_then_expired_transfer_token_initiates_again(
     assert read(served, secret, path) == data
     assert commits(http_log(served), len(data)) == 1
     assert [e.state for e in entries(jdir)] == [State.DONE]
+
+
+def write(served: dict[str, Any], secret: Path, path: str, data: bytes) -> str:
+    """Someone else's write (another client on the same account): returns the new etag."""
+
+    async def run() -> str:
+        config = CS3Config(
+            host=served["grpc"], client_id="einstein", token_path=str(secret), ssl_enabled=False
+        )
+        async with CS3Client(config) as client:
+            return (await client.upload(path, data, len(data))).etag
+
+    return anyio.run(run)
+
+
+@pytest.mark.parametrize("label", ["merge_computed", "merge_recorded", "upload_finished_not_marked"])
+def test_a_merge_interrupted_by_kill9_completes_after_restart(
+    served: dict[str, Any], tmp_path: Path, secret: Path, label: str
+) -> None:
+    """kill -9 after the merge was computed (not yet journaled: redone), after it was journaled (the
+    entry carries it: uploaded once), or after its upload landed (recognised: not uploaded again)."""
+    from nbformat.v4 import new_code_cell
+    from notebooks import analysis, data, edited, load, set_source, sources
+
+    path = f"{served['home']}/k-merge-{label}-{served['profile']}.ipynb"
+    base = analysis()
+    base_etag = write(served, secret, path, data(base))
+    theirs = data(edited(base, set_source(0, "# Half-lives (corrected)")))
+    write(served, secret, path, theirs)
+    ours = data(edited(base, lambda nb: nb.cells.append(new_code_cell("print(lam)"))))
+    jdir = tmp_path / "journal"
+    enqueue(jdir, (Op.SAVE, path, {"data": ours, "base_etag": base_etag}))
+    served["admin"].post("/logs/clear")
+    assert drain(served, jdir, secret, f"{label}:1") == KILLED
+    if label == "merge_computed":
+        assert read(served, secret, path) == theirs  # nothing written yet
+    assert drain(served, jdir, secret) == 0
+    stored = read(served, secret, path)
+    merged = load(stored)
+    assert merged.cells[0].source == "# Half-lives (corrected)" and sources(merged)[-1] == "print(lam)"
+    assert stored is not None and commits(http_log(served), len(stored)) == 1  # the merge, uploaded once
+    (entry,) = entries(jdir)
+    assert entry.state == State.DONE and entry.extra["merge"]["merged"] is True  # no conflict copy
