@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from benchmarks import machine, report
+from benchmarks import machine, peer, report
 from benchmarks.env import Bench, Sizes
 from benchmarks.results import SCHEMA, Measurement
 from benchmarks.suites import derived, journal, listing, resume, save, storm, upload
@@ -43,15 +43,19 @@ def log(message: str) -> None:
 
 async def run(sizes: Sizes, only: set[str] | None, workdir: Path) -> dict[str, object]:
     started = time.perf_counter()
-    shutil.rmtree(workdir, ignore_errors=True)
-    os.makedirs(workdir)
+    empty_workdir(workdir)
     bench = Bench(workdir, sizes)
     measurements: list[Measurement] = []
     try:
-        log("starting servers (local manager; CS3 manager on the emulator, cernbox and ocis profiles)")
+        log(
+            "starting servers (local manager; CS3 manager on the emulator, cernbox and ocis profiles; "
+            f"{peer.LABEL} on the emulator, cernbox profile, installed first if needed)"
+        )
         await bench.start_local()
         await asyncio.gather(
-            bench.start_cs3("cs3", "cernbox", tus=False), bench.start_cs3("cs3-tus", "ocis", tus=True)
+            bench.start_cs3("cs3", "cernbox", tus=False),
+            bench.start_cs3("cs3-tus", "ocis", tus=True),
+            bench.start_peer("cs3-jupyter", "cernbox"),
         )
         for label, reason in bench.unavailable.items():
             log(f"{label}: not available: {reason.splitlines()[0] if reason else ''}")
@@ -88,9 +92,24 @@ async def run(sizes: Sizes, only: set[str] | None, workdir: Path) -> dict[str, o
     }
 
 
+def empty_workdir(workdir: Path) -> None:
+    """Everything from the last run goes, except the peer package's virtualenv (installed once)."""
+    os.makedirs(workdir, exist_ok=True)
+    for child in workdir.iterdir():
+        if child.name == peer.VENV_NAME:
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
+
+
 def clean_workdir(workdir: Path) -> None:
-    """Free the disk (the full run leaves GiBs of uploads, spools and storage); keep the servers' logs."""
+    """Free the disk (the full run leaves GiBs of uploads, spools and storage); keep the servers' logs
+    and the peer package's virtualenv."""
     for dirpath, dirnames, filenames in os.walk(workdir, topdown=False):
+        if Path(dirpath).relative_to(workdir).parts[:1] == (peer.VENV_NAME,):
+            continue
         for name in filenames:
             if not name.endswith(".log"):
                 with contextlib.suppress(OSError):

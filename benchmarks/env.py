@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks import peer
 from benchmarks.emulator import Admin
 from benchmarks.procs import CS3_MANAGER, LOCAL_MANAGER, EmulatorProc, JupyterServer
 from benchmarks.rest import Contents
@@ -232,12 +233,58 @@ class Bench:
             return
         self.targets[label] = target
 
+    async def start_peer(self, label: str, profile: str) -> None:
+        """cs3-jupyter 0.2.0 from PyPI in its own virtualenv, on an emulator of its own (same profile as
+        cs3sync's), rooted at a folder of the same user's home; records why if it cannot run."""
+        try:
+            python = await asyncio.to_thread(peer.ensure_venv, self.workdir / peer.VENV_NAME)
+        except Exception as exc:
+            self.unavailable[label] = f"{peer.PACKAGE} could not be installed: {exc}"[:400]
+            return
+        base = self.workdir / label
+        emulator = EmulatorProc(f"{label}-emulator", base, base / "storage", profile)
+        try:
+            await emulator.start()
+        except Exception as exc:
+            self.unavailable[label] = f"emulator did not start: {exc}"
+            return
+        token_path = base / "password"
+        token_path.write_text(PASSWORD)
+        os.chmod(token_path, 0o600)
+        # The emulator's disk holds each user's home under <root>/<user> (multi-user layout).
+        disk_root = emulator.root / USER / "peer"
+        disk_root.mkdir(parents=True, exist_ok=True)
+        root_path = f"{home_of(profile, USER)}/peer"
+        server = JupyterServer(
+            f"{label}-server",
+            base,
+            peer.MANAGER,
+            base / "server-root",
+            peer.server_options(emulator.grpc_address, token_path, USER, root_path),
+            extensions={"cs3_jupyter": False},
+            python=str(python),
+        )
+        try:
+            await server.start()
+        except Exception as exc:
+            emulator.stop()
+            self.unavailable[label] = f"jupyter_server with {peer.MANAGER} did not start: {exc}"[:400]
+            return
+        rest = Contents(server.url, server.token)
+        self.targets[label] = Target(label, server, rest, disk_root, emulator, Admin(emulator.http_url))
+
     async def stop_all(self) -> None:
         for target in self.targets.values():
             await target.rest.aclose()
             target.server.stop()
             if target.emulator is not None:
                 target.emulator.stop()
+
+
+def home_of(profile: str, user: str) -> str:
+    from cs3sync.emulator.config import EmulatorConfig
+
+    return EmulatorConfig(root=Path("."), profile=profile).home(user)
 
 
 def cs3_missing() -> str | None:

@@ -135,8 +135,10 @@ class JupyterServer(Proc):
         extra: list[str],
         extensions: dict[str, bool] | None = None,
         config: dict[str, Any] | None = None,
+        python: str = sys.executable,
     ):
         super().__init__(name, workdir)
+        self.python = python  # the peer package runs from its own virtualenv
         self.extensions = extensions or {}
         self.config = config or {}
         self.manager_class = manager_class
@@ -157,7 +159,7 @@ class JupyterServer(Proc):
 
     def argv(self) -> list[str]:
         return [
-            sys.executable,
+            self.python,
             "-m",
             "jupyter_server",
             "--allow-root",

@@ -77,16 +77,28 @@ def _ratio(figure: Figure) -> str:
     return f"{_number(value)}x"
 
 
+PEER_COLUMN = "cs3-jupyter 0.2.0"
+
+
+def _peer(figure: Figure) -> str:
+    return fmt(figure.peer, figure.unit) if figure.peer is not None else ""
+
+
 def render_measurement(index: int, m: Measurement) -> str:
     lines = [f"### {index}. {m.title}", "", f"Command: {m.command}  ", f"Sizes: {m.sizes}", ""]
+    with_peer = any(f.peer is not None for f in m.figures)  # older results have no peer column
     if m.figures:
-        lines += [
-            "| figure | cs3sync | baseline | ratio | goal |",
-            "|---|---|---|---|---|",
-        ]
+        lines += (
+            [f"| figure | cs3sync | baseline | {PEER_COLUMN} | ratio | goal |", "|---|---|---|---|---|---|"]
+            if with_peer
+            else ["| figure | cs3sync | baseline | ratio | goal |", "|---|---|---|---|---|"]
+        )
         for f in m.figures:
             name = f.name + (f" ({f.note})" if f.note else "")
-            lines.append(f"| {name} | {fmt(f.value, f.unit)} | {_baseline(f)} | {_ratio(f)} | {_goal(f)} |")
+            peer = f" {_peer(f)} |" if with_peer else ""
+            lines.append(
+                f"| {name} | {fmt(f.value, f.unit)} | {_baseline(f)} |{peer} {_ratio(f)} | {_goal(f)} |"
+            )
         lines.append("")
     for text in m.unavailable:
         lines.append(f"- {text}")
@@ -100,7 +112,12 @@ def render_measurement(index: int, m: Measurement) -> str:
 def render_summary(results: dict[str, Any]) -> str:
     """One table of the figures that carry a goal or are marked as headline figures."""
     by_key = {m["key"]: Measurement.from_json(m) for m in results["measurements"]}
-    lines = ["| measurement | figure | cs3sync | baseline | ratio | goal |", "|---|---|---|---|---|---|"]
+    with_peer = any(f.peer is not None for m in by_key.values() for f in m.figures)
+    peer_head, peer_rule = (f" {PEER_COLUMN} |", "---|") if with_peer else ("", "")
+    lines = [
+        f"| measurement | figure | cs3sync | baseline |{peer_head} ratio | goal |",
+        f"|---|---|---|---|{peer_rule}---|---|",
+    ]
     for i, key in enumerate(ORDER, start=1):
         m = by_key.get(key)
         if m is None:
@@ -108,12 +125,13 @@ def render_summary(results: dict[str, Any]) -> str:
         for f in m.figures:
             if f.goal or f.headline:
                 title = m.title.split(" (")[0]
+                peer = f" {_peer(f)} |" if with_peer else ""
                 lines.append(
-                    f"| {i}. {title} | {f.name} | {fmt(f.value, f.unit)} | {_baseline(f)} | {_ratio(f)} "
-                    f"| {_goal(f)} |"
+                    f"| {i}. {title} | {f.name} | {fmt(f.value, f.unit)} | {_baseline(f)} |{peer} "
+                    f"{_ratio(f)} | {_goal(f)} |"
                 )
         for text in m.unavailable:
-            lines.append(f"| {i}. {m.title} | {text} | | | | |")
+            lines.append(f"| {i}. {m.title} | {text} | |{' |' if with_peer else ''} | | |")
     return "\n".join(lines) + "\n"
 
 
@@ -144,7 +162,9 @@ def render(results: dict[str, Any], results_name: str = "") -> str:
     head = [
         *_header(results, source),
         "**cs3sync** = `CS3ContentsManager` on the CS3 emulator (subprocess, loopback); **local** = "
-        "jupyter_server's stock `AsyncLargeFileManager` on a local directory. Both are driven through the "
+        "jupyter_server's stock `AsyncLargeFileManager` on a local directory; **cs3-jupyter 0.2.0** = the "
+        "package cs3sync replaces (PyPI, its `CS3LargeFileManager`, own virtualenv) on an emulator of its "
+        "own with the same profile. All are driven through the "
         "REST API of their own jupyter_server subprocess, in the same run. Ratio = cs3sync / baseline. "
         "Times are medians unless the figure says p99 or max. Goals are shown beside the figures; nothing "
         "here asserts a time.",
@@ -196,9 +216,10 @@ two-minute version with smaller sizes. How to run it and what each figure means:
 
 LEGEND = (
     "**cs3sync** = `CS3ContentsManager` on the CS3 emulator (subprocess, loopback); **local** = "
-    "jupyter_server's stock `AsyncLargeFileManager` on a local directory; both driven through the REST API "
-    "of their own jupyter_server subprocess in the same run. Ratio = cs3sync / baseline. Goals are shown "
-    "beside the figures; nothing asserts a time.\n"
+    "jupyter_server's stock `AsyncLargeFileManager` on a local directory; **cs3-jupyter 0.2.0** = the "
+    "package cs3sync replaces (PyPI) on an emulator of its own with the same profile; all driven through the "
+    "REST API of their own jupyter_server subprocess in the same run. Ratio = cs3sync / baseline. Goals are "
+    "shown beside the figures; nothing asserts a time.\n"
 )
 
 

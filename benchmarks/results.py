@@ -23,6 +23,7 @@ class Figure:
     met: bool | None = None  # None = no goal, or not measurable
     note: str = ""
     headline: bool = False  # shown in the README's summary table (figures with a goal always are)
+    peer: float | None = None  # the same figure for cs3-jupyter 0.2.0 (the package cs3sync replaces)
 
     @property
     def ratio(self) -> float | None:

@@ -68,3 +68,14 @@ def test_readme_block_is_replaced_in_place(tmp_path: Path) -> None:
     text = f"intro\n\n{report.START}\nold\n{report.END}\n\noutro\n"
     replaced = report._replace_block(text, "new\n")
     assert "old" not in replaced and "new" in replaced and replaced.endswith("outro\n")
+
+
+def test_peer_column_appears_only_with_peer_figures() -> None:
+    save = Measurement("save", "Save latency", "PUT", "100 KB")
+    save.add(Figure("100 KB notebook: save p50", "ms", 9.0, 6.0, peer=23.0, goal="≤ local + 5 ms", met=True))
+    results = _results() | {"measurements": [save.to_json()]}
+    text = report.render(results, "x.json")
+    assert f"| figure | cs3sync | baseline | {report.PEER_COLUMN} | ratio | goal |" in text
+    assert "| 100 KB notebook: save p50 | 9.00 ms | 6.00 ms | 23.0 ms | 1.50x | ≤ local + 5 ms: met |" in text
+    assert report.PEER_COLUMN in report.render_performance(results, "x.json")
+    assert "| cs3sync | baseline | ratio | goal |" in report.render(_results(), "x.json")  # older results

@@ -13,6 +13,10 @@ from benchmarks.rest import make_notebook
 from benchmarks.results import Figure, Measurement
 from benchmarks.stats import median, p99
 
+PEER = "cs3-jupyter"  # the target label of the package cs3sync replaces (benchmarks/peer.py)
+SAVE_MARGIN_MS = 5.0  # a 100 KB save may take this much longer than on the local disk
+CONCURRENT_GOAL = 1.5
+
 
 def _kb(size: int) -> str:
     return f"{size / 1_000_000:g} MB" if size >= 1_000_000 else f"{size / 1000:g} KB"
@@ -69,12 +73,14 @@ async def run(bench: Bench) -> Measurement:
     cs3 = bench.target("cs3")
     if cs3 is None:
         m.not_available("cs3sync", bench.unavailable.get("cs3", "not started"))
-    targets = [t for t in (local, cs3) if t is not None]
+    if bench.target(PEER) is None:
+        m.not_available(PEER, bench.unavailable.get(PEER, "not started"))
+    targets = [t for t in (local, cs3, bench.target(PEER)) if t is not None]
 
     for size, count in ((sizes.save_small, sizes.save_small_n), (sizes.save_large, sizes.save_large_n)):
         label = _kb(size)
         times: dict[str, list[float]] = {}
-        rpcs: float | None = None
+        rpcs: dict[str, float] = {}
         for target in targets:
             try:
                 path = f"save-{label.replace(' ', '')}.ipynb"
@@ -85,23 +91,44 @@ async def run(bench: Bench) -> Measurement:
                 times[target.label] = await timed_saves(target, path, size, count)
                 if mark:
                     calls = await mark.new_calls()
-                    rpcs = len(calls) / count
+                    rpcs[target.label] = len(calls) / count
                     names = sorted({str(c.get("method", "?")) for c in calls})
-                    m.notes.append(f"{label} save: RPCs seen: {', '.join(names) or 'none'}")
+                    m.notes.append(f"{target.label}, {label} save: RPCs seen: {', '.join(names) or 'none'}")
             except Exception as exc:
                 m.not_available(target.label, f"{label} saves: {type(exc).__name__}: {exc}")
-        cs3_t, local_t = times.get("cs3"), times.get("local")
+        cs3_t, local_t, peer_t = times.get("cs3"), times.get("local"), times.get(PEER)
+        p50, p50_local = ms(median(cs3_t or [])), ms(median(local_t or []))
+        p50_peer = ms(median(peer_t or []))
+        small = size == sizes.save_small
         m.add(
             Figure(
                 f"{label} notebook: save p50",
                 "ms",
-                ms(median(cs3_t or [])),
-                ms(median(local_t or [])),
+                p50,
+                p50_local,
                 headline=True,
+                peer=p50_peer,
+                goal=f"≤ local + {SAVE_MARGIN_MS:g} ms and < {PEER}" if small else None,
+                met=(
+                    None
+                    if not small or p50 is None or p50_local is None
+                    else p50 <= p50_local + SAVE_MARGIN_MS and (p50_peer is None or p50 < p50_peer)
+                ),
             )
         )
-        m.add(Figure(f"{label} notebook: save p99", "ms", ms(p99(cs3_t or [])), ms(p99(local_t or []))))
-        m.add(Figure(f"{label} notebook: RPCs per save", "count", rpcs))
+        p99_cs3 = ms(p99(cs3_t or []))
+        m.add(
+            Figure(
+                f"{label} notebook: save p99",
+                "ms",
+                p99_cs3,
+                ms(p99(local_t or [])),
+                peer=ms(p99(peer_t or [])),
+                goal="≤ 2x our p50" if small else None,
+                met=None if not small or p99_cs3 is None or p50 is None else p99_cs3 <= 2 * p50,
+            )
+        )
+        m.add(Figure(f"{label} notebook: RPCs per save", "count", rpcs.get("cs3"), peer=rpcs.get(PEER)))
         bench.shared[f"save.idle.{size}"] = {"cs3": cs3_t, "local": local_t}
 
     # 50 concurrent saves (the stall figure of measurement 1 comes from here).
@@ -127,17 +154,30 @@ async def run(bench: Bench) -> Measurement:
             "count",
             failed.get("cs3"),
             failed.get("local"),
+            peer=failed.get(PEER),
             goal="0",
             met=None if "cs3" not in failed else failed["cs3"] == 0,
         )
     )
-    m.add(Figure(f"{n} concurrent saves: wall time", "ms", ms(walls.get("cs3")), ms(walls.get("local"))))
+    wall, wall_local = ms(walls.get("cs3")), ms(walls.get("local"))
+    m.add(
+        Figure(
+            f"{n} concurrent saves: wall time",
+            "ms",
+            wall,
+            wall_local,
+            peer=ms(walls.get(PEER)),
+            goal=f"≤ {CONCURRENT_GOAL:g}x local",
+            met=None if wall is None or wall_local is None else wall <= CONCURRENT_GOAL * wall_local,
+        )
+    )
     m.add(
         Figure(
             f"{n} concurrent saves: p99 per save",
             "ms",
             ms(p99(each.get("cs3", []))),
             ms(p99(each.get("local", []))),
+            peer=ms(p99(each.get(PEER, []))),
         )
     )
 
