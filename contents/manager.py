@@ -49,6 +49,7 @@ from contents.models import (
     lock_holder_name,
     now,
 )
+from cs3sync.cs3.uploads import human_size
 
 NOT_FOUND = object()
 #: After a read found the storage unreachable, reads of paths we know answer from what we know for
@@ -953,6 +954,7 @@ class CS3ContentsManager(AsyncContentsManager):
         try:
             done = bool(await engine.wait(entry_id, timeout))
         except Exception as exc:
+            await self._raise_if_refused(engine, entry_id, api_path)
             raise http_error_from(exc, api_path) from exc
         if not done and timeout > 0:
             await self._raise_if_refused(engine, entry_id, api_path)
@@ -970,12 +972,41 @@ class CS3ContentsManager(AsyncContentsManager):
                 entry = await journal.entry(entry.superseded_by)
         except Exception:
             return
-        if entry.state in ("retrying", "blocked") and entry.last_error_kind == "quota_exceeded":
+        if entry.state not in ("retrying", "blocked", "failed"):
+            return
+        # A failed entry gave up after its retries (engine max_attempts): the user retries it.
+        later = "retry it from the sync panel" if entry.state == "failed" else "it will be written"
+        if entry.last_error_kind == "quota_exceeded":
             raise HTTPError(
                 507,
-                f"Storage quota exceeded: {api_path} is kept on the Jupyter server and will be written "
-                "when space is freed",
+                f"Storage quota exceeded{await self._quota_figures(entry.path)}: {api_path} is kept on the "
+                f"Jupyter server; {later} when space is freed",
             )
+        if entry.last_error_kind == "locked":
+            # EOS refuses a write under someone else's lock with a bare 500; the client found the holder
+            # with GetLock (storage behaviours row 2). Name them again for the user.
+            raise HTTPError(
+                423,
+                f"{api_path} is locked by {await self._holder_of(entry.path)}: your version is kept on the "
+                f"Jupyter server; {later} when the lock is released",
+            )
+
+    async def _quota_figures(self, cs3_path: str) -> str:
+        """ " (990 B of 1.0 kB used)", or "" when the storage does not say."""
+        try:
+            quota = await (await self.get_client()).quota(posixpath.dirname(cs3_path))
+        except Exception:
+            return ""
+        if not quota.total:
+            return ""
+        return f" ({human_size(quota.used)} of {human_size(quota.total)} used)"
+
+    async def _holder_of(self, cs3_path: str) -> str:
+        try:
+            lock = await (await self.get_client()).get_lock(cs3_path)
+        except Exception:
+            lock = None
+        return lock_holder_name(lock) if lock is not None else "another application"
 
     async def _check_lock(self, api_path: str, info: Any) -> None:
         if info is NOT_FOUND or info is None:

@@ -12,10 +12,17 @@ Rules:
   ignores them. After a failed attempt the re-check compares checksums, so a PUT that landed although
   its reply was lost is recognised as ours rather than reported as a conflict.
 - Always Stat afterwards: the upload reply carries no etag.
+- Real servers say little about why a write failed (docs/storage-behaviours.md): EOS answers a PUT into
+  a removed folder with 409, a write to a locked file and a full quota with a bare 500; oCIS refuses an
+  upload into a removed folder as FAILED_PRECONDITION. `Upload._explain` asks the storage (Stat of the
+  folder, GetLock, GetQuota) and turns such a failure into NotFound, Locked (naming the holder) or
+  QuotaExceeded (with the figures); what it cannot explain keeps its original type.
 """
 
 from __future__ import annotations
 
+import contextlib
+import posixpath
 import zlib
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -27,7 +34,7 @@ import structlog
 from . import convert, errors
 from .auth import token_expiry
 from .transfer import PIECE, Source
-from .types import LockContext, ResourceInfo, UploadSession
+from .types import Lock, LockContext, Quota, ResourceInfo, UploadSession
 
 if TYPE_CHECKING:
     from .client import CS3Client
@@ -217,6 +224,10 @@ class Upload:
             resp = await self.client.gateway.call("InitiateFileUpload", build, op="upload", path=self.path)
         except errors.Locked as exc:
             raise await self.client.locked_error(self.path, exc) from None
+        except (errors.PreconditionFailed, errors.QuotaExceeded) as exc:
+            # oCIS refuses an upload into a removed folder as FAILED_PRECONDITION; a quota refusal
+            # gets its figures.
+            raise await self._explain(exc) from None
         offered = {p.protocol: p for p in resp.protocols}
         name = choose_protocol(
             list(offered), tus_enabled=self.cfg.tus_enabled, size=self.size, threshold=self.cfg.tus_threshold
@@ -271,12 +282,42 @@ class Upload:
         await self._raise_final(err, status)
 
     async def _raise_final(self, err: errors.CS3Error, status: int) -> None:
+        if status in (409, 507) or status >= 500:
+            err = await self._explain(err)
         if status in (403, 404, 410) or isinstance(err, errors.Transient):
             # 403 = expired transfer token; 404 = spent/unknown session; 5xx: send it all again.
             raise _RestartUpload(err)
-        if isinstance(err, errors.Locked):
+        if isinstance(err, errors.Locked) and err.holder is None:
             raise await self.client.locked_error(self.path, err)
         raise err
+
+    async def _explain(self, err: errors.CS3Error) -> errors.CS3Error:
+        """Ask the storage why a write was refused: the folder is gone (NotFound), someone else holds a
+        lock on the file (Locked, naming them), or the quota is full (QuotaExceeded, with the figures).
+        Otherwise ``err`` unchanged (a 500 stays transient). Each question is best effort."""
+        kw = {"op": "upload", "path": self.path, "code": err.code}
+        folder = posixpath.dirname(self.path.rstrip("/")) or "/"
+        with contextlib.suppress(errors.CS3Error):
+            if folder != "/" and await self.client.stat_or_none(folder) is None:
+                return errors.NotFound(f"folder {folder} no longer exists", **kw)
+        if not isinstance(err, errors.QuotaExceeded):
+            lock = None
+            with contextlib.suppress(errors.CS3Error):
+                lock = await self.client.get_lock(self.path)
+            if lock is not None and not self._ours_lock(lock):
+                return errors.Locked(err.message, holder=lock.holder, lock=lock, **kw)
+        quota = None
+        with contextlib.suppress(errors.CS3Error):
+            quota = await self.client.quota(folder)
+        if quota is not None and _too_full(quota, self.size):
+            return errors.QuotaExceeded(_quota_message(quota, self.size), **kw)
+        if isinstance(err, errors.QuotaExceeded):
+            return errors.QuotaExceeded("quota exceeded", **kw)
+        return err
+
+    def _ours_lock(self, lock: Lock) -> bool:
+        """A lock we hold ourselves (`get_lock` already leaves out expired ones)."""
+        return self.lock is not None and lock.lock_id == self.lock.lock_id
 
     # --- tus ----------------------------------------------------------------------------------------
 
@@ -337,15 +378,12 @@ class Upload:
                 continue
             err = errors.from_http(status, op="upload", path=self.path)
             if status == 409:
-                # Offset mismatch (resync) or, on the final PATCH, a lock conflict at commit.
+                # Offset mismatch (resync) or, on the final PATCH, a refusal at commit (lock, folder).
                 server = await self._head_offset(session)
                 if server != session.offset:
                     session.offset = server
                     await self._report(session)
                     continue
-                raise await self.client.locked_error(
-                    self.path, errors.Locked("lock conflict", op="upload", path=self.path)
-                )
             if status == 404 and session.offset + length >= self.size:
                 # The finishing PATCH may have committed although its reply was lost.
                 info = await self.client.stat_or_none(self.path)
@@ -372,3 +410,25 @@ class Upload:
             await self.client.sleep(min(0.05 * 2**stalls, 2.0))  # no progress: don't spin on a sick server
         log.info("cs3.upload.tus_resume", path=self.path, offset=session.offset, reason=exc.kind)
         return stalls
+
+
+def _too_full(quota: Quota, size: int) -> bool:
+    """Would ``size`` more bytes not fit? (EOS figures lag behind writes, so "full" counts too.)"""
+    if quota.remaining is not None and quota.total and quota.remaining < size:
+        return True
+    return quota.total > 0 and quota.used + size > quota.total
+
+
+def _quota_message(quota: Quota, size: int) -> str:
+    used, total = human_size(quota.used), human_size(quota.total)
+    return f"quota exceeded: {used} of {total} used, this file needs {human_size(size)}"
+
+
+def human_size(n: int) -> str:
+    """1234567 -> "1.2 MB" (decimal units, as storage quotas are sold)."""
+    value = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{n} B"

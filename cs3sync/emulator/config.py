@@ -90,6 +90,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "honour_oc_mtime": False,
         "range_support": True,
         "version_keys": "eos",
+        "upload_missing_parent": "put_409",
+        "locked_write_status": 500,
+        "quota_refusal": "put_500",
     },
     "ocis": {
         "home_layout": "/home/{username}",
@@ -112,6 +115,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "honour_oc_mtime": True,
         "range_support": True,
         "version_keys": "decomposedfs",
+        "upload_missing_parent": "failed_precondition",
+        "locked_write_status": 409,
+        "quota_refusal": "initiate",
     },
 }
 
@@ -178,6 +184,24 @@ class EmulatorConfig:
     # "eos": "<mtime_s>.<seq hex>"; "decomposedfs": "<fileid>.REV.<RFC 3339 mtime>", which is also a
     # resource id (oCIS downloads a revision by ``resource_id.opaque_id = key``).
     version_keys: Literal["eos", "decomposedfs"] | None = _UNSET
+    # Real-server behaviours (docs/storage-behaviours.md has the table, the sources and the tests).
+    # An upload into a folder that does not exist. "put_409" (EOS): InitiateFileUpload answers OK
+    # (eos/file_ops.go InitiateUpload only resolves the path) and the PUT gets HTTP 409 (EOS maps
+    # ENOENT to 409; eos/client/grpc/eoshttp.go getRespError -> errtypes.Conflict, relayed by
+    # datatx/manager/simple/simple.go). "failed_precondition" (decomposedfs, reva edge
+    # dfs/upload.go InitiateUpload: NotFound -> PreconditionFailed; SP -> "failed precondition").
+    # "not_found": the kind answer (NOT_FOUND at initiate, 404 at commit).
+    upload_missing_parent: Literal["put_409", "failed_precondition", "not_found"] | None = _UNSET
+    # HTTP status of a data write refused by an EOS holder lock. EOS's MGM open fails EBUSY, which its
+    # HTTP error table does not map; the sources leave the code open, so the cernbox profile answers the
+    # most hostile plausible one, 500 (indistinguishable from any server error). 409 = the kind answer.
+    # Applies to ``lock_enforcement="holder"`` only (oCIS keeps its 423/409 lock-id rules).
+    locked_write_status: int | None = _UNSET
+    # Where a full quota is refused. "put_500" (EOS): nothing at initiate (eos InitiateUpload checks
+    # nothing), EOS's 507 becomes HTTP 500 through Reva (eoshttp.go getRespError maps only 403/404/409;
+    # anything else is InternalError -> simple.go 500); the exact code is not certain, 500 is the
+    # hostile reading. "initiate": INSUFFICIENT_STORAGE at initiate and 507 at commit (decomposedfs).
+    quota_refusal: Literal["put_500", "initiate"] | None = _UNSET
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:

@@ -179,7 +179,8 @@ class LockTable:
 
     def check_data_write(self, disk: Path, ctx: WriteContext) -> None:
         """A data-plane write. holder (EOS): a lock exists and X-Lock-Holder differs from its app name,
-        or the writer is not its user -> 409. lock_id (oCIS): no id -> 423, wrong id -> 409."""
+        or the writer is not its user -> ``locked_write_status`` (500 on cernbox, see config).
+        lock_id (oCIS): no id -> 423, wrong id -> 409."""
         if not disk.exists():
             return
         current = self.get(self._storage.file_id(disk))
@@ -189,7 +190,8 @@ class LockTable:
             holder_ok = (ctx.lock_holder or "") == current.app_name if current.app_name else True
             user_ok = not current.user.opaque_id or current.user.opaque_id == ctx.user.opaque_id
             if not (holder_ok and user_ok):
-                raise HTTPError(409, "file is locked")
+                # EmulatorConfig.locked_write_status: 500 in the cernbox profile (EOS EBUSY, unmapped).
+                raise HTTPError(self._storage.config.locked_write_status or 409, "file is locked")
             return
         if not ctx.lock_id:
             raise HTTPError(423, "file is locked")

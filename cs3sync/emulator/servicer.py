@@ -300,7 +300,12 @@ class GatewayServicer(SharingMixin, gateway_api_pb2_grpc.GatewayAPIServicer):
         assert disk is not None
         with s.mutex:
             if not disk.parent.is_dir():
-                raise CS3Error.not_found("path not found when initiating upload")
+                # EOS does not look (the PUT fails later with 409); decomposedfs answers
+                # FAILED_PRECONDITION (EmulatorConfig.upload_missing_parent).
+                if self.config.upload_missing_parent == "failed_precondition":
+                    raise CS3Error(code_pb2.CODE_FAILED_PRECONDITION, "failed precondition")
+                if self.config.upload_missing_parent == "not_found":
+                    raise CS3Error.not_found("path not found when initiating upload")
             if disk.is_dir():
                 raise CS3Error(code_pb2.CODE_FAILED_PRECONDITION, "resource is not a file")
             exists = disk.exists()
@@ -315,7 +320,7 @@ class GatewayServicer(SharingMixin, gateway_api_pb2_grpc.GatewayAPIServicer):
                     limit_ns = since.seconds * 1_000_000_000 + since.nanos
                     if disk.stat().st_mtime_ns > limit_ns:
                         raise CS3Error(code_pb2.CODE_FAILED_PRECONDITION, "resource has been modified")
-            if length > 0:
+            if length > 0 and self.config.quota_refusal == "initiate":
                 s.check_quota(node, length)
             session = s.create_session(
                 node,

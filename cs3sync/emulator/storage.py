@@ -976,7 +976,9 @@ class Storage:
         disk = session.disk
         with self.mutex:
             if not disk.parent.is_dir():
-                raise HTTPError(404, "parent folder gone")
+                raise HTTPError(
+                    409 if self.config.upload_missing_parent == "put_409" else 404, "parent folder gone"
+                )
             if disk.is_dir():
                 raise HTTPError(409, "target is a folder")
             exists = disk.exists()
@@ -993,7 +995,8 @@ class Storage:
             self._check_quota_for(disk, size - old_size, http=True)
             if self._fail_next_write is not None:
                 code, self._fail_next_write = self._fail_next_write, None
-                raise HTTPError(507 if code in (errno.ENOSPC, errno.EDQUOT) else 500, os.strerror(code))
+                quota = code in (errno.ENOSPC, errno.EDQUOT)
+                raise HTTPError(self.quota_http_status() if quota else 500, os.strerror(code))
             if exists and not ctx.disable_versioning:
                 self._archive(disk)
             if self.config.fsync:
@@ -1053,8 +1056,12 @@ class Storage:
             return
         if self.used_bytes(mount) + delta > total:
             if http:
-                raise HTTPError(507, "insufficient storage")
+                raise HTTPError(self.quota_http_status(), "insufficient storage")
             raise CS3Error(code_pb2.CODE_INSUFFICIENT_STORAGE, "insufficient storage")
+
+    def quota_http_status(self) -> int:
+        """507 from the storage; EOS's 507 reaches the client as 500 through Reva (quota_refusal)."""
+        return 500 if self.config.quota_refusal == "put_500" else 507
 
     def check_quota(self, node: Node, length: int) -> None:
         assert node.disk is not None

@@ -106,6 +106,31 @@ async def test_foreign_lock_makes_file_read_only_and_save_423(
     assert "office-online" in body(e.value.response)["message"]
 
 
+async def test_lock_taken_after_the_last_look_is_423_naming_the_holder(
+    jp_fetch: Any, cm: Any, emulator_thread: Any, cs3_root: Any
+) -> None:
+    """Someone locks the file after our last Stat: the write itself is refused (EOS: a bare HTTP 500,
+    storage behaviours row 2). The client asks GetLock, the save answers 423 naming the holder, and the
+    bytes stay in the journal."""
+    await put_text(jp_fetch, "late.txt", "mine")
+    engine = await cm.get_engine()
+    await engine.wait_idle(timeout=30)
+    cs3_path = cm.path_map.to_cs3("late.txt")
+    await body_of_get(jp_fetch, "late.txt")  # our last look: unlocked
+    emulator_thread.storage.lock(cs3_path, app="office-online", lock_id="wopi-2", user="marie")
+    with pytest.raises(HTTPClientError) as e:
+        await put_text(jp_fetch, "late.txt", "edited")
+    assert e.value.code == 423
+    assert "office-online" in body(e.value.response)["message"]
+    assert (cs3_root[1] / "late.txt").read_bytes() == b"mine"
+    pending = [x for x in await engine.entries() if x.path == cs3_path and x.state == "retrying"]
+    assert [x.last_error_kind for x in pending] == ["locked"]
+
+
+async def body_of_get(jp_fetch: Any, path: str) -> dict[str, Any]:
+    return body(await jp_fetch("api", "contents", path, params={"content": "0"}))
+
+
 async def test_remote_edit_then_save_keeps_remote_and_conflict_copy(
     jp_fetch: Any, cm: Any, emulator_thread: Any, cs3_root: Any
 ) -> None:

@@ -159,17 +159,23 @@ async def test_external_write_touch_delete(emulator: Emulator, gw: Gateway) -> N
 
 
 async def test_quota_hook_and_enospc(emulator: Emulator, gw: Gateway) -> None:
+    # Storage behaviours row 7: EOS refuses nothing at initiate and its 507 reaches us as 500.
+    refused = 500 if emulator.config.profile == "cernbox" else 507
     emulator.storage.set_quota(1000, used=990)
     quota = await gw.call("GetQuota", gwpb.GetQuotaRequest(ref=ref(gw.home)))
     assert (quota.total_bytes, quota.used_bytes) == (1000, 990)
     reply = await gw.initiate_upload(gw.p("q.bin"), 100)
-    assert reply.status.code == code_pb2.CODE_INSUFFICIENT_STORAGE
+    if emulator.config.profile == "cernbox":
+        assert reply.status.code == code_pb2.CODE_OK
+        assert (await gw.put(gw.protocol(reply), b"x" * 100)).status_code == 500
+    else:
+        assert reply.status.code == code_pb2.CODE_INSUFFICIENT_STORAGE
     ok = await gw.initiate_upload(gw.p("q.bin"), 5)
     emulator.storage.set_quota(1000, used=999)  # filled up meanwhile
-    assert (await gw.put(gw.protocol(ok), b"x" * 5)).status_code == 507
+    assert (await gw.put(gw.protocol(ok), b"x" * 5)).status_code == refused
     emulator.storage.set_quota(None)
     emulator.storage.fail_next_write(errno.ENOSPC)
-    assert await gw.upload(gw.p("n.bin"), b"n") == 507
+    assert await gw.upload(gw.p("n.bin"), b"n") == refused
     assert await gw.upload(gw.p("n.bin"), b"n") == 200
 
 

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 from cs3.rpc.v1beta1 import code_pb2
 from cs3.storage.provider.v1beta1 import provider_api_pb2 as sp
 
-from cs3sync.emulator import DropAfter, Emulator
+from cs3sync.emulator import DropAfter, Emulator, EmulatorConfig
 
 from .helpers import Gateway, ref
 
@@ -158,9 +160,6 @@ async def test_download_by_id_uses_spaces(gw: Gateway) -> None:
 
 
 async def test_initiate_upload_errors(emulator: Emulator, gw: Gateway) -> None:
-    missing_parent = await gw.initiate_upload(gw.p("no/such/dir/f"), 1)
-    assert missing_parent.status.code == code_pb2.CODE_NOT_FOUND
-    assert missing_parent.status.message == "path not found when initiating upload"
     folder = await gw.initiate_upload(gw.home + "/..", 1)
     assert folder.status.code == code_pb2.CODE_PERMISSION_DENIED
     await gw.call("CreateContainer", sp.CreateContainerRequest(ref=ref(gw.p("dir"))))
@@ -168,7 +167,43 @@ async def test_initiate_upload_errors(emulator: Emulator, gw: Gateway) -> None:
     assert is_dir.status.code == code_pb2.CODE_FAILED_PRECONDITION
     emulator.storage.set_quota(50)
     over = await gw.initiate_upload(gw.p("big"), 100)
-    assert over.status.code == code_pb2.CODE_INSUFFICIENT_STORAGE
+    if emulator.config.profile == "cernbox":
+        # EOS checks nothing at initiate; the PUT is refused (storage behaviours row 7).
+        assert over.status.code == code_pb2.CODE_OK
+        assert (await gw.put(gw.protocol(over), b"x" * 100)).status_code == 500
+    else:
+        assert over.status.code == code_pb2.CODE_INSUFFICIENT_STORAGE
+
+
+async def test_upload_into_a_missing_folder_per_profile(emulator: Emulator, gw: Gateway) -> None:
+    """Storage behaviours row 1: EOS accepts the initiate and refuses the PUT with 409; decomposedfs
+    refuses the initiate with FAILED_PRECONDITION; the kind switch keeps NOT_FOUND at initiate."""
+    missing_parent = await gw.initiate_upload(gw.p("no/such/dir/f"), 1)
+    if emulator.config.profile == "cernbox":
+        assert missing_parent.status.code == code_pb2.CODE_OK
+        assert (await gw.put(gw.protocol(missing_parent), b"f")).status_code == 409
+        assert not emulator.storage.exists(gw.p("no/such/dir/f"))
+    else:
+        assert missing_parent.status.code == code_pb2.CODE_FAILED_PRECONDITION
+        assert missing_parent.status.message == "failed precondition"
+    # A folder removed between initiate and PUT: the same answers at commit.
+    await gw.call("CreateContainer", sp.CreateContainerRequest(ref=ref(gw.p("gone"))))
+    reply = await gw.initiate_upload(gw.p("gone/f"), 1)
+    emulator.storage.external_delete(gw.p("gone"))
+    status = (await gw.put(gw.protocol(reply), b"f")).status_code
+    assert status == (409 if emulator.config.profile == "cernbox" else 404)
+
+
+async def test_upload_into_a_missing_folder_kind_switch(tmp_path: Path) -> None:
+    config = EmulatorConfig(root=tmp_path / "root", profile="cernbox", upload_missing_parent="not_found")
+    async with Emulator(config) as emu:
+        gw = await Gateway(emu).login()
+        try:
+            reply = await gw.initiate_upload(gw.p("no/such/dir/f"), 1)
+        finally:
+            await gw.close()
+    assert reply.status.code == code_pb2.CODE_NOT_FOUND
+    assert reply.status.message == "path not found when initiating upload"
 
 
 async def test_conditional_upload_per_profile(emulator: Emulator, gw: Gateway) -> None:

@@ -74,7 +74,7 @@ async def test_a_quota_never_freed_parks_the_save(make_engine: Any, emulator: An
     async with make_engine(clock=clock, max_attempts=CEILING) as engine:
         eid = await engine.submit_save(f"{home}/big.txt", b"kept bytes")
         entry = await _drive_to_failed(engine, clock, eid)
-        _assert_parked(engine, entry, CEILING, "")
+        _assert_parked(engine, entry, CEILING, "quota exceeded: 95 B of 100 B used, this file needs 10 B")
         assert entry.last_error_kind == "quota_exceeded"
 
 

@@ -1,0 +1,89 @@
+"""The client against the real servers' behaviours (docs/storage-behaviours.md), which the emulator
+has on by default in the profile whose server does it. Each test names its row of the table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cs3sync.cs3 import CS3Client, errors
+from cs3sync.cs3.types import LockContext
+
+pytestmark = pytest.mark.anyio
+
+
+# ---------------------------------------------------------------------------------------------- row 1
+
+
+async def test_upload_into_a_removed_folder_is_not_found(emu: Any, client: CS3Client, home: str) -> None:
+    """EOS: initiate OK, PUT 409; oCIS: FAILED_PRECONDITION at initiate. Both mean "the folder is gone",
+    which must read as NotFound (the engine recreates the folder), not as a lock or an etag race."""
+    await client.mkdir(f"{home}/work")
+    emu.storage.external_delete(f"{home}/work")
+    with pytest.raises(errors.NotFound, match=r"folder .*/work no longer exists"):
+        await client.upload(f"{home}/work/nb.ipynb", b"{}")
+    assert not emu.storage.exists(f"{home}/work")
+
+
+async def test_upload_into_an_existing_folder_keeps_an_etag_refusal(
+    emu: Any, client: CS3Client, home: str
+) -> None:
+    """The folder check does not swallow a genuine precondition failure (oCIS honours if_match)."""
+    await client.upload(f"{home}/a.txt", b"one")
+    if emu.config.conditional_upload == "ignore":
+        # EOS ignores if_match (why the engine compares etags itself): nothing to refuse here.
+        await client.upload(f"{home}/a.txt", b"two", if_match='"stale"', precheck=False)
+        return
+    with pytest.raises(errors.PreconditionFailed):
+        await client.upload(f"{home}/a.txt", b"two", if_match='"stale"', precheck=False)
+
+
+# ---------------------------------------------------------------------------------------------- row 2
+
+
+async def test_write_under_a_foreign_lock_names_the_holder(emu: Any, client: CS3Client, home: str) -> None:
+    """EOS answers a bare 500 (EBUSY unmapped); the client asks GetLock and reports who holds it."""
+    path = f"{home}/locked.txt"
+    await client.upload(path, b"base")
+    emu.storage.lock(path, app="Collabora", user="marie")
+    with pytest.raises(errors.Locked) as caught:
+        await client.upload(path, b"mine")
+    assert caught.value.holder == "Collabora"
+    assert emu.storage.read(path) == b"base"
+
+
+async def test_write_with_our_own_lock_goes_through(emu: Any, client: CS3Client, home: str) -> None:
+    path = f"{home}/ours.txt"
+    await client.upload(path, b"base")
+    lock_id = client.new_lock_id()
+    await client.set_lock(path, lock_id, app_name="jupyter")
+    await client.upload(path, b"mine", lock=LockContext(lock_id, "jupyter"))
+    assert emu.storage.read(path) == b"mine"
+
+
+async def test_a_plain_server_error_is_retried(emu: Any, client: CS3Client, home: str) -> None:
+    """A 500 that neither a lock, a missing folder nor the quota explains stays transient: the client
+    initiates again and the second PUT lands."""
+    from errno import EIO
+
+    await client.upload(f"{home}/x.txt", b"x")
+    emu.storage.fail_next_write(EIO)
+    await client.upload(f"{home}/x.txt", b"y")
+    assert emu.storage.read(f"{home}/x.txt") == b"y"
+
+
+# ---------------------------------------------------------------------------------------------- row 7
+
+
+async def test_quota_refusal_is_quota_exceeded_with_the_figures(
+    emu: Any, client: CS3Client, home: str
+) -> None:
+    """EOS refuses nothing at initiate and its 507 arrives as HTTP 500; oCIS refuses at initiate. Both
+    must read as QuotaExceeded with the figures, not as a retryable server error."""
+    emu.storage.set_quota(1000, used=990)
+    with pytest.raises(
+        errors.QuotaExceeded, match=r"quota exceeded: 990 B of 1\.0 kB used, this file needs 100 B"
+    ):
+        await client.upload(f"{home}/big.bin", b"x" * 100)
+    assert not emu.storage.exists(f"{home}/big.bin")
