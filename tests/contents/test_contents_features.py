@@ -199,7 +199,7 @@ def test_every_trait_is_documented_with_its_default() -> None:
 
     from contents.config import CS3Sync
 
-    doc = (Path(__file__).parents[2] / "docs" / "readme" / "contents.md").read_text()
+    doc = (Path(__file__).parents[2] / "docs" / "contents.md").read_text()
     documented: dict[str, str] = {}
     for names, default in re.findall(r"^\| `([^|]+)` \| `([^`]*)` \|", doc, re.M):
         for name in re.findall(r"[a-z_]+", names):
