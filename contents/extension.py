@@ -13,7 +13,7 @@ from typing import Any
 from jupyter_server.extension.application import ExtensionApp
 
 from contents.locks import setup_lock_handlers
-from cs3sync.logs import configure_logging
+from cs3sync.logs import attach_to
 
 
 class CS3SyncExtension(ExtensionApp):
@@ -21,8 +21,8 @@ class CS3SyncExtension(ExtensionApp):
     load_other_extensions = True
 
     def initialize_handlers(self) -> None:
-        # The engine's and the client's events follow the server's --log-level.
-        configure_logging(self.serverapp.log.getEffectiveLevel())
+        # The engine's and the client's records go through the server's handlers, at its --log-level.
+        attach_to(self.serverapp.log)
         web_app = self.serverapp.web_app
         setup_lock_handlers(web_app)
         try:

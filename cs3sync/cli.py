@@ -42,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sub.set_defaults(_run=module.run)
     args = parser.parse_args(argv)
     if chosen != "lab":  # JupyterLab configures logging for itself
-        from cs3sync.logs import configure_logging
+        from cs3sync.logs import configure_cli_logging
 
-        configure_logging(logging.WARNING)
+        configure_cli_logging(logging.WARNING)
     return int(args._run(args))

@@ -20,13 +20,13 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal, Protocol
 
 import anyio
-import structlog
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from cs3sync.cs3 import errors
+from cs3sync.logs import get_logger
 from cs3sync.rebase import MergeContext, merge_foreign_change
 
-log = structlog.get_logger("cs3sync.commands")
+log = get_logger(__name__)
 
 HASH_BLOCK = 1 << 20
 

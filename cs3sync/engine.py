@@ -27,7 +27,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 import anyio
-import structlog
 
 from cs3sync import commands
 from cs3sync.commands import CommandError, Outcome, parse_adler32
@@ -46,8 +45,9 @@ from cs3sync.journal import (
     crash_point,
 )
 from cs3sync.journal.paths import is_under, normalize_path
+from cs3sync.logs import get_logger
 
-log = structlog.get_logger("cs3sync.engine")
+log = get_logger(__name__)
 
 EngineState = Literal["online", "offline", "auth"]
 

@@ -1,9 +1,11 @@
-"""One structlog configuration for the engine, the client and the CLI.
+"""One logging pipeline: structlog events become records of the stdlib logger of the same name.
 
-Unconfigured, structlog prints every event (debug included) on the event loop's thread; the host decides
-the level instead: the Jupyter extension follows the server's log level, the CLI shows warnings and above.
-Events never carry tokens, passwords or file contents (the callers make sure); this only filters and
-renders them.
+Modules log key=value events with ``get_logger(__name__)`` from here. `route_structlog_to_stdlib` (run when
+this module is imported) drops an event the stdlib logger would not emit before rendering it, renders the
+rest to one line (``event key=value ...``) and hands it to ``logging.getLogger(name)``. So whatever governs
+stdlib logging governs cs3sync: Jupyter's handlers and ``--log-level`` (`attach_to`), the CLI's handler
+(`configure_cli_logging`), pytest's log capture. Events never carry tokens, passwords or file contents (the
+callers make sure); this only routes and renders them.
 """
 
 from __future__ import annotations
@@ -13,22 +15,57 @@ import sys
 
 import structlog
 
+#: The logger every cs3sync module logs under (``cs3sync.engine``, ``cs3sync.cs3.client``, ...).
+ROOT = "cs3sync"
 
-def configure_logging(level: int = logging.INFO, *, json: bool = False) -> None:
-    """Filter events below ``level`` before they are rendered; ``json`` for machine-read logs.
+#: Libraries whose per-operation debug records we silence: aiosqlite logs every statement it runs, with
+#: its parameters (which can hold transfer tokens), from its worker thread.
+_CHATTY = ("aiosqlite",)
 
-    Leaves an application's own structlog configuration alone.
-    """
+
+def route_structlog_to_stdlib() -> None:
+    """Configure structlog to render through stdlib logging. Leaves a host's own structlog config alone."""
+    for name in _CHATTY:
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.INFO)
     if structlog.is_configured():
         return
-    renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     structlog.configure(
         processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            renderer,
+            structlog.stdlib.filter_by_level,
+            # plain tracebacks: the default (rich) one prints local variables, which may hold secrets
+            structlog.dev.ConsoleRenderer(
+                colors=False, pad_event_to=0, exception_formatter=structlog.dev.plain_traceback
+            ),
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
+
+
+def attach_to(parent: logging.Logger) -> None:
+    """Send cs3sync's records through ``parent`` (the Jupyter server's logger): its handlers, its level.
+
+    jupyter_server hooks tornado's loggers up to its own the same way. The level stays unset here, so it
+    follows ``parent`` (``--log-level``)."""
+    logger = logging.getLogger(ROOT)
+    logger.parent = parent
+    logger.propagate = True
+    logger.setLevel(logging.NOTSET)  # also clears the loggers' cached levels, which the new parent changes
+
+
+def configure_cli_logging(level: int = logging.WARNING) -> None:
+    """The command line: warnings and errors on stderr, one line each."""
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+    """The structlog logger of a cs3sync module (``name`` = its ``__name__``)."""
+    return structlog.stdlib.get_logger(name)
+
+
+route_structlog_to_stdlib()

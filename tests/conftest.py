@@ -10,13 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 
 from cs3sync.emulator import Emulator, EmulatorConfig, EmulatorThread
 
-# Tests see every structlog event (the hosts' level filter, cs3sync.logs, stays out of the way: it never
-# reconfigures an application that already configured structlog).
-structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
+# Tests render every cs3sync event (debug included) into pytest's log capture, shown with a failure.
+logging.getLogger("cs3sync").setLevel(logging.DEBUG)
 
 # jp_fetch, jp_serverapp and friends for the REST tests; pytest only accepts plugins from the root conftest.
 pytest_plugins = ("pytest_jupyter.jupyter_server",)

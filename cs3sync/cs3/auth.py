@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 
 import anyio
 import jwt
-import structlog
+
+from cs3sync.logs import get_logger
 
 from . import errors
 from .config import CS3Config
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 #: ``authenticate(type, client_id, secret) -> token`` (the gateway's Authenticate RPC).
 AuthenticateFn = Callable[[str, str, str], Awaitable[str]]

@@ -11,11 +11,12 @@ import ssl
 from pathlib import Path
 
 import grpc
-import structlog
+
+from cs3sync.logs import get_logger
 
 from .config import CS3Config
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 def channel_options(config: CS3Config) -> list[tuple[str, int]]:

@@ -27,8 +27,9 @@ import cs3.sharing.link.v1beta1.resources_pb2 as linkpb
 import cs3.storage.provider.v1beta1.provider_api_pb2 as sp
 import cs3.storage.provider.v1beta1.resources_pb2 as spr
 import cs3.storage.provider.v1beta1.spaces_api_pb2 as spaces_api
-import structlog
 from google.protobuf import field_mask_pb2
+
+from cs3sync.logs import get_logger
 
 from . import convert, errors
 from .auth import Clock
@@ -56,7 +57,7 @@ from .types import (
 )
 from .uploads import OnProgress, OnSession, Upload
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 T = TypeVar("T")
 Target = str | FileId  # an absolute path, or a resource id

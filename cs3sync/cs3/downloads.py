@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 import cs3.storage.provider.v1beta1.provider_api_pb2 as sp
 import httpx
-import structlog
+
+from cs3sync.logs import get_logger
 
 from . import convert, errors
 from .auth import Secret
@@ -23,7 +24,7 @@ from .types import FileId, ResourceInfo
 if TYPE_CHECKING:
     from .client import CS3Client
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class DownloadStream:

@@ -19,7 +19,8 @@ import anyio.to_thread
 import cs3.gateway.v1beta1.gateway_api_pb2 as gw
 import cs3.gateway.v1beta1.gateway_api_pb2_grpc as gw_grpc
 import grpc
-import structlog
+
+from cs3sync.logs import get_logger
 
 from . import errors
 from .auth import Authenticator, Clock, Secret
@@ -27,7 +28,7 @@ from .channel import create_channel, grpc_credentials
 from .config import CS3Config
 from .retry import Sleep, retry_idempotent
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 RequestLike = Any  # a protobuf message, or a callable(token) -> message (WhoAmI wants the token inside)
 

@@ -11,7 +11,6 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import anyio
-import structlog
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -20,9 +19,11 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from cs3sync.logs import get_logger
+
 from .errors import AuthBlocked, Transient
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]

@@ -15,13 +15,14 @@ import anyio
 import anyio.lowlevel
 import anyio.to_thread
 import httpx
-import structlog
+
+from cs3sync.logs import get_logger
 
 from . import errors
 from .channel import http_verify
 from .config import CS3Config
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 PIECE = 1024 * 1024  # read and send granularity; small enough to keep the loop responsive
 TUS_VERSION = "1.0.0"

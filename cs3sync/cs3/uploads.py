@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING
 
 import cs3.storage.provider.v1beta1.provider_api_pb2 as sp
 import httpx
-import structlog
+
+from cs3sync.logs import get_logger
 
 from . import convert, errors
 from .auth import token_expiry
@@ -39,7 +40,7 @@ from .types import Lock, LockContext, Quota, ResourceInfo, UploadSession
 if TYPE_CHECKING:
     from .client import CS3Client
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 OnSession = Callable[[UploadSession], Awaitable[None]]
 OnProgress = Callable[[int, int], None]

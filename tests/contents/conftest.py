@@ -52,6 +52,9 @@ def cs3_settings(
                 "backoff_jitter": 0.0,
                 "offline_probe_interval": 0.2,
                 "offline_probe_max": 0.5,
+                # At these backoffs the default retry ceiling is reached within ~3 s, inside one
+                # write-through wait; the ceiling itself is tested in tests/engine/test_ceilings.py.
+                "max_attempts": 1000,
             }
         },
     }
