@@ -18,12 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import structlog
-
 from cs3sync.cs3 import errors
+from cs3sync.logs import get_logger
 from cs3sync.merge import MergeResult, describe, merge3_in_thread
 
-log = structlog.get_logger("cs3sync.rebase")
+log = get_logger(__name__)
 
 #: Larger files are not merged (the diff would take too long): conflict copy as before.
 MAX_MERGE_BYTES = 32 * 1024 * 1024
