@@ -52,6 +52,8 @@ DEFAULT_SPACES_FOLDER = "Spaces"
 DEFAULT_SHARES_FOLDER = "Shared with me"
 MIN_QUERY = 2
 MAX_ENTRIES = 500
+#: Latest merged saves the journal endpoint lists (``merged``).
+MERGED_SHOWN = 10
 
 ROLES = ("viewer", "editor")
 #: Largest journal entry id (SQLite INTEGER); anything above is "no such entry", not an overflow.
@@ -805,6 +807,12 @@ class JournalHandler(CS3APIHandler):
             for e in entries:
                 counts[e.state] = counts.get(e.state, 0) + 1
         out = [await self.entry_json(e, uploads.get(e.id)) for e in entries]
+        # Saves merged with someone else's change: the panel shows them, and reloads an open document.
+        merged = (
+            [await self.entry_json(e, None) for e in await journal.merged_saves(MERGED_SHOWN)]
+            if journal
+            else []
+        )
         state = getattr(engine, "state", "online")
         last_error = getattr(engine, "last_error", None)
         self.write_json(
@@ -814,6 +822,7 @@ class JournalHandler(CS3APIHandler):
                 "counts": counts,
                 "pending": sum(counts.get(s, 0) for s in PENDING_STATES),
                 "entries": out,
+                "merged": merged,
             }
         )
 
@@ -844,7 +853,10 @@ class JournalHandler(CS3APIHandler):
             "uploaded": uploaded,
             "progress": progress,
             "conflict_api_path": conflict_api_path,
+            # {merged, with, changes, unit, collisions, message}: a merge with a foreign change, or why not
+            "merge": e.extra.get("merge"),
             "created": _num(getattr(e, "created_at", None)),
+            "finished": _num(getattr(e, "finished_at", None)),
             "updated": _num(getattr(e, "updated_at", None)),
         }
 

@@ -172,6 +172,8 @@ class CS3ContentsManager(AsyncContentsManager):
         self._seeded: set[str] = set()
         self._seeded_dirs: set[str] = set()
         self.presented = PresentedTimes()
+        #: Paths whose save the engine merged with a foreign change: (presented time, sha256) to show next.
+        self._merged: dict[str, tuple[float, str | None]] = {}
         self.content_cache = ContentCache(self.cs3.cache_max_bytes)
         from contents.locks import LockManager
 
@@ -267,6 +269,12 @@ class CS3ContentsManager(AsyncContentsManager):
         """The engine ended a run of one of our writes, maybe with no request waiting for it (an
         optimistic answer, an entry from before a restart): what we cached of its paths is stale."""
         self.invalidate(*[p for p in (entry.path, entry.src_path) if p])
+        if entry.extra.get("merge", {}).get("merged") and entry.presented_mtime:
+            # Merged with someone else's change (cs3sync.rebase): from the next read on, present the merge
+            # at the time the engine gave it (newer than the editor's save) with its own hash, so
+            # JupyterLab sees that the file changed. The reply to the save itself still describes what
+            # the editor sent.
+            self._merged[entry.path] = (entry.presented_mtime, entry.sha256)
 
     def _engine_kwargs(self) -> dict[str, Any]:
         import inspect
@@ -617,6 +625,10 @@ class CS3ContentsManager(AsyncContentsManager):
         type_: str,
         locks: tuple[str, frozenset[str]] | None = None,
     ) -> dict[str, Any]:
+        merged = self._merged.pop(cs3_path, None)
+        if merged is not None:
+            self.presented.forget(cs3_path)
+            self.presented.ours(cs3_path, datetime_from_seconds(merged[0]), merged[1])
         if pending is not None and pending.kind != "directory" and pending.mtime is not None:
             presented = self.presented.get(cs3_path)
             if presented is None or presented.etag is not None:

@@ -322,8 +322,8 @@ async def _conflict_copy(
         "conflict",
         remote,
         conflict_path=target,
-        message=f"{path} was changed on the storage; your version is in {target}"
-        + (f" ({note})" if note else ""),
+        message=f"{path} was changed on the storage{f' ({note})' if note else ''}; "
+        f"your version is in {target}",
     )
 
 

@@ -51,6 +51,9 @@ log = get_logger(__name__)
 
 EngineState = Literal["online", "offline", "auth"]
 
+#: How much newer than the editor's save a merged save is presented (see _Context.rebase).
+MERGE_PRESENTED_STEP = 1.0
+
 #: Unexpected exceptions (bugs, not storage errors) are retried this many times before failing.
 MAX_INTERNAL_ERRORS = 5
 
@@ -1281,8 +1284,11 @@ class _Context:
             blob,
             base_etag=info.etag,
             base_fileid=str(info.file_id),
-            # Strictly newer than what the editor saved: JupyterLab sees that the file changed.
-            presented_mtime=max(self.now(), (entry.presented_mtime or entry.created_at) + 0.001),
+            # Newer than what the editor saved by more than JupyterLab's 500 ms tolerance, so its "File
+            # Changed" check sees the merge (a time at most 1 s ahead of the clock; presented times are ours).
+            presented_mtime=max(
+                self.now(), (entry.presented_mtime or entry.created_at) + MERGE_PRESENTED_STEP
+            ),
             merge=merge,
         )
         engine._log(entry, "merged", state=State.RUNNING, note=merge.get("message"))

@@ -259,18 +259,31 @@ def _cells_changed(diff: Sequence[Any]) -> int:
     return n
 
 
+def why_not(result: MergeResult) -> str:
+    """Why a merge did not happen, short: "both changed cells 4, 7", "binary files cannot be merged"."""
+    if result.collisions:
+        many = len(result.collisions) > 1
+        places = ", ".join(str(c) for c in result.collisions[:10])
+        more = "" if len(result.collisions) <= 10 else ", ..."
+        return f"both changed {result.unit}{'s' if many else ''} {places}{more}"
+    return result.reason
+
+
 def describe(result: MergeResult, who: str | None = None) -> str:
     """One line for `status` and the sync panel, e.g. "merged with marie's change, 2 cells"."""
     whose = f"{who}'s change" if who else "a change on the storage"
     if result.clean:
         n = result.theirs_changes
         return f"merged with {whose}, {n} {result.unit}{'' if n == 1 else 's'}"
-    if result.collisions:
-        many = len(result.collisions) > 1
-        places = ", ".join(str(c) for c in result.collisions[:10])
-        more = "" if len(result.collisions) <= 10 else ", ..."
-        return f"not merged with {whose}: both changed {result.unit}{'s' if many else ''} {places}{more}"
-    return f"not merged with {whose}: {result.reason}"
+    return f"not merged with {whose}: {why_not(result)}"
 
 
-__all__ = ["MergeResult", "describe", "merge3", "merge3_in_thread", "merge_notebooks", "merge_text"]
+__all__ = [
+    "MergeResult",
+    "describe",
+    "merge3",
+    "merge3_in_thread",
+    "merge_notebooks",
+    "merge_text",
+    "why_not",
+]

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from cs3sync.cs3 import errors
 from cs3sync.logs import get_logger
-from cs3sync.merge import MergeResult, describe, merge3_in_thread
+from cs3sync.merge import MergeResult, describe, merge3_in_thread, why_not
 
 log = get_logger(__name__)
 
@@ -53,8 +53,8 @@ class MergeContext(Protocol):
 
 @dataclass(frozen=True)
 class MergeAttempt:
-    """``entry``: the rebased entry (carrying the merge) when merged, else None; ``note``: one line
-    for the user, also when not merged ("" when no merge was tried)."""
+    """``entry``: the rebased entry (carrying the merge) when merged, else None; ``note``: why not, short,
+    for the conflict message ("" when merged or no merge was tried)."""
 
     entry: Any = None
     note: str = ""
@@ -66,10 +66,12 @@ async def merge_foreign_change(ctx: MergeContext, entry: Any, info: Any) -> Merg
         return MergeAttempt()
     path = entry.path
     if max(entry.size or 0, info.size or 0) > MAX_MERGE_BYTES:
-        return await _not_merged(ctx, entry, _reason("the file is too large to merge"))
+        why = "the file is too large to merge"
+        return await _not_merged(ctx, entry, _reason(why), why)
     base = await _base_content(ctx, path, entry.base_etag)
     if base is None:
-        return await _not_merged(ctx, entry, _reason("the version it was based on is no longer known"))
+        why = "the version it was based on is no longer known"
+        return await _not_merged(ctx, entry, _reason(why), why)
     async with ctx.client.download(path) as stream:
         theirs = await stream.read()
         theirs_info = stream.info  # the version these bytes are: the merge will be based on it
@@ -79,12 +81,12 @@ async def merge_foreign_change(ctx: MergeContext, entry: Any, info: Any) -> Merg
     who = await _author(ctx.client, theirs_info)
     note = _note(result, who, theirs_info)
     if result.merged is None:
-        return await _not_merged(ctx, entry, note)
+        return await _not_merged(ctx, entry, note, why_not(result))
     ctx.crash_point("merge_computed")
     rebased = await ctx.rebase(entry, result.merged, theirs_info, note)
     ctx.crash_point("merge_recorded")
     log.info("save.merged", entry_id=entry.id, path=path, kind=result.kind, changes=result.theirs_changes)
-    return MergeAttempt(rebased, note["message"])
+    return MergeAttempt(rebased)
 
 
 async def _base_content(ctx: MergeContext, path: str, etag: str) -> bytes | None:
@@ -147,7 +149,7 @@ def _reason(why: str) -> dict[str, Any]:
     return {"merged": False, "collisions": [], "message": f"not merged: {why}"}
 
 
-async def _not_merged(ctx: MergeContext, entry: Any, note: dict[str, Any]) -> MergeAttempt:
+async def _not_merged(ctx: MergeContext, entry: Any, note: dict[str, Any], why: str) -> MergeAttempt:
     await ctx.note_merge(entry, note)
     log.info("save.not_merged", entry_id=entry.id, path=entry.path, reason=note["message"])
-    return MergeAttempt(None, note["message"])
+    return MergeAttempt(None, why)

@@ -1078,6 +1078,16 @@ class Journal:
             sql += f" LIMIT {int(limit)}"
         return await _convert(await self._read(sql, params), Entry.from_row)
 
+    async def merged_saves(self, limit: int = 10) -> list[Entry]:
+        """The latest saves that were merged with a foreign change (`rebase_save`), newest first, while
+        retention keeps them."""
+        rows = await self._read(
+            "SELECT * FROM entries WHERE state = 'done' AND op = 'save' AND extra LIKE '%\"merge\"%'"
+            " AND json_extract(extra, '$.merge.merged') = 1 ORDER BY id DESC LIMIT ?",
+            (int(limit),),
+        )
+        return [Entry.from_row(r) for r in rows]
+
     async def counts(self) -> dict[str, int]:
         """Number of entries by state (every state present, zeros included)."""
         counts = dict.fromkeys(sorted(State.ALL), 0)

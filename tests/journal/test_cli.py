@@ -23,12 +23,12 @@ pytestmark = pytest.mark.anyio
 
 ENTRY_KEYS = {
     "id", "op", "path", "src_path", "state", "blocked_reason", "attempts", "next_attempt_at", "size",
-    "progress", "last_error", "last_error_kind", "conflict_path", "resolution", "needs_check",
+    "progress", "last_error", "last_error_kind", "conflict_path", "merge", "resolution", "needs_check",
     "created_at", "updated_at", "finished_at",
 }  # fmt: skip
 TOP_KEYS = {
     "schema", "account", "journal", "owner", "engine", "counts", "pending", "problems", "blocked",
-    "oldest_pending", "bytes_to_upload", "exit_code", "entries",
+    "oldest_pending", "bytes_to_upload", "exit_code", "entries", "merged",
 }  # fmt: skip
 
 
@@ -263,3 +263,31 @@ async def test_keep_mine_requeues_a_conflict_over_the_remote_unless_a_later_chan
     assert kept.state == State.QUEUED and kept.base_etag is None and kept.needs_check
     with pytest.raises(InvalidTransition):  # not a conflict any more
         await journal.keep_mine(conflict.id)
+
+
+async def test_status_shows_merged_saves(journal: Journal, journal_dir: Path) -> None:
+    """A save merged with a foreign change (cs3sync.rebase): a line above the table, `merged` in --json."""
+    entry = await save(journal, "/h/decay.ipynb", b"ours")
+    await journal.claim("w")
+    note = {"merged": True, "with": "marie", "changes": 2, "unit": "cell", "collisions": [],
+            "message": "merged with marie's change, 2 cells"}  # fmt: skip
+    merged = await journal.store_blob(b"merged")
+    await journal.rebase_save(
+        entry.id,
+        merged,
+        base_etag='"theirs"',
+        base_fileid=None,
+        presented_mtime=entry.created_at + 1,
+        merge=note,
+    )
+    await journal.mark_done(entry.id, result_etag='"merged"')
+    code, data = await status_json_inproc(journal_dir)
+    assert code == 0 and data["entries"] == []
+    [m] = data["merged"]
+    assert (m["path"], m["merge"]["message"], m["size"]) == (
+        "/h/decay.ipynb",
+        note["message"],
+        len(b"merged"),
+    )
+    proc = await cli("status", journal_dir=journal_dir)
+    assert "/h/decay.ipynb: merged with marie's change, 2 cells" in proc.stdout

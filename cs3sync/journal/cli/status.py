@@ -39,6 +39,8 @@ HISTORY_LIMIT = 200
 # Rows of the human table by default: conflicts and failures first, then the oldest pending entries. The
 # counts above the table always cover everything; --json lists every entry unless --limit is given.
 TABLE_LIMIT = 50
+# Latest merged saves listed (a line each above the table): "<path>: merged with marie's change, 2 cells".
+MERGED_SHOWN = 5
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -98,6 +100,8 @@ def entry_json(entry: Entry, upload: UploadRecord | None) -> dict[str, Any]:
         "last_error": entry.last_error,
         "last_error_kind": entry.last_error_kind,
         "conflict_path": entry.conflict_path,
+        # A merge with a foreign change (cs3sync.rebase): done, or why not (the colliding cells/lines).
+        "merge": entry.extra.get("merge"),
         "resolution": entry.resolution,
         "needs_check": entry.needs_check,
         "created_at": entry.created_at,
@@ -151,6 +155,7 @@ async def collect(journal: Journal, *, history: bool, limit: int | None = None) 
         "bytes_to_upload": stats.bytes_to_upload,
         "exit_code": exit_code(counts),
         "entries": [entry_json(e, uploads.get(e.id)) for e in shown],
+        "merged": [entry_json(e, None) for e in await journal.merged_saves(MERGED_SHOWN)],
     }
 
 
@@ -322,6 +327,10 @@ def render(data: dict[str, Any], now: float, *, bars: bool = False) -> Group:
     from rich.text import Text
 
     parts: list[Any] = [summary(data, now)]
+    for m in data.get("merged", []):
+        parts.append(
+            Text(f"{m['path']}: {m['merge']['message']} ({when(m['finished_at'], now)})", style="cyan")
+        )
     if data["entries"]:
         parts.append(entries_table(data, now, bars=bars))
     else:
