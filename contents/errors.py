@@ -43,6 +43,15 @@ _BY_NAME: list[tuple[str, int, str]] = [
 ]
 
 
+# Why an entry was parked (`Entry.last_error_kind`) -> the row above to answer with.
+_FAILED_KINDS = {
+    "quota_exceeded": "QuotaExceeded",
+    "locked": "Locked",
+    "permission_denied": "PermissionDenied",
+    "not_found": "NotFound",
+}
+
+
 def _names(exc: BaseException) -> list[str]:
     return [cls.__name__ for cls in type(exc).__mro__]
 
@@ -76,6 +85,11 @@ def to_http_error(exc: BaseException, path: str) -> HTTPError:
         return HTTPError(504, f"Storage did not answer in time ({path})")
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return HTTPError(507, f"Local disk full on the Jupyter server: {path} was not saved; free some space")
+    if "FailedError" in names:
+        # A parked entry keeps its bytes in the journal: answer with the reason the storage gave (a full
+        # quota stays 507 and a foreign lock 423 after the engine gave up), not as a gateway failure.
+        kind = getattr(exc, "error_kind", None) or ""
+        names = [_FAILED_KINDS[kind], *names] if kind in _FAILED_KINDS else names
     for name, status, template in _BY_NAME:
         if name in names:
             message = template.format(
