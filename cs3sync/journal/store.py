@@ -140,6 +140,7 @@ class Journal:
         self.events_max = events_max
         self.blob_grace_seconds = blob_grace_seconds
         self._wlock = anyio.Lock()
+        self._synchronous = "FULL"  # the writer connection's current PRAGMA synchronous (see _tx)
         #: Blobs stored by this process but not yet referenced by a row: protected from gc.
         self._pins: Counter[str] = Counter()
         self._staging = StagingArea(self)
@@ -303,10 +304,19 @@ class Journal:
 
     # ================================================================ transactions
     @contextlib.asynccontextmanager
-    async def _tx(self, *, control: bool = False) -> AsyncIterator[aiosqlite.Connection]:
+    async def _tx(
+        self, *, control: bool = False, durable: bool = True
+    ) -> AsyncIterator[aiosqlite.Connection]:
         """One ``BEGIN IMMEDIATE ... COMMIT`` under the write lock. Shielded from cancellation, so a
         transaction is never left half-way by a cancelled caller (its body only awaits the database).
-        Non-owners may only run ``control`` transactions, on a short-lived connection."""
+        Non-owners may only run ``control`` transactions, on a short-lived connection.
+
+        ``durable=False`` is for the engine's own bookkeeping (claims, leases, done/retry marks, upload
+        sessions, what was seen on the storage): committed with ``synchronous=NORMAL``, i.e. atomic but
+        without its own fsync of the WAL. A power cut may roll such a commit back, which is the same as
+        a crash just before it, and every command is built to be re-run ("already done?" first); the
+        next durable commit (an enqueue, a user's retry/discard, gc before it unlinks blobs) fsyncs the
+        WAL and with it every commit before it. Acknowledged changes are always ``durable``."""
         if not self.owner and not control:
             raise NotOwner("this process does not own the journal (opened read-only)")
         if self._closed:
@@ -319,6 +329,11 @@ class Journal:
                     else await db.connect(self.db_path, readonly=False)
                 )
                 try:
+                    if conn is self._writer:
+                        wanted = "FULL" if durable else "NORMAL"
+                        if self._synchronous != wanted:
+                            await conn.execute(f"PRAGMA synchronous = {wanted}")
+                            self._synchronous = wanted
                     await conn.execute("BEGIN IMMEDIATE")
                     try:
                         yield conn
@@ -554,7 +569,7 @@ class Journal:
             "expires": now + lease_seconds,
             "large": None if large is None else int(large),
         }
-        async with self._tx() as conn:
+        async with self._tx(durable=False) as conn:
             await conn.execute(
                 """UPDATE entries SET state = 'queued', needs_check = 1, lease_owner = NULL,
                        lease_expires = NULL, updated_at = :now
@@ -577,7 +592,7 @@ class Journal:
     async def renew_lease(self, entry_id: int, worker_id: str, *, lease_seconds: float = 300.0) -> bool:
         """Extend a running entry's lease. False if the entry is no longer ours."""
         now = self.now()
-        async with self._tx() as conn:
+        async with self._tx(durable=False) as conn:
             cursor = await conn.execute(
                 "UPDATE entries SET lease_expires = ?, updated_at = ?"
                 " WHERE id = ? AND state = 'running' AND lease_owner = ?",
@@ -594,6 +609,7 @@ class Journal:
         *,
         message: str | None = None,
         control: bool = False,
+        durable: bool = True,
         drop_paths: bool = False,
         conn_hook: Callable[[aiosqlite.Connection, sqlite3.Row], Any] | None = None,
     ) -> Entry:
@@ -602,7 +618,7 @@ class Journal:
         now = self.now()
         values = {**sets, "updated_at": now}
         assignments = ", ".join(f"{column} = :{column}" for column in values)
-        async with self._tx(control=control) as conn:
+        async with self._tx(control=control, durable=durable) as conn:
             current = await conn.execute_fetchall("SELECT * FROM entries WHERE id = ?", (entry_id,))
             if not current:
                 raise UnknownEntry(entry_id)
@@ -663,6 +679,7 @@ class Journal:
             "done",
             drop_paths=True,
             conn_hook=hook,
+            durable=False,
         )
         await self._manifest_end([entry_id], "done")
         return entry
@@ -693,6 +710,7 @@ class Journal:
             },
             "retrying",
             message=error,
+            durable=False,
         )
 
     async def mark_blocked(self, entry_id: int, *, reason: str, error: str | None = None) -> Entry:
@@ -709,7 +727,12 @@ class Journal:
         if error is not None:
             sets.update(last_error=error, last_error_kind=reason)
         return await self._transition(
-            entry_id, (State.RUNNING, State.QUEUED, State.RETRYING), sets, "blocked", message=reason
+            entry_id,
+            (State.RUNNING, State.QUEUED, State.RETRYING),
+            sets,
+            "blocked",
+            message=reason,
+            durable=False,
         )
 
     async def block_runnable(self, reason: str, *, error: str | None = None) -> int:
@@ -717,7 +740,7 @@ class Journal:
         Returns how many."""
         if reason not in BlockedReason.ALL:
             raise ValueError(f"unknown blocked reason {reason!r}")
-        async with self._tx() as conn:
+        async with self._tx(durable=False) as conn:
             cursor = await conn.execute(
                 """UPDATE entries SET state = 'blocked', blocked_reason = ?, updated_at = ?,
                        last_error = coalesce(?, last_error), last_error_kind = CASE WHEN ? IS NULL
@@ -731,7 +754,7 @@ class Journal:
 
     async def unblock(self, reason: str | None = None) -> int:
         """blocked(reason) -> queued for every such entry (all reasons if None). Returns how many."""
-        async with self._tx() as conn:
+        async with self._tx(durable=False) as conn:
             cursor = await conn.execute(
                 """UPDATE entries SET state = 'queued', blocked_reason = NULL, next_attempt_at = NULL,
                        updated_at = ?
@@ -847,6 +870,7 @@ class Journal:
                 "lease_expires": None,
             },
             "requeued",
+            durable=False,
         )
 
     async def _recover(self) -> None:
@@ -989,7 +1013,7 @@ class Journal:
         """Persist (replace) the upload session of an entry, right after InitiateFileUpload. The reset
         count survives replacement."""
         now = self.now()
-        async with self._tx() as conn:
+        async with self._tx(durable=False) as conn:
             rows = await conn.execute_fetchall(
                 """INSERT INTO uploads (entry_id, protocol, endpoint, url, token, token_expires, total,
                        chunk_size, offset, sent, checksum, updated_at)
@@ -1009,7 +1033,7 @@ class Journal:
         self, entry_id: int, *, offset: int | None = None, sent: int | None = None
     ) -> None:
         """Record a confirmed offset (after each tus PATCH) and/or best-effort progress ``sent``."""
-        async with self._tx() as conn:
+        async with self._tx(durable=False) as conn:
             await conn.execute(
                 """UPDATE uploads SET offset = coalesce(?, offset),
                        sent = max(coalesce(?, sent), coalesce(?, offset)), updated_at = ?
@@ -1020,7 +1044,7 @@ class Journal:
     async def reset_upload(self, entry_id: int) -> UploadRecord | None:
         """Forget the session (the engine must initiate again): url and token cleared, offsets 0,
         ``resets += 1``. `upload_session` then returns a record with ``url == ""``."""
-        async with self._tx() as conn:
+        async with self._tx(durable=False) as conn:
             rows = await conn.execute_fetchall(
                 """UPDATE uploads SET url = '', token = NULL, token_expires = NULL, offset = 0, sent = 0,
                        resets = resets + 1, updated_at = ? WHERE entry_id = ? RETURNING *""",
@@ -1162,7 +1186,7 @@ class Journal:
     async def put_remote_state(self, state: RemoteState) -> None:
         """Upsert. A changed etag drops ``presented_mtime`` and ``cached_blob`` unless the new row
         carries them."""
-        async with self._tx() as conn:
+        async with self._tx(durable=False) as conn:
             await self._upsert_remote(conn, state, state.cached_blob)
         self._unpin(state.cached_blob)
 
@@ -1214,7 +1238,7 @@ class Journal:
             return
         # One statement per kind (executemany): a 1,000-entry listing is one round trip to the writer
         # thread, not 1,000 awaits each resolved on the event loop.
-        async with self._tx() as conn:
+        async with self._tx(durable=False) as conn:
             if gone:
                 await conn.executemany(
                     """DELETE FROM remote_state WHERE (path = ? OR substr(path, 1, length(?)) = ?)
@@ -1262,7 +1286,7 @@ class Journal:
 
     async def delete_remote_state(self, path: str, *, recursive: bool = True) -> None:
         path = normalize_path(path)
-        async with self._tx() as conn:
+        async with self._tx(durable=False) as conn:
             await conn.execute(
                 "DELETE FROM remote_state WHERE path = ? OR (? AND substr(path, 1, length(?)) = ?)",
                 (path, int(recursive), path_key(path), path_key(path)),
@@ -1272,7 +1296,7 @@ class Journal:
         """Re-key ``src`` and everything under it to ``dst`` (after a rename)."""
         src, dst = normalize_path(src), normalize_path(dst)
         key = path_key(src)
-        async with self._tx() as conn:
+        async with self._tx(durable=False) as conn:
             await conn.execute(
                 "DELETE FROM remote_state WHERE path = ? OR substr(path, 1, length(?)) = ?",
                 (dst, path_key(dst), path_key(dst)),
@@ -1300,7 +1324,7 @@ class Journal:
         """Remember the last_modified presented for ``etag`` (upserts remote_state; a different stored
         etag is replaced and its cached blob dropped)."""
         path = normalize_path(path)
-        async with self._tx() as conn:
+        async with self._tx(durable=False) as conn:
             await conn.execute(
                 """INSERT INTO remote_state (path, parent, etag, presented_mtime, updated_at)
                    VALUES (?, ?, ?, ?, ?)

@@ -42,6 +42,33 @@ async def test_blob_is_fsynced_and_renamed_before_the_row_commits(journal: Journ
     assert (await journal.entry(entry.id)).blob == blob.sha256
 
 
+async def test_only_acknowledgements_fsync_the_wal(journal: Journal, monkeypatch) -> None:
+    """An enqueue (what Jupyter acknowledges) commits with synchronous=FULL; the engine's claim and
+    done mark commit with NORMAL (rolled back by a power cut = a crash before them: re-run)."""
+    modes: list[tuple[str, int]] = []
+    writer = journal._writer
+    assert writer is not None
+    real_execute = writer.execute
+
+    async def execute(sql: str, *args: object) -> object:
+        if sql == "COMMIT":  # the mode the commit runs under
+            rows = await (await real_execute("PRAGMA synchronous")).fetchall()
+            modes.append((sql, rows[0][0]))
+        return await real_execute(sql, *args)
+
+    monkeypatch.setattr(writer, "execute", execute)
+    entry = await save(journal, "/h/acked", b"v1")
+    assert modes == [("COMMIT", 2)], "the enqueue commits with synchronous=FULL"
+    modes.clear()
+    claimed = await journal.claim("w")
+    assert claimed is not None and claimed.id == entry.id
+    await journal.mark_done(entry.id, result_etag="e1")
+    assert [mode for _, mode in modes] == [1, 1], "claim and done commit with synchronous=NORMAL"
+    modes.clear()
+    await save(journal, "/h/acked", b"v2")
+    assert [mode for _, mode in modes] == [2], "the next acknowledgement is FULL again"
+
+
 async def test_store_blob_from_path_and_async_iterable(journal: Journal, tmp_path: Path) -> None:
     source = tmp_path / "big.bin"
     source.write_bytes(os.urandom(3 * spool.IO_CHUNK + 17))
