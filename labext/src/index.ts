@@ -16,6 +16,7 @@ import { PanelLayout } from '@lumino/widgets';
 
 import { CS3Client } from './client';
 import { LockSession } from './locking';
+import { merges } from './merged';
 import { QuotaBar, QuotaModel, QuotaStatus } from './quota';
 import { CS3APIError } from './request';
 import { openShareDialog } from './sharedialog';
@@ -290,4 +291,4 @@ const locking: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [core, spaces, shares, quota, sync, locking];
+export default [core, spaces, shares, quota, sync, locking, merges];
