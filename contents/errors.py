@@ -26,6 +26,7 @@ _BY_NAME: list[tuple[str, int, str]] = [
     ("PermissionDenied", 403, "Permission denied: {path}"),
     ("PreconditionFailed", 409, "{path} was changed on the storage by someone else"),
     ("QuotaExceeded", 507, "Storage quota exceeded while writing {path}"),
+    ("JournalFull", 507, "Local disk full on the Jupyter server: {path} was not changed; free some space"),
     ("SpoolFull", 507, "Local disk full on the Jupyter server: {path} was not saved; free some space"),
     ("Unauthenticated", 503, "Not signed in to the storage (expired token?)"),
     ("Unimplemented", 501, "Not supported by this storage: {path}"),

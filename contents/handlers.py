@@ -819,6 +819,10 @@ class JournalHandler(CS3APIHandler):
             {
                 "state": str(state),
                 "last_error": short_error(last_error) if str(state) != "online" else None,
+                # "ok" | "journal_error" (journal writes keep failing: disk full?) | "dead" (being
+                # restarted); health_error says why in the user's terms.
+                "health": str(getattr(engine, "health", "ok")),
+                "health_error": getattr(engine, "health_error", None),
                 "counts": counts,
                 "pending": sum(counts.get(s, 0) for s in PENDING_STATES),
                 "entries": out,

@@ -55,6 +55,10 @@ NOT_FOUND = object()
 #: After a read found the storage unreachable, reads of paths we know answer from what we know for
 #: this long without asking again (each attempt against a dead gateway costs its retries).
 UNREACHABLE_GRACE = 5.0
+#: Longest pause (s) before a dead engine is restarted (at once, then 1, 2, 4 ... s after more deaths).
+ENGINE_RESTART_MAX = 60.0
+#: Longest time (s) a request waits for the restart of a dead engine.
+ENGINE_RESTART_WAIT = 10.0
 
 
 @dataclass
@@ -158,6 +162,7 @@ class CS3ContentsManager(AsyncContentsManager):
         self._engine_task: asyncio.Task[None] | None = None
         self._engine_stop: asyncio.Event | None = None
         self._engine_lock: asyncio.Lock | None = None
+        self._engine_replaced = asyncio.Event()  # set when a new engine replaces the current one
         self._stat_cache: dict[str, tuple[float, Any, float]] = {}  # path -> (expiry, info, observed_at)
         # Time of the last invalidation: a Stat or listing that started before it may carry what the
         # storage held before our write landed, so its answer is not cached (read-your-writes).
@@ -229,6 +234,9 @@ class CS3ContentsManager(AsyncContentsManager):
         if self._engine is not None:
             if self._engine_loop is not loop:
                 raise HTTPError(503, "Storage engine runs on another event loop")
+            if self._engine.health == "dead":  # its host is restarting it: wait for the new one
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._engine_replaced.wait(), ENGINE_RESTART_WAIT)
             return self._engine
         if self._engine_lock is None or self._engine_loop is not loop:
             self._engine_lock = asyncio.Lock()
@@ -240,21 +248,40 @@ class CS3ContentsManager(AsyncContentsManager):
 
     async def _start_engine(self) -> None:
         client = await self.get_client()
-        engine = import_item(self.engine_class)(client, **self._engine_kwargs())
         ready = asyncio.Event()
         stop = asyncio.Event()
         failure: list[BaseException] = []
 
         async def run() -> None:
-            try:
-                async with engine:
-                    ready.set()
-                    await stop.wait()
-            except BaseException as exc:
-                failure.append(exc)
-                ready.set()
-                if not isinstance(exc, Exception):
-                    raise
+            """Host the engine until shutdown; an engine that dies (a bug it could not survive) is
+            restarted, after a pause that grows with each death (its journal recovers the work)."""
+            deaths = 0
+            while not stop.is_set():
+                engine = import_item(self.engine_class)(client, **self._engine_kwargs())
+                try:
+                    async with engine:
+                        engine.on_finished(self._entry_finished)
+                        self._engine = engine
+                        replaced, self._engine_replaced = self._engine_replaced, asyncio.Event()
+                        replaced.set()
+                        ready.set()
+                        await _first_of(stop.wait(), engine.wait_ended())
+                except BaseException as exc:
+                    if ready.is_set() and isinstance(exc, Exception):
+                        self.log.error("cs3sync: the sync engine failed to restart: %s", exc)
+                    else:
+                        failure.append(exc)
+                        ready.set()
+                        if not isinstance(exc, Exception):
+                            raise
+                        return
+                if stop.is_set():
+                    return
+                self.log.error("cs3sync: the sync engine stopped unexpectedly; restarting it")
+                if deaths:  # again: a pause growing with each death (a bug that strikes at once)
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(stop.wait(), min(ENGINE_RESTART_MAX, 2.0 ** (deaths - 1)))
+                deaths += 1
 
         self._engine_task = asyncio.create_task(run(), name="cs3sync-engine")
         await ready.wait()
@@ -262,8 +289,6 @@ class CS3ContentsManager(AsyncContentsManager):
             self.log.error("cs3sync: the journal could not be opened: %s", failure[0])
             raise HTTPError(503, f"Local journal unavailable: {failure[0]}")
         self._engine_stop = stop
-        self._engine = engine
-        engine.on_finished(self._entry_finished)
 
     def _entry_finished(self, entry: Any) -> None:
         """The engine ended a run of one of our writes, maybe with no request waiting for it (an
@@ -1433,6 +1458,16 @@ class CS3ContentsManager(AsyncContentsManager):
 
 
 ATTR_LOCK_KEY = "cs3client.advlock"  # cs3client's emulated lock: "<app>!<lock id>!<expiry epoch s>"
+
+
+async def _first_of(*waits: Any) -> None:
+    """Wait until the first of these coroutines returns; cancel the others."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
 
 
 def _with_attr_lock(info: Any) -> Any:

@@ -20,8 +20,9 @@ import asyncio
 import math
 import os
 import random
+import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -38,6 +39,7 @@ from cs3sync.journal import (
     Entry,
     InvalidTransition,
     Journal,
+    JournalError,
     Op,
     RemoteState,
     State,
@@ -50,6 +52,16 @@ from cs3sync.logs import get_logger
 log = get_logger(__name__)
 
 EngineState = Literal["online", "offline", "auth"]
+#: "ok"; "journal_error": journal writes keep failing (disk full?), the engine retries them;
+#: "dead": the engine's tasks ended without stop() (a bug; its host restarts it); "stopped".
+Health = Literal["ok", "journal_error", "dead", "stopped"]
+
+#: What a failed journal write raises: SQLite errors (JournalFull: disk full), file system errors.
+JOURNAL_ERRORS = (JournalError, sqlite3.Error, OSError)
+#: Longest wait (s, engine clock) between tries of a journal write that failed.
+JOURNAL_RETRY_MAX = 30.0
+#: A journal error is logged with its traceback once, then at most every this many seconds.
+JOURNAL_LOG_EVERY = 60.0
 
 #: How much newer than the editor's save a merged save is presented (see _Context.rebase).
 MERGE_PRESENTED_STEP = 1.0
@@ -305,6 +317,9 @@ class SyncEngine:
         # and the (wake generation, next due time) at which a claim last found nothing runnable.
         self._claim_locks: dict[bool | None, anyio.Lock] = {}
         self._found_idle: dict[bool | None, tuple[int, float | None]] = {}
+        self._journal_error: str | None = None  # the journal write that keeps failing, if any
+        self._journal_failures = 0
+        self._journal_logged_at = 0.0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -495,8 +510,18 @@ class SyncEngine:
     async def _enqueue(self, op: str, path: str, **kw: Any) -> int:
         entry = await self.journal.enqueue(op, normalize_path(path), **kw)
         self._log(entry, "enqueued", state=entry.state)
+        if self._state != "online" and entry.state == State.QUEUED:
+            await self._block_new(entry)
         await self._after_change()
         return entry.id
+
+    async def _block_new(self, entry: Entry) -> None:
+        """An entry journaled while the storage is unreachable (or the token refused) waits for it,
+        and says so (`blocked(offline)` in `status`), like the entries the breaker blocked."""
+        reason = BlockedReason.OFFLINE if self._state == "offline" else BlockedReason.AUTH
+        await self._safe(self.journal.mark_blocked(entry.id, reason=reason))
+        if self._state == "online":  # the breaker closed meanwhile: its unblock may have come first
+            await self.journal.unblock(reason)
 
     def _kind_of(self, path: str) -> str:
         ov = self.overlay(path)
@@ -560,6 +585,31 @@ class SyncEngine:
     @property
     def last_error(self) -> str | None:
         return self._last_error
+
+    @property
+    def health(self) -> Health:
+        if self._host is None:
+            return "stopped"
+        if self._host.done():
+            return "dead"
+        return "journal_error" if self._journal_error is not None else "ok"
+
+    @property
+    def health_error(self) -> str | None:
+        """Why the engine is not healthy, in the user's terms."""
+        health = self.health
+        if health == "journal_error":
+            return f"the local journal cannot be written ({self._journal_error}); retrying"
+        if health == "dead":
+            return "the sync engine stopped unexpectedly"
+        return None
+
+    async def wait_ended(self) -> None:
+        """Return when the engine's tasks have ended: after stop(), or when they died (a bug the
+        engine could not survive). A host awaits this to restart a dead engine."""
+        host = self._host
+        if host is not None:
+            await asyncio.wait([host])
 
     @property
     def paused(self) -> bool:
@@ -731,10 +781,10 @@ class SyncEngine:
                     await self._wake.wait(since, timeout=self.clock.seconds_until(due))
                     continue
                 await self._run(entry, worker_id)
-            except Exception:
+            except Exception as exc:
                 # The journal itself failed (disk full, db locked for too long): keep the worker alive
                 # and try again shortly; the entry, if any, stays running until recovery.
-                log.exception("engine.worker_error", worker=worker_id)
+                self._journal_trouble(f"worker {worker_id}", exc)
                 await self._wake.wait(self._wake.generation, timeout=1.0)
 
     async def _claim(
@@ -785,13 +835,16 @@ class SyncEngine:
                 await self._safe(self.journal.requeue(entry.id, needs_check=True))
                 self._log(entry, "requeued", state=State.QUEUED, duration=time.monotonic() - started)
             raise
+        duration = time.monotonic() - started
         try:
             if failure is not None:
-                await self._on_error(entry, failure, time.monotonic() - started)
+                error = failure
+                await self._persist("outcome", lambda: self._on_error(entry, error, duration))
             elif outcome is not None:
                 # A merge made the entry carry new content: finish it as it is now.
                 entry = outcome.entry or entry
-                await self._on_success(entry, outcome, time.monotonic() - started)
+                result, finished = outcome, entry
+                await self._persist("outcome", lambda: self._on_success(finished, result, duration))
         finally:
             self._progress.pop(entry.id, None)
             self._persisted_progress.pop(entry.id, None)
@@ -813,6 +866,50 @@ class SyncEngine:
                 await self.journal.renew_lease(entry.id, worker_id, lease_seconds=self.lease_seconds)
             except Exception:
                 log.exception("engine.lease_renewal_failed", entry_id=entry.id)
+
+    async def _persist(self, where: str, step: Callable[[], Awaitable[None]]) -> None:
+        """Run `step` (journal writes) until the journal takes it. A full disk or a database locked
+        for too long must neither lose an outcome nor stop the engine: back off (1, 2, 4 ...
+        `JOURNAL_RETRY_MAX` s on the engine clock) and try again; `health` shows it meanwhile. The
+        steps are idempotent (a transition already made is dropped by `_safe`)."""
+        delay = 1.0
+        while True:
+            try:
+                await step()
+            except JOURNAL_ERRORS as exc:
+                self._journal_trouble(where, exc)
+                await self.clock.sleep(delay)
+                delay = min(delay * 2, JOURNAL_RETRY_MAX)
+                continue
+            self._journal_ok()
+            return
+
+    def _journal_trouble(self, where: str, exc: Exception) -> None:
+        """A journal operation failed: remember it for `health`; log it with its traceback the first
+        time, then at most every `JOURNAL_LOG_EVERY` s (a full disk fails every try)."""
+        first = self._journal_error is None
+        self._journal_error = str(exc) or type(exc).__name__
+        self._journal_failures += 1
+        self.changed.set()
+        now = time.monotonic()
+        if first:
+            self._journal_logged_at = now
+            log.error("engine.journal_error", where=where, error=self._journal_error, exc_info=exc)
+        elif now - self._journal_logged_at >= JOURNAL_LOG_EVERY:
+            self._journal_logged_at = now
+            log.warning(
+                "engine.journal_error_continues",
+                where=where,
+                error=self._journal_error,
+                failures=self._journal_failures,
+            )
+
+    def _journal_ok(self) -> None:
+        if self._journal_error is not None:
+            log.info("engine.journal_recovered", failures=self._journal_failures)
+            self._journal_error = None
+            self._journal_failures = 0
+            self.changed.set()
 
     async def _safe(self, aw: Any) -> Any:
         """A journal transition whose entry may have been discarded meanwhile (CLI): drop the result."""
@@ -970,8 +1067,12 @@ class SyncEngine:
     async def _open_breaker(self, message: str) -> None:
         if self._state == "online":
             self._state = "offline"
-            n = await self.journal.block_runnable(BlockedReason.OFFLINE, error=message)
-            await self.journal.set_control(engine_state="offline", last_error=message)
+            try:
+                n = await self.journal.block_runnable(BlockedReason.OFFLINE, error=message)
+                await self.journal.set_control(engine_state="offline", last_error=message)
+            except BaseException:
+                self._state = "online"  # not recorded: the caller tries again
+                raise
             log.warning("engine.offline", blocked=n, error_kind="connectivity")
             self.changed.set()
         if not self._probe_running and self._tg is not None:
@@ -991,7 +1092,7 @@ class SyncEngine:
                 if reachable is None:
                     return  # auth pause took over
                 if reachable:
-                    await self._close_breaker()
+                    await self._persist("reconnect", self._close_breaker)
                     return
                 interval = min(interval * 2, self.offline_probe_max)
                 log.info("engine.probe_failed", next_in=interval)
@@ -1017,9 +1118,13 @@ class SyncEngine:
         if self._state != "offline":
             return
         self._state = "online"
+        try:
+            n = await self.journal.unblock(BlockedReason.OFFLINE)
+            await self.journal.set_control(engine_state="online", last_error=None)
+        except BaseException:
+            self._state = "offline"  # still blocked in the journal: the caller tries again
+            raise
         self._connectivity_failures = 0
-        n = await self.journal.unblock(BlockedReason.OFFLINE)
-        await self.journal.set_control(engine_state="online", last_error=None)
         log.info("engine.online", unblocked=n)
         await self._after_change()
 
@@ -1027,9 +1132,13 @@ class SyncEngine:
 
     async def _enter_auth_pause(self, exc: errors.CS3Error) -> None:
         if self._state != "auth":
-            self._state = "auth"
-            n = await self.journal.block_runnable(BlockedReason.AUTH, error=str(exc))
-            await self.journal.set_control(engine_state="auth", last_error=str(exc))
+            previous, self._state = self._state, "auth"
+            try:
+                n = await self.journal.block_runnable(BlockedReason.AUTH, error=str(exc))
+                await self.journal.set_control(engine_state="auth", last_error=str(exc))
+            except BaseException:
+                self._state = previous  # not recorded: the caller tries again
+                raise
             log.warning("engine.auth_paused", blocked=n, error_kind=getattr(exc, "kind", "auth"))
             self.changed.set()
         if not self._auth_watch_running and self._tg is not None:
@@ -1044,17 +1153,20 @@ class SyncEngine:
                 await exc.wait_for_change()
             else:
                 await self._wait_token_file_change()
-            self._state = "online"
-            self._connectivity_failures = 0
-            n = await self.journal.unblock(BlockedReason.AUTH)
-            # If the pause started from an offline probe, those entries come back too (and the breaker
-            # re-opens if the storage is still unreachable).
-            n += await self.journal.unblock(BlockedReason.OFFLINE)
-            await self.journal.set_control(engine_state="online", last_error=None)
-            log.info("engine.auth_resumed", unblocked=n)
-            await self._after_change()
+            await self._persist("auth_resume", self._resume_after_auth)
         finally:
             self._auth_watch_running = False
+
+    async def _resume_after_auth(self) -> None:
+        n = await self.journal.unblock(BlockedReason.AUTH)
+        # If the pause started from an offline probe, those entries come back too (and the breaker
+        # re-opens if the storage is still unreachable).
+        n += await self.journal.unblock(BlockedReason.OFFLINE)
+        await self.journal.set_control(engine_state="online", last_error=None)
+        self._state = "online"
+        self._connectivity_failures = 0
+        log.info("engine.auth_resumed", unblocked=n)
+        await self._after_change()
 
     async def _wait_token_file_change(self) -> None:
         path = getattr(getattr(self.client, "config", None), "token_path", None)
@@ -1090,8 +1202,10 @@ class SyncEngine:
                     log.info("engine.control_changed", paused=self._paused)
                     await self._after_change()
                 await self.journal.set_control(heartbeat=self.clock.now())
-            except Exception:
-                log.exception("engine.control_poll_failed")
+            except Exception as exc:
+                self._journal_trouble("control poll", exc)
+            else:
+                self._journal_ok()
 
     async def _refresh_active(self) -> None:
         """Reload the active entries after a change. Requests that queue up behind a running refresh

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -147,3 +149,47 @@ def cs3_config(token_file: Callable[..., Path]) -> Callable[..., Any]:
         return CS3Config(**{k: v for k, v in candidate.items() if k in accepted})
 
     return build
+
+
+class FullDisk:
+    """A journal disk that is full while ``full``: every COMMIT of the journal's writer connection
+    fails with SQLite's own "database or disk is full" (SQLITE_FULL), and the transaction is left
+    open, as a failed COMMIT may leave it. ``refused`` counts the refused commits."""
+
+    def __init__(self) -> None:
+        self.full = True
+        self.refused = 0
+
+    @staticmethod
+    def error() -> sqlite3.OperationalError:
+        exc = sqlite3.OperationalError("database or disk is full")
+        exc.sqlite_errorcode = sqlite3.SQLITE_FULL  # what sqlite3 sets on the errors SQLite raises
+        exc.sqlite_errorname = "SQLITE_FULL"
+        return exc
+
+
+@pytest.fixture
+def full_disk() -> Callable[[Any], contextlib.AbstractContextManager[FullDisk]]:
+    """``with full_disk(journal) as disk:`` the journal's disk is full (deterministically, no real
+    disk involved) until the block ends or ``disk.full = False``."""
+
+    @contextlib.contextmanager
+    def inject(journal: Any) -> Iterator[FullDisk]:
+        disk = FullDisk()
+        writer = journal._writer
+        assert writer is not None
+        execute = writer.execute
+
+        async def refusing_execute(sql: str, *args: Any, **kw: Any) -> Any:
+            if disk.full and sql.strip().upper() == "COMMIT":
+                disk.refused += 1
+                raise FullDisk.error()
+            return await execute(sql, *args, **kw)
+
+        writer.execute = refusing_execute
+        try:
+            yield disk
+        finally:
+            writer.execute = execute
+
+    return inject

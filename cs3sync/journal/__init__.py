@@ -17,6 +17,7 @@ from cs3sync.journal.crash import crash_point
 from cs3sync.journal.errors import (
     InvalidTransition,
     JournalError,
+    JournalFull,
     JournalLocked,
     JournalUnreadable,
     NetworkFilesystem,
@@ -65,6 +66,7 @@ __all__ = [
     "InvalidTransition",
     "Journal",
     "JournalError",
+    "JournalFull",
     "JournalLocked",
     "JournalUnreadable",
     "NetworkFilesystem",

@@ -32,6 +32,11 @@ class SpoolFull(JournalError):
     """Writing to the spool failed for lack of space (ENOSPC/EDQUOT). Nothing was journaled."""
 
 
+class JournalFull(JournalError):
+    """SQLite could not write the journal database: the disk (or its quota) is full (SQLITE_FULL).
+    The transaction was rolled back; nothing of it was recorded."""
+
+
 class UnknownEntry(JournalError, KeyError):
     """No entry with that id."""
 

@@ -30,6 +30,7 @@ from cs3sync.journal.crash import crash_point
 from cs3sync.journal.errors import (
     InvalidTransition,
     JournalError,
+    JournalFull,
     JournalUnreadable,
     NotOwner,
     UnknownEntry,
@@ -337,14 +338,21 @@ class Journal:
                     await conn.execute("BEGIN IMMEDIATE")
                     try:
                         yield conn
-                    except BaseException:
-                        await conn.execute("ROLLBACK")
+                        if not self.owner:
+                            await conn.execute(
+                                "UPDATE control SET generation = generation + 1, updated_at = ?",
+                                (self.now(),),
+                            )
+                        await conn.execute("COMMIT")
+                    except BaseException as exc:
+                        # Also after a failed COMMIT: SQLite may or may not have rolled back by itself
+                        # (SQLITE_FULL, SQLITE_IOERR); a transaction left open would make every later
+                        # BEGIN fail, so the journal would never write again once space is freed.
+                        with contextlib.suppress(sqlite3.Error):
+                            await conn.execute("ROLLBACK")
+                        if _is_disk_full(exc):
+                            raise JournalFull("local disk full: the journal could not be written") from exc
                         raise
-                    if not self.owner:
-                        await conn.execute(
-                            "UPDATE control SET generation = generation + 1, updated_at = ?", (self.now(),)
-                        )
-                    await conn.execute("COMMIT")
                 finally:
                     if conn is not self._writer:
                         await conn.close()
@@ -1563,6 +1571,11 @@ class Journal:
 
 #: Result sets with more rows are turned into values in a worker thread (~5-10 µs a row on the loop).
 CONVERT_INLINE_ROWS = 200
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    """SQLite's "database or disk is full" (SQLITE_FULL), whatever statement hit it."""
+    return isinstance(exc, sqlite3.OperationalError) and exc.sqlite_errorcode == sqlite3.SQLITE_FULL
 
 
 async def _convert(rows: list[sqlite3.Row], fn: Callable[[sqlite3.Row], T]) -> list[T]:

@@ -85,6 +85,7 @@ class DirectEngine:
         self._tmp = tempfile.TemporaryDirectory()
         self.journal = MemoryJournal(Path(journal_dir or self._tmp.name))
         self.state = "online"
+        self.health = "ok"
         self._next = 0
         self._staging: dict[str, Path] = {}
 
@@ -93,6 +94,12 @@ class DirectEngine:
 
     async def __aexit__(self, *exc: object) -> None:
         self._tmp.cleanup()
+
+    def on_finished(self, listener: Any) -> None:
+        """Every write is applied before its submit returns: nothing lands in the background."""
+
+    async def wait_ended(self) -> None:
+        await asyncio.Event().wait()  # nothing runs in the background, so nothing dies
 
     def _id(self) -> int:
         self._next += 1

@@ -78,6 +78,8 @@ async def test_offline_breaker_blocks_without_burning_attempts_and_probe_reopens
         # While offline, new work is journaled and waits; nothing is attempted.
         other = await engine.submit_save(f"{home}/b.txt", b"more")
         assert await engine.wait(other, 0) is False
+        entry = await engine.journal.entry(other)  # `status` shows it as blocked(offline), not queued
+        assert entry.state == State.BLOCKED and entry.blocked_reason == BlockedReason.OFFLINE
 
         clock.advance(15.0)  # first probe: still down, next in 30 s
         await until(engine, lambda: engine.probes == 1)

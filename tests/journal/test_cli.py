@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -291,3 +292,22 @@ async def test_status_shows_merged_saves(journal: Journal, journal_dir: Path) ->
     )
     proc = await cli("status", journal_dir=journal_dir)
     assert "/h/decay.ipynb: merged with marie's change, 2 cells" in proc.stdout
+
+
+async def test_status_shows_an_owner_that_stopped_its_heartbeat(
+    journal_dir: Path, local_mounts: Path
+) -> None:
+    """An engine that died, or cannot write its journal (disk full), stops its heartbeat: `status`
+    says so instead of showing the last state it wrote (issue 13: "offline" with a heartbeat 172 s old)."""
+    journal = await Journal.open(journal_dir, owner=True, mounts_file=local_mounts)
+    try:
+        await journal.set_control(engine_state="offline", heartbeat=time.time())
+        _, data = await status_json_inproc(journal_dir)
+        assert data["engine"]["health"] == "ok"
+        await journal.set_control(heartbeat=time.time() - 100)
+        _, data = await status_json_inproc(journal_dir)
+        assert data["engine"]["health"] == "not_responding"
+        proc = await cli("status", journal_dir=journal_dir)
+        assert "not responding: last heartbeat 100 s ago" in proc.stdout
+    finally:
+        await journal.close()

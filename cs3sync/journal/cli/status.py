@@ -34,6 +34,9 @@ if TYPE_CHECKING:  # rich is imported only to render the human table (not for --
     from rich.table import Table
 
 STATUS_SCHEMA = "cs3sync.status/1"
+#: An owner whose heartbeat (written every few seconds) is older than this is shown as not responding:
+#: its engine died, or cannot write its journal (disk full).
+HEARTBEAT_STALE = 30.0
 ENTRY_SCHEMA = "cs3sync.entry/1"
 HISTORY_LIMIT = 200
 # Rows of the human table by default: conflicts and failures first, then the oldest pending entries. The
@@ -146,6 +149,7 @@ async def collect(journal: Journal, *, history: bool, limit: int | None = None) 
             "last_error": control.last_error,
             "paused": control.paused,
             "heartbeat": control.heartbeat,
+            "health": _health(owner_pid is not None, control.heartbeat),
         },
         "counts": counts,
         "pending": sum(counts[s] for s in State.ACTIVE),
@@ -157,6 +161,13 @@ async def collect(journal: Journal, *, history: bool, limit: int | None = None) 
         "entries": [entry_json(e, uploads.get(e.id)) for e in shown],
         "merged": [entry_json(e, None) for e in await journal.merged_saves(MERGED_SHOWN)],
     }
+
+
+def _health(owner_alive: bool, heartbeat: float | None) -> str:
+    """ "ok", or "not_responding": a live owner whose engine stopped writing its heartbeat."""
+    if owner_alive and heartbeat is not None and time.time() - heartbeat > HEARTBEAT_STALE:
+        return "not_responding"
+    return "ok"
 
 
 def not_shown(data: dict[str, Any]) -> int:
@@ -243,6 +254,12 @@ def summary(data: dict[str, Any], now: float) -> Table:
         state.append("  (paused)", style="bold yellow")
     if engine["last_error"]:
         state.append(f"  last error: {engine['last_error']}", style="red")
+    if engine["health"] != "ok":
+        state.append(
+            f"  not responding: last heartbeat {when(engine['heartbeat'], now)} "
+            "(is the journal's disk full? see the server log)",
+            style="bold red",
+        )
     grid.add_row("Engine", state)
     counts = data["counts"]
     order = [State.QUEUED, State.RUNNING, State.RETRYING, State.BLOCKED, State.CONFLICT, State.FAILED]
