@@ -21,7 +21,7 @@ from pathlib import Path
 from benchmarks import machine, peer, report
 from benchmarks.env import Bench, Sizes
 from benchmarks.results import SCHEMA, Measurement
-from benchmarks.suites import derived, journal, listing, resume, save, storm, upload
+from benchmarks.suites import derived, journal, listing, resume, save, storm, upload, writes
 
 WORKDIR = Path(__file__).resolve().parent / ".work"
 
@@ -30,6 +30,7 @@ Suite = Callable[[Bench], Awaitable[Measurement]]
 SUITES: dict[str, Suite] = {
     "listing": listing.run,
     "save": save.run,
+    "writes": writes.run,
     "upload": upload.run,
     "journal": journal.run,
     "resume": resume.run,

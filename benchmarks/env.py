@@ -51,6 +51,11 @@ class Sizes:
     kill_protocols: tuple[str, ...] = ("simple", "tus")
     status_runs: int = 2
     raw_runs: int = 2
+    bulk_files: int = 2000  # small files created with bulk_in_flight PUTs in flight
+    bulk_in_flight: int = 8
+    get_after_save_n: int = 30
+    peer_upload: int = 32 * MiB  # the chunked upload all three do (cs3-jupyter's is O(n^2))
+    big_notebook_cells: int = 50_000
 
     @classmethod
     def full(cls) -> Sizes:
@@ -80,6 +85,9 @@ class Sizes:
             kill_protocols=("simple",),
             status_runs=1,
             raw_runs=2,
+            bulk_files=300,
+            get_after_save_n=12,
+            peer_upload=16 * MiB,
         )
 
     def override(self, assignments: list[str]) -> Sizes:
