@@ -37,6 +37,8 @@ from traitlets import Unicode
 from traitlets.config import Configurable
 
 import cs3sync
+from cs3sync.journal import UnknownEntry
+from cs3sync.merge import compare_in_thread
 
 log = logging.getLogger("cs3sync.handlers")
 
@@ -911,6 +913,35 @@ class JournalActionHandler(CS3APIHandler):
         self.finish()
 
 
+class JournalCompareHandler(CS3APIHandler):
+    """GET journal/<id>/compare: for a notebook conflict, nbdime's diff from the storage's version to the
+    conflicted copy (``{base, diff, api_path, conflict_api_path}``, the shape of nbdime's diff API), so the
+    Sync panel can show what differs where the merge was not possible (cs3sync.merge)."""
+
+    @web.authenticated
+    @storage_errors("journal entry")
+    async def get(self, entry_id: str) -> None:
+        engine = await self.engine()
+        try:
+            entry = await engine.journal.entry(int(entry_id)) if int(entry_id) <= MAX_ENTRY_ID else None
+        except UnknownEntry:
+            entry = None
+        if entry is None:
+            raise HTTPError(404, f"No journal entry {entry_id[:20]}")
+        api_path = await self.to_api(entry.path)
+        if entry.state != "conflict" or not entry.conflict_path:
+            raise HTTPError(409, f"{api_path or 'This change'} has no conflicted copy to compare")
+        client = await self.client()
+        theirs = await client.read_bytes(entry.path)
+        ours = await client.read_bytes(entry.conflict_path)
+        compared = await compare_in_thread(theirs, ours)
+        if compared is None:
+            raise HTTPError(400, f"{api_path} is not a notebook: open both files to compare them")
+        self.write_json(
+            {**compared, "api_path": api_path, "conflict_api_path": await self.to_api(entry.conflict_path)}
+        )
+
+
 class NotFoundHandler(CS3APIHandler):
     """Any other URL under the namespace: a JSON 404 rather than tornado's HTML page."""
 
@@ -957,6 +988,7 @@ def routes(base_url: str) -> list[tuple[str, type[CS3APIHandler]]]:
         (r("quota"), QuotaHandler),
         (r("journal"), JournalHandler),
         (r(r"journal/(\d+)/(retry|keep-mine|discard|resolve)"), JournalActionHandler),
+        (r(r"journal/(\d+)/compare"), JournalCompareHandler),
     ]
 
 

@@ -259,6 +259,23 @@ def _cells_changed(diff: Sequence[Any]) -> int:
     return n
 
 
+def compare_notebooks(theirs: bytes, ours: bytes) -> dict[str, Any] | None:
+    """nbdime's diff from the storage's version (``theirs``) to ours, for a "Compare" view of a conflict:
+    ``{"base": <theirs as a notebook>, "diff": <nbdime diff>}``, the shape of nbdime's own diff API, so
+    nbdime's front-end widgets render it. None when either side is not a readable notebook. Pure; run it
+    in a worker thread (`compare_in_thread`)."""
+    from nbdime.diffing.notebooks import diff_notebooks
+
+    base, other = _read_notebook(theirs), _read_notebook(ours)
+    if base is None or other is None:
+        return None
+    return {"base": base, "diff": diff_notebooks(base, other)}
+
+
+async def compare_in_thread(theirs: bytes, ours: bytes) -> dict[str, Any] | None:
+    return await anyio.to_thread.run_sync(compare_notebooks, theirs, ours)
+
+
 def why_not(result: MergeResult) -> str:
     """Why a merge did not happen, short: "both changed cells 4, 7", "binary files cannot be merged"."""
     if result.collisions:
@@ -280,6 +297,8 @@ def describe(result: MergeResult, who: str | None = None) -> str:
 
 __all__ = [
     "MergeResult",
+    "compare_in_thread",
+    "compare_notebooks",
     "describe",
     "merge3",
     "merge3_in_thread",

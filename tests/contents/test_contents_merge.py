@@ -12,6 +12,7 @@ import pytest
 from contents_helpers import body, status_of
 from nbformat.v4 import new_code_cell, new_markdown_cell
 from notebooks import analysis, edited, set_source, sources
+from tornado.httpclient import HTTPClientError
 
 
 @pytest.fixture
@@ -106,6 +107,15 @@ async def test_the_same_cell_edited_on_both_sides_keeps_the_conflict_copy(
     assert entry["merge"]["collisions"] == [4]
     assert "both changed cell 4" in entry["last_error"]
     assert (await journal(jp_fetch))["merged"] == []
+    # "Compare": nbdime's diff from her version to the conflicted copy, in nbdime's API shape.
+    compared = body(await jp_fetch("api", "cs3sync", "journal", str(entry["id"]), "compare"))
+    assert (
+        compared["api_path"] == "same.ipynb" and compared["conflict_api_path"] == entry["conflict_api_path"]
+    )
+    assert compared["base"]["cells"][3]["source"] == "## Decay\nλ = ln 2 / T½."
+    [cells] = [d for d in compared["diff"] if d["key"] == "cells"]
+    assert [d["key"] for d in cells["diff"]] == [3]  # only the colliding cell differs
+    assert await status_of(jp_fetch, "api", "cs3sync", "journal", "99999", "compare") == 404
 
 
 async def test_text_edits_on_different_lines_merge(
@@ -152,6 +162,11 @@ async def test_binary_files_still_conflict(
     assert copies(cs3_root, "plot") == [png + b"\x02"]
     [entry] = [e for e in (await journal(jp_fetch))["entries"] if e["state"] == "conflict"]
     assert "binary files cannot be merged" in entry["last_error"]
+    with pytest.raises(HTTPClientError) as refused:
+        await jp_fetch("api", "cs3sync", "journal", str(entry["id"]), "compare")
+    assert (
+        refused.value.code == 400 and "plot.png is not a notebook" in body(refused.value.response)["message"]
+    )
 
 
 async def test_an_offline_edit_is_merged_after_reconnect(
