@@ -168,6 +168,9 @@ class CS3ContentsManager(AsyncContentsManager):
         # storage held before our write landed, so its answer is not cached (read-your-writes).
         self._invalidated_at = 0.0
         self._last_known: dict[str, KnownInfo] = {}
+        # The etag of the version an editor last loaded from us (or our last landed write) per path:
+        # the base of the next save there (JupyterLab does not send one).
+        self._editor_bases: dict[str, str] = {}
         self._unreachable_at: float | None = None  # monotonic time of the last read that found no storage
         self._signed_out_at: float | None = None  # monotonic time of the last read refused for auth
         self._observed: dict[str, Any] = {}  # RemoteState rows to record in the journal
@@ -674,7 +677,10 @@ class CS3ContentsManager(AsyncContentsManager):
         if info.type == "directory":
             writable = self._writable(info, locks)
             return base_model(api_path, type=type_, last_modified=storage_time, writable=writable)
-        presented = self.presented.observe(cs3_path, info.etag, storage_time, info.checksum)
+        presented = self.presented.get(cs3_path)
+        if not (isinstance(info, KnownInfo) and presented is not None and presented.etag):
+            presented = self.presented.observe(cs3_path, info.etag, storage_time, info.checksum)
+        # else: what we knew before the storage became unreachable is older than our landed write
         if isinstance(info, KnownInfo) and info.cached_blob and presented.etag == info.etag:
             presented.hash, presented.hash_algorithm = info.cached_blob, "sha256"
         model = base_model(
@@ -721,11 +727,14 @@ class CS3ContentsManager(AsyncContentsManager):
                 raise HTTPError(400, f"{api_path} is not a directory", reason="bad type")
             kind = content_type(api_path, False, type)
             await self._seed_presented(cs3_path, info)
+            await self._settle_presented(cs3_path)
             model = self._model_for(api_path, cs3_path, pending, info, kind)
             hash_value, hash_algorithm = model.pop("_hash", (None, None))
             data: bytes | None = None
             if content or (require_hash and hash_value is None):
                 data = await self._read(api_path, cs3_path, pending, info)
+            if content and pending is None and info not in (None, NOT_FOUND):
+                self._set_editor_base(cs3_path, info.etag)  # what an editor loading this now has
             if content and data is not None:
                 if kind == "notebook":
                     self._fill_notebook(model, data, api_path)
@@ -826,6 +835,8 @@ class CS3ContentsManager(AsyncContentsManager):
                     "cs3sync: storage unreachable; listing %s from the journal (may be partial)",
                     api_path or "/",
                 )
+            for unsettled in self.presented.unsettled_under(cs3_path):
+                await self._settle_presented(unsettled)
             locks = self._lock_context()
             batched = len(infos) >= LISTING_BATCHED
             for index, child in enumerate(infos):
@@ -1169,7 +1180,10 @@ class CS3ContentsManager(AsyncContentsManager):
         if pending is None and info is NOT_FOUND:
             await self._require_parent(api_path, cs3_path)
         await self._check_lock(api_path, info)
-        base_etag = info.etag if info is not NOT_FOUND else None
+        # The version the saving editor last loaded (or our last write), else what the storage holds
+        # now: a save is judged against what its editor had, so a change or delete by someone else
+        # since then becomes a conflict copy instead of being overwritten or undone.
+        base_etag = self._editor_bases.get(cs3_path) or (info.etag if info is not NOT_FOUND else None)
         base_fileid = str(info.file_id) if info is not NOT_FOUND and info.file_id else None
         if sha256 is None and isinstance(data, bytes):
             sha256 = hashlib.sha256(data).hexdigest()
@@ -1178,22 +1192,61 @@ class CS3ContentsManager(AsyncContentsManager):
         with http_error(api_path):
             entry_id = await engine.submit_save(cs3_path, data, base_etag=base_etag, base_fileid=base_fileid)
         self.invalidate(cs3_path)
-        self._present_ours(cs3_path, sha256)
+        self._present_ours(cs3_path, sha256, entry_id)
         if await self._apply(entry_id, api_path):
             self.invalidate(cs3_path)
             result = await self._entry_result(engine, entry_id)
             if result is not None:
                 self.presented.landed(cs3_path, result[0])
+                self._set_editor_base(cs3_path, result[0])
         if self.presented.has_dirty():
             self._schedule_recording()  # a cache of presented times: written after the reply
         return len(data) if isinstance(data, bytes) else None
 
-    def _present_ours(self, cs3_path: str, sha256: str | None) -> None:
+    def _present_ours(self, cs3_path: str, sha256: str | None, entry_id: int | None = None) -> None:
         """Present a write of ours at the time the journal acknowledged it: the engine records that
         same time as the presented mtime when it applies the write, so the answer survives restarts."""
         pending = self._pending(cs3_path)
         stamp = pending.mtime if pending is not None and pending.mtime is not None else now()
-        self.presented.ours(cs3_path, stamp, sha256 or (pending.sha256 if pending else None))
+        self.presented.ours(
+            cs3_path, stamp, sha256 or (pending.sha256 if pending else None), entry_id=entry_id
+        )
+
+    async def _settle_presented(self, cs3_path: str) -> None:
+        """Before presenting a path whose write of ours has left the queue: did it land? If it was
+        parked (a conflict...) the storage holds someone else's version, presented as a change."""
+        entry_id = self.presented.unsettled(cs3_path)
+        if entry_id is None or self._pending(cs3_path) is not None:
+            return
+        engine = self._engine
+        if engine is None or self._engine_loop is not asyncio.get_running_loop():
+            return
+        try:
+            entry = await engine.journal.entry(entry_id)
+            while entry.superseded_by:
+                entry = await engine.journal.entry(entry.superseded_by)
+        except Exception as exc:
+            self.log.debug("cs3sync: outcome of entry %s unknown: %s", entry_id, exc)
+            return
+        if entry.state == "done" and entry.op == "save" and entry.result_etag:
+            self.presented.landed(cs3_path, entry.result_etag)
+        elif entry.state in ("conflict", "failed", "cancelled"):
+            self.presented.lost(cs3_path)
+
+    def _set_editor_base(self, cs3_path: str, etag: str | None) -> None:
+        if len(self._editor_bases) > 100_000:
+            self._editor_bases.clear()
+        if etag:
+            self._editor_bases[cs3_path] = etag
+
+    def _forget_editor_bases(self, *cs3_paths: str) -> None:
+        """Our own delete or rename: the next save at these paths creates, it changes no one's version."""
+        for cs3_path in cs3_paths:
+            prefix = cs3_path.rstrip("/") + "/"
+            for key in [k for k in self._editor_bases if k == cs3_path or k.startswith(prefix)]:
+                del self._editor_bases[key]
+            for key in [k for k in self._last_known if k == cs3_path or k.startswith(prefix)]:
+                del self._last_known[key]
 
     async def _entry_result(self, engine: Any, entry_id: int) -> tuple[str, datetime] | None:
         """(etag, storage mtime) of our applied write, from the journal (no RPC)."""
@@ -1321,6 +1374,7 @@ class CS3ContentsManager(AsyncContentsManager):
             )
         self.invalidate(cs3_path)
         self.presented.forget(cs3_path)
+        self._forget_editor_bases(cs3_path)
         await self._apply(entry_id, api_path)
         self.invalidate(cs3_path)
 
@@ -1353,6 +1407,7 @@ class CS3ContentsManager(AsyncContentsManager):
             )
         self.invalidate(old_cs3, new_cs3)
         self.presented.move(old_cs3, new_cs3)
+        self._forget_editor_bases(old_cs3, new_cs3)
         self.locks.moved(old_api, new_api)
         applied = await self._apply(entry_id, new_api)
         self.invalidate(old_cs3, new_cs3)

@@ -19,6 +19,11 @@ from contents.paths import api_name
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 ONE_MS = timedelta(milliseconds=1)
+#: A version someone else made is presented at least this much later than what we presented before:
+#: JupyterLab's "File Changed" check fires only for a time more than 500 ms newer than its own.
+FOREIGN_STEP = timedelta(seconds=1)
+#: The etag of a presented write of ours that never reached the storage (parked as a conflict...).
+LOST = ""
 
 
 def datetime_from_ns(mtime_ns: int | None) -> datetime:
@@ -121,6 +126,8 @@ class Presented:
     #: The journal cannot derive this time by itself (it was moved forward to stay monotonic), so it
     #: is written to ``remote_state.presented_mtime`` once the etag is known.
     persist: bool = False
+    #: The journal entry of our pending write (etag None): whether it landed is asked of the journal.
+    entry_id: int | None = None
 
 
 class PresentedTimes:
@@ -134,9 +141,15 @@ class PresentedTimes:
     def __init__(self) -> None:
         self._by_path: dict[str, Presented] = {}
         self._dirty: dict[str, Presented] = {}
+        self._unsettled: set[str] = set()  # paths of `ours` entries with an entry id, maybe stale
 
     def ours(
-        self, cs3_path: str, last_modified: datetime, sha256: str | None, etag: str | None = None
+        self,
+        cs3_path: str,
+        last_modified: datetime,
+        sha256: str | None,
+        etag: str | None = None,
+        entry_id: int | None = None,
     ) -> Presented:
         """Record a save of ours, presented at ``last_modified`` (the time the journal acknowledged it,
         which the engine records as the presented time); times never go backwards for a path."""
@@ -145,9 +158,13 @@ class PresentedTimes:
         if bumped:
             assert previous is not None
             last_modified = previous.last_modified + ONE_MS
-        entry = Presented(etag, last_modified, sha256, "sha256" if sha256 else None, persist=bumped)
+        entry = Presented(
+            etag, last_modified, sha256, "sha256" if sha256 else None, persist=bumped, entry_id=entry_id
+        )
         self._by_path[cs3_path] = entry
         self._dirty.pop(cs3_path, None)
+        if entry_id is not None and etag is None:
+            self._unsettled.add(cs3_path)
         if etag is not None and bumped:
             self._dirty[cs3_path] = entry
         return entry
@@ -159,6 +176,24 @@ class PresentedTimes:
             entry.etag = etag
             if entry.persist:
                 self._dirty[cs3_path] = entry
+
+    def unsettled(self, cs3_path: str) -> int | None:
+        """The journal entry of a presented write of ours whose outcome we have not learnt yet."""
+        entry = self._by_path.get(cs3_path)
+        return entry.entry_id if entry is not None and entry.etag is None else None
+
+    def unsettled_under(self, cs3_dir: str) -> list[str]:
+        """Paths directly in ``cs3_dir`` whose write of ours has an outcome to learn."""
+        self._unsettled = {p for p in self._unsettled if self.unsettled(p) is not None}
+        prefix = cs3_dir.rstrip("/") + "/"
+        return [p for p in self._unsettled if p.startswith(prefix) and "/" not in p[len(prefix) :]]
+
+    def lost(self, cs3_path: str) -> None:
+        """Our presented write did not land (conflict, failed, discarded): whatever the storage holds
+        is someone else's version and is presented as a change (`observe`)."""
+        entry = self._by_path.get(cs3_path)
+        if entry is not None and entry.etag is None:
+            entry.etag, entry.entry_id = LOST, None
 
     def seed(
         self, cs3_path: str, etag: str, last_modified: datetime, hash_value: str | None, algorithm: str | None
@@ -182,10 +217,11 @@ class PresentedTimes:
                 entry.hash, entry.hash_algorithm = hash_from_checksum(checksum)
             return entry
         hash_value, algorithm = hash_from_checksum(checksum)
-        bumped = entry is not None and storage_time <= entry.last_modified
+        bumped = entry is not None and storage_time < entry.last_modified + FOREIGN_STEP
         if bumped:
             assert entry is not None
-            storage_time = entry.last_modified + ONE_MS  # changed by someone else: strictly newer
+            # Changed by someone else: newer than anything we presented, by enough for JupyterLab.
+            storage_time = entry.last_modified + FOREIGN_STEP
         fresh = Presented(etag, storage_time, hash_value, algorithm, persist=bumped)
         if entry is not None:
             self._by_path[cs3_path] = fresh

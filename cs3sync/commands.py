@@ -278,6 +278,10 @@ async def _write_content(
             raise CommandError(f"a folder exists at {path}")
         if await same_content(info, blob, size):
             return Outcome("done", info, already_done=True, entry=merged)
+        if conflict_check and info is None and base_etag is not None:
+            # The version the user edited was deleted by someone else: recreating it would undo their
+            # delete without a word (our own deletes leave the save without a base, engine.submit_save).
+            return await _conflict_copy(ctx, entry, path, blob, size, deleted=True)
         if conflict_check and info is not None and not await _expected(ctx, entry, info, base_etag):
             attempt = await merge_foreign_change(ctx, entry, info)
             if attempt.entry is None:
@@ -301,7 +305,14 @@ async def _write_content(
 
 
 async def _conflict_copy(
-    ctx: CommandContext, entry: Any, path: str, blob: Path, size: int, note: str = ""
+    ctx: CommandContext,
+    entry: Any,
+    path: str,
+    blob: Path,
+    size: int,
+    note: str = "",
+    *,
+    deleted: bool = False,
 ) -> Outcome:
     """Keep the user's bytes beside the foreign version, leaving the foreign version untouched.
 
@@ -318,11 +329,12 @@ async def _conflict_copy(
             break
         taken.add(target)
     remote = await stat_or_none(ctx.client, path)
+    what = "deleted" if deleted else "changed"
     return Outcome(
         "conflict",
         remote,
         conflict_path=target,
-        message=f"{path} was changed on the storage{f' ({note})' if note else ''}; "
+        message=f"{path} was {what} on the storage{f' ({note})' if note else ''}; "
         f"your version is in {target}",
     )
 

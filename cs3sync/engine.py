@@ -436,7 +436,11 @@ class SyncEngine:
     ) -> tuple[str | None, str | None]:
         """A save without a base of a file we know exists is not a create: base it on what we last
         knew, so a foreign change since then is detected, and create-then-delete coalescing cannot
-        drop a delete of a file that exists on the storage."""
+        drop a delete of a file that exists on the storage. After our own pending delete (or rename
+        away) of the path, a save creates it anew: no base, so the missing file is no conflict."""
+        ov = self.overlay(path)
+        if ov is not None and ov.deleted:
+            return None, None
         if base_etag is None:
             known = await self.journal.remote_state(normalize_path(path))
             if known is not None and known.kind == "file" and known.etag:

@@ -3,11 +3,13 @@ saves after a conflict, foreign deletes, foreign locks, refusals."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from contents_helpers import body, status_of
+from contents_helpers import body, put_text, status_of
 
 
 def _swap(path: Path, text: str) -> str:
@@ -45,3 +47,110 @@ async def test_a_save_while_signed_out_is_journaled_and_lands_after_signing_in(
     _swap(token, good)
     assert await engine.wait(entries[-1].id, timeout=60)
     assert (cs3_root[1] / "later.txt").read_bytes() == b"written while signed out"
+
+
+def _time(model: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(model["last_modified"].replace("Z", "+00:00"))
+
+
+def _copies(folder: Path, stem: str) -> list[bytes]:
+    return sorted(p.read_bytes() for p in folder.iterdir() if p.name.startswith(f"{stem} (conflicted copy"))
+
+
+async def _settle(engine: Any, name: str) -> list[Any]:
+    """Wait for the engine to finish with ``name`` (after an outage too); its entries, oldest first."""
+    from cs3sync.engine import ConflictError
+
+    for entry in [e for e in await engine.entries() if e.path.endswith(f"/{name}")]:
+        with contextlib.suppress(ConflictError):
+            assert await engine.wait(entry.id, timeout=60)
+    return [e for e in await engine.entries() if e.path.endswith(f"/{name}")]
+
+
+async def test_after_a_conflict_the_storage_time_is_presented_and_the_next_save_is_not_applied_over_it(
+    jp_fetch: Any, cm: Any, emulator_thread: Any, cs3_root: Any
+) -> None:
+    """Einstein's save waits (storage down) while marie changes the file: his bytes go to a conflict
+    copy, the next GET presents a time JupyterLab's "File Changed" check sees (> 500 ms newer than
+    what his save returned), and his next save from the same editor does not replace marie's version."""
+    await put_text(jp_fetch, "welcome.txt", "v1")
+    engine = await cm.get_engine()
+    await engine.wait_idle(timeout=30)
+    cs3_path = cm.path_map.to_cs3("welcome.txt")
+    body(await jp_fetch("api", "contents", "welcome.txt"))  # einstein's editor loads v1
+    emulator_thread.call(emulator_thread.faults.outage)
+    try:
+        saved = await put_text(jp_fetch, "welcome.txt", "einstein's edit")
+        emulator_thread.storage.external_write(cs3_path, b"marie's edit")
+    finally:
+        emulator_thread.call(emulator_thread.faults.restart)
+    engine.wake()
+    entries = await _settle(engine, "welcome.txt")
+    assert entries[-1].state == "conflict"
+    # JupyterLab's check before the next save (metadata only: the editor still holds einstein's text)
+    got = body(await jp_fetch("api", "contents", "welcome.txt", params={"content": "0"}))
+    assert (_time(got) - _time(saved)).total_seconds() > 0.5, (got["last_modified"], saved["last_modified"])
+    again = body(await jp_fetch("api", "contents", "welcome.txt", params={"content": "0"}))
+    assert again["last_modified"] == got["last_modified"]  # stable once presented
+    # The still-open editor saves again (its base is v1, older than marie's version).
+    model = {"type": "file", "format": "text", "content": "einstein's second edit"}
+    code = await status_of(jp_fetch, "api", "contents", "welcome.txt", method="PUT", body=json.dumps(model))
+    assert code in (200, 201, 409)
+    await _settle(engine, "welcome.txt")
+    assert (cs3_root[1] / "welcome.txt").read_bytes() == b"marie's edit"
+    assert b"einstein's second edit" in _copies(cs3_root[1], "welcome")
+    # Having loaded marie's version, einstein's editor saves over it normally.
+    body(await jp_fetch("api", "contents", "welcome.txt"))
+    await put_text(jp_fetch, "welcome.txt", "einstein on top of marie")
+    await _settle(engine, "welcome.txt")
+    assert (cs3_root[1] / "welcome.txt").read_bytes() == b"einstein on top of marie"
+
+
+async def test_a_save_does_not_undo_a_foreign_delete_online(
+    jp_fetch: Any, cm: Any, emulator_thread: Any, cs3_root: Any
+) -> None:
+    await put_text(jp_fetch, "gone.txt", "v1")
+    engine = await cm.get_engine()
+    await engine.wait_idle(timeout=30)
+    body(await jp_fetch("api", "contents", "gone.txt"))  # open in an editor
+    emulator_thread.storage.external_delete(cm.path_map.to_cs3("gone.txt"))
+    cm.invalidate(cm.path_map.to_cs3("gone.txt"))
+    model = {"type": "file", "format": "text", "content": "edit of a deleted file"}
+    code = await status_of(jp_fetch, "api", "contents", "gone.txt", method="PUT", body=json.dumps(model))
+    assert code == 409  # applied at once: the user hears of it
+    entries = await _settle(engine, "gone.txt")
+    assert entries[-1].state == "conflict"
+    assert not (cs3_root[1] / "gone.txt").exists()
+    assert _copies(cs3_root[1], "gone") == [b"edit of a deleted file"]
+
+
+async def test_an_offline_save_does_not_undo_a_foreign_delete(
+    jp_fetch: Any, cm: Any, emulator_thread: Any, cs3_root: Any
+) -> None:
+    await put_text(jp_fetch, "gone.txt", "v1")
+    engine = await cm.get_engine()
+    await engine.wait_idle(timeout=30)
+    body(await jp_fetch("api", "contents", "gone.txt"))
+    emulator_thread.call(emulator_thread.faults.outage)
+    try:
+        assert (await put_text(jp_fetch, "gone.txt", "offline edit"))["path"] == "gone.txt"
+        emulator_thread.storage.external_delete(cm.path_map.to_cs3("gone.txt"))
+    finally:
+        emulator_thread.call(emulator_thread.faults.restart)
+    engine.wake()
+    entries = await _settle(engine, "gone.txt")
+    assert entries[-1].state == "conflict"
+    assert not (cs3_root[1] / "gone.txt").exists()
+    assert _copies(cs3_root[1], "gone") == [b"offline edit"]
+
+
+async def test_our_own_delete_then_a_save_creates_the_file_again(
+    jp_fetch: Any, cm: Any, cs3_root: Any
+) -> None:
+    await put_text(jp_fetch, "again.txt", "v1")
+    body(await jp_fetch("api", "contents", "again.txt"))
+    await jp_fetch("api", "contents", "again.txt", method="DELETE")
+    await put_text(jp_fetch, "again.txt", "v2")
+    entries = await _settle(await cm.get_engine(), "again.txt")
+    assert [e.state for e in entries] == ["done", "done", "done"]
+    assert (cs3_root[1] / "again.txt").read_bytes() == b"v2"
