@@ -24,12 +24,13 @@ import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Literal
 
 import anyio
 
-from cs3sync import commands
+from cs3sync import commands, overlay
+from cs3sync.clock import Clock, ManualClock, Signal
 from cs3sync.commands import CommandError, Outcome, parse_adler32
 from cs3sync.cs3 import errors
 from cs3sync.journal import (
@@ -46,10 +47,24 @@ from cs3sync.journal import (
     UnknownEntry,
     crash_point,
 )
-from cs3sync.journal.paths import is_under, normalize_path
+from cs3sync.journal.paths import normalize_path
 from cs3sync.logs import get_logger
+from cs3sync.overlay import Overlay
 
 log = get_logger(__name__)
+
+#: What the contents manager and the tests import from here (clock and overlay live in their own modules).
+__all__ = [
+    "Clock",
+    "ConflictError",
+    "EngineError",
+    "FailedError",
+    "ManualClock",
+    "Overlay",
+    "Progress",
+    "Signal",
+    "SyncEngine",
+]
 
 EngineState = Literal["online", "offline", "auth"]
 #: "ok"; "journal_error": journal writes keep failing (disk full?), the engine retries them;
@@ -105,117 +120,7 @@ class FailedError(EngineError):
         super().__init__(entry, entry.last_error or f"{entry.op} {entry.path} failed")
 
 
-# ---------------------------------------------------------------------------------------------- clock
-
-
-class Clock:
-    """Wall-clock time for `next_attempt_at`, backoff and probes. Tests inject a `ManualClock`."""
-
-    def now(self) -> float:
-        return time.time()
-
-    def seconds_until(self, deadline: float | None) -> float:
-        """Real seconds to wait for `deadline` (inf: wait for an event only)."""
-        if deadline is None:
-            return math.inf
-        return max(0.0, deadline - self.now())
-
-    async def sleep(self, seconds: float) -> None:
-        await anyio.sleep(seconds)
-
-    def subscribe(self, callback: Callable[[], None]) -> None:
-        """Real time needs no notifications."""
-
-
-class ManualClock(Clock):
-    """A clock that moves only when told to. `advance()` wakes whoever waits on it (the engine's
-    workers re-check `next_attempt_at`, the offline probe, backoff sleeps)."""
-
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self._now = start
-        self._signal = Signal()
-        self._callbacks: list[Callable[[], None]] = []
-
-    def now(self) -> float:
-        return self._now
-
-    def seconds_until(self, deadline: float | None) -> float:
-        return math.inf if deadline is None or deadline > self._now else 0.0
-
-    def advance(self, seconds: float) -> None:
-        self._now += seconds
-        self._signal.set()
-        for cb in list(self._callbacks):
-            cb()
-
-    async def sleep(self, seconds: float) -> None:
-        deadline = self._now + seconds
-        while self._now < deadline:
-            await self._signal.wait(self._signal.generation)
-
-    def subscribe(self, callback: Callable[[], None]) -> None:
-        self._callbacks.append(callback)
-
-
-# ---------------------------------------------------------------------------------------------- signal
-
-
-class Signal:
-    """A re-armable broadcast event with a generation counter: `wait(since)` returns as soon as
-    anything was signalled after generation `since` (no lost wakeups between check and wait)."""
-
-    def __init__(self) -> None:
-        self.generation = 0
-        self._event: anyio.Event | None = None
-
-    def set(self) -> None:
-        self.generation += 1
-        if self._event is not None:
-            self._event.set()
-            self._event = None
-
-    async def wait(self, since: int | None = None, timeout: float = math.inf) -> bool:  # noqa: ASYNC109
-        """True when signalled (after `since`, default: now), False on timeout."""
-        if since is not None and self.generation != since:
-            return True
-        if self._event is None:
-            self._event = anyio.Event()
-        event = self._event
-        with anyio.move_on_after(timeout):
-            await event.wait()
-            return True
-        return False
-
-
 # ---------------------------------------------------------------------------------------------- views
-
-
-@dataclass(frozen=True)
-class Overlay:
-    """The pending state of one path, from active journal entries (read-your-writes).
-
-    `deleted`: hide it (pending delete, or renamed away: then `renamed_to` says where).
-    Otherwise it exists with `kind`; for a pending save `size`, `mtime` and `blob` (sha256 of the spool
-    blob holding the content) describe it; `renamed_from` says which remote path holds it until the
-    rename is applied (read content/metadata from there); `copied_from` likewise for a pending copy.
-    """
-
-    path: str
-    entry_id: int
-    op: str
-    state: str
-    kind: str = "file"
-    deleted: bool = False
-    size: int | None = None
-    mtime: float | None = None
-    blob: str | None = None
-    renamed_to: str | None = None
-    renamed_from: str | None = None
-    copied_from: str | None = None
-
-    @property
-    def name(self) -> str:
-        return PurePosixPath(self.path).name
 
 
 @dataclass(frozen=True)
@@ -372,6 +277,8 @@ class SyncEngine:
         log.info("engine.started", workers=self.workers, large=self.large_upload_limit)
 
     async def _serve(self, started: anyio.Event) -> None:
+        stopping = self._stopping
+        assert stopping is not None, "start() creates it"
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
@@ -384,7 +291,7 @@ class SyncEngine:
                     tg.start_soon(self._worker, f"{self.name}/large{i}", True)
                 tg.start_soon(self._control_watch)
                 started.set()
-                await self._stopping.wait()
+                await stopping.wait()
                 tg.cancel_scope.cancel()
         except Exception:
             log.exception("engine.crashed")
@@ -396,7 +303,7 @@ class SyncEngine:
     async def stop(self) -> None:
         """Stop the workers. A command cut off mid-way goes back to queued (its postcondition check
         makes the next run safe)."""
-        if self._host is not None:
+        if self._host is not None and self._stopping is not None:
             self._stopping.set()
             with anyio.CancelScope(shield=True):
                 try:
@@ -632,107 +539,12 @@ class SyncEngine:
 
     def overlay(self, path: str) -> Overlay | None:
         """Pending state of `path` (None: nothing pending, ask the storage)."""
-        path = normalize_path(path)
-        view = self._overlay_map()
-        if path in view:
-            return view[path]
-        # A pending delete or rename of an ancestor hides it; a pending rename of an ancestor to
-        # somewhere above it makes it visible under the new name, read from the old one.
-        best: Overlay | None = None
-        for p, ov in view.items():
-            if p != path and is_under(path, p) and (best is None or len(p) > len(best.path)):
-                best = ov
-        if best is None:
-            return None
-        rest = path[len(best.path) :]
-        if best.deleted:
-            return Overlay(
-                path,
-                best.entry_id,
-                best.op,
-                best.state,
-                deleted=True,
-                renamed_to=best.renamed_to + rest if best.renamed_to else None,
-            )
-        if best.renamed_from:
-            return Overlay(
-                path, best.entry_id, best.op, best.state, kind="file", renamed_from=best.renamed_from + rest
-            )
-        return None
+        return overlay.lookup(overlay.fold(self._active), normalize_path(path))
 
     def overlay_children(self, dir_path: str) -> dict[str, Overlay]:
         """Pending state of the direct children of `dir_path` (name -> overlay), deleted ones included
-        (so listings can hide them). Children of a renamed folder live under `renamed_from` remotely."""
-        dir_path = normalize_path(dir_path)
-        out: dict[str, Overlay] = {}
-        for p, ov in self._overlay_map().items():
-            parent = str(PurePosixPath(p).parent)
-            if parent == dir_path:
-                out[ov.name] = ov
-            elif p != dir_path and is_under(p, dir_path) and not ov.deleted:
-                # A pending save deep below implies the intermediate folders.
-                first = PurePosixPath(p).relative_to(dir_path).parts[0]
-                child = str(PurePosixPath(dir_path) / first)
-                out.setdefault(first, Overlay(child, ov.entry_id, Op.MKDIR, ov.state, kind="directory"))
-        return out
-
-    def _overlay_map(self) -> dict[str, Overlay]:
-        """Fold the active entries, in journal order, into path -> pending state."""
-        view: dict[str, Overlay] = {}
-        for e in self._active:
-            if e.op in (Op.SAVE, Op.CHECKPOINT) or (e.op == Op.COPY and e.blob):
-                view[e.path] = Overlay(
-                    e.path,
-                    e.id,
-                    e.op,
-                    e.state,
-                    kind="file",
-                    size=e.size,
-                    mtime=e.presented_mtime or e.created_at,
-                    blob=e.blob or e.sha256,
-                )
-            elif e.op == Op.COPY:
-                src = view.get(e.src_path or "")
-                view[e.path] = Overlay(
-                    e.path,
-                    e.id,
-                    e.op,
-                    e.state,
-                    kind="file",
-                    mtime=e.created_at,
-                    size=src.size if src else None,
-                    blob=src.blob if src else None,
-                    copied_from=(src.renamed_from or src.copied_from or e.src_path) if src else e.src_path,
-                )
-            elif e.op == Op.MKDIR:
-                view[e.path] = Overlay(e.path, e.id, e.op, e.state, kind="directory", mtime=e.created_at)
-            elif e.op == Op.DELETE:
-                for p in [p for p in view if is_under(p, e.path)]:
-                    del view[p]
-                view[e.path] = Overlay(e.path, e.id, e.op, e.state, kind=e.kind, deleted=True)
-            elif e.op == Op.RENAME and e.src_path:
-                src, dst = e.src_path, e.path
-                moved = {p: ov for p, ov in view.items() if is_under(p, src) and not ov.deleted}
-                for p in [p for p in view if is_under(p, src) or is_under(p, dst)]:
-                    del view[p]
-                top = moved.pop(src, None)
-                for p, ov in moved.items():
-                    q = dst + p[len(src) :]
-                    view[q] = Overlay(
-                        q,
-                        ov.entry_id,
-                        ov.op,
-                        ov.state,
-                        kind=ov.kind,
-                        size=ov.size,
-                        mtime=ov.mtime,
-                        blob=ov.blob,
-                        renamed_from=ov.renamed_from,
-                        copied_from=ov.copied_from,
-                    )
-                view[src] = Overlay(src, e.id, e.op, e.state, kind=e.kind, deleted=True, renamed_to=dst)
-                view[dst] = _renamed(top, e, src, dst)
-        return view
+        (so listings can hide them)."""
+        return overlay.children(overlay.fold(self._active), normalize_path(dir_path))
 
     # ------------------------------------------------------------------ user actions
 
@@ -1255,7 +1067,7 @@ class SyncEngine:
         from cs3sync.cs3.types import UploadSession
 
         return UploadSession(
-            protocol=rec.protocol,
+            protocol="tus",
             url=rec.url,
             token=rec.token or "",
             expires_at=rec.token_expires,
@@ -1321,25 +1133,6 @@ def _account_label(client: Any) -> str | None:
 
 def _observed(base_observed_at: float | None) -> dict[str, float] | None:
     return None if base_observed_at is None else {"base_observed_at": base_observed_at}
-
-
-def _renamed(top: Overlay | None, e: Entry, src: str, dst: str) -> Overlay:
-    """The overlay of a rename's destination, carrying what was pending at the source."""
-    if top is None:
-        return Overlay(dst, e.id, e.op, e.state, kind=e.kind, renamed_from=src)
-    local = bool(top.blob) or top.op == Op.MKDIR  # fully described by the journal: nothing to read remotely
-    return Overlay(
-        dst,
-        e.id,
-        e.op,
-        e.state,
-        kind=top.kind,
-        size=top.size,
-        mtime=top.mtime,
-        blob=top.blob,
-        renamed_from=None if local or top.copied_from else (top.renamed_from or src),
-        copied_from=None if local else top.copied_from,
-    )
 
 
 class _Context:

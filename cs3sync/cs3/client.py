@@ -7,6 +7,7 @@ coroutines with deadlines, raise only `errors.CS3Error` subclasses, and return `
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import time
 import uuid
@@ -322,9 +323,9 @@ class CS3Client:
 
     # --- versions -----------------------------------------------------------------------------------
 
-    async def list_versions(self, path: str) -> list[Version]:
+    async def list_versions(self, path: str) -> builtins.list[Version]:
         """Newest first. Follows page tokens (cs3client ignores them)."""
-        out: list[Version] = []
+        out: builtins.list[Version] = []
         token = ""
         for _ in range(1000):
             req = sp.ListFileVersionsRequest(ref=convert.ref(path), page_token=token)
@@ -578,7 +579,7 @@ class CS3Client:
             remaining = max(int(resp.total_bytes) - int(resp.used_bytes), 0)
         return Quota(used=int(resp.used_bytes), total=int(resp.total_bytes), remaining=remaining)
 
-    async def spaces(self, space_type: str | None = None) -> list[Space]:
+    async def spaces(self, space_type: str | None = None) -> builtins.list[Space]:
         filters = []
         if space_type:
             filters.append(
@@ -620,7 +621,7 @@ class CS3Client:
     ) -> Share:
         """Change a share's permissions and/or expiration (one UpdateShare per field, as Reva takes one)."""
         ref = sharepb.ShareReference(id=sharepb.ShareId(opaque_id=share_id))
-        fields: list[collab.UpdateShareRequest.UpdateField] = []
+        fields: builtins.list[collab.UpdateShareRequest.UpdateField] = []
         if permissions is not None:
             fields.append(
                 collab.UpdateShareRequest.UpdateField(
@@ -647,7 +648,7 @@ class CS3Client:
             "RemoveShare", collab.RemoveShareRequest(ref=ref), op="remove_share", path=share_id
         )
 
-    async def _stat_many(self, ids: list[FileId]) -> dict[FileId, spr.ResourceInfo]:
+    async def _stat_many(self, ids: builtins.list[FileId]) -> dict[FileId, spr.ResourceInfo]:
         """Stat each id concurrently (bounded); failures leave the id out."""
         found: dict[FileId, spr.ResourceInfo] = {}
         limiter = anyio.CapacityLimiter(8)
@@ -672,12 +673,12 @@ class CS3Client:
 
     async def _pages(
         self, method: str, request: Any, field: str, *, op: str, idempotent: bool = False
-    ) -> list[Any]:
+    ) -> builtins.list[Any]:
         """Call a paginated listing until ``next_page_token`` is empty; the items of ``field``.
 
         ``ListExisting*`` are not retried here: their typical failure (one broken share) is not
         transient, and the caller falls back to ``List*`` + Stat at once."""
-        items: list[Any] = []
+        items: builtins.list[Any] = []
         token = ""
         for _ in range(10_000):
             page = type(request)()
@@ -697,7 +698,7 @@ class CS3Client:
             return not exc.connectivity
         return isinstance(exc, (errors.ServerError, errors.Unimplemented, errors.NotFound))
 
-    async def list_outgoing_shares(self, target: Target | None = None) -> list[Share]:
+    async def list_outgoing_shares(self, target: Target | None = None) -> builtins.list[Share]:
         filters = []
         if target is not None:
             info = await self.stat(target)
@@ -718,7 +719,7 @@ class CS3Client:
         infos = await self._stat_many([convert.file_id(s.resource_id) for s in shares])
         return [convert.share(s, infos.get(convert.file_id(s.resource_id))) for s in shares]
 
-    async def list_incoming_shares(self) -> list[ReceivedShare]:
+    async def list_incoming_shares(self) -> builtins.list[ReceivedShare]:
         req = collab.ListReceivedSharesRequest()
         try:
             found = await self._pages(
@@ -741,7 +742,7 @@ class CS3Client:
         self, share_id: str, *, state: str | None = None, hidden: bool | None = None
     ) -> ReceivedShare:
         """Accept/reject (``state`` = "accepted" | "rejected" | "pending") or hide a received share."""
-        paths: list[str] = []
+        paths: builtins.list[str] = []
         rs = sharepb.ReceivedShare(share=sharepb.Share(id=sharepb.ShareId(opaque_id=share_id)))
         if state is not None:
             rs.state = convert.share_state_code(state)
@@ -789,7 +790,7 @@ class CS3Client:
         description: str | None = None,
     ) -> PublicLink:
         U = linkapi.UpdatePublicShareRequest.Update
-        updates: list[Any] = []
+        updates: builtins.list[Any] = []
         if permissions is not None:
             updates.append(
                 U(
@@ -830,7 +831,7 @@ class CS3Client:
             "RemovePublicShare", linkapi.RemovePublicShareRequest(ref=ref), op="remove_link", path=link_id
         )
 
-    async def list_links(self, target: Target | None = None) -> list[PublicLink]:
+    async def list_links(self, target: Target | None = None) -> builtins.list[PublicLink]:
         F = linkapi.ListPublicSharesRequest.Filter
         filters = []
         if target is not None:

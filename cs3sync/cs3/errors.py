@@ -15,12 +15,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 import grpc
 
 if TYPE_CHECKING:
     from .types import Lock
+
+
+class Where(TypedDict):
+    """What failed, as every error carries it (the keyword arguments of `CS3Error`)."""
+
+    op: str | None
+    path: str | None
+    code: str | None
 
 
 class CS3Error(Exception):
@@ -246,7 +254,7 @@ def from_status(
     """
     name = CODE_NAMES.get(code, str(code))
     msg = message or name.lower()
-    kw = {"op": op, "path": path, "code": name}
+    kw: Where = {"op": op, "path": path, "code": name}
     if is_token_rejection(code, message):
         return Unauthenticated(msg, **kw)
     if code == NOT_FOUND:
@@ -313,7 +321,7 @@ def _looks_transient(message: str) -> bool:
     return any(s in m for s in ("unavailable", "connection refused", "timeout", "timed out", "try again"))
 
 
-def _from_message(msg: str, kw: dict) -> CS3Error | None:
+def _from_message(msg: str, kw: Where) -> CS3Error | None:
     """Recover a type from an untyped (INTERNAL / UNKNOWN) message, as EOS forces us to."""
     m = _ERRNO_RE.search(msg)
     if m:
@@ -374,7 +382,7 @@ def from_rpc_error(err: grpc.aio.AioRpcError, *, op: str | None = None, path: st
 
 def from_http(status: int, *, op: str | None = None, path: str | None = None, message: str = "") -> CS3Error:
     """Map a data-plane HTTP status."""
-    kw = {"op": op, "path": path, "code": f"HTTP {status}"}
+    kw: Where = {"op": op, "path": path, "code": f"HTTP {status}"}
     msg = message or f"HTTP {status}"
     if status == 401:
         return Unauthenticated(msg, **kw)

@@ -6,6 +6,7 @@ servicer. Share ids are numeric strings; clients must treat them as opaque.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import secrets
 import string
@@ -286,7 +287,9 @@ class ShareStore:
                 received.mount_point.CopyFrom(res.Reference(path=disk.name))
         return received
 
-    def received(self, caller: UserSpec, filters: list[collab_res.Filter]) -> list[collab_res.ReceivedShare]:
+    def received(
+        self, caller: UserSpec, filters: builtins.list[collab_res.Filter]
+    ) -> builtins.list[collab_res.ReceivedShare]:
         now = self.storage.clock.now()
         with self.storage.mutex:
             rows = self.db.execute("SELECT * FROM shares ORDER BY id").fetchall()
@@ -311,7 +314,7 @@ class ShareStore:
         return self._received_proto(row, caller)
 
     def update_received(
-        self, received: collab_res.ReceivedShare, paths: list[str], caller: UserSpec
+        self, received: collab_res.ReceivedShare, paths: builtins.list[str], caller: UserSpec
     ) -> collab_res.ReceivedShare:
         row = self._find(collab_res.ShareReference(id=received.share.id))
         if not self._is_grantee(row, caller):
@@ -448,7 +451,9 @@ class ShareStore:
             )
             return self.link_proto(self._link_row_by("id", row["id"]))
 
-    def list_links(self, caller: UserSpec, filters: list[Any]) -> list[link_res.PublicShare]:
+    def list_links(
+        self, caller: UserSpec, filters: builtins.list[Any]
+    ) -> builtins.list[link_res.PublicShare]:
         with self.storage.mutex:
             rows = self.db.execute(
                 "SELECT * FROM public_shares WHERE owner=? OR creator=? ORDER BY id",

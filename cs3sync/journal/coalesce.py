@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import aiosqlite
 
+from cs3sync.journal.db import fetchall
 from cs3sync.journal.paths import is_under, path_key, path_rows
 from cs3sync.journal.types import Op, State
 
@@ -42,7 +43,7 @@ async def _intersecting_active(conn: aiosqlite.Connection, path: str) -> list[ai
               WHERE e.state IN ({_ACTIVE_SQL})
                 AND (ep.key = ? OR (ep.self = 1 AND ep.key IN ({marks})))
               ORDER BY e.id"""
-    return list(await conn.execute_fetchall(sql, [path_key(path), *ancestors_and_self]))
+    return list(await fetchall(conn, sql, [path_key(path), *ancestors_and_self]))
 
 
 def _priors(row: aiosqlite.Row) -> list[str]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import aiosqlite
@@ -31,6 +33,13 @@ async def connect(db: Path, *, readonly: bool) -> aiosqlite.Connection:
         await conn.close()  # its thread would otherwise keep the process alive
         raise
     return conn
+
+
+async def fetchall(
+    conn: aiosqlite.Connection, sql: str, params: Iterable[Any] | Mapping[str, Any] = ()
+) -> list[sqlite3.Row]:
+    """Every row of one statement (aiosqlite types its result as a bare iterable)."""
+    return list(await conn.execute_fetchall(sql, params))
 
 
 def quick_check(db: Path) -> str | None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.to_thread
 
+from cs3sync.journal.db import fetchall
 from cs3sync.journal.types import State
 
 if TYPE_CHECKING:
@@ -45,7 +46,8 @@ async def _delete_old_entries(journal: Journal, batch: int, max_batches: int | N
     cutoff = journal.now() - journal.retention_seconds
     while max_batches is None or batches < max_batches:
         async with journal._tx(control=True) as conn:
-            cap = await conn.execute_fetchall(
+            cap = await fetchall(
+                conn,
                 f"SELECT id FROM entries WHERE state IN ({_TERMINAL_SQL}) ORDER BY id DESC LIMIT 1 OFFSET ?",
                 (journal.retention_rows,),
             )
@@ -152,8 +154,8 @@ async def _compact_manifest(journal: Journal) -> None:
     """Rewrite the manifest with one line per still-pending or parked entry. Under the write lock, so no
     enqueue appends meanwhile."""
     async with journal._tx() as conn:
-        rows = await conn.execute_fetchall(
-            f"SELECT * FROM entries WHERE state IN ({_KEEP_IN_MANIFEST_SQL}) ORDER BY id"
+        rows = await fetchall(
+            conn, f"SELECT * FROM entries WHERE state IN ({_KEEP_IN_MANIFEST_SQL}) ORDER BY id"
         )
         records: list[dict[str, Any]] = [
             {

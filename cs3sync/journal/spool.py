@@ -20,7 +20,7 @@ import hashlib
 import json
 import os
 import secrets
-from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -163,7 +163,7 @@ class Spool:
         return removed
 
     # ------------------------------------------------------------ manifest
-    async def append_manifest(self, records: list[Mapping[str, Any]], *, durable: bool) -> None:
+    async def append_manifest(self, records: Sequence[Mapping[str, Any]], *, durable: bool) -> None:
         """Append JSON lines; ``durable`` fsyncs them (enqueue lines, written before the commit)."""
         data = "".join(json.dumps(r, separators=(",", ":"), sort_keys=True) + "\n" for r in records).encode()
 
@@ -197,7 +197,7 @@ class Spool:
                     records.append(record)
         return records
 
-    def rewrite_manifest(self, records: list[Mapping[str, Any]]) -> None:
+    def rewrite_manifest(self, records: Sequence[Mapping[str, Any]]) -> None:
         """Atomically replace the manifest (compaction). Blocking; call under the journal write lock."""
         tmp = self.root / "manifest.log.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)

@@ -27,6 +27,7 @@ import anyio.to_thread
 
 from cs3sync.journal import coalesce, db, ownership, schema
 from cs3sync.journal.crash import crash_point
+from cs3sync.journal.db import fetchall
 from cs3sync.journal.errors import (
     InvalidTransition,
     JournalError,
@@ -243,10 +244,10 @@ class Journal:
         except sqlite3.Error as exc:
             raise JournalUnreadable(f"cannot open the journal: {exc}") from exc
         try:
-            rows = await reader.execute_fetchall("PRAGMA quick_check")
+            rows = await fetchall(reader, "PRAGMA quick_check")
             if [tuple(r) for r in rows] != [("ok",)]:
                 raise JournalUnreadable("the journal database is corrupt: " + str(tuple(rows[0])))
-            version = await reader.execute_fetchall("SELECT value FROM meta WHERE key = 'schema_version'")
+            version = await fetchall(reader, "SELECT value FROM meta WHERE key = 'schema_version'")
             if not version or int(version[0][0]) != schema.SCHEMA_VERSION:
                 found = version[0][0] if version else "none"
                 raise JournalUnreadable(
@@ -476,7 +477,8 @@ class Journal:
             if plan.inherit_base:
                 base_etag, base_fileid = plan.base_etag, plan.base_fileid
             state = State.CANCELLED if plan.cancel_self else State.QUEUED
-            rows = await conn.execute_fetchall(
+            rows = await fetchall(
+                conn,
                 """INSERT INTO entries (op, path, src_path, kind, state, blob, sha256, size, base_etag,
                        base_fileid, large, needs_check, prior_blobs, extra, resolution, created_at,
                        updated_at, finished_at)
@@ -584,7 +586,8 @@ class Journal:
                    WHERE state = 'running' AND lease_expires < :now""",
                 params,
             )
-            rows = await conn.execute_fetchall(
+            rows = await fetchall(
+                conn,
                 f"""UPDATE entries SET state = 'running', lease_owner = :worker, lease_expires = :expires,
                         claims = claims + 1, blocked_reason = NULL, updated_at = :now
                     WHERE id = ({_RUNNABLE_SQL})
@@ -627,7 +630,7 @@ class Journal:
         values = {**sets, "updated_at": now}
         assignments = ", ".join(f"{column} = :{column}" for column in values)
         async with self._tx(control=control, durable=durable) as conn:
-            current = await conn.execute_fetchall("SELECT * FROM entries WHERE id = ?", (entry_id,))
+            current = await fetchall(conn, "SELECT * FROM entries WHERE id = ?", (entry_id,))
             if not current:
                 raise UnknownEntry(entry_id)
             if current[0]["state"] not in allowed:
@@ -636,7 +639,8 @@ class Journal:
                 )
             if conn_hook is not None:
                 await conn_hook(conn, current[0])
-            rows = await conn.execute_fetchall(
+            rows = await fetchall(
+                conn,
                 f"UPDATE entries SET {assignments} WHERE id = :entry_id RETURNING *",
                 {**values, "entry_id": entry_id},
             )
@@ -1022,7 +1026,7 @@ class Journal:
         count survives replacement."""
         now = self.now()
         async with self._tx(durable=False) as conn:
-            rows = await conn.execute_fetchall(
+            rows = await fetchall(conn,
                 """INSERT INTO uploads (entry_id, protocol, endpoint, url, token, token_expires, total,
                        chunk_size, offset, sent, checksum, updated_at)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -1053,7 +1057,8 @@ class Journal:
         """Forget the session (the engine must initiate again): url and token cleared, offsets 0,
         ``resets += 1``. `upload_session` then returns a record with ``url == ""``."""
         async with self._tx(durable=False) as conn:
-            rows = await conn.execute_fetchall(
+            rows = await fetchall(
+                conn,
                 """UPDATE uploads SET url = '', token = NULL, token_expires = NULL, offset = 0, sent = 0,
                        resets = resets + 1, updated_at = ? WHERE entry_id = ? RETURNING *""",
                 (self.now(), entry_id),
@@ -1260,7 +1265,8 @@ class Journal:
             for folder, observed in listed:
                 folder = normalize_path(folder)
                 present = {p for p, _ in rows if _parent(p) == folder}
-                known = await conn.execute_fetchall(
+                known = await fetchall(
+                    conn,
                     "SELECT path FROM remote_state WHERE parent = ? AND path != '/' AND updated_at <= ?",
                     (folder, observed),
                 )
@@ -1309,7 +1315,8 @@ class Journal:
                 "DELETE FROM remote_state WHERE path = ? OR substr(path, 1, length(?)) = ?",
                 (dst, path_key(dst), path_key(dst)),
             )
-            rows = await conn.execute_fetchall(
+            rows = await fetchall(
+                conn,
                 "SELECT path FROM remote_state WHERE path = ? OR substr(path, 1, length(?)) = ?",
                 (src, key, key),
             )
@@ -1358,7 +1365,8 @@ class Journal:
         now = self.now()
         async with self._tx() as conn:
             await self._ensure_blob_row(conn, blob.sha256, blob.size, now)
-            rows = await conn.execute_fetchall(
+            rows = await fetchall(
+                conn,
                 """INSERT INTO checkpoints
                        (path, checkpoint_id, blob, size, remote_path, entry_id, created_at)
                    VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -1554,7 +1562,7 @@ class Journal:
         ids = []
         for record in keep:
             sha = record["blob"]
-            size = await anyio.to_thread.run_sync(lambda s=sha: self.blob_path(s).stat().st_size)
+            size = (await anyio.to_thread.run_sync(self.blob_path(sha).stat)).st_size
             entry = await self.enqueue(
                 Op.SAVE,
                 record["path"],

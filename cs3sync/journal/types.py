@@ -7,6 +7,7 @@ holding a connection, and nothing mutates behind their back.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,7 +139,7 @@ class Entry:
         return (self.path,) if self.src_path is None else (self.path, self.src_path)
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Entry:
+    def from_row(cls, row: sqlite3.Row | Mapping[str, Any]) -> Entry:
         return cls(
             id=row["id"],
             op=row["op"],
