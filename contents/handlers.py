@@ -37,6 +37,7 @@ from traitlets import Unicode
 from traitlets.config import Configurable
 
 import cs3sync
+from contents.mounts import SHARES_FOLDER, SPACES_FOLDER
 from cs3sync.journal import UnknownEntry
 from cs3sync.merge import compare_in_thread
 
@@ -50,8 +51,8 @@ PENDING_STATES = ("queued", "running", "retrying", "blocked")
 #: Journal states shown by the panel (pending + parked problems).
 SHOWN_STATES = (*PENDING_STATES, "conflict", "failed")
 
-DEFAULT_SPACES_FOLDER = "Spaces"
-DEFAULT_SHARES_FOLDER = "Shared with me"
+DEFAULT_SPACES_FOLDER = SPACES_FOLDER
+DEFAULT_SHARES_FOLDER = SHARES_FOLDER
 MIN_QUERY = 2
 MAX_ENTRIES = 500
 #: Latest merged saves the journal endpoint lists (``merged``).
@@ -267,26 +268,6 @@ async def _maybe_await(value: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------------------------- mounts
-def mount_names(items: Iterable[tuple[str, str, str]]) -> dict[str, str]:
-    """{unique mount name: cs3 path} from (stable key, wanted name, cs3 path), collisions get " (2)"..."""
-    out: dict[str, str] = {}
-    for _key, name, path in sorted(items):
-        base = (name or posixpath.basename(path.rstrip("/")) or "storage").replace("/", "_").strip()
-        if base.startswith("."):
-            base = "_" + base[1:]
-        candidate, n = base, 1
-        while candidate in out:
-            n += 1
-            candidate = f"{base} ({n})"
-        out[candidate] = path
-    return out
-
-
-def _under(path: str, root: str) -> bool:
-    root = root.rstrip("/") or "/"
-    return path == root or path.startswith(root if root.endswith("/") else root + "/")
-
-
 async def refresh_mounts(
     cm: Any,
     client: Any,
@@ -297,27 +278,11 @@ async def refresh_mounts(
     spaces: list[Any] | None = None,
     incoming: list[Any] | None = None,
 ) -> None:
-    """Mount the spaces and accepted received shares that lie outside the root as virtual folders."""
-    if pm is None or not hasattr(pm, "set_mounts"):
-        return
-    root = getattr(pm, "root", "/")
-    if spaces_folder:
-        if spaces is None:
-            spaces = await client.spaces()
-        pm.set_mounts(
-            spaces_folder,
-            mount_names((s.id, s.name, s.path) for s in spaces if s.path and not _under(s.path, root)),
-        )
-    if shares_folder:
-        if incoming is None:
-            incoming = await client.list_incoming_shares()
-        items = []
-        for rs in incoming:
-            res = rs.resource or rs.share.resource
-            if rs.state != "accepted" or res is None or not res.path or _under(res.path, root):
-                continue
-            items.append((rs.share.id, res.name or posixpath.basename(res.path), res.path))
-        pm.set_mounts(shares_folder, mount_names(items))
+    """Mount the spaces and accepted received shares that lie outside the root as virtual folders, under
+    names that never change while they exist (the contents manager owns them: contents/mounts.py)."""
+    refresh = getattr(cm, "refresh_mounts", None)
+    if refresh is not None:
+        await refresh(spaces_folder, shares_folder, spaces=spaces, incoming=incoming)
 
 
 # ---------------------------------------------------------------------------------------------- JSON shapes

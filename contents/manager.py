@@ -49,6 +49,7 @@ from contents.models import (
     lock_holder_name,
     now,
 )
+from contents.mounts import SHARES_FOLDER, SPACES_FOLDER, Mountable, MountTable, under
 from cs3sync.cs3.uploads import human_size
 
 NOT_FOUND = object()
@@ -180,6 +181,8 @@ class CS3ContentsManager(AsyncContentsManager):
         self._seeded: set[str] = set()
         self._seeded_dirs: set[str] = set()
         self.presented = PresentedTimes()
+        self.mount_table = MountTable()
+        self._mounts_lock = asyncio.Lock()
         #: Paths whose save the engine merged with a foreign change: (presented time, sha256) to show next.
         self._merged: dict[str, tuple[float, str | None]] = {}
         self.content_cache = ContentCache(self.cs3.cache_max_bytes)
@@ -222,7 +225,81 @@ class CS3ContentsManager(AsyncContentsManager):
             with http_error(""):
                 home = await client.home()
             self.path_map = P.PathMapper(home)
+        if not self.mount_table.loaded:
+            await self._load_mounts(self.path_map)
         return self.path_map
+
+    # ------------------------------------------------------------------ virtual mounts
+    async def _mount_store(self) -> Any:
+        """The journal keeps the mount names (None while it cannot be opened: names are then kept in
+        memory and saved with the next refresh)."""
+        try:
+            return (await self.get_engine()).journal
+        except Exception as exc:
+            self.log.debug("cs3sync: mount names not persisted: %s", exc)
+            return None
+
+    async def _load_mounts(self, path_map: P.PathMapper) -> None:
+        """The names assigned before (this or an earlier process), so a path under a mount means the
+        same folder from the first request on."""
+        async with self._mounts_lock:
+            if self.mount_table.loaded:
+                return
+            store = await self._mount_store()
+            if store is None:
+                return
+            await self.mount_table.load(store, (SPACES_FOLDER, SHARES_FOLDER))
+            for folder, names in self.mount_table.folders.items():
+                if names.names and folder not in path_map.mounts:
+                    path_map.set_mounts(folder, names.live())
+
+    async def refresh_mounts(
+        self,
+        spaces_folder: str = SPACES_FOLDER,
+        shares_folder: str = SHARES_FOLDER,
+        *,
+        spaces: list[Any] | None = None,
+        incoming: list[Any] | None = None,
+    ) -> None:
+        """Mount the spaces and accepted received shares outside the root under their stable names."""
+        path_map = await self.get_path_map()
+        client = await self.get_client()
+        root = path_map.root
+        owners: dict[str, str] = {}
+
+        async def owner_name(user_id: str) -> str:
+            if user_id not in owners:
+                try:
+                    user = await client.get_user(user_id)
+                    owners[user_id] = user.username or user.display_name or user_id
+                except Exception:  # a suffix is cosmetic: the id still tells the names apart
+                    owners[user_id] = user_id[:12]
+            return owners[user_id]
+
+        found: dict[str, list[Mountable]] = {}
+        if spaces_folder:
+            if spaces is None:
+                spaces = await client.spaces()
+            found[spaces_folder] = [
+                Mountable(s.id, s.name, s.path, s.owner) for s in spaces if s.path and not under(s.path, root)
+            ]
+        if shares_folder:
+            if incoming is None:
+                incoming = await client.list_incoming_shares()
+            items = []
+            for rs in incoming:
+                res = rs.resource or rs.share.resource
+                if rs.state != "accepted" or res is None or not res.path or under(res.path, root):
+                    continue
+                key = str(rs.share.resource_id) if rs.share.resource_id else f"share:{rs.share.id}"
+                items.append(
+                    Mountable(key, res.name or posixpath.basename(res.path), res.path, rs.share.owner)
+                )
+            found[shares_folder] = items
+        store = await self._mount_store()
+        async with self._mounts_lock:
+            for folder, items in found.items():
+                path_map.set_mounts(folder, await self.mount_table.update(store, folder, items, owner_name))
 
     def _journal_dir(self) -> Path:
         if self.cs3.journal_dir:
