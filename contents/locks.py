@@ -24,6 +24,8 @@ from tornado import web
 from contents import paths as P
 from contents.errors import is_offline_error, to_http_error
 
+LOCK_INSTANCE_KEY = "lock_instance"
+
 
 @dataclass
 class LockState:
@@ -58,8 +60,22 @@ class LockManager:
     def heartbeat(self) -> int:
         return max(10, self.expiration // 3)
 
+    @property
+    def prefix(self) -> str:
+        """Every lock id we issue starts with this (per journal, so it survives restarts)."""
+        return f"cs3sync-{self.instance}-"
+
+    async def load_instance(self, store: Any) -> None:
+        """Take this journal's lock id prefix (or record ours): after a restart, the locks the earlier
+        process took are recognised as ours, not as someone else's."""
+        instance = (await store.meta()).get(LOCK_INSTANCE_KEY)
+        if instance:
+            self.instance = instance
+        else:
+            await store.set_meta(LOCK_INSTANCE_KEY, self.instance)
+
     def _new_lock_id(self) -> str:
-        return f"cs3sync-{self.instance}-{uuid.uuid4().hex[:12]}"
+        return f"{self.prefix}{uuid.uuid4().hex[:12]}"
 
     def _lock(self) -> asyncio.Lock:
         if self._mutex is None:
@@ -151,6 +167,11 @@ class LockManager:
             state.holder = None
             state.refreshed_at = self.clock()
         except errors.Locked as exc:
+            earlier = exc.lock.lock_id if exc.lock is not None else ""
+            if state.lock_id is None and earlier.startswith(self.prefix):
+                # Our own lock from before a restart: keep using it (the next sweep renews it).
+                state.lock_id, state.holder, state.refreshed_at = earlier, None, 0.0
+                return
             state.lock_id = None
             state.holder = exc.holder or "another application"
         except (errors.Unimplemented, errors.NotFound) as exc:

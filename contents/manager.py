@@ -248,6 +248,7 @@ class CS3ContentsManager(AsyncContentsManager):
             store = await self._mount_store()
             if store is None:
                 return
+            await self.locks.load_instance(store)
             await self.mount_table.load(store, (SPACES_FOLDER, SHARES_FOLDER))
             for folder, names in self.mount_table.folders.items():
                 if names.names and folder not in path_map.mounts:
@@ -707,8 +708,8 @@ class CS3ContentsManager(AsyncContentsManager):
         return self.locks.our_lock_ids()
 
     def _lock_context(self) -> tuple[str, frozenset[str]]:
-        """(our lock holder, our lock ids): read once per listing rather than per entry."""
-        return self.cs3.lock_holder, self._our_lock_ids()
+        """(our lock id prefix, our lock ids): read once per listing rather than per entry."""
+        return self.locks.prefix, self._our_lock_ids()
 
     def _writable(self, info: Any, locks: tuple[str, frozenset[str]] | None = None) -> bool:
         if info is NOT_FOUND:
@@ -718,8 +719,8 @@ class CS3ContentsManager(AsyncContentsManager):
         lock = getattr(info, "lock", None)
         if lock is None:
             return True
-        holder, ours = locks if locks is not None else self._lock_context()
-        return not is_foreign_lock(lock, holder, ours)
+        prefix, ours = locks if locks is not None else self._lock_context()
+        return not is_foreign_lock(lock, prefix, ours)
 
     def _model_for(
         self,
@@ -1137,7 +1138,7 @@ class CS3ContentsManager(AsyncContentsManager):
         if info is NOT_FOUND or info is None:
             return
         lock = getattr(info, "lock", None)
-        if is_foreign_lock(lock, self.cs3.lock_holder, self._our_lock_ids()):
+        if is_foreign_lock(lock, self.locks.prefix, self._our_lock_ids()):
             raise HTTPError(423, f"{api_path} is locked by {lock_holder_name(lock)}")
 
     async def _refuse_virtual(self, path: str) -> None:

@@ -86,18 +86,18 @@ def base_model(
 
 
 def is_foreign_lock(
-    lock: Any, our_holder: str, our_lock_ids: set[str] | frozenset[str] = frozenset()
+    lock: Any, our_prefix: str, our_lock_ids: set[str] | frozenset[str] = frozenset()
 ) -> bool:
-    """A valid lock that is not ours: neither one of our lock ids nor our holder (EOS compares the app)."""
+    """A valid lock that is not ours. Ours means a lock id we issued: one we hold now, or one with our
+    journal's lock id prefix (issued before a restart). The app name proves nothing: with bearer tokens
+    every user's Jupyter presents the same one (``jupyter-rtc``)."""
     if lock is None:
         return False
     expiration = getattr(lock, "expiration", None)
     if expiration and expiration < time.time():
         return False
-    if getattr(lock, "lock_id", None) in our_lock_ids:
-        return False
-    app = (getattr(lock, "app_name", "") or "").lower()
-    return app != our_holder.lower()
+    lock_id = getattr(lock, "lock_id", None) or ""
+    return not (lock_id in our_lock_ids or (our_prefix and lock_id.startswith(our_prefix)))
 
 
 def lock_holder_name(lock: Any) -> str:

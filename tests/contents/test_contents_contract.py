@@ -154,3 +154,39 @@ async def test_our_own_delete_then_a_save_creates_the_file_again(
     entries = await _settle(await cm.get_engine(), "again.txt")
     assert [e.state for e in entries] == ["done", "done", "done"]
     assert (cs3_root[1] / "again.txt").read_bytes() == b"v2"
+
+
+async def test_a_lock_with_our_app_name_but_not_our_id_is_foreign(
+    jp_fetch: Any, cm: Any, emulator_thread: Any, cs3_root: Any
+) -> None:
+    """With bearer tokens every user's Jupyter locks as `jupyter-rtc`: marie's lock looks like ours by app
+    name. Only a lock id we issued is ours: the file is read-only and a save answers 423."""
+    await put_text(jp_fetch, "theirs.txt", "mine")
+    await (await cm.get_engine()).wait_idle(timeout=30)
+    cs3_path = cm.path_map.to_cs3("theirs.txt")
+    emulator_thread.storage.lock(cs3_path, app=cm.cs3.lock_holder, lock_id="marie-session", user="marie")
+    cm.invalidate(cs3_path)
+    got = body(await jp_fetch("api", "contents", "theirs.txt", params={"content": "0"}))
+    assert got["writable"] is False
+    model = {"type": "file", "format": "text", "content": "over marie's lock"}
+    code = await status_of(jp_fetch, "api", "contents", "theirs.txt", method="PUT", body=json.dumps(model))
+    assert code == 423
+    assert (cs3_root[1] / "theirs.txt").read_bytes() == b"mine"
+    engine = await cm.get_engine()
+    assert [e.state for e in await engine.entries() if e.path == cs3_path] == ["done"]  # nothing journaled
+
+
+async def test_our_lock_from_before_a_restart_is_still_ours(
+    jp_fetch: Any, cm: Any, emulator_thread: Any, make_cm: Any
+) -> None:
+    """Lock ids carry a prefix kept in the journal: after a restart the earlier process's lock is ours."""
+    await put_text(jp_fetch, "doc.txt", "v1")
+    await cm.get_path_map()
+    prefix = cm.locks.prefix
+    cs3_path = cm.path_map.to_cs3("doc.txt")
+    await cm.shutdown()
+    emulator_thread.storage.lock(cs3_path, app=cm.cs3.lock_holder, lock_id=f"{prefix}before", user="einstein")
+    restarted = make_cm()
+    await restarted.get_path_map()
+    assert restarted.locks.prefix == prefix
+    assert (await restarted.get("doc.txt", content=False))["writable"] is True
