@@ -73,6 +73,10 @@ class CS3SyncAPI(Configurable):
         "'https://cernbox.cern.ch/s/{token}' or 'https://ocis.example.org/s/{token}'. The Shares panel's "
         "'Copy link' copies it; when empty (or without '{token}') the panels copy the bare token and say so.",
     ).tag(config=True)
+    product_name = Unicode(
+        "CS3",
+        help="The storage's name in the panels and the status bar, e.g. 'CERNBox' ('CERNBox: offline').",
+    ).tag(config=True)
 
 
 def link_url(template: str, token: str) -> str | None:
@@ -418,6 +422,7 @@ class VersionHandler(CS3APIHandler):
                 "version": cs3sync.__version__,
                 "api": API_VERSION,
                 "contents_manager": hasattr(self.cm, "get_client"),
+                "product_name": self.api_config.product_name if self.api_config else "CS3",
             }
         )
 

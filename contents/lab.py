@@ -27,6 +27,8 @@ from pathlib import Path
 
 DEMO_USERS = {"einstein": "relativity", "marie": "radioactivity", "richard": "superfluidity"}
 HOME_LAYOUTS = {"cernbox": "/eos/user/{u0}/{username}", "ocis": "/home/{username}"}
+#: The storage's name in the UI (c.CS3SyncAPI.product_name) for each emulator profile.
+PRODUCT_NAMES = {"cernbox": "CERNBox", "ocis": "ownCloud"}
 STARTUP_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
 
@@ -116,6 +118,7 @@ def lab_config(
             "journal_dir": str(state / "journal" / profile / user),
             "local_mount": str(local_home),
         },
+        "CS3SyncAPI": {"product_name": PRODUCT_NAMES[profile]},
     }
 
 

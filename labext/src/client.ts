@@ -155,6 +155,18 @@ export class CS3Client {
     this._journalChanged.emit();
   }
 
+  /** A conflict: put this version over the one on the storage (the conflict copy stays). */
+  async keepMine(id: number): Promise<void> {
+    await this._send<void>(`journal/${id}/keep-mine`, 'POST');
+    this._journalChanged.emit();
+  }
+
+  /** A conflict or failure dealt with: the storage's version stays ("Keep theirs", "Mark resolved"). */
+  async resolve(id: number): Promise<void> {
+    await this._send<void>(`journal/${id}/resolve`, 'POST');
+    this._journalChanged.emit();
+  }
+
   /** The lock heartbeat settings of the server (seconds). */
   lockSettings(): Promise<{
     enabled?: boolean;

@@ -5,7 +5,10 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { showErrorMessage } from '@jupyterlab/apputils';
-import { IDocumentWidgetOpener } from '@jupyterlab/docmanager';
+import {
+  IDocumentManager,
+  IDocumentWidgetOpener
+} from '@jupyterlab/docmanager';
 import {
   IDefaultFileBrowser,
   IFileBrowserFactory
@@ -15,6 +18,7 @@ import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { PanelLayout } from '@lumino/widgets';
 
 import { CS3Client } from './client';
+import { ConflictActions, ConflictWatcher } from './conflicts';
 import { LockSession } from './locking';
 import { merges } from './merged';
 import { QuotaBar, QuotaModel, QuotaStatus } from './quota';
@@ -214,30 +218,70 @@ const quota: JupyterFrontEndPlugin<void> = {
   }
 };
 
+/** The product name shown in the UI ("CERNBox"), from the server's settings. */
+function productName(cs3: ICS3Client): string {
+  return cs3.server?.product_name || 'CS3';
+}
+
 const sync: JupyterFrontEndPlugin<void> = {
   id: `${PLUGIN}:sync`,
   description:
-    'The sync status bar item and the journal panel (pending, conflicted and failed operations).',
+    'The sync status bar item, the Sync panel (pending, conflicted and failed operations) and the conflict banner on open documents.',
   autoStart: true,
   requires: [ICS3Client],
-  optional: [IStatusBar, ILayoutRestorer, ITranslator],
+  optional: [
+    IStatusBar,
+    ILayoutRestorer,
+    ITranslator,
+    IDocumentManager,
+    IDocumentWidgetOpener
+  ],
   activate: (
     app: JupyterFrontEnd,
     cs3: ICS3Client,
     statusBar: IStatusBar | null,
     restorer: ILayoutRestorer | null,
-    translator: ITranslator | null
+    translator: ITranslator | null,
+    docManager: IDocumentManager | null,
+    opener: IDocumentWidgetOpener | null
   ) => {
+    translator = translator ?? nullTranslator;
+    const trans = translator.load('cs3sync');
+    const product = productName(cs3);
     // The status item must stay current even while the panel is hidden.
     const model = new JournalModel({ cs3, standby: 'never' });
-    const panel = new SyncPanel(model, cs3, translator ?? undefined);
+    const actions = new ConflictActions({
+      client: cs3.client,
+      docManager,
+      contents: app.serviceManager.contents,
+      trans,
+      show: (widget, ref) =>
+        app.shell.add(widget, 'main', { mode: 'split-right', ref })
+    });
+    const panel = new SyncPanel({ model, cs3, actions, translator, product });
     app.shell.add(panel, 'right', { rank: 900 });
     restorer?.add(panel, 'cs3sync-sync');
+    const watcher = new ConflictWatcher({
+      actions,
+      trans,
+      open: async entry => {
+        if (entry.api_path !== null) {
+          await cs3.open(entry.api_path, 'file');
+        }
+      }
+    });
+    opener?.opened.connect((_, widget) => watcher.track(widget));
+    model.stateChanged.connect(() => {
+      if (model.data) {
+        watcher.update(model.data.entries);
+      }
+    });
     if (statusBar) {
       const item = new SyncStatus(
         model,
         () => app.shell.activateById(panel.id),
-        translator ?? undefined
+        translator,
+        product
       );
       statusBar.registerStatusItem(`${PLUGIN}:sync`, {
         item,

@@ -6,10 +6,18 @@ import {
   nullTranslator,
   TranslationBundle
 } from '@jupyterlab/translation';
+import {
+  refreshIcon,
+  SidePanel,
+  ToolbarButton
+} from '@jupyterlab/ui-components';
+import { Panel } from '@lumino/widgets';
 import * as React from 'react';
 
+import { ConflictActions, conflictText } from './conflicts';
 import { syncIcon } from './icons';
 import { PolledModel } from './model';
+import { CS3APIError } from './request';
 import { ICS3Client } from './tokens';
 import { IJournal, IJournalEntry } from './types';
 import { formatBytes } from './utils';
@@ -113,13 +121,17 @@ export namespace JournalModel {
   }
 }
 
-/** The one-line state of the sync, e.g. "CS3: offline · 2 pending". */
+/** Journal states of entries still waiting for their turn (calm buttons, no Retry). */
+export const WAITING_STATES = ['queued', 'retrying', 'blocked'];
+
+/** The one-line state of the sync, e.g. "CERNBox: offline · 2 pending". */
 export function syncSummary(
   journal: IJournal | null,
-  trans: TranslationBundle
+  trans: TranslationBundle,
+  product = 'CS3'
 ): string {
   if (!journal) {
-    return trans.__('CS3: unknown');
+    return trans.__('%1: unknown', product);
   }
   const state =
     journal.state === 'online'
@@ -127,7 +139,7 @@ export function syncSummary(
       : journal.state === 'offline'
         ? trans.__('offline')
         : trans.__('signed out');
-  const parts = [trans.__('CS3: %1', state)];
+  const parts = [trans.__('%1: %2', product, state)];
   if (journal.pending > 0) {
     parts.push(trans._n('%1 pending', '%1 pending', journal.pending));
   } else if (journal.state === 'online') {
@@ -141,35 +153,59 @@ export function syncSummary(
   return parts.join(' · ');
 }
 
+/** The state the status item shows: the journal's, or what the failed request says. */
+export function itemState(model: JournalModel): string {
+  const error = model.error;
+  if (error) {
+    // A journal we cannot read is not "online · synced", whatever the last answer said.
+    return (error as CS3APIError).kind === 'offline' ? 'offline' : 'error';
+  }
+  return model.data?.state ?? '';
+}
+
 /** The status bar item: state, pending count and upload progress. */
 export class SyncStatus extends VDomRenderer<JournalModel> {
   constructor(
     model: JournalModel,
     private _onClick: () => void,
-    translator?: ITranslator
+    translator?: ITranslator,
+    private _product = 'CS3'
   ) {
     super(model);
     this._trans = (translator ?? nullTranslator).load('cs3sync');
     this.addClass('jp-cs3sync-syncStatus');
-    this.node.title = this._trans.__('Show the sync journal');
+    this.node.title = this._trans.__(
+      'Show what is being saved to %1',
+      _product
+    );
   }
 
   protected render(): React.ReactElement {
     const trans = this._trans;
-    const data = this.model.data;
-    const state = this.model.error && !data ? 'error' : (data?.state ?? '');
+    const data = this.model.error ? null : this.model.data;
+    const state = itemState(this.model);
     const percent = data ? uploadPercent(data.entries) : null;
     const text =
-      this.model.error && !data
-        ? trans.__('CS3: server extension unavailable')
-        : syncSummary(data, trans);
+      state === 'error'
+        ? trans.__('%1: not answering', this._product)
+        : state === 'offline' && !data
+          ? trans.__('%1: offline', this._product)
+          : syncSummary(data, trans, this._product);
     return (
       <div
         className={`jp-cs3sync-syncItem jp-mod-${state}`}
         data-state={state}
-        data-pending={data?.pending ?? 0}
+        data-pending={data?.pending ?? this.model.pending}
         data-progress={percent ?? ''}
+        role="button"
+        tabIndex={0}
         onClick={this._onClick}
+        onKeyDown={event => {
+          if (event.key === 'Enter' || event.key === ' ') {
+            event.preventDefault();
+            this._onClick();
+          }
+        }}
       >
         <GroupItem spacing={4}>
           <syncIcon.react tag="span" />
@@ -188,20 +224,95 @@ export class SyncStatus extends VDomRenderer<JournalModel> {
   private _trans: TranslationBundle;
 }
 
-/** The panel listing pending, conflicted and failed operations. */
-export class SyncPanel extends VDomRenderer<JournalModel> {
-  constructor(
-    model: JournalModel,
-    private _cs3: ICS3Client,
-    translator?: ITranslator
-  ) {
-    super(model);
-    this._trans = (translator ?? nullTranslator).load('cs3sync');
+/** The Sync sidebar: a toolbar (refresh, Retry all) over the journal list. */
+export class SyncPanel extends SidePanel {
+  constructor(options: SyncPanel.IOptions) {
+    const translator = options.translator ?? nullTranslator;
+    super({ content: new Panel(), translator });
+    const trans = translator.load('cs3sync');
     this.id = 'cs3sync-sync';
     this.addClass('jp-cs3sync-panel');
     this.addClass('jp-cs3sync-syncPanel');
     this.title.icon = syncIcon;
-    this.title.caption = this._trans.__('Sync journal');
+    this.title.caption = trans.__('Sync');
+    const header = new Panel();
+    header.node.textContent = trans.__('Sync');
+    header.addClass('jp-cs3sync-header');
+    this.header.addWidget(header);
+    const model = options.model;
+    this.toolbar.addItem(
+      'refresh',
+      new ToolbarButton({
+        icon: refreshIcon,
+        tooltip: trans.__('Refresh'),
+        onClick: () => void model.refresh()
+      })
+    );
+    this.toolbar.addItem(
+      'retry-all',
+      new ToolbarButton({
+        label: trans.__('Retry all'),
+        tooltip: trans.__('Try every failed change again'),
+        onClick: () => void this._retryAll()
+      })
+    );
+    this.addWidget(
+      new SyncList(
+        model,
+        options.cs3,
+        options.actions,
+        translator,
+        options.product
+      )
+    );
+    this._model = model;
+    this._cs3 = options.cs3;
+    this._strings = trans;
+  }
+
+  private async _retryAll(): Promise<void> {
+    const failed = (this._model.data?.entries ?? []).filter(
+      e => e.state === 'failed'
+    );
+    for (const entry of failed) {
+      await this._cs3.client.retry(entry.id).catch(error =>
+        showDialog({
+          title: this._strings.__('Retry all'),
+          body: (error as Error).message,
+          buttons: [Dialog.okButton()]
+        })
+      );
+    }
+    await this._model.refresh();
+  }
+
+  private _model: JournalModel;
+  private _cs3: ICS3Client;
+  private _strings: TranslationBundle;
+}
+
+export namespace SyncPanel {
+  export interface IOptions {
+    model: JournalModel;
+    cs3: ICS3Client;
+    actions: ConflictActions;
+    translator?: ITranslator;
+    product?: string;
+  }
+}
+
+/** The list of pending, conflicted and failed operations. */
+export class SyncList extends VDomRenderer<JournalModel> {
+  constructor(
+    model: JournalModel,
+    private _cs3: ICS3Client,
+    private _actions: ConflictActions,
+    translator?: ITranslator,
+    private _product = 'CS3'
+  ) {
+    super(model);
+    this._trans = (translator ?? nullTranslator).load('cs3sync');
+    this.addClass('jp-cs3sync-content');
   }
 
   protected render(): React.ReactElement {
@@ -211,7 +322,10 @@ export class SyncPanel extends VDomRenderer<JournalModel> {
     if (model.error && !data) {
       return (
         <div className="jp-cs3sync-error" role="alert">
-          {trans.__('Could not read the journal: %1', model.error.message)}
+          {trans.__(
+            'Could not read what is waiting to be saved: %1',
+            model.error.message
+          )}
         </div>
       );
     }
@@ -219,22 +333,22 @@ export class SyncPanel extends VDomRenderer<JournalModel> {
       return <div className="jp-cs3sync-empty">{trans.__('Loading…')}</div>;
     }
     const groups = groupEntries(data.entries);
+    const state = itemState(model);
     return (
       <div className="jp-cs3sync-content">
-        <div className="jp-cs3sync-header">{trans.__('Sync')}</div>
-        <div className={`jp-cs3sync-syncState jp-mod-${data.state}`}>
-          {syncSummary(data, trans)}
+        <div className={`jp-cs3sync-syncState jp-mod-${state}`} role="status">
+          {syncSummary(
+            model.error ? { ...data, state: 'offline' } : data,
+            trans,
+            this._product
+          )}
           {data.last_error && data.state !== 'online' ? (
-            <div className="jp-cs3sync-detail jp-cs3sync-stateError">
+            <details className="jp-cs3sync-details">
+              <summary>{trans.__('Details')}</summary>
               {shortMessage(data.last_error)}
-            </div>
+            </details>
           ) : null}
         </div>
-        {this._section(
-          trans.__('Pending'),
-          groups.pending,
-          trans.__('Everything is saved to the storage.')
-        )}
         {this._section(
           trans.__('Conflicts'),
           groups.conflicts,
@@ -244,6 +358,11 @@ export class SyncPanel extends VDomRenderer<JournalModel> {
           trans.__('Failed'),
           groups.failed,
           trans.__('No failures.')
+        )}
+        {this._section(
+          trans.__('Pending'),
+          groups.pending,
+          trans.__('Everything is saved to the storage.')
         )}
       </div>
     );
@@ -273,12 +392,11 @@ export class SyncPanel extends VDomRenderer<JournalModel> {
   private _entry(entry: IJournalEntry): React.ReactElement {
     const trans = this._trans;
     const client = this._cs3.client;
+    const name = entry.api_path ?? entry.path;
     const state = entry.blocked_reason
       ? `${entry.state} (${entry.blocked_reason})`
       : entry.state;
-    const canRetry = ['failed', 'conflict', 'retrying', 'blocked'].includes(
-      entry.state
-    );
+    const waiting = WAITING_STATES.includes(entry.state);
     return (
       <li
         key={entry.id}
@@ -287,8 +405,8 @@ export class SyncPanel extends VDomRenderer<JournalModel> {
       >
         <div className="jp-cs3sync-entryMain">
           <span className="jp-cs3sync-op">{entry.op}</span>
-          <span className="jp-cs3sync-name" title={entry.path}>
-            {entry.api_path ?? entry.path}
+          <span className="jp-cs3sync-name" title={name}>
+            {name}
           </span>
           <span className="jp-cs3sync-detail">
             {state}
@@ -300,41 +418,92 @@ export class SyncPanel extends VDomRenderer<JournalModel> {
           {entry.progress !== null && entry.state === 'running' ? (
             <UploadProgress
               percent={Math.round(entry.progress * 100)}
-              label={trans.__('Upload of %1', entry.api_path ?? entry.path)}
+              label={trans.__('Upload of %1', name)}
             />
           ) : null}
-          {entry.last_error ? (
-            <div className="jp-cs3sync-detail jp-cs3sync-entryError">
-              {shortMessage(entry.last_error)}
+          {entry.state === 'conflict' ? (
+            <div className="jp-cs3sync-detail jp-cs3sync-conflictText">
+              {conflictText(entry, trans)}
             </div>
+          ) : null}
+          {entry.last_error && entry.state !== 'conflict' ? (
+            <details className="jp-cs3sync-details jp-cs3sync-entryError">
+              <summary>{trans.__('Details')}</summary>
+              {shortMessage(entry.last_error)}
+            </details>
           ) : null}
         </div>
         <div className="jp-cs3sync-entryActions">
-          {entry.state === 'conflict' && entry.conflict_api_path ? (
+          {entry.state === 'conflict' ? (
+            <>
+              <button
+                className="jp-mod-styled jp-mod-accept"
+                data-choice="keep-mine"
+                title={trans.__(
+                  'Put your version over theirs (the conflict copy stays)'
+                )}
+                onClick={() => void this._actions.keepMine(entry)}
+              >
+                {trans.__('Keep mine')}
+              </button>
+              <button
+                className="jp-mod-styled"
+                data-choice="keep-theirs"
+                title={trans.__(
+                  'Keep their version (yours stays in the conflict copy)'
+                )}
+                onClick={() => void this._actions.keepTheirs(entry)}
+              >
+                {trans.__('Keep theirs')}
+              </button>
+              <button
+                className="jp-mod-styled"
+                data-choice="resolve"
+                title={trans.__(
+                  'You dealt with it: nothing changes on the storage'
+                )}
+                onClick={() => void this._actions.markResolved(entry)}
+              >
+                {trans.__('Mark resolved')}
+              </button>
+              {entry.conflict_api_path ? (
+                <button
+                  className="jp-mod-styled jp-cs3sync-openConflict"
+                  title={trans.__('Open %1', entry.conflict_api_path)}
+                  onClick={() =>
+                    void this._cs3.open(entry.conflict_api_path!, 'file')
+                  }
+                >
+                  {trans.__('Open conflict copy')}
+                </button>
+              ) : null}
+            </>
+          ) : null}
+          {entry.state === 'failed' ? (
+            <>
+              <button
+                className="jp-mod-styled jp-mod-accept"
+                onClick={() => void client.retry(entry.id).catch(this._report)}
+              >
+                {trans.__('Retry')}
+              </button>
+              <button
+                className="jp-mod-styled jp-mod-reject"
+                onClick={() => void this._discard(entry)}
+              >
+                {trans.__('Discard')}
+              </button>
+            </>
+          ) : null}
+          {waiting ? (
             <button
-              className="jp-mod-styled jp-cs3sync-openConflict"
-              title={trans.__('Open %1', entry.conflict_api_path)}
-              onClick={() =>
-                void this._cs3.open(entry.conflict_api_path!, 'file')
-              }
+              className="jp-cs3sync-quietButton"
+              title={trans.__('Do not save this change')}
+              onClick={() => void this._discard(entry)}
             >
-              {trans.__('Open conflict copy')}
+              {trans.__('Discard')}
             </button>
           ) : null}
-          {canRetry ? (
-            <button
-              className="jp-mod-styled jp-mod-accept"
-              onClick={() => void client.retry(entry.id).catch(this._report)}
-            >
-              {trans.__('Retry')}
-            </button>
-          ) : null}
-          <button
-            className="jp-mod-styled jp-mod-reject"
-            onClick={() => void this._discard(entry)}
-          >
-            {trans.__('Discard')}
-          </button>
         </div>
       </li>
     );
@@ -342,13 +511,18 @@ export class SyncPanel extends VDomRenderer<JournalModel> {
 
   private async _discard(entry: IJournalEntry): Promise<void> {
     const trans = this._trans;
+    const name = entry.api_path ?? entry.path;
+    const body = entry.conflict_api_path
+      ? trans.__(
+          'The %1 of “%2” will not be applied. The conflict copy “%3” stays.',
+          entry.op,
+          name,
+          entry.conflict_api_path
+        )
+      : trans.__('The %1 of “%2” will not be applied.', entry.op, name);
     const result = await showDialog({
       title: trans.__('Discard this change?'),
-      body: trans.__(
-        'The %1 of “%2” will not be applied to the storage.',
-        entry.op,
-        entry.api_path ?? entry.path
-      ),
+      body,
       buttons: [
         Dialog.cancelButton(),
         Dialog.warnButton({ label: trans.__('Discard') })
@@ -361,7 +535,7 @@ export class SyncPanel extends VDomRenderer<JournalModel> {
 
   private _report = (error: Error) => {
     void showDialog({
-      title: this._trans.__('Sync journal'),
+      title: this._trans.__('Sync'),
       body: error.message,
       buttons: [Dialog.okButton()]
     });

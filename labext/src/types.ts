@@ -13,6 +13,8 @@ export interface IVersion {
   version: string;
   api: number;
   contents_manager: boolean;
+  /** The storage's name in the UI (c.CS3SyncAPI.product_name), e.g. "CERNBox". */
+  product_name?: string;
 }
 
 export interface ISpace {

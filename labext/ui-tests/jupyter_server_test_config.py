@@ -15,6 +15,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import jupyterlab.galata
 from jupyterlab.galata import configure_jupyter_server
 
 configure_jupyter_server(c)  # noqa: F821 (c is injected by jupyter)
@@ -39,6 +40,17 @@ if not grpc:
             time.sleep(0.5)
     grpc = f"127.0.0.1:{grpc_port}"
 
+# Serve the labextension built in THIS tree (labext/ -> contents/labextension), whatever the environment has
+# installed: the first extension of a name found on the path wins, and extra paths come first.
+built = Path(__file__).resolve().parents[2] / "contents" / "labextension"
+linked = scratch / "labextensions" / "@cs3sync" / "labextension"
+linked.parent.mkdir(parents=True)
+linked.symlink_to(built, target_is_directory=True)
+c.LabServerApp.extra_labextensions_path = [  # noqa: F821
+    str(scratch / "labextensions"),
+    str(Path(jupyterlab.galata.__file__).parent),  # what configure_jupyter_server set
+]
+
 secret = scratch / "einstein.secret"
 secret.write_text("relativity")
 secret.chmod(0o600)
@@ -55,6 +67,7 @@ c.CS3Sync.journal_dir = str(scratch / "journal")  # noqa: F821
 c.CS3Sync.upload_chunk_size = 1024 * 1024  # noqa: F821
 # "Copy link" copies a real URL (tests/helpers.ts LINK_URL).
 c.CS3SyncAPI.public_link_url = "https://cernbox.example.org/s/{token}"  # noqa: F821
+c.CS3SyncAPI.product_name = "CERNBox"  # noqa: F821 (what the cernbox profile of `cs3sync lab` sets)
 
 # No news/update toast over the screenshots.
 settings = scratch / "settings" / "@jupyterlab" / "apputils-extension"

@@ -18,6 +18,7 @@ async def test_version(api: Any) -> None:
     assert body["version"] == cs3sync.__version__
     assert body["api"] == 1
     assert body["contents_manager"] is True
+    assert body["product_name"] == "CS3"  # c.CS3SyncAPI.product_name; `cs3sync lab` sets it per profile
 
 
 async def test_unauthenticated_is_refused(jp_fetch: Any) -> None:

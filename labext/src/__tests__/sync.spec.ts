@@ -3,7 +3,8 @@ import { framePromise } from '@jupyterlab/testing';
 import { Widget } from '@lumino/widgets';
 
 import { CS3Client } from '../client';
-import { JournalModel, shortMessage, SyncPanel, SyncStatus } from '../sync';
+import { ConflictActions } from '../conflicts';
+import { JournalModel, shortMessage, SyncList, SyncStatus } from '../sync';
 import { ICS3Client } from '../tokens';
 import { IJournal, IJournalEntry } from '../types';
 import { ServerConnection } from '@jupyterlab/services';
@@ -94,18 +95,46 @@ describe('SyncPanel', () => {
         })
       ]
     });
-    const panel = new SyncPanel(model, cs3);
+    const actions = {
+      keepMine: jest.fn(),
+      keepTheirs: jest.fn(),
+      markResolved: jest.fn(),
+      compare: jest.fn()
+    } as unknown as ConflictActions;
+    const panel = new SyncList(model, cs3, actions, nullTranslator, 'CERNBox');
     const node = await rendered(panel);
-    expect(node.querySelector('.jp-cs3sync-stateError')!.textContent).toBe(
-      'storage unreachable'
+    // The storage detail sits in a "Details" disclosure, never in the headline.
+    expect(node.querySelector('.jp-cs3sync-syncState')!.textContent).toMatch(
+      /^CERNBox: offline/
     );
-    const errors = Array.from(
-      node.querySelectorAll('.jp-cs3sync-entryError')
+    const details = Array.from(
+      node.querySelectorAll('.jp-cs3sync-details')
     ).map(e => e.textContent);
-    expect(errors).toEqual([
-      "upload 'a.md': storage unreachable [UNAVAILABLE]",
-      'notes.md was changed on the storage'
+    expect(details).toEqual([
+      'Detailsstorage unreachable',
+      "Detailsupload 'a.md': storage unreachable [UNAVAILABLE]"
     ]);
+    // A conflict offers the three choices, never a Retry that cannot work.
+    const conflict = node.querySelector('[data-entry-id="3"]')!;
+    expect(
+      Array.from(conflict.querySelectorAll('button')).map(b => b.textContent)
+    ).toEqual([
+      'Keep mine',
+      'Keep theirs',
+      'Mark resolved',
+      'Open conflict copy'
+    ]);
+    (
+      conflict.querySelector('[data-choice="keep-mine"]') as HTMLElement
+    ).click();
+    expect(actions.keepMine).toHaveBeenCalledWith(
+      expect.objectContaining({ id: 3 })
+    );
+    // A waiting entry gets one calm Discard.
+    const waiting = node.querySelector('[data-entry-id="1"]')!;
+    expect(
+      Array.from(waiting.querySelectorAll('button')).map(b => b.className)
+    ).toEqual(['jp-cs3sync-quietButton']);
     const bar = node.querySelector('[role="progressbar"]')!;
     expect(bar.getAttribute('aria-valuenow')).toBe('25');
     expect(bar.getAttribute('aria-label')).toBe('Upload of big.bin');

@@ -212,6 +212,17 @@ test.describe('cs3sync panels on the demo emulator', () => {
       );
       await expect(status).toHaveAttribute('data-pending', /^[1-9]/);
       await expect(status).toContainText('pending');
+      // The item says offline during the outage, in the warning colour (not the status bar's text colour).
+      await expect(status).toHaveAttribute('data-state', 'offline', {
+        timeout: 30000
+      });
+      await expect(status).toContainText('CERNBox: offline');
+      const colours = await status.evaluate(node => {
+        const text = node.querySelector('.jp-StatusBar-TextItem') ?? node;
+        const bar = node.closest('#jp-main-statusbar') ?? document.body;
+        return [getComputedStyle(text).color, getComputedStyle(bar).color];
+      });
+      expect(colours[0]).not.toBe(colours[1]);
       await page.sidebar.openTab('cs3sync-sync');
       const panel = page.locator('#cs3sync-sync');
       const entry = panel
@@ -330,7 +341,7 @@ test.describe('cs3sync panels on the demo emulator', () => {
       .filter({ hasText: 'conflict-demo.md' });
     await expect(conflict).toHaveCount(1, { timeout: 120000 });
     await expect(status).toContainText('1 problem');
-    await expect(conflict).toContainText('was changed on the storage');
+    await expect(conflict).toContainText('was changed by someone else');
     await expect(panel).not.toContainText('/eos/'); // Jupyter paths, not storage paths
     const open = conflict.getByRole('button', { name: 'Open conflict copy' });
     await expect(open).toHaveAttribute('title', /conflicted copy/);
@@ -355,12 +366,8 @@ test.describe('cs3sync panels on the demo emulator', () => {
       return model.content;
     });
     expect(remote).toContain("Someone else's version");
-    // Discard the parked entry (the copy stays).
-    await conflict.getByRole('button', { name: 'Discard' }).click();
-    await page
-      .getByRole('dialog')
-      .getByRole('button', { name: 'Discard' })
-      .click();
+    // Mark it resolved (the copy stays).
+    await conflict.getByRole('button', { name: 'Mark resolved' }).click();
     await expect(conflict).toHaveCount(0);
     await expect(panel).toContainText('No conflicts.');
   });

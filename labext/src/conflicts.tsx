@@ -1,0 +1,370 @@
+// Copyright (c) cs3sync contributors. Apache-2.0.
+/**
+ * Conflicts: what the user can do about one (Keep mine, Keep theirs, Mark
+ * resolved, Compare), a banner on the open document and a notification.
+ *
+ * One owner for the choices: the Sync panel and the banner both call
+ * `ConflictActions`. A later state (issue 16's "merged") adds a choice here and
+ * a line in `conflictText`; the banner renders whatever `bannerChoices` lists.
+ */
+import {
+  MainAreaWidget,
+  Notification,
+  ReactWidget,
+  showDialog,
+  Dialog
+} from '@jupyterlab/apputils';
+import { IDocumentManager } from '@jupyterlab/docmanager';
+import { IDocumentWidget } from '@jupyterlab/docregistry';
+import { Contents } from '@jupyterlab/services';
+import { TranslationBundle } from '@jupyterlab/translation';
+import { Widget } from '@lumino/widgets';
+import { diffLines } from 'diff';
+import * as React from 'react';
+
+import { CS3Client } from './client';
+import { IJournalEntry } from './types';
+
+/** The base name of an API path. */
+function baseName(path: string | null): string {
+  return (path ?? '').split('/').pop() ?? '';
+}
+
+/** The choices a conflict offers, in the order the banner shows them. */
+export type ConflictChoice = 'compare' | 'keep-mine' | 'keep-theirs';
+
+/** The banner's choices for an entry (only conflicts of saves have two versions to compare). */
+export function bannerChoices(entry: IJournalEntry): ConflictChoice[] {
+  return entry.conflict_api_path
+    ? ['compare', 'keep-mine', 'keep-theirs']
+    : ['keep-mine', 'keep-theirs'];
+}
+
+/** What a conflict means, in the user's words. */
+export function conflictText(
+  entry: IJournalEntry,
+  trans: TranslationBundle
+): string {
+  const name = baseName(entry.api_path ?? entry.path);
+  if (entry.conflict_api_path) {
+    return trans.__(
+      '“%1” was changed by someone else while you edited it. The storage keeps their version; yours is saved as “%2”.',
+      name,
+      baseName(entry.conflict_api_path)
+    );
+  }
+  return trans.__(
+    '“%1” was changed by someone else, so your %2 was not applied.',
+    name,
+    entry.op
+  );
+}
+
+/** Unified line diff of two texts, as rows for the Compare view. */
+export function diffRows(
+  theirs: string,
+  mine: string
+): { kind: 'same' | 'theirs' | 'mine'; text: string }[] {
+  const rows: { kind: 'same' | 'theirs' | 'mine'; text: string }[] = [];
+  for (const part of diffLines(theirs, mine)) {
+    const kind = part.added ? 'mine' : part.removed ? 'theirs' : 'same';
+    const lines = part.value.replace(/\n$/, '').split('\n');
+    for (const text of lines) {
+      rows.push({ kind, text });
+    }
+  }
+  return rows;
+}
+
+/** The conflict choices, shared by the Sync panel and the document banner. */
+export class ConflictActions {
+  constructor(options: ConflictActions.IOptions) {
+    this._client = options.client;
+    this._show = options.show;
+    this._docManager = options.docManager;
+    this._contents = options.contents;
+    this._trans = options.trans;
+  }
+
+  /** Put my version over theirs. The conflict copy stays (it is the user's data). */
+  async keepMine(entry: IJournalEntry): Promise<void> {
+    await this._run(() => this._client.keepMine(entry.id));
+  }
+
+  /** Keep the storage's version, and show it in the open editor. The conflict copy stays. */
+  async keepTheirs(entry: IJournalEntry): Promise<void> {
+    if (!(await this._run(() => this._client.resolve(entry.id)))) {
+      return;
+    }
+    const widget = entry.api_path
+      ? this._docManager?.findWidget(entry.api_path)
+      : undefined;
+    await (widget as IDocumentWidget | undefined)?.context
+      .revert()
+      .catch(() => undefined);
+  }
+
+  /** The user dealt with it (merged by hand, for instance): nothing changes on the storage. */
+  async markResolved(entry: IJournalEntry): Promise<void> {
+    await this._run(() => this._client.resolve(entry.id));
+  }
+
+  /** Show the storage's version and mine, line by line, beside the document. */
+  async compare(entry: IJournalEntry): Promise<void> {
+    const trans = this._trans;
+    if (!entry.api_path || !entry.conflict_api_path) {
+      return;
+    }
+    let theirs: string;
+    let mine: string;
+    try {
+      [theirs, mine] = await Promise.all([
+        this._text(entry.api_path),
+        this._text(entry.conflict_api_path)
+      ]);
+    } catch (error) {
+      this._report(error as Error);
+      return;
+    }
+    const view = new MainAreaWidget({
+      content: ReactWidget.create(
+        <CompareView
+          rows={diffRows(theirs, mine)}
+          theirs={trans.__('On the storage: %1', baseName(entry.api_path))}
+          mine={trans.__('Yours: %1', baseName(entry.conflict_api_path))}
+        />
+      )
+    });
+    view.id = `cs3sync-compare-${entry.id}`;
+    view.title.label = trans.__('Compare %1', baseName(entry.api_path));
+    view.title.closable = true;
+    view.addClass('jp-cs3sync-compare');
+    this._show(view, this._docManager?.findWidget(entry.api_path)?.id);
+  }
+
+  private async _text(path: string): Promise<string> {
+    const model = await this._contents.get(path, { content: true });
+    if (model.type === 'notebook') {
+      return JSON.stringify(model.content, null, 1);
+    }
+    if (model.format === 'base64') {
+      throw new Error(
+        this._trans.__('“%1” is not a text file.', baseName(path))
+      );
+    }
+    return String(model.content ?? '');
+  }
+
+  private async _run(action: () => Promise<void>): Promise<boolean> {
+    try {
+      await action();
+      return true;
+    } catch (error) {
+      this._report(error as Error);
+      return false;
+    }
+  }
+
+  private _report(error: Error): void {
+    void showDialog({
+      title: this._trans.__('Conflict'),
+      body: error.message,
+      buttons: [Dialog.okButton()]
+    });
+  }
+
+  private _client: CS3Client;
+  private _show: (widget: Widget, ref?: string) => void;
+  private _docManager: IDocumentManager | null;
+  private _contents: Contents.IManager;
+  private _trans: TranslationBundle;
+}
+
+export namespace ConflictActions {
+  export interface IOptions {
+    client: CS3Client;
+    /** Add a view to the main area beside the widget with id `ref`. */
+    show: (widget: Widget, ref?: string) => void;
+    docManager: IDocumentManager | null;
+    contents: Contents.IManager;
+    trans: TranslationBundle;
+  }
+}
+
+function CompareView(props: {
+  rows: { kind: 'same' | 'theirs' | 'mine'; text: string }[];
+  theirs: string;
+  mine: string;
+}): React.ReactElement {
+  return (
+    <div className="jp-cs3sync-compareView">
+      <div className="jp-cs3sync-compareLegend">
+        <span className="jp-cs3sync-diff-theirs">− {props.theirs}</span>
+        <span className="jp-cs3sync-diff-mine">+ {props.mine}</span>
+      </div>
+      <pre className="jp-cs3sync-diff" role="table">
+        {props.rows.map((row, i) => (
+          <div
+            key={i}
+            role="row"
+            className={`jp-cs3sync-diff-${row.kind}`}
+            data-kind={row.kind}
+          >
+            {row.kind === 'mine' ? '+ ' : row.kind === 'theirs' ? '− ' : '  '}
+            {row.text}
+          </div>
+        ))}
+      </pre>
+    </div>
+  );
+}
+
+/**
+ * The conflict banner on an open document: what happened and the choices.
+ * Rendered from the entry; hidden when the document has no conflict.
+ */
+export class ConflictBanner extends ReactWidget {
+  constructor(
+    private _actions: ConflictActions,
+    private _trans: TranslationBundle
+  ) {
+    super();
+    this.addClass('jp-cs3sync-conflictBanner');
+    this.node.setAttribute('role', 'alert');
+    this.hide();
+  }
+
+  get entry(): IJournalEntry | null {
+    return this._entry;
+  }
+
+  set entry(entry: IJournalEntry | null) {
+    if (entry?.id === this._entry?.id && entry?.state === this._entry?.state) {
+      return;
+    }
+    this._entry = entry;
+    this.setHidden(entry === null);
+    this.update();
+  }
+
+  protected render(): React.ReactElement | null {
+    const entry = this._entry;
+    const trans = this._trans;
+    if (!entry) {
+      return null;
+    }
+    const labels: Record<ConflictChoice, [string, string]> = {
+      compare: [
+        trans.__('Compare'),
+        trans.__('Show both versions line by line')
+      ],
+      'keep-mine': [
+        trans.__('Keep mine'),
+        trans.__('Put your version over theirs (the conflict copy stays)')
+      ],
+      'keep-theirs': [
+        trans.__('Keep theirs'),
+        trans.__(
+          'Keep their version and reload it here (yours stays in the conflict copy)'
+        )
+      ]
+    };
+    const run: Record<ConflictChoice, () => Promise<void>> = {
+      compare: () => this._actions.compare(entry),
+      'keep-mine': () => this._actions.keepMine(entry),
+      'keep-theirs': () => this._actions.keepTheirs(entry)
+    };
+    return (
+      <>
+        <span className="jp-cs3sync-conflictText">
+          {conflictText(entry, trans)}
+        </span>
+        <span className="jp-cs3sync-conflictChoices">
+          {bannerChoices(entry).map(choice => (
+            <button
+              key={choice}
+              className="jp-mod-styled jp-cs3sync-conflictChoice"
+              data-choice={choice}
+              title={labels[choice][1]}
+              onClick={() => void run[choice]()}
+            >
+              {labels[choice][0]}
+            </button>
+          ))}
+        </span>
+      </>
+    );
+  }
+
+  private _entry: IJournalEntry | null = null;
+}
+
+/**
+ * Keeps a banner on every open document whose path has a conflict, and
+ * notifies once per new conflict.
+ */
+export class ConflictWatcher {
+  constructor(options: ConflictWatcher.IOptions) {
+    this._actions = options.actions;
+    this._trans = options.trans;
+    this._open = options.open;
+  }
+
+  /** Attach a banner to a newly opened document. */
+  track(widget: IDocumentWidget): void {
+    if (!(widget instanceof MainAreaWidget) || this._banners.has(widget)) {
+      return;
+    }
+    const banner = new ConflictBanner(this._actions, this._trans);
+    widget.contentHeader.addWidget(banner);
+    this._banners.set(widget, banner);
+    widget.disposed.connect(() => this._banners.delete(widget));
+    banner.entry = this._conflicts.get(widget.context.localPath) ?? null;
+  }
+
+  /** The journal's current entries. */
+  update(entries: IJournalEntry[]): void {
+    this._conflicts.clear();
+    for (const entry of entries) {
+      if (entry.state === 'conflict' && entry.api_path !== null) {
+        this._conflicts.set(entry.api_path, entry);
+        if (!this._notified.has(entry.id)) {
+          this._notified.add(entry.id);
+          this._notify(entry);
+        }
+      }
+    }
+    for (const [widget, banner] of this._banners) {
+      banner.entry = this._conflicts.get(widget.context.localPath) ?? null;
+    }
+  }
+
+  private _notify(entry: IJournalEntry): void {
+    const trans = this._trans;
+    Notification.warning(conflictText(entry, trans), {
+      autoClose: false,
+      actions: [
+        {
+          label: trans.__('Open'),
+          caption: trans.__('Open the document and choose a version'),
+          callback: () => void this._open(entry)
+        }
+      ]
+    });
+  }
+
+  private _actions: ConflictActions;
+  private _trans: TranslationBundle;
+  private _open: (entry: IJournalEntry) => Promise<void>;
+  private _banners = new Map<IDocumentWidget, ConflictBanner>();
+  private _conflicts = new Map<string, IJournalEntry>();
+  private _notified = new Set<number>();
+}
+
+export namespace ConflictWatcher {
+  export interface IOptions {
+    actions: ConflictActions;
+    trans: TranslationBundle;
+    open: (entry: IJournalEntry) => Promise<void>;
+  }
+}
