@@ -5,7 +5,8 @@ import {
   EINSTEIN_HOME,
   openFile,
   saveText,
-  screenshot
+  screenshot,
+  waitSynced
 } from './helpers';
 
 /** Lab saves `name` while the storage is away and someone else writes it meanwhile: a conflict. */
@@ -16,6 +17,8 @@ async function makeConflict(
   theirs: string
 ): Promise<void> {
   await saveText(page, name, '# First version\n');
+  // Saves reply once journaled: wait until the first version is on the storage.
+  await waitSynced(page, expect);
   await page.evaluate(async (p: string) => {
     await (window as any).jupyterapp.serviceManager.contents.get(p);
   }, name);
@@ -70,10 +73,10 @@ test.describe('conflict banner on the open document', () => {
     // Compare: both versions, line by line.
     await banner.getByRole('button', { name: 'Compare' }).click();
     const compare = page.locator('.jp-cs3sync-compare');
+    await expect(compare.locator('[data-kind="mine"]')).toContainText('Mine A');
     await expect(compare.locator('[data-kind="theirs"]')).toContainText(
       'Theirs A'
     );
-    await expect(compare.locator('[data-kind="mine"]')).toContainText('Mine A');
 
     // Keep theirs: the editor shows their version, the banner goes away.
     await page

@@ -57,3 +57,22 @@ export async function saveText(
     [path, content]
   );
 }
+
+/** Wait until the journal has nothing pending (the saves so far are on the storage). */
+export async function waitSynced(page: any, expect: any): Promise<void> {
+  await expect
+    .poll(
+      () =>
+        page.evaluate(async () => {
+          const app = (window as any).jupyterapp;
+          const settings = app.serviceManager.serverSettings;
+          const response = await fetch(
+            settings.baseUrl + 'api/cs3sync/journal',
+            { headers: { 'X-XSRFToken': '' } }
+          );
+          return (await response.json()).pending;
+        }),
+      { timeout: 60000 }
+    )
+    .toBe(0);
+}

@@ -6,7 +6,8 @@ import {
   LINK_URL,
   openFile,
   saveText,
-  screenshot
+  screenshot,
+  waitSynced
 } from './helpers';
 
 /*
@@ -315,6 +316,8 @@ test.describe('cs3sync panels on the demo emulator', () => {
     const status = page.locator('.jp-cs3sync-syncItem');
     await expect(status).toHaveAttribute('data-state', 'online');
     await saveText(page, 'conflict-demo.md', '# First version\n');
+    // Saves reply once journaled: wait until the first version is on the storage.
+    await waitSynced(page, expect);
     await page.evaluate(async () => {
       // Read it back, so the server knows the version Lab saw.
       await (window as any).jupyterapp.serviceManager.contents.get(
