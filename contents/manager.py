@@ -28,7 +28,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import nbformat
 from jupyter_server.services.contents.manager import AsyncContentsManager
 from tornado.web import HTTPError
 from traitlets import Dict, DottedObjectName, Int, Unicode, default, observe
@@ -50,6 +49,7 @@ from contents.models import (
     now,
 )
 from contents.mounts import SHARES_FOLDER, SPACES_FOLDER, Mountable, MountTable, under
+from contents.notebooks import NotebookCodec
 from cs3sync.cs3.uploads import human_size
 
 NOT_FOUND = object()
@@ -190,6 +190,7 @@ class CS3ContentsManager(AsyncContentsManager):
 
         self.locks = LockManager(self)
         self._hide_globs_re: tuple[tuple[str, ...], re.Pattern[str] | None] = ((), None)
+        self._notebooks: NotebookCodec | None = None
 
     # ------------------------------------------------------------------ runtime: client and engine
     def _client_config(self) -> Any:
@@ -408,6 +409,9 @@ class CS3ContentsManager(AsyncContentsManager):
         """Stop lock sessions, the engine and the clients (server shutdown)."""
         with contextlib.suppress(Exception):
             await self.locks.close()
+        if self._notebooks is not None:
+            self._notebooks.close()
+            self._notebooks = None
         with contextlib.suppress(Exception):
             await self.flush_observations()
         if self._engine_stop is not None and self._engine_task is not None:
@@ -815,7 +819,7 @@ class CS3ContentsManager(AsyncContentsManager):
                 self._set_editor_base(cs3_path, info.etag)  # what an editor loading this now has
             if content and data is not None:
                 if kind == "notebook":
-                    self._fill_notebook(model, data, api_path)
+                    await self._fill_notebook(model, data, api_path)
                 else:
                     self._fill_file(model, data, format, api_path)
             if require_hash:
@@ -1045,10 +1049,16 @@ class CS3ContentsManager(AsyncContentsManager):
         finally:
             await stream.aclose()
 
-    def _fill_notebook(self, model: dict[str, Any], data: bytes, api_path: str) -> None:
-        validation_error: dict[str, Any] = {}
+    @property
+    def notebooks(self) -> NotebookCodec:
+        """Notebook parsing, validation and serialisation, in a worker thread (contents/notebooks.py)."""
+        if self._notebooks is None:
+            self._notebooks = NotebookCodec()
+        return self._notebooks
+
+    async def _fill_notebook(self, model: dict[str, Any], data: bytes, api_path: str) -> None:
         try:
-            nb = nbformat.reads(data.decode("utf-8"), as_version=4, capture_validation_error=validation_error)
+            nb, validation_error = await self.notebooks.loads(data)
         except Exception as e:
             raise HTTPError(400, f"Unreadable Notebook: {api_path} {e!r}") from e
         self.mark_trusted_cells(nb, api_path)
@@ -1166,7 +1176,7 @@ class CS3ContentsManager(AsyncContentsManager):
         if model["type"] == "directory":
             await self._save_directory(api_path, cs3_path)
         elif model["type"] in ("notebook", "file"):
-            data, validation_error = self._serialize(model, api_path)
+            data, validation_error = await self._serialize(model, api_path)
             size = await self._save_bytes(api_path, cs3_path, data)
             if model["type"] == "notebook":
                 self.validate_notebook_model(model, validation_error=validation_error)
@@ -1195,21 +1205,17 @@ class CS3ContentsManager(AsyncContentsManager):
         self.emit(data={"action": "save", "path": api_path})
         return result
 
-    def _serialize(self, model: dict[str, Any], api_path: str) -> tuple[bytes, dict[str, Any]]:
-        validation_error: dict[str, Any] = {}
+    async def _serialize(self, model: dict[str, Any], api_path: str) -> tuple[bytes, dict[str, Any]]:
         if model["type"] == "notebook":
             try:
-                nb = nbformat.from_dict(model["content"])
-                self.check_and_sign(nb, api_path)
-                text = nbformat.writes(
-                    nb, version=nbformat.NO_CONVERT, capture_validation_error=validation_error
-                )
+                nb = await self.notebooks.from_dict(model["content"])
+                self.check_and_sign(nb, api_path)  # the notary's SQLite store lives on the loop's thread
+                return await self.notebooks.dumps(nb)
             except HTTPError:
                 raise
             except Exception as e:
                 raise HTTPError(400, f"Unreadable Notebook: {api_path} {e}") from e
-            return text.encode("utf-8"), validation_error
-        return _decode_file_content(model.get("content"), model.get("format"), api_path), validation_error
+        return _decode_file_content(model.get("content"), model.get("format"), api_path), {}
 
     async def _save_directory(self, api_path: str, cs3_path: str) -> None:
         if not self.allow_hidden and P.is_hidden_api_path(api_path):

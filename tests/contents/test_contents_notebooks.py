@@ -1,0 +1,75 @@
+"""Notebooks through REST: parsed, validated and written in a worker thread (contents/notebooks.py), signed
+and trust-marked by Jupyter's own notary as before."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import nbformat
+from contents_helpers import body
+
+
+def _notebook(cells: int = 3) -> dict[str, Any]:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(f"print({i})") for i in range(cells)]
+    for i, cell in enumerate(nb.cells):
+        cell.outputs = [nbformat.v4.new_output("display_data", {"text/html": f"<b>{i}</b>"})]
+    return json.loads(nbformat.writes(nb))
+
+
+async def _put(jp_fetch: Any, path: str, nb: dict[str, Any]) -> dict[str, Any]:
+    model = {"type": "notebook", "format": "json", "content": nb}
+    return body(await jp_fetch("api", "contents", path, method="PUT", body=json.dumps(model)))
+
+
+async def test_saved_notebook_is_signed_for_jupyters_own_notary(jp_fetch: Any, cm: Any) -> None:
+    nb = _notebook()
+    for cell in nb["cells"]:
+        cell["metadata"]["trusted"] = True  # what JupyterLab sends for outputs the user produced
+    await _put(jp_fetch, "signed.ipynb", nb)
+    got = body(await jp_fetch("api", "contents", "signed.ipynb"))
+    assert all(cell["metadata"].get("trusted") for cell in got["content"]["cells"]), "our own save is trusted"
+    for cell in got["content"]["cells"]:
+        del cell["metadata"]["trusted"]  # added by the read (mark_cells), not part of what was signed
+    assert cm.notary.check_signature(nbformat.from_dict(got["content"])), "the server's notary sees it too"
+
+
+async def test_untrusted_outputs_stay_untrusted(jp_fetch: Any, cm: Any) -> None:
+    nb = _notebook()
+    content = nbformat.writes(nbformat.from_dict(nb)).encode()
+    # Written by someone else (not signed here): its HTML outputs must not be trusted.
+    engine = await cm.get_engine()
+    await _put(jp_fetch, "theirs.ipynb", {**nb, "cells": []})
+    cs3_path = (await cm._cs3("theirs.ipynb"))[1]
+    client = await cm.get_client()
+    await client.upload(cs3_path, content)
+    cm.invalidate(cs3_path)
+    assert await engine.wait_idle(timeout=30)
+    got = body(await jp_fetch("api", "contents", "theirs.ipynb"))
+    assert len(got["content"]["cells"]) == 3
+    assert not any(cell["metadata"].get("trusted") for cell in got["content"]["cells"])
+
+
+async def test_nbformat_runs_off_the_loop(jp_fetch: Any, cm: Any, monkeypatch: Any) -> None:
+    """nbformat's reads/writes (seconds for a 50,000-cell notebook) never run on the loop's thread."""
+    loop_thread = threading.get_ident()
+    nb = _notebook(200)
+    seen: dict[str, set[int]] = {"reads": set(), "writes": set()}
+    real = {name: getattr(nbformat, name) for name in seen}
+
+    def spy(name: str) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            seen[name].add(threading.get_ident())
+            return real[name](*args, **kwargs)
+
+        return call
+
+    for name in seen:
+        monkeypatch.setattr(nbformat, name, spy(name))
+    await _put(jp_fetch, "big.ipynb", nb)
+    got = body(await jp_fetch("api", "contents", "big.ipynb"))
+    assert len(got["content"]["cells"]) == 200
+    assert seen["writes"] and seen["reads"], seen
+    assert loop_thread not in seen["writes"] | seen["reads"], "nbformat ran on the event loop's thread"
