@@ -1275,7 +1275,10 @@ class CS3ContentsManager(AsyncContentsManager):
         await self._seed_presented(cs3_path, info if info is not NOT_FOUND else None)
         with http_error(api_path):
             entry_id = await engine.submit_save(cs3_path, data, base_etag=base_etag, base_fileid=base_fileid)
-        self.invalidate(cs3_path)
+        # The cached Stat stays: until the save lands, reads answer from the journal's overlay on top of
+        # it (no RPC for the GET JupyterLab sends after every save), and the landing forgets it
+        # (_entry_finished), so nothing stale outlives the pending entry.
+        self.content_cache.drop(cs3_path)
         self._present_ours(cs3_path, sha256, entry_id)
         if await self._apply(entry_id, api_path):
             self.invalidate(cs3_path)
