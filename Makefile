@@ -26,6 +26,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check cs3sync contents tests benchmarks
 	$(PY) -m ruff format --check cs3sync contents tests benchmarks
+	$(PY) -m mypy
 
 format: $(STAMP)
 	$(PY) -m ruff check --fix cs3sync contents tests benchmarks

@@ -18,7 +18,7 @@ import binascii
 import contextlib
 import posixpath
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from jupyter_server.services.contents.checkpoints import AsyncCheckpoints
 from tornado.web import HTTPError
@@ -26,6 +26,9 @@ from traitlets import Bool
 
 from contents.errors import http_error
 from contents.models import datetime_from_ns
+
+if TYPE_CHECKING:
+    from contents.manager import CS3ContentsManager
 
 CHECKPOINT_ID = "checkpoint"
 VERSION_PREFIX = "v-"
@@ -68,6 +71,11 @@ class CS3Checkpoints(AsyncCheckpoints):
         True, config=True, help="Also list the storage's own file versions as read-only checkpoints."
     )
 
+    @property
+    def manager(self) -> CS3ContentsManager:
+        """The contents manager these checkpoints belong to (traitlets sets it as ``parent``)."""
+        return cast("CS3ContentsManager", self.parent)
+
     async def create_checkpoint(self, contents_mgr: Any, path: str) -> dict[str, Any]:
         cm = contents_mgr
         api_path, cs3_path = await cm._cs3(path)
@@ -91,11 +99,11 @@ class CS3Checkpoints(AsyncCheckpoints):
         ``reversed(list)`` and preselects its first item). Listing the storage's versions after ours
         (newest first, as the storage answers) made Lab revert to the OLDEST version, e.g. the empty
         notebook from creation time after a rename, instead of "Save and create checkpoint"."""
-        cm = self.parent
+        cm = self.manager
         api_path, cs3_path = await cm._cs3(path)
         rows = await self._journaled(cm, api_path, cs3_path)
         result: list[dict[str, Any]] = []
-        if self.list_versions and not cm.path_map.is_virtual(api_path):
+        if self.list_versions and not (await cm.get_path_map()).is_virtual(api_path):
             result.extend(await self._versions(cm, api_path, cs3_path))
         result.extend({"id": row.checkpoint_id, "last_modified": _timestamp(row.created_at)} for row in rows)
         return result
@@ -109,7 +117,7 @@ class CS3Checkpoints(AsyncCheckpoints):
     async def has_checkpoint(self, path: str) -> bool:
         """Whether ``path`` has a journaled checkpoint (storage versions do not count: a notebook's
         first save makes one even where the storage keeps versions, so that Lab can revert to it)."""
-        cm = self.parent
+        cm = self.manager
         api_path, cs3_path = await cm._cs3(path)
         return bool(await self._journaled(cm, api_path, cs3_path))
 
@@ -154,7 +162,7 @@ class CS3Checkpoints(AsyncCheckpoints):
         await self.rename_all_checkpoints(old_path, new_path)
 
     async def rename_all_checkpoints(self, old_path: str, new_path: str) -> None:
-        cm = self.parent
+        cm = self.manager
         _, old_cs3 = await cm._cs3(old_path)
         new_api, new_cs3 = await cm._cs3(new_path)
         engine = await cm.get_engine()
@@ -162,7 +170,7 @@ class CS3Checkpoints(AsyncCheckpoints):
             await engine.journal.move_checkpoints(old_cs3, new_cs3)
 
     async def delete_checkpoint(self, checkpoint_id: str, path: str) -> None:
-        cm = self.parent
+        cm = self.manager
         api_path, cs3_path = await cm._cs3(path)
         if version_key(checkpoint_id) is not None:
             raise HTTPError(400, "Storage versions are read-only")
@@ -172,7 +180,7 @@ class CS3Checkpoints(AsyncCheckpoints):
             await engine.journal.delete_checkpoint(cs3_path, checkpoint_id)
 
     async def delete_all_checkpoints(self, path: str) -> None:
-        cm = self.parent
+        cm = self.manager
         api_path, cs3_path = await cm._cs3(path)
         engine = await cm.get_engine()
         with http_error(api_path):

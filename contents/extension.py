@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
+from jupyter_server.serverapp import ServerApp
 
 from contents.locks import setup_lock_handlers
 from cs3sync.logs import attach_to
@@ -20,16 +21,22 @@ class CS3SyncExtension(ExtensionApp):
     name = "cs3sync"
     load_other_extensions = True
 
+    @property
+    def server(self) -> ServerApp:
+        """The server this extension runs in (jupyter_server sets it before any hook runs)."""
+        assert self.serverapp is not None
+        return self.serverapp
+
     def initialize_handlers(self) -> None:
         # The engine's and the client's records go through the server's handlers, at its --log-level.
-        attach_to(self.serverapp.log)
-        web_app = self.serverapp.web_app
+        attach_to(self.server.log)
+        web_app = self.server.web_app
         setup_lock_handlers(web_app)
         try:
             from contents.handlers import setup_handlers
         except ImportError:  # the labextension's handlers are optional for the contents manager
             return
-        setup_handlers(web_app, self.serverapp.contents_manager)
+        setup_handlers(web_app, self.server.contents_manager)
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         """Start the engine with the server: entries left by a previous run (a crash, a kill) resume
@@ -37,7 +44,7 @@ class CS3SyncExtension(ExtensionApp):
         await start_engine(serverapp.contents_manager, self.log)
 
     async def stop_extension(self) -> None:
-        await shutdown_manager(self.serverapp.contents_manager)
+        await shutdown_manager(self.server.contents_manager)
 
 
 async def shutdown_manager(cm: Any) -> None:

@@ -56,11 +56,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     def parse_known_args(
         args: object = None, namespace: object = None
     ) -> tuple[argparse.Namespace, list[str]]:
-        parsed, extras = known(args, namespace)  # type: ignore[arg-type]
+        parsed, extras = known(args, namespace)  # type: ignore[call-overload]
         parsed.passthrough = [*getattr(parsed, "passthrough", []), *extras]
         return parsed, []
 
-    parser.parse_known_args = parse_known_args  # type: ignore[method-assign]
+    parser.parse_known_args = parse_known_args  # type: ignore[assignment]
 
 
 def run(args: argparse.Namespace) -> int:

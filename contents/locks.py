@@ -132,9 +132,10 @@ class LockManager:
             return None
         api_path = P.normalize_api_path(api_path)
         async with self._lock():
-            state = self._states.get(api_path)
-            if state is None or session not in state.sessions:
+            found = self._states.get(api_path)
+            if found is None or session not in found.sessions:
                 raise web.HTTPError(404, "No such lock session")
+            state = found
             del state.sessions[session]
             if not state.sessions:
                 await self._release(state)

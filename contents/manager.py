@@ -447,7 +447,7 @@ class CS3ContentsManager(AsyncContentsManager):
         api_path = P.normalize_api_path(api_path)
         lock = self._engine_lock
         starting = self._engine is None and lock is not None and lock.locked()
-        if starting and self._engine_loop is asyncio.get_running_loop():
+        if lock is not None and starting and self._engine_loop is asyncio.get_running_loop():
             async with lock:  # the engine is starting: wait, so reads see pending entries
                 pass
         return api_path, (await self.get_path_map()).to_cs3(api_path)

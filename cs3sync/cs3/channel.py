@@ -75,6 +75,7 @@ def http_verify(config: CS3Config) -> ssl.SSLContext | bool:
     if not (config.ssl_ca_cert or config.ssl_client_cert):
         return True
     ctx = ssl.create_default_context(cafile=_expand(config.ssl_ca_cert))
-    if config.ssl_client_cert:
-        ctx.load_cert_chain(_expand(config.ssl_client_cert), _expand(config.ssl_client_key))
+    certfile = _expand(config.ssl_client_cert)
+    if certfile:
+        ctx.load_cert_chain(certfile, _expand(config.ssl_client_key))
     return ctx

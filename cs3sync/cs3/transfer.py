@@ -36,7 +36,7 @@ class Source:
             # Ambiguous (content or file name?); cs3client's str handling is how text got latin-1'd.
             raise TypeError("upload source must be a pathlib.Path or bytes, not str")
         self._path = data if isinstance(data, Path) else None
-        self._blob = None if self._path is not None else bytes(data)  # type: ignore[arg-type]
+        self._blob = None if self._path is not None else bytes(data)
 
     def __repr__(self) -> str:
         return f"Source(path={self._path!s})" if self._path else f"Source(<{len(self._blob or b'')} bytes>)"

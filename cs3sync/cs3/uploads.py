@@ -25,7 +25,7 @@ import contextlib
 import posixpath
 import zlib
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import cs3.storage.provider.v1beta1.provider_api_pb2 as sp
 import httpx
@@ -46,7 +46,9 @@ OnSession = Callable[[UploadSession], Awaitable[None]]
 OnProgress = Callable[[int, int], None]
 
 
-def choose_protocol(offered: list[str], *, tus_enabled: bool, size: int, threshold: int) -> str:
+def choose_protocol(
+    offered: list[str], *, tus_enabled: bool, size: int, threshold: int
+) -> Literal["simple", "tus"]:
     """Pick "tus" or "simple" from what InitiateFileUpload offered (unknown names are ignored)."""
     names = set(offered)
     if "tus" in names and tus_enabled and size >= threshold:
@@ -237,7 +239,7 @@ class Upload:
         return UploadSession(
             protocol=name,
             url=proto.upload_endpoint,
-            token=proto.token,  # type: ignore[arg-type]
+            token=proto.token,
             expires_at=token_expiry(proto.token) if proto.token else None,
             offset=0,
             length=self.size,

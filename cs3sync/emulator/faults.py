@@ -146,7 +146,11 @@ def action_from_json(data: dict[str, Any]) -> Action:
         value, expected = data[f.name], _JSON_TYPES[str(f.type)]
         if isinstance(value, bool) or not isinstance(value, expected):
             raise ValueError(f"{kind}.{f.name} must be {f.type}, not {type(value).__name__}")
-        if f.name in ("seconds", "bytes", "bytes_per_second") and value < 0:
+        if (
+            f.name in ("seconds", "bytes", "bytes_per_second")
+            and isinstance(value, (int, float))
+            and value < 0
+        ):
             raise ValueError(f"{kind}.{f.name} must not be negative")
     if cls is GrpcAbort:
         import grpc

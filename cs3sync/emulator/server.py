@@ -139,7 +139,7 @@ class Emulator:
         await site.start()
         server = site._server
         assert server is not None
-        self._http_port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._http_port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
         self._runner = runner
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from cs3.identity.user.v1beta1 import resources_pb2 as user_res
 from cs3.storage.provider.v1beta1 import resources_pb2 as res
 from cs3.storage.provider.v1beta1 import spaces_api_pb2
@@ -12,6 +14,7 @@ from .errors import CS3Error
 from .storage import Mount, Node, Storage, timestamp
 
 Filter = spaces_api_pb2.ListStorageSpacesRequest.Filter
+FilterMessage = Any  # a generated protobuf message class: mypy cannot use it as a type
 
 
 def space_opaque_id(storage: Storage, mount: Mount) -> str:
@@ -42,7 +45,7 @@ def space_proto(storage: Storage, mount: Mount, user: UserSpec) -> res.StorageSp
     )
 
 
-def list_spaces(storage: Storage, user: UserSpec, filters: list[Filter]) -> list[res.StorageSpace]:
+def list_spaces(storage: Storage, user: UserSpec, filters: list[FilterMessage]) -> list[res.StorageSpace]:
     """Home first, then projects; TYPE_SPACE_TYPE and TYPE_ID filter, other filter types are ignored."""
     mounts = [m for m in storage.mounts if m.owner == user] + [
         m for m in storage.mounts if m.kind == "project"

@@ -29,7 +29,7 @@ from cs3.types.v1beta1 import types_pb2
 
 from .auth import user_id_proto
 from .clock import Clock
-from .config import EmulatorConfig, UserSpec
+from .config import STATE_DIR_NAME, EmulatorConfig, UserSpec
 from .errors import CS3Error, HTTPError
 
 DIR_MIME = "httpd/unix-directory"
@@ -309,7 +309,8 @@ class Storage:
         for name, directory in cfg.projects.items():
             disk = Path(directory)
             if not disk.is_absolute():
-                disk = (cfg.state_dir / "projects" / directory) if cfg.single_user else cfg.root / directory
+                state_dir = cfg.state_dir or cfg.root / STATE_DIR_NAME
+                disk = (state_dir / "projects" / directory) if cfg.single_user else cfg.root / directory
             mounts.append(Mount(cfg.project_path(name), disk, "project", name, None))
         return mounts
 

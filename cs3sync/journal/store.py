@@ -15,6 +15,7 @@ import json
 import os
 import posixpath
 import sqlite3
+import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
@@ -1583,7 +1584,11 @@ CONVERT_INLINE_ROWS = 200
 
 def _is_disk_full(exc: BaseException) -> bool:
     """SQLite's "database or disk is full" (SQLITE_FULL), whatever statement hit it."""
-    return isinstance(exc, sqlite3.OperationalError) and exc.sqlite_errorcode == sqlite3.SQLITE_FULL
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    if sys.version_info >= (3, 11):
+        return exc.sqlite_errorcode == sqlite3.SQLITE_FULL
+    return "database or disk is full" in str(exc)  # Python 3.10 has no error code: SQLite's own text
 
 
 async def _convert(rows: list[sqlite3.Row], fn: Callable[[sqlite3.Row], T]) -> list[T]:
