@@ -56,6 +56,8 @@ NOT_FOUND = object()
 #: After a read found the storage unreachable, reads of paths we know answer from what we know for
 #: this long without asking again (each attempt against a dead gateway costs its retries).
 UNREACHABLE_GRACE = 5.0
+#: Folders whose last listing is kept in memory (their children's names, to know a name is free offline).
+LISTED_FOLDERS_MAX = 10_000
 #: Longest pause (s) before a dead engine is restarted (at once, then 1, 2, 4 ... s after more deaths).
 ENGINE_RESTART_MAX = 60.0
 #: Longest time (s) a request waits for the restart of a dead engine.
@@ -176,7 +178,8 @@ class CS3ContentsManager(AsyncContentsManager):
         self._signed_out_at: float | None = None  # monotonic time of the last read refused for auth
         self._observed: dict[str, Any] = {}  # RemoteState rows to record in the journal
         self._observed_gone: list[tuple[str, float]] = []
-        self._observed_listed: list[tuple[str, float]] = []
+        self._observed_listed: list[tuple[str, float, list[str]]] = []  # (folder, when, child names)
+        self._listings: dict[str, frozenset[str]] = {}  # folder -> child names of its last listing
         self._recorder: asyncio.Task[None] | None = None
         self._seeded: set[str] = set()
         self._seeded_dirs: set[str] = set()
@@ -495,9 +498,10 @@ class CS3ContentsManager(AsyncContentsManager):
         if cached is not None and not fresh and cached[0] > time.monotonic():
             return cached[1]
         if self.storage_unreachable():
-            known = await self.known(cs3_path)
-            if known is not None:
-                return known
+            # Not asked again: each try against a dead gateway costs the client's retries (~1.6 s).
+            self._nudge_engine()
+            unasked = errors.Transient("not asked while unreachable", connectivity=True, op="stat")
+            return await self._what_we_know(cs3_path, unasked)
         client = await self.get_client()
         observed = time.time()
         try:
@@ -514,21 +518,40 @@ class CS3ContentsManager(AsyncContentsManager):
                 raise
             else:
                 self._unreachable_at = time.monotonic()
-            known = await self.known(cs3_path)
-            if known is None:
-                raise
-            return known
-        self._unreachable_at = None
+            return await self._what_we_know(cs3_path, exc)
+        self._reached()
         self._signed_out_at = None
         if observed > self._invalidated_at:
             self._stat_cache[cs3_path] = (time.monotonic() + self.cs3.stat_cache_ttl, info, observed)
         self._remember(cs3_path, info, observed)
         return info
 
+    async def _what_we_know(self, cs3_path: str, unanswered: Exception) -> Any:
+        """Stat's answer when the storage is not asked or did not answer (DESIGN §8): a path we know
+        -> what we last saw; else `unanswered` is raised (a read answers 503, never 404; a save
+        writes blind, checked when applied)."""
+        known = await self.known(cs3_path)
+        if known is not None:
+            return known
+        raise unanswered
+
     async def _list(self, client: Any, cs3_path: str) -> list[Any]:
         if self.cs3.lock_as_attr:
             return [_with_attr_lock(i) for i in await client.list(cs3_path, metadata_keys=[ATTR_LOCK_KEY])]
         return list(await client.list(cs3_path))
+
+    def _reached(self) -> None:
+        """A request reached the storage: reads stop answering from what we know, and an offline
+        engine reopens its queue at once (the proof it would otherwise wait for from its next probe)."""
+        self._unreachable_at = None
+        if self._engine is not None:
+            self._engine.storage_answered()
+
+    def _nudge_engine(self) -> None:
+        """A read answered from what we know instead of asking the storage: let the engine probe it
+        now, so that the queue reopens within a moment of the storage coming back."""
+        if self._engine is not None:
+            self._engine.nudge()
 
     def storage_unreachable(self) -> bool:
         """A read found the storage unreachable moments ago, or the engine is offline."""
@@ -857,6 +880,7 @@ class CS3ContentsManager(AsyncContentsManager):
         ):
             return None
         if self.storage_unreachable():
+            self._nudge_engine()
             return None
         client = await self.get_client()
         observed = time.time()
@@ -866,10 +890,26 @@ class CS3ContentsManager(AsyncContentsManager):
             if is_unreachable(exc):
                 self._unreachable_at = time.monotonic()
             return None
-        self._unreachable_at = None
-        self._observed_listed.append((cs3_path, observed))
+        self._reached()
+        self._record_listing(cs3_path, observed, children)
         info = cached[1] if cached is not None and cached[0] > time.monotonic() else None
         return info, children, observed
+
+    def _record_listing(self, cs3_path: str, observed: float, children: list[Any]) -> None:
+        """A listing tells which children a folder holds: the journal forgets the known children it
+        no longer holds, and only those (the children are recorded only when they changed, so the
+        listing carries their names)."""
+        names = [c.name or posixpath.basename(c.path.rstrip("/")) for c in children]
+        self._observed_listed.append((cs3_path, observed, names))
+        if len(self._listings) > LISTED_FOLDERS_MAX:
+            self._listings.clear()
+        self._listings[cs3_path] = frozenset(names)
+
+    def _listed_without(self, cs3_path: str) -> bool:
+        """The last listing of the folder of ``cs3_path`` did not hold it (so, offline, a rename to it
+        is to a free name, not to a path we know nothing about)."""
+        names = self._listings.get(posixpath.dirname(cs3_path))
+        return names is not None and posixpath.basename(cs3_path) not in names
 
     async def _dir_model(
         self,
@@ -897,8 +937,8 @@ class CS3ContentsManager(AsyncContentsManager):
                 client = await self.get_client()
                 try:
                     infos = await self._list(client, cs3_path)
-                    self._unreachable_at = None
-                    self._observed_listed.append((cs3_path, observed))
+                    self._reached()
+                    self._record_listing(cs3_path, observed, infos)
                 except Exception as exc:
                     if not is_unreachable(exc):
                         raise http_error_from(exc, api_path) from exc
@@ -990,13 +1030,14 @@ class CS3ContentsManager(AsyncContentsManager):
         cached = self.content_cache.get(cs3_path, etag)
         if cached is not None:
             return cached
+        # Where the bytes are: info.path differs from cs3_path while a rename of ours is pending.
+        remote = info.path if info not in (None, NOT_FOUND) and getattr(info, "path", None) else cs3_path
         if isinstance(info, KnownInfo) or self.storage_unreachable():
-            data = await self._offline_copy(cs3_path, info)
+            data = await self._offline_copy(remote, info)
             if data is not None:
                 return data
             if isinstance(info, KnownInfo):
                 raise HTTPError(503, f"Storage unreachable, no cached copy of {api_path}")
-        remote = info.path if info not in (None, NOT_FOUND) and getattr(info, "path", None) else cs3_path
         try:
             chunks = []
             async with self.open_download(remote, info) as stream:
@@ -1006,7 +1047,7 @@ class CS3ContentsManager(AsyncContentsManager):
         except Exception as exc:
             if is_unreachable(exc):
                 self._unreachable_at = time.monotonic()
-                stale = await self._offline_copy(cs3_path, info)
+                stale = await self._offline_copy(remote, info)
                 if stale is not None:
                     return stale
                 raise HTTPError(503, f"Storage unreachable, no cached copy of {api_path}") from exc
@@ -1475,7 +1516,7 @@ class CS3ContentsManager(AsyncContentsManager):
         if not old_api or not new_api:
             raise HTTPError(400, "Can't rename the root")
         pending, info = await self._lookup(old_api, old_cs3)
-        if await self.exists(new_api):
+        if await self._target_exists(new_api, new_cs3):
             raise HTTPError(409, f"File already exists: {new_api}")
         if new_api.startswith(old_api + "/"):
             raise HTTPError(400, "Can't move a folder into itself")
@@ -1504,6 +1545,16 @@ class CS3ContentsManager(AsyncContentsManager):
                 moved = dataclasses.replace(info, path=new_cs3, name=posixpath.basename(new_cs3))
                 self._stat_cache[new_cs3] = (time.monotonic() + self.cs3.stat_cache_ttl, moved, time.time())
                 self._remember(new_cs3, moved, time.time())
+
+    async def _target_exists(self, api_path: str, cs3_path: str) -> bool:
+        """Whether a rename's target is taken. Offline, a name the folder's last listing did not hold
+        (and that nothing pending created) is free; the engine checks again when it applies the rename."""
+        try:
+            return bool(await self.exists(api_path))
+        except HTTPError as e:
+            if e.status_code == 503 and self._pending(cs3_path) is None and self._listed_without(cs3_path):
+                return False
+            raise
 
     async def copy(self, from_path: str, to_path: str | None = None) -> dict[str, Any]:
         """Copy a file, or a folder recursively (up to max_copy_folder_size_mb), through the journal.

@@ -152,6 +152,7 @@ class SyncEngine:
         offline_threshold: int = 3,
         offline_probe_interval: float = 15.0,
         offline_probe_max: float = 120.0,
+        probe_nudge_min: float = 1.0,
         control_poll_interval: float = 2.0,
         lease_seconds: float = 600.0,
         fresh_base_seconds: float = 5.0,
@@ -177,6 +178,7 @@ class SyncEngine:
         self.offline_threshold = offline_threshold
         self.offline_probe_interval = offline_probe_interval
         self.offline_probe_max = offline_probe_max
+        self.probe_nudge_min = probe_nudge_min
         self.control_poll_interval = control_poll_interval
         self.lease_seconds = lease_seconds
         self.fresh_base_seconds = fresh_base_seconds
@@ -199,6 +201,10 @@ class SyncEngine:
         self._last_error: str | None = None
         self._connectivity_failures = 0
         self._probe_running = False
+        self._nudge = Signal()  # the host used the storage while it is unreachable: probe now
+        self._last_probe_at = -math.inf
+        self._nudges_seen = 0  # the nudge generation the last probe answered
+        self._reopening = False
         self._auth_watch_running = False
         self._home: str | None = None
         #: Offline probes made so far (observable by tests and `status`).
@@ -431,6 +437,7 @@ class SyncEngine:
         and says so (`blocked(offline)` in `status`), like the entries the breaker blocked."""
         reason = BlockedReason.OFFLINE if self._state == "offline" else BlockedReason.AUTH
         await self._safe(self.journal.mark_blocked(entry.id, reason=reason))
+        self.nudge()
         if self._state == "online":  # the breaker closed meanwhile: its unblock may have come first
             await self.journal.unblock(reason)
 
@@ -901,7 +908,11 @@ class SyncEngine:
         interval = self.offline_probe_interval
         try:
             while self._state == "offline":
-                await self.clock.sleep(interval)
+                await self._until_probe_due(interval)
+                if self._state != "offline":
+                    return  # a request of the host proved the storage back meanwhile
+                self._last_probe_at = self.clock.now()
+                self._nudges_seen = self._nudge.generation
                 reachable = await self._probe_once()
                 self.probes += 1
                 self.changed.set()
@@ -914,6 +925,47 @@ class SyncEngine:
                 log.info("engine.probe_failed", next_in=interval)
         finally:
             self._probe_running = False
+
+    async def _until_probe_due(self, interval: float) -> None:
+        """Wait `interval`, or less when the host nudges (someone uses the storage): then the probe
+        runs as soon as `probe_nudge_min` has passed since the last one. Without this, the queue
+        waited for the next timed probe (up to `offline_probe_max`) after the storage came back."""
+        since = self._nudges_seen  # a nudge since the last probe counts, even before this wait began
+        async with anyio.create_task_group() as tg:
+
+            async def timed() -> None:
+                await self.clock.sleep(interval)
+                tg.cancel_scope.cancel()
+
+            async def nudged() -> None:
+                await self._nudge.wait(since)
+                wait = self._last_probe_at + self.probe_nudge_min - self.clock.now()
+                if wait > 0:
+                    await self.clock.sleep(wait)
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(timed)
+            tg.start_soon(nudged)
+
+    def nudge(self) -> None:
+        """The host is using the storage while it is unreachable (a read answered from what we know,
+        a save journaled): probe it now (at most every `probe_nudge_min` s) rather than at the next
+        timed probe, so the queue reopens within a moment of the storage coming back."""
+        if self._state == "offline":
+            self._nudge.set()
+
+    def storage_answered(self) -> None:
+        """A request of the host reached the storage: proof that it is back. Reopen the queue now
+        instead of at the next probe."""
+        if self._state == "offline" and not self._reopening and self._tg is not None:
+            self._reopening = True
+            self._tg.start_soon(self._reopen)
+
+    async def _reopen(self) -> None:
+        try:
+            await self._persist("reconnect", self._close_breaker)
+        finally:
+            self._reopening = False
 
     async def _probe_once(self) -> bool | None:
         """True: the storage answered (even with an error); False: still unreachable; None: auth."""

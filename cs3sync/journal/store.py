@@ -1237,15 +1237,16 @@ class Journal:
         states: Iterable[RemoteState] = (),
         *,
         gone: Iterable[tuple[str, float]] = (),
-        listed: Iterable[tuple[str, float]] = (),
+        listed: Iterable[tuple[str, float, Iterable[str]]] = (),
     ) -> None:
         """Record what reads saw on the storage, in one transaction (the contents manager's Stats and
         listings, for offline reads). Each observation carries its time in ``updated_at``; a row written
         later (e.g. by the engine after applying a command) is never overwritten by an older read.
         ``gone``: (path, observed_at) that the storage reported missing (the row and its descendants
-        go). ``listed``: (folder, observed_at) whose listing is in ``states``: known children that the
-        listing no longer holds go. A changed etag drops ``presented_mtime``/``cached_blob`` as in
-        `put_remote_state`."""
+        go). ``listed``: (folder, observed_at, names of the children the listing held): known children
+        that the listing no longer holds go (a child it holds stays, whether or not it is in
+        ``states``: reads record only what changed). A changed etag drops
+        ``presented_mtime``/``cached_blob`` as in `put_remote_state`."""
         rows = [(normalize_path(s.path), s) for s in states]
         gone, listed = list(gone), list(listed)
         if not rows and not gone and not listed:
@@ -1263,9 +1264,9 @@ class Journal:
                     ],
                 )
             stale: list[str] = []
-            for folder, observed in listed:
+            for folder, observed, names in listed:
                 folder = normalize_path(folder)
-                present = {p for p, _ in rows if _parent(p) == folder}
+                present = {posixpath.join(folder, name) for name in names}
                 known = await fetchall(
                     conn,
                     "SELECT path FROM remote_state WHERE parent = ? AND path != '/' AND updated_at <= ?",

@@ -98,6 +98,12 @@ class DirectEngine:
     def on_finished(self, listener: Any) -> None:
         """Every write is applied before its submit returns: nothing lands in the background."""
 
+    def nudge(self) -> None:
+        """Never offline."""
+
+    def storage_answered(self) -> None:
+        """Never offline."""
+
     async def wait_ended(self) -> None:
         await asyncio.Event().wait()  # nothing runs in the background, so nothing dies
 

@@ -291,3 +291,53 @@ async def test_lost_reply_on_the_wire(make_engine: Any, client: Any, emulator: A
     assert commits(emulator, len(data)) <= 1  # the committed request may be logged with status 0
     assert await client.read_bytes(f"{home}/w.txt") == data
     assert not [i.name for i in await client.list(home) if "conflicted copy" in i.name]
+
+
+async def test_a_request_that_reached_the_storage_reopens_the_queue_at_once(
+    make_engine: Any, emulator: Any, home: str
+) -> None:
+    """Issue 13 item 8: after the storage returns, the queue waited for the next timed probe (31 s
+    measured). A request of the host that reached the storage is proof enough: no probe, no clock."""
+    clock = ManualClock()
+    async with make_engine(clock=clock, offline_threshold=1, offline_probe_interval=3600.0) as engine:
+        await engine.submit_save(f"{home}/warm.txt", b"x")
+        await engine.wait_idle(20)
+        await emulator.faults.outage()
+        eid = await engine.submit_save(f"{home}/a.txt", b"queued while down")
+        await until(engine, lambda: engine.state == "offline")
+        await emulator.faults.restart()
+        await reconnected(engine.client)
+        probes = engine.probes
+        engine.storage_answered()
+        with anyio.fail_after(20):
+            assert await engine.wait(eid, 20)
+        assert engine.state == "online" and engine.probes == probes
+
+
+async def test_a_nudge_probes_now_instead_of_at_the_next_interval(
+    make_engine: Any, emulator: Any, home: str
+) -> None:
+    """Reads answered from what we know while offline, and saves journaled meanwhile, nudge the probe:
+    it runs at once (at most every probe_nudge_min s), not after offline_probe_interval."""
+    clock = ManualClock()
+    async with make_engine(
+        clock=clock, offline_threshold=1, offline_probe_interval=3600.0, probe_nudge_min=1.0
+    ) as engine:
+        await engine.submit_save(f"{home}/warm.txt", b"x")
+        await engine.wait_idle(20)
+        await emulator.faults.outage()
+        eid = await engine.submit_save(f"{home}/a.txt", b"queued while down")
+        await until(engine, lambda: engine.state == "offline")
+        engine.nudge()  # still down: one probe, which fails
+        await until(engine, lambda: engine.probes == 1)
+        assert engine.state == "offline"
+        await emulator.faults.restart()
+        await reconnected(engine.client)
+        # A save journaled while offline nudges too; within probe_nudge_min of the last probe it waits.
+        other = await engine.submit_save(f"{home}/b.txt", b"also queued")
+        assert engine.probes == 1
+        clock.advance(1.0)  # probe_nudge_min since the last probe, far from the 3600 s interval
+        with anyio.fail_after(20):
+            assert await engine.wait(eid, 20)
+            assert await engine.wait(other, 20)
+        assert engine.probes == 2

@@ -225,10 +225,13 @@ async def test_observe_remote_batches_reads_and_never_overwrites_newer_rows(jour
     # Same etag again keeps the presented time; a listing drops children it no longer holds.
     await journal.observe_remote(
         [RemoteState(path="/h/d/a", etag="a1", size=1, mtime=5.0, updated_at=newer.updated_at + 10)],
-        listed=[("/h/d", newer.updated_at + 10)],
+        listed=[("/h/d", newer.updated_at + 10, ["a"])],
     )
     assert (await journal.presented_mtime("/h/d/a", "a1")) == 7.5
     assert [r.path for r in await journal.remote_children("/h/d")] == ["/h/d/a"]
     assert await journal.remote_state("/h/d/sub/c") is None  # went with its folder
+    # A child the listing holds stays, though unchanged (not among the states): issue 13, item 4.
+    await journal.observe_remote(listed=[("/h/d", newer.updated_at + 15, ["a"])])
+    assert [r.path for r in await journal.remote_children("/h/d")] == ["/h/d/a"]
     await journal.observe_remote(gone=[("/h/d/a", newer.updated_at + 20)])
     assert await journal.remote_state("/h/d/a") is None
