@@ -80,6 +80,8 @@ class CS3Checkpoints(AsyncCheckpoints):
         cm = contents_mgr
         api_path, cs3_path = await cm._cs3(path)
         pending, info = await cm._lookup(api_path, cs3_path)
+        # The snapshot goes to the file's folder on the storage: refused there, refused here (403).
+        await cm._require_writable(api_path, cs3_path, None)
         data = await cm._read(api_path, cs3_path, pending, info)
         engine = await cm.get_engine()
         journal = engine.journal

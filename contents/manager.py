@@ -58,6 +58,9 @@ NOT_FOUND = object()
 UNREACHABLE_GRACE = 5.0
 #: Folders whose last listing is kept in memory (their children's names, to know a name is free offline).
 LISTED_FOLDERS_MAX = 10_000
+
+#: A path under an unknown mount name lists spaces and shares again at most this often (seconds).
+MOUNT_REFRESH_EVERY = 10.0
 #: Longest pause (s) before a dead engine is restarted (at once, then 1, 2, 4 ... s after more deaths).
 ENGINE_RESTART_MAX = 60.0
 #: Longest time (s) a request waits for the restart of a dead engine.
@@ -186,6 +189,7 @@ class CS3ContentsManager(AsyncContentsManager):
         self.presented = PresentedTimes()
         self.mount_table = MountTable()
         self._mounts_lock = asyncio.Lock()
+        self._mounts_refreshed_at: float | None = None  # monotonic time of the last listing by us
         #: Paths whose save the engine merged with a foreign change: (presented time, sha256) to show next.
         self._merged: dict[str, tuple[float, str | None]] = {}
         self.content_cache = ContentCache(self.cs3.cache_max_bytes)
@@ -453,7 +457,26 @@ class CS3ContentsManager(AsyncContentsManager):
         if lock is not None and starting and self._engine_loop is asyncio.get_running_loop():
             async with lock:  # the engine is starting: wait, so reads see pending entries
                 pass
-        return api_path, (await self.get_path_map()).to_cs3(api_path)
+        path_map = await self.get_path_map()
+        head, _, rest = api_path.partition("/")
+        if head in (SPACES_FOLDER, SHARES_FOLDER):
+            await self._ensure_mounts(path_map, head, rest.partition("/")[0])
+        return api_path, path_map.to_cs3(api_path)
+
+    async def _ensure_mounts(self, path_map: P.PathMapper, folder: str, name: str) -> None:
+        """The virtual folders work without a panel having listed them: the first path under one (and a
+        name not mounted yet, at most every MOUNT_REFRESH_EVERY seconds) lists spaces and shares."""
+        known = folder in path_map.mounts and (not name or name in path_map.mounts[folder])
+        now_ = time.monotonic()
+        if known and self._mounts_refreshed_at is not None:
+            return
+        if self._mounts_refreshed_at is not None and now_ - self._mounts_refreshed_at < MOUNT_REFRESH_EVERY:
+            return
+        self._mounts_refreshed_at = now_
+        try:
+            await self.refresh_mounts()
+        except Exception as exc:  # unreachable, signed out: the names from the journal still hold
+            self.log.debug("cs3sync: could not list spaces and shares: %s", exc)
 
     # ------------------------------------------------------------------ stat (+ cache) and overlay
     def _pending(self, cs3_path: str) -> Pending | None:
@@ -1277,6 +1300,7 @@ class CS3ContentsManager(AsyncContentsManager):
                 raise HTTPError(400, f"Not a directory: {api_path}")
             return
         await self._require_parent(api_path, cs3_path)
+        await self._require_writable(api_path, cs3_path, NOT_FOUND)
         engine = await self.get_engine()
         with http_error(api_path):
             entry_id = await engine.submit_mkdir(cs3_path)
@@ -1295,6 +1319,26 @@ class CS3ContentsManager(AsyncContentsManager):
         if not exists:
             raise HTTPError(404, f"No such directory: {parent}")
 
+    async def _require_writable(self, api_path: str, cs3_path: str, info: Any) -> None:
+        """Refuse (403) before journaling a change the storage says we may not make: the permission set
+        of the item (``writable``), or of its folder when the item does not exist yet (a share's role
+        shows there). Unknown (unreachable, signed out): the engine finds out and parks the entry."""
+        if info not in (None, NOT_FOUND) and not isinstance(info, KnownInfo):
+            if not getattr(info, "writable", True):
+                raise HTTPError(403, f"Permission denied: {api_path} is read-only for you")
+            return
+        parent_api = P.api_parent(api_path)
+        try:
+            parent = await self.stat(posixpath.dirname(cs3_path))
+        except Exception:
+            return
+        if (
+            parent is not NOT_FOUND
+            and not isinstance(parent, KnownInfo)
+            and not getattr(parent, "writable", True)
+        ):
+            raise HTTPError(403, f"Permission denied: the folder {parent_api or '/'} is read-only for you")
+
     async def _save_bytes(
         self, api_path: str, cs3_path: str, data: bytes | Path, sha256: str | None = None
     ) -> int | None:
@@ -1305,6 +1349,7 @@ class CS3ContentsManager(AsyncContentsManager):
         if pending is None and info is NOT_FOUND:
             await self._require_parent(api_path, cs3_path)
         await self._check_lock(api_path, info)
+        await self._require_writable(api_path, cs3_path, info)
         # The version the saving editor last loaded (or our last write), else what the storage holds
         # now: a save is judged against what its editor had, so a change or delete by someone else
         # since then becomes a conflict copy instead of being overwritten or undone.
@@ -1432,6 +1477,7 @@ class CS3ContentsManager(AsyncContentsManager):
             if pending is None and info is NOT_FOUND:
                 await self._require_parent(api_path, cs3_path)
             await self._check_lock(api_path, info)
+            await self._require_writable(api_path, cs3_path, info)
         if chunk != 1 and not await self._staging_in_progress(engine, cs3_path):
             # A later chunk with no upload in progress (not something JupyterLab sends): append to the
             # file as jupyter_server's LargeFileManager does, as one journaled save.
@@ -1489,6 +1535,7 @@ class CS3ContentsManager(AsyncContentsManager):
             raise HTTPError(400, f"Cannot delete file or directory {api_path!r}")
         pending, info = await self._lookup(api_path, cs3_path)
         await self._check_lock(api_path, info)
+        await self._require_writable(api_path, cs3_path, info)
         base_etag = info.etag if info is not NOT_FOUND else None
         base_fileid = str(info.file_id) if info is not NOT_FOUND and info.file_id else None
         engine = await self.get_engine()
@@ -1520,9 +1567,16 @@ class CS3ContentsManager(AsyncContentsManager):
             raise HTTPError(409, f"File already exists: {new_api}")
         if new_api.startswith(old_api + "/"):
             raise HTTPError(400, "Can't move a folder into itself")
+        path_map = await self.get_path_map()
+        if path_map.space_of(old_api) != path_map.space_of(new_api):
+            raise HTTPError(
+                400, f"Can't move {old_api} to another space ({new_api}): copy it, then delete it"
+            )
         if P.api_parent(new_api) != P.api_parent(old_api):
             await self._require_parent(new_api, new_cs3)
         await self._check_lock(old_api, info)
+        await self._require_writable(old_api, old_cs3, info)
+        await self._require_writable(new_api, new_cs3, NOT_FOUND)
         base_fileid = str(info.file_id) if info is not NOT_FOUND and info.file_id else None
         engine = await self.get_engine()
         with http_error(old_api):
@@ -1567,6 +1621,7 @@ class CS3ContentsManager(AsyncContentsManager):
         to_api = await self._copy_target(from_api, to_path)
         await self._refuse_virtual(to_api)
         to_api, to_cs3 = await self._cs3(to_api)
+        await self._require_writable(to_api, to_cs3, NOT_FOUND)
         if await self.exists(to_api):
             raise HTTPError(409, f"File already exists: {to_api}")
         if is_dir:

@@ -73,11 +73,23 @@ class PathMapper:
         self.mounts: dict[str, dict[str, str]] = {}
 
     def set_mounts(self, folder: str, mounts: dict[str, str]) -> None:
+        """Mount these trees under ``folder``; with none, the folder is not virtual (a real folder of
+        that name under the root stays reachable)."""
+        if not mounts:
+            self.mounts.pop(folder, None)
+            return
         self.mounts[folder] = {name: posixpath.normpath("/" + p.strip("/")) for name, p in mounts.items()}
 
     def is_virtual(self, api_path: str) -> bool:
         """A mount folder itself (listing of its mounts, read-only)."""
         return api_path in self.mounts
+
+    def space_of(self, api_path: str) -> tuple[str, str]:
+        """Which tree an API path lies in: ("", "") for the root, (folder, name) for a mount."""
+        head, _, rest = normalize_api_path(api_path).partition("/")
+        if head in self.mounts and rest:
+            return head, rest.partition("/")[0]
+        return "", ""
 
     def to_cs3(self, api_path: str) -> str:
         api_path = normalize_api_path(api_path)

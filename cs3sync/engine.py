@@ -81,6 +81,16 @@ JOURNAL_LOG_EVERY = 60.0
 #: How much newer than the editor's save a merged save is presented (see _Context.rebase).
 MERGE_PRESENTED_STEP = 1.0
 
+#: What the user was refused, per op, in the reason of an entry the storage refused.
+_REFUSED = {
+    "save": "write",
+    "mkdir": "create the folder",
+    "delete": "delete",
+    "rename": "move",
+    "copy": "write",
+    "checkpoint": "write the checkpoint",
+}
+
 #: Unexpected exceptions (bugs, not storage errors) are retried this many times before failing.
 MAX_INTERNAL_ERRORS = 5
 
@@ -842,6 +852,12 @@ class SyncEngine:
             # Locked: someone else holds the file; quota: someone may free space. Both resolve by
             # themselves, so they wait with backoff like a transient error instead of failing.
             await self._retry_later(entry, message, kind, duration)
+            return
+        if isinstance(exc, errors.PermissionDenied):
+            # A refusal the storage did not announce before the entry was journaled (a share's role
+            # changed, ACLs): parked with a plain reason that `status` and the Sync panel show.
+            verb = _REFUSED.get(entry.op, "change")
+            await self._fail(entry, f"permission denied: you may not {verb} {entry.path}", kind, duration)
             return
         if isinstance(exc, CommandError | errors.CS3Error):
             await self._fail(entry, message, kind, duration)

@@ -37,11 +37,11 @@ async def test_a_save_while_signed_out_is_journaled_and_lands_after_signing_in(
     assert entries, "a save while signed out is kept (journaled), like a save while offline"
     got = body(await jp_fetch("api", "contents", "later.txt"))
     assert got["content"] == "written while signed out"  # read-your-writes from the spool
-    for _ in range(200):  # the engine tried it, found the token refused and paused
+    for _ in range(600):  # the engine tried it, found the token refused and paused
         if engine.state == "auth":
             break
         await engine.changed.wait(timeout=0.1)
-    assert engine.state == "auth"
+    assert engine.state == "auth", [(e.state, e.last_error) for e in await engine.entries()]
     control = await engine.journal.control()
     assert control.engine_state == "auth"  # what `python -m cs3sync status` shows
     _swap(token, good)
