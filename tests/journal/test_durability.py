@@ -213,3 +213,48 @@ def test_crash_point_counts_hits(monkeypatch) -> None:
     crash.crash_point("never")
     assert crash._hits["never"] == 2
     crash._hits.clear()
+
+
+async def test_concurrent_enqueues_share_one_commit_and_fail_alone(journal: Journal, monkeypatch) -> None:
+    """Group commit: enqueues that arrive while another commits share its successor's transaction and
+    manifest fsync; one that fails in a group fails alone, the others are journaled."""
+    from cs3sync.journal import coalesce
+
+    appends: list[int] = []
+    real_append, real_plan = journal.spool.append_manifest, coalesce.plan
+
+    async def append(records: list, *, durable: bool) -> None:
+        appends.append(len(records))
+        await real_append(records, durable=durable)
+
+    async def plan(conn, op, path, src):  # type: ignore[no-untyped-def]
+        if path.startswith("/h/bad"):
+            raise RuntimeError("refused")
+        return await real_plan(conn, op, path, src)
+
+    monkeypatch.setattr(journal.spool, "append_manifest", append)
+    monkeypatch.setattr(coalesce, "plan", plan)
+    outcomes: dict[str, object] = {}
+
+    async def one(path: str) -> None:
+        blob = await journal.store_blob(path.encode())
+        try:
+            outcomes[path] = await journal.enqueue(Op.SAVE, path, blob=blob)
+        except RuntimeError as exc:
+            outcomes[path] = exc
+
+    async def burst(paths: list[str]) -> None:
+        async with anyio.create_task_group() as tg:
+            for path in paths:
+                tg.start_soon(one, path)
+
+    await burst([f"/h/f{i}" for i in range(8)])
+    assert len({e.id for e in outcomes.values()}) == 8  # type: ignore[attr-defined]
+    assert sum(appends) == 8 and len(appends) < 8, f"no group commit: manifest appends of {appends} lines"
+
+    outcomes.clear()
+    await burst([f"/h/g{i}" for i in range(4)] + ["/h/bad"] + [f"/h/g{i}" for i in range(4, 8)])
+    assert isinstance(outcomes.pop("/h/bad"), RuntimeError)
+    assert sorted(e.path for e in outcomes.values()) == sorted(f"/h/g{i}" for i in range(8))  # type: ignore[attr-defined]
+    assert await journal.counts() == dict.fromkeys(State.ALL, 0) | {State.QUEUED: 16}
+    assert len(journal.spool.read_manifest()) == 16, "one manifest line per journaled entry"
