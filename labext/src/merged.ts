@@ -126,5 +126,7 @@ export const merges: JupyterFrontEndPlugin<void> = {
       interval: 5000
     });
     new MergeWatcher(model, docManager, translator ?? undefined);
+    // The first answer sets what was merged before this page loaded: ask for it now, not in 5 s.
+    void model.refresh();
   }
 };
