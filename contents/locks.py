@@ -25,6 +25,8 @@ from contents import paths as P
 from contents.errors import is_offline_error, to_http_error
 
 LOCK_INSTANCE_KEY = "lock_instance"
+#: Seconds between two reads of a document's lock for the editor's poll (the labextension polls every 4 s).
+CHECK_INTERVAL = 3.0
 
 
 @dataclass
@@ -32,8 +34,10 @@ class LockState:
     cs3_path: str
     sessions: dict[str, float] = field(default_factory=dict)  # session -> last heartbeat (monotonic)
     lock_id: str | None = None  # set while we hold the lock
-    holder: str | None = None  # foreign holder, when someone else holds it
+    holder: str | None = None  # foreign holder (the person's name when known), when someone else holds it
+    holder_app: str | None = None  # the application they hold it with (e.g. "cernbox-office")
     refreshed_at: float = 0.0
+    checked_at: float = 0.0
 
 
 class LockManager:
@@ -45,6 +49,7 @@ class LockManager:
         self._states: dict[str, LockState] = {}
         self._mutex: asyncio.Lock | None = None
         self._refresher: asyncio.Task[None] | None = None
+        self._people: dict[str, str | None] = {}  # lock user id -> display name (None: unknown)
         self.clock = time.monotonic  # injectable (tests move it instead of sleeping)
 
     # ---------------------------------------------------------------- settings
@@ -148,6 +153,7 @@ class LockManager:
             "locked": state.lock_id is not None,
             "read_only": state.holder is not None,
             "holder": state.holder,
+            "holder_app": state.holder_app if state.holder else None,
             "count": len(state.sessions),
         }
 
@@ -174,7 +180,8 @@ class LockManager:
                 state.lock_id, state.holder, state.refreshed_at = earlier, None, 0.0
                 return
             state.lock_id = None
-            state.holder = exc.holder or "another application"
+            state.holder = await self._person(client, exc.lock) or exc.holder or "another application"
+            state.holder_app = exc.lock.app_name if exc.lock is not None else None
         except (errors.Unimplemented, errors.NotFound) as exc:
             state.lock_id = None
             state.holder = None
@@ -186,6 +193,60 @@ class LockManager:
             # offline: keep what we had; the refresher tries again
         finally:
             self.cm.invalidate(state.cs3_path)
+
+    async def _person(self, client: Any, lock: Any) -> str | None:
+        """The display name of the user holding ``lock`` ("Marie Curie"), or None when the storage does not
+        say or the user is unknown. Looked up once per user id."""
+        user = lock.user if lock is not None else ""
+        if not user:
+            return None
+        if user not in self._people:
+            found = None
+            try:
+                found = await client.get_user(user)
+            except Exception:  # unknown id, or a gateway without GetUser: try the search
+                with contextlib.suppress(Exception):
+                    users = await client.find_users(user)
+                    found = next((u for u in users if user in (u.opaque_id, u.username)), None)
+            self._people[user] = (found.display_name or found.username) if found is not None else None
+        return self._people[user]
+
+    async def check(self, api_path: str, session: str) -> dict[str, Any]:
+        """What the editor's frequent poll asks: is the document (still) ours to edit? A read of the lock
+        (GetLock), at most once per CHECK_INTERVAL per document, so a lock someone takes after the document
+        was opened shows within seconds without refreshing our lock that often."""
+        from cs3sync.cs3 import errors
+
+        api_path = P.normalize_api_path(api_path)
+        async with self._lock():
+            state = self._states.get(api_path)
+            if state is None or session not in state.sessions:
+                raise web.HTTPError(404, "No such lock session")
+            state.sessions[session] = self.clock()
+            if not self.enabled or self.clock() - state.checked_at < CHECK_INTERVAL:
+                return self._describe(api_path, state)
+            state.checked_at = self.clock()
+            client = await self.cm.get_client()
+            try:
+                lock = await client.get_lock(state.cs3_path)
+            except errors.NotFound:
+                return self._describe(api_path, state)
+            except Exception as exc:
+                if not is_offline_error(exc):
+                    raise to_http_error(exc, state.cs3_path) from exc
+                return self._describe(api_path, state)
+            if (
+                lock is not None
+                and lock.lock_id != state.lock_id
+                and not lock.lock_id.startswith(self.prefix)
+            ):
+                state.lock_id = None
+                state.holder = await self._person(client, lock) or lock.holder
+                state.holder_app = lock.app_name or None
+                self.cm.invalidate(state.cs3_path)
+            elif lock is None and state.holder is not None:
+                await self._acquire(state)  # released by them: take it (and become editable again)
+            return self._describe(api_path, state)
 
     async def _release(self, state: LockState) -> None:
         if state.lock_id is None:
@@ -228,7 +289,8 @@ class LockManager:
 
 
 class LocksHandler(APIHandler):
-    """``GET`` settings; ``POST`` open/heartbeat; ``DELETE`` close. Path and session come from the query
+    """``GET`` settings, or with ``?path=&session=`` a quick check of the lock; ``POST`` open/heartbeat;
+    ``DELETE`` close. Path and session come from the query
     (``?path=&session=``) or, for POST, from a JSON body ``{"path", "session"}``."""
 
     def _manager(self) -> LockManager:
@@ -256,6 +318,10 @@ class LocksHandler(APIHandler):
     @web.authenticated
     async def get(self) -> None:
         locks = self._manager()
+        if self.get_query_argument("session", None):
+            path, session = self._args()
+            self.finish(json.dumps(await locks.check(path, session)))
+            return
         self.finish(
             json.dumps(
                 {"enabled": locks.enabled, "heartbeat": locks.heartbeat, "expiration": locks.expiration}

@@ -181,6 +181,13 @@ export class CS3Client {
     return this._send<ILockStatus>('locks', 'POST', { path, session });
   }
 
+  /** Check a lock session (a read of the lock; no refresh). */
+  lockCheck(path: string, session: string): Promise<ILockStatus> {
+    return this._get<ILockStatus>(
+      'locks' + URLExt.objectToQueryString({ path, session })
+    );
+  }
+
   /** Close a lock session. */
   async lockClose(path: string, session: string): Promise<void> {
     await this._send<void>(

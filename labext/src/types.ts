@@ -117,5 +117,8 @@ export interface ILockStatus {
   path: string;
   locked: boolean;
   read_only: boolean;
+  /** Who holds it: the person's name when the storage says, else the application. */
   holder: string | null;
+  /** The application they hold it with. */
+  holder_app?: string | null;
 }

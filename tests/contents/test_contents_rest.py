@@ -315,3 +315,24 @@ async def test_conflict_keep_mine_keep_theirs_and_refusals_in_plain_words(
     assert (cs3_root[1] / "theirs.txt").read_bytes() == b"their edit"
     journal = body(await jp_fetch("api", "cs3sync", "journal"))
     assert not [e for e in journal["entries"] if e["state"] == "conflict"]
+
+
+async def test_a_lock_taken_after_opening_is_seen_by_the_check_and_names_the_person(
+    jp_fetch: Any, cm: Any, emulator_thread: Any
+) -> None:
+    """The editor's frequent GET check reads the lock: someone else's lock, taken after the document was
+    opened, is reported with the person's name (not the application's) and makes it read-only."""
+    await put_text(jp_fetch, "held.txt", "x")
+    session = {"path": "held.txt", "session": "s1"}
+    opened = body(await jp_fetch("api", "cs3sync", "locks", method="POST", body=json.dumps(session)))
+    assert opened["read_only"] is False
+    checked = body(await jp_fetch("api", "cs3sync", "locks", params=session))
+    assert checked["read_only"] is False and checked["holder"] is None
+    emulator_thread.storage.lock(
+        cm.path_map.to_cs3("held.txt"), app="cernbox-office", lock_id="theirs", user="marie"
+    )
+    cm.locks.clock = lambda: 1e12  # past the check interval, without sleeping
+    checked = body(await jp_fetch("api", "cs3sync", "locks", params=session))
+    assert checked["read_only"] is True
+    assert checked["holder"] == "Marie Curie" and checked["holder_app"] == "cernbox-office"
+    assert await status_of(jp_fetch, "api", "cs3sync", "locks", params={**session, "session": "nope"}) == 404

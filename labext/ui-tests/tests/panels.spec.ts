@@ -182,15 +182,36 @@ test.describe('cs3sync panels on the demo emulator', () => {
     }
   });
 
-  test('a foreign lock shows the read-only indicator', async ({ page }) => {
+  test('a lock taken after opening names the person within 5 s and makes the editor read-only', async ({
+    page
+  }) => {
+    await openFile(page, 'papers/annus-mirabilis.md');
+    const editor = page.locator('.jp-MainAreaWidget:visible .cm-editor');
+    await expect(editor).toBeVisible();
+    await expect(editor).not.toHaveClass(/jp-mod-readOnly/);
     await admin('storage/lock', {
       path: `${EINSTEIN_HOME}/papers/annus-mirabilis.md`,
       app: 'cernbox-office',
       user: 'marie'
     });
-    await openFile(page, 'papers/annus-mirabilis.md');
     const indicator = page.locator('.jp-cs3sync-lockIndicator');
-    await expect(indicator).toContainText('locked by');
+    // The person, not the application; detected by the editor's 4 s check (5 s budget).
+    await expect(indicator).toHaveText('Locked by Marie Curie', {
+      timeout: 5000
+    });
+    await expect(indicator).toHaveAttribute('title', /cernbox-office/);
+    await expect(editor).toHaveClass(/jp-mod-readOnly/);
+    const before = await editor.locator('.cm-content').innerText();
+    await editor.locator('.cm-content').click();
+    await page.keyboard.type('typed while locked');
+    expect(await editor.locator('.cm-content').innerText()).toBe(before);
+    // One chip: JupyterLab's own read-only label is not shown beside ours.
+    await expect(indicator).toHaveCount(1);
+    await expect(
+      page.locator(
+        '.jp-MainAreaWidget:visible [data-jp-item-name="read-only-indicator"]:visible'
+      )
+    ).toHaveCount(0);
     await expect(page.locator('.jp-cs3sync-mod-foreignLock')).toHaveCount(1);
     await page
       .locator('.jp-MainAreaWidget.jp-cs3sync-mod-foreignLock')
