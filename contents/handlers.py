@@ -343,10 +343,7 @@ class Names:
         if key not in self.cache:
             found = None
             try:
-                if hasattr(self.client, "get_user"):
-                    found = await self.client.get_user(opaque_id, idp)
-                else:
-                    found = await _get_user_rpc(self.client, opaque_id, idp)
+                found = await self.client.get_user(opaque_id, idp)
             except Exception as exc:  # a name is cosmetic: fall back to the id
                 log.debug("cs3sync.name_lookup_failed %s", type(exc).__name__)
             self.cache[key] = {
@@ -363,8 +360,7 @@ class Names:
         if key not in self.cache:
             found = None
             try:
-                if hasattr(self.client, "get_group"):
-                    found = await self.client.get_group(opaque_id, idp)
+                found = await self.client.get_group(opaque_id, idp)
             except Exception as exc:  # e.g. Unimplemented: search instead
                 log.debug("cs3sync.name_lookup_failed %s", type(exc).__name__)
             if found is None and len(opaque_id) >= MIN_QUERY:
@@ -385,21 +381,6 @@ class Names:
         if grantee.type == "group":
             return await self.group(grantee.opaque_id, grantee.idp)
         return await self.user(grantee.opaque_id, grantee.idp)
-
-
-async def _get_user_rpc(client: Any, opaque_id: str, idp: str) -> Any:
-    """GetUser through the client's gateway (until the client has ``get_user``); None if unknown."""
-    import cs3.identity.user.v1beta1.resources_pb2 as userpb
-    import cs3.identity.user.v1beta1.user_api_pb2 as userapi
-
-    from cs3sync.cs3 import convert
-
-    gateway = getattr(client, "gateway", None)
-    if gateway is None:
-        return None
-    req = userapi.GetUserRequest(user_id=userpb.UserId(opaque_id=opaque_id, idp=idp))
-    resp = await gateway.call("GetUser", req, op="get_user", idempotent=True)
-    return convert.user(resp.user) if resp.HasField("user") else None
 
 
 def _resource_fields(res: Any, fallback_id: Any) -> dict[str, Any]:

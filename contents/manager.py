@@ -30,8 +30,7 @@ from typing import Any
 
 from jupyter_server.services.contents.manager import AsyncContentsManager
 from tornado.web import HTTPError
-from traitlets import Dict, DottedObjectName, Int, Unicode, default, observe
-from traitlets.utils.importstring import import_item
+from traitlets import Dict, Int, Unicode, default, observe
 
 from contents import paths as P
 from contents.config import CS3Sync
@@ -129,10 +128,6 @@ class CS3ContentsManager(AsyncContentsManager):
     engine_options = Dict(help="Extra keyword arguments for the engine (backoff, probe intervals...).").tag(
         config=True
     )
-
-    engine_class = DottedObjectName(
-        "cs3sync.engine.SyncEngine", help="The engine applying journaled writes (a test seam)."
-    ).tag(config=True)
 
     max_copy_folder_size_mb = Int(help="Largest folder (MiB) a copy may duplicate (default: CS3Sync's).").tag(
         config=True
@@ -336,6 +331,8 @@ class CS3ContentsManager(AsyncContentsManager):
         return self._engine
 
     async def _start_engine(self) -> None:
+        from cs3sync.engine import SyncEngine  # the engine's imports load when the server first needs it
+
         client = await self.get_client()
         ready = asyncio.Event()
         stop = asyncio.Event()
@@ -346,7 +343,7 @@ class CS3ContentsManager(AsyncContentsManager):
             restarted, after a pause that grows with each death (its journal recovers the work)."""
             deaths = 0
             while not stop.is_set():
-                engine = import_item(self.engine_class)(client, **self._engine_kwargs())
+                engine = SyncEngine(client, **self._engine_kwargs())
                 try:
                     async with engine:
                         engine.on_finished(self._entry_finished)
@@ -391,14 +388,10 @@ class CS3ContentsManager(AsyncContentsManager):
             self._merged[entry.path] = (entry.presented_mtime, entry.sha256)
 
     def _engine_kwargs(self) -> dict[str, Any]:
-        import inspect
-
-        wanted = {
+        """SyncEngine's arguments from the traits; ``engine_options`` adds or overrides any of them."""
+        wanted: dict[str, Any] = {
             "journal_dir": self._journal_dir(),
             "workers": self.cs3.workers,
-            "upload_chunk_size": self.cs3.upload_chunk_size,
-            "tus_enabled": self.cs3.tus_enabled,
-            "lock_holder": self.cs3.lock_holder,
             "lock_provider": self.locks.lock_context,
             "allow_network_fs": self.cs3.allow_network_fs,
             "offline_probe_interval": self.cs3.offline_probe_interval,
@@ -407,10 +400,7 @@ class CS3ContentsManager(AsyncContentsManager):
             "account": f"{self.cs3.client_id or 'default'} @ {self.cs3.host or 'unconfigured'}",
         }
         wanted.update(self.engine_options)
-        accepted = inspect.signature(import_item(self.engine_class)).parameters
-        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
-            return wanted
-        return {k: v for k, v in wanted.items() if k in accepted}
+        return wanted
 
     async def shutdown(self) -> None:
         """Stop lock sessions, the engine and the clients (server shutdown)."""

@@ -10,7 +10,6 @@ auth pause, anything else -> failed). What they need from the engine comes throu
 from __future__ import annotations
 
 import datetime as dt
-import inspect
 import os
 import tempfile
 import zlib
@@ -228,9 +227,8 @@ async def upload_blob(
         "session": session,
         "on_session": on_session,
         "precheck": False,  # we compared the etag ourselves just before (EOS ignores if_match)
+        "on_progress": on_progress,
     }
-    if _accepts(client.upload, "on_progress"):
-        kwargs["on_progress"] = on_progress
     try:
         info = await client.upload(path, blob, size, **kwargs)
     except errors.NotFound:
@@ -241,14 +239,6 @@ async def upload_blob(
         info = await client.upload(path, blob, size, **kwargs)
     ctx.crash_point("upload_finished_not_marked")
     return info
-
-
-def _accepts(fn: Any, name: str) -> bool:
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
-    return name in params
 
 
 async def _write_content(

@@ -173,7 +173,6 @@ class SyncEngine:
         allow_network_fs: bool = False,
         account: str | None = None,
         name: str | None = None,
-        **_ignored: Any,
     ) -> None:
         if journal is None and journal_dir is None:
             raise ValueError("SyncEngine needs journal_dir or journal")

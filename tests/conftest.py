@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import inspect
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -13,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from cs3sync.cs3 import CS3Config
 from cs3sync.emulator import Emulator, EmulatorConfig, EmulatorThread
 
 # Tests render every cs3sync event (debug included) into pytest's log capture, shown with a failure.
@@ -113,40 +112,20 @@ def token_file(tmp_path: Path) -> Callable[..., Path]:
 
 
 @pytest.fixture
-def cs3_config(token_file: Callable[..., Path]) -> Callable[..., Any]:
-    """``cs3_config(emu, user="einstein", **overrides)``: client settings for ``emu``.
+def cs3_config(token_file: Callable[..., Path]) -> Callable[..., CS3Config]:
+    """``cs3_config(emu, user="einstein", **overrides)``: client settings for ``emu``."""
 
-    Returns a ``cs3sync.cs3.CS3Config`` when that class exists (only the fields it declares are passed),
-    else a plain dict ``{host, http_url, user, password_file}``.
-    """
-
-    def build(emu: Emulator | EmulatorThread, user: str = "einstein", **overrides: Any) -> Any:
-        password_file = token_file(user)
-        try:
-            from cs3sync.cs3 import CS3Config  # type: ignore[attr-defined]
-        except ImportError:
-            values = {
-                "host": emu.grpc_address,
-                "http_url": emu.http_url,
-                "user": user,
-                "password_file": str(password_file),
-            }
-            values.update(overrides)
-            return values
-        candidate: dict[str, Any] = {
+    def build(emu: Emulator | EmulatorThread, user: str = "einstein", **overrides: Any) -> CS3Config:
+        settings: dict[str, Any] = {
             "host": emu.grpc_address,
             "auth_login_type": "basic",
             "client_id": user,
-            "token_path": str(password_file),
+            "token_path": str(token_file(user)),
             "ssl_enabled": False,
             "tus_enabled": "tus" in (emu.config.upload_protocols or []),
         }
-        candidate.update(overrides)
-        if dataclasses.is_dataclass(CS3Config):
-            accepted = {f.name for f in dataclasses.fields(CS3Config)}
-        else:
-            accepted = set(inspect.signature(CS3Config).parameters)
-        return CS3Config(**{k: v for k, v in candidate.items() if k in accepted})
+        settings.update(overrides)
+        return CS3Config(**settings)
 
     return build
 

@@ -61,7 +61,6 @@ def build_workdir(workdir: Path, js_version: str | None = None) -> Path:
     target = workdir / "tests" / "services" / "contents" / "thirdparty"
     target.mkdir()
     (target / "__init__.py").write_text("")
-    shutil.copy2(HERE.parent / "direct_engine.py", target / "direct_engine.py")
     for source in sorted((HERE / "wrappers").glob("*.py")):
         name = source.name
         if name.startswith("wrap_"):

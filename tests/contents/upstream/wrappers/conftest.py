@@ -1,7 +1,7 @@
 """Run jupyter_server's contents tests against CS3ContentsManager on the CS3 emulator.
 
-Environment: ``CS3SYNC_UPSTREAM_PROFILE`` (cernbox | ocis), ``CS3SYNC_UPSTREAM_ENGINE`` (dotted engine
-class; default the real SyncEngine). Each test gets a fresh root folder in einstein's home and a fresh
+Environment: ``CS3SYNC_UPSTREAM_PROFILE`` (cernbox | ocis). The real SyncEngine applies every write. Each
+test gets a fresh root folder in einstein's home and a fresh
 journal. ``contents_dir`` is that folder on the emulator's disk, so upstream's seeding and on-disk
 checks see what the storage holds.
 """
@@ -19,7 +19,6 @@ from tests.services.contents.thirdparty.common import skip_reason
 from traitlets.config import Config
 
 PROFILE = os.environ.get("CS3SYNC_UPSTREAM_PROFILE", "cernbox")
-ENGINE = os.environ.get("CS3SYNC_UPSTREAM_ENGINE", "cs3sync.engine.SyncEngine")
 USER = "einstein"
 PASSWORD = "relativity"
 CM_CLASS = "contents.manager.CS3ContentsManager"
@@ -66,7 +65,6 @@ def cs3_settings(cs3_emulator: Any, cs3_token_file: Path, cs3_root: tuple[str, P
             # Upstream's tests look at the storage's disk right after a write returns.
             "write_through_timeout": 3.0,
         },
-        "CS3ContentsManager": {"engine_class": ENGINE},
         # Upstream expects Jupyter's one-checkpoint semantics; storage versions are tested by us.
         "CS3Checkpoints": {"list_versions": False},
     }
