@@ -18,6 +18,7 @@ import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { PanelLayout } from '@lumino/widgets';
 
 import { CS3Client } from './client';
+import { shareIcon } from './icons';
 import { ConflictActions, ConflictWatcher } from './conflicts';
 import { LockSession } from './locking';
 import { merges } from './merged';
@@ -158,6 +159,7 @@ const shares: JupyterFrontEndPlugin<void> = {
     app.commands.addCommand(command, {
       label: trans.__('Share…'),
       caption: trans.__('Share with users, groups or a public link'),
+      icon: shareIcon,
       describedBy: { args: { type: 'object', properties: {} } },
       isEnabled: () => !!factory?.tracker.currentWidget,
       execute: async () => {
@@ -177,7 +179,8 @@ const shares: JupyterFrontEndPlugin<void> = {
     app.contextMenu.addItem({
       command,
       selector: '.jp-DirListing-item[data-isdir]',
-      rank: 9
+      // In the links group beside "Copy Download Link" (13), away from Cut/Copy/Paste (7-8.5).
+      rank: 13
     });
   }
 };

@@ -184,6 +184,7 @@ export async function editLink(
   const result = await showDialog<ILinkForm>({
     title: trans.__('Edit the public link of “%1”', link.name),
     body: new LinkEditor(link, trans),
+    focusNodeSelector: 'input',
     buttons: [
       Dialog.cancelButton(),
       Dialog.okButton({ label: trans.__('Save') })

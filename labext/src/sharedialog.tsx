@@ -330,6 +330,8 @@ export async function openShareDialog(options: {
   await showDialog({
     title: trans.__('Share “%1”', options.name),
     body,
+    // The first field, not the Close button: the dialog is for typing a name.
+    focusNodeSelector: 'input',
     buttons: [Dialog.cancelButton({ label: trans.__('Close') })]
   });
 }

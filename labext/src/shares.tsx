@@ -1,11 +1,18 @@
 // Copyright (c) cs3sync contributors. Apache-2.0.
-import { Clipboard, VDomRenderer } from '@jupyterlab/apputils';
+import {
+  Clipboard,
+  Dialog,
+  Notification,
+  showDialog,
+  VDomRenderer
+} from '@jupyterlab/apputils';
 import {
   ITranslator,
   nullTranslator,
   TranslationBundle
 } from '@jupyterlab/translation';
 import {
+  copyIcon,
   fileIcon,
   folderIcon,
   linkIcon,
@@ -22,7 +29,7 @@ import { PolledModel } from './model';
 import { openShareDialog } from './sharedialog';
 import { ICS3Client } from './tokens';
 import { ILink, IShare } from './types';
-import { formatDate } from './utils';
+import { activation, formatDate } from './utils';
 
 /** The three lists of the Shares panel; a failed list carries its error. */
 export interface ISharesData {
@@ -199,7 +206,15 @@ class SharesView extends VDomRenderer<PolledModel<ISharesData>> {
       );
     }
     return (
-      <ul className="jp-cs3sync-list">
+      <ul
+        className="jp-cs3sync-list"
+        role="group"
+        aria-label={
+          this._tab === 'incoming'
+            ? trans.__('Shared with me')
+            : trans.__('Shared by me')
+        }
+      >
         {shares.map(share => this._renderShare(share))}
       </ul>
     );
@@ -220,12 +235,13 @@ class SharesView extends VDomRenderer<PolledModel<ISharesData>> {
           (share.api_path === null ? ' jp-mod-disabled' : '')
         }
         data-share-id={share.id}
-        title={share.storage_path}
-        onClick={() => {
-          if (share.api_path !== null) {
-            void this._cs3.open(share.api_path, share.type);
-          }
-        }}
+        title={share.name}
+        {...activation(
+          share.api_path !== null
+            ? () => void this._cs3.open(share.api_path!, share.type)
+            : null,
+          trans.__('Open %1', share.name)
+        )}
       >
         <Icon.react tag="span" className="jp-cs3sync-itemIcon" />
         <span className="jp-cs3sync-name">{share.name}</span>
@@ -247,6 +263,7 @@ class SharesView extends VDomRenderer<PolledModel<ISharesData>> {
           <button
             className="jp-cs3sync-action"
             title={trans.__('Manage sharing')}
+            onKeyDown={event => event.stopPropagation()}
             onClick={event => {
               event.stopPropagation();
               void openShareDialog({
@@ -274,73 +291,125 @@ class SharesView extends VDomRenderer<PolledModel<ISharesData>> {
       );
     }
     return (
-      <ul className="jp-cs3sync-list">
-        {links.map(link => (
-          <li
-            key={link.id}
-            className="jp-cs3sync-item"
-            data-link-id={link.id}
-            title={link.url ?? link.storage_path}
-            onClick={() => {
-              if (link.api_path !== null) {
-                void this._cs3.open(link.api_path, link.type);
-              }
-            }}
-          >
-            <linkIcon.react tag="span" className="jp-cs3sync-itemIcon" />
-            <span className="jp-cs3sync-name">{link.name}</span>
-            <span className={`jp-cs3sync-badge jp-cs3sync-badge-${link.role}`}>
-              {roleLabel(link.role, trans)}
-            </span>
-            <span className="jp-cs3sync-detail">
-              {link.password_protected ? trans.__('password') + ' · ' : ''}
-              {link.expiration
-                ? trans.__('expires %1', formatDate(link.expiration))
-                : ''}
-            </span>
-            {(() => {
-              const copy = copyTarget(link, trans);
-              return (
+      <ul
+        className="jp-cs3sync-list"
+        role="group"
+        aria-label={trans.__('Public links')}
+      >
+        {links.map(link => {
+          const copy = copyTarget(link, trans);
+          return (
+            <li
+              key={link.id}
+              className="jp-cs3sync-item jp-cs3sync-link"
+              data-link-id={link.id}
+              title={link.name}
+              {...activation(
+                link.api_path !== null
+                  ? () => void this._cs3.open(link.api_path!, link.type)
+                  : null,
+                trans.__('Open %1', link.name)
+              )}
+            >
+              <linkIcon.react tag="span" className="jp-cs3sync-itemIcon" />
+              <span className="jp-cs3sync-name">{link.name}</span>
+              <span
+                className={`jp-cs3sync-badge jp-cs3sync-badge-${link.role}`}
+              >
+                {roleLabel(link.role, trans)}
+              </span>
+              <span className="jp-cs3sync-detail">
+                {linkAudience(link, trans)}
+                {link.expiration
+                  ? ' · ' + trans.__('expires %1', formatDate(link.expiration))
+                  : ''}
+              </span>
+              <span className="jp-cs3sync-linkUrl" title={copy.text}>
+                {copy.text}
+              </span>
+              <span
+                className="jp-cs3sync-linkActions"
+                onClick={event => event.stopPropagation()}
+                onKeyDown={event => event.stopPropagation()}
+              >
                 <button
                   className="jp-cs3sync-action jp-cs3sync-copyLink"
                   title={copy.title}
-                  onClick={event => {
-                    event.stopPropagation();
+                  aria-label={copy.label}
+                  onClick={() => {
                     Clipboard.copyToSystem(copy.text);
+                    Notification.success(
+                      link.url
+                        ? trans.__('Link copied')
+                        : trans.__('Token copied (no link address configured)'),
+                      { autoClose: 3000 }
+                    );
                   }}
                 >
+                  <copyIcon.react tag="span" />
                   {copy.label}
                 </button>
-              );
-            })()}
-            <button
-              className="jp-cs3sync-action jp-cs3sync-editLink"
-              title={trans.__('Change the expiry or password of this link')}
-              onClick={event => {
-                event.stopPropagation();
-                void editLink(this._cs3.client, link, trans);
-              }}
-            >
-              {trans.__('Edit')}
-            </button>
-            <button
-              className="jp-cs3sync-action"
-              title={trans.__('Remove the link')}
-              onClick={event => {
-                event.stopPropagation();
-                void this._cs3.client.removeLink(link.id);
-              }}
-            >
-              {trans.__('Remove')}
-            </button>
-          </li>
-        ))}
+                <button
+                  className="jp-cs3sync-action jp-cs3sync-editLink"
+                  title={trans.__('Change the expiry or password of this link')}
+                  onClick={() => void editLink(this._cs3.client, link, trans)}
+                >
+                  {trans.__('Edit')}
+                </button>
+                <button
+                  className="jp-cs3sync-action"
+                  title={trans.__('Remove the link')}
+                  onClick={() => void this._removeLink(link)}
+                >
+                  {trans.__('Remove')}
+                </button>
+              </span>
+            </li>
+          );
+        })}
       </ul>
     );
   }
 
+  private async _removeLink(link: ILink): Promise<void> {
+    const trans = this._trans;
+    const result = await showDialog({
+      title: trans.__('Remove this link?'),
+      body: trans.__(
+        'People who have the link to “%1” will no longer be able to open it.',
+        link.name
+      ),
+      buttons: [
+        Dialog.cancelButton(),
+        Dialog.warnButton({ label: trans.__('Remove') })
+      ]
+    });
+    if (result.button.accept) {
+      await this._cs3.client.removeLink(link.id).catch(error =>
+        showDialog({
+          title: trans.__('Remove this link?'),
+          body: (error as Error).message,
+          buttons: [Dialog.okButton()]
+        })
+      );
+    }
+  }
+
   private _tab: SharesTab = 'incoming';
   private _trans: TranslationBundle;
+}
+
+/** Who can open a public link, in plain words. */
+export function linkAudience(link: ILink, trans: TranslationBundle): string {
+  const what =
+    link.role === 'editor'
+      ? trans.__('Anyone with the link can edit')
+      : link.role === 'uploader'
+        ? trans.__('Anyone with the link can upload')
+        : trans.__('Anyone with the link can view');
+  return link.password_protected
+    ? trans.__('%1 (with the password)', what)
+    : what;
 }
 
 /** A translated role name. */

@@ -14,7 +14,7 @@ import { cs3Icon } from './icons';
 import { PolledModel } from './model';
 import { ICS3Client } from './tokens';
 import { ISpace } from './types';
-import { formatBytes } from './utils';
+import { activation, formatBytes } from './utils';
 
 /** The Spaces sidebar: the user's storage spaces, click to open. */
 export class SpacesPanel extends SidePanel {
@@ -105,7 +105,11 @@ class SpacesList extends VDomRenderer<PolledModel<ISpace[]>> {
       );
     }
     return (
-      <ul className="jp-cs3sync-list" aria-label={trans.__('Spaces')}>
+      <ul
+        className="jp-cs3sync-list"
+        role="group"
+        aria-label={trans.__('Spaces')}
+      >
         {spaces.map(space => (
           <li
             key={space.id}
@@ -122,11 +126,12 @@ class SpacesList extends VDomRenderer<PolledModel<ISpace[]>> {
                   )
                 : space.storage_path
             }
-            onClick={() => {
-              if (space.api_path !== null) {
-                void this._cs3.open(space.api_path, 'directory');
-              }
-            }}
+            {...activation(
+              space.api_path !== null
+                ? () => void this._cs3.open(space.api_path!, 'directory')
+                : null,
+              trans.__('Open %1', space.name)
+            )}
           >
             <folderIcon.react tag="span" className="jp-cs3sync-itemIcon" />
             <span className="jp-cs3sync-name">{space.name}</span>

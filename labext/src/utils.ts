@@ -59,3 +59,35 @@ export function dirname(path: string): string {
   const index = path.lastIndexOf('/');
   return index < 0 ? '' : path.slice(0, index);
 }
+
+/**
+ * Props that make a list row a keyboard-operable button: focusable, Enter or
+ * Space opens it like a click. Rows that cannot open get none of them.
+ */
+export function activation(
+  open: (() => void) | null,
+  label: string
+): {
+  role?: 'button';
+  tabIndex?: number;
+  'aria-label'?: string;
+  'aria-disabled'?: boolean;
+  onClick?: () => void;
+  onKeyDown?: (event: { key: string; preventDefault(): void }) => void;
+} {
+  if (!open) {
+    return { 'aria-disabled': true };
+  }
+  return {
+    role: 'button',
+    tabIndex: 0,
+    'aria-label': label,
+    onClick: open,
+    onKeyDown: event => {
+      if (event.key === 'Enter' || event.key === ' ') {
+        event.preventDefault();
+        open();
+      }
+    }
+  };
+}

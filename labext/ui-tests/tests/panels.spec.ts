@@ -42,7 +42,7 @@ test.describe('cs3sync panels on the demo emulator', () => {
   }) => {
     await page.sidebar.openTab('cs3sync-spaces');
     const panel = page.locator('#cs3sync-spaces');
-    const items = panel.getByRole('listitem');
+    const items = panel.locator('li.jp-cs3sync-item');
     await expect(items).toHaveCount(3);
     await expect(items.filter({ hasText: 'cosmology' })).toHaveCount(1);
     await expect(items.filter({ hasText: 'relativity-lab' })).toHaveCount(1);
@@ -63,16 +63,20 @@ test.describe('cs3sync panels on the demo emulator', () => {
   }) => {
     await page.sidebar.openTab('cs3sync-shares');
     const panel = page.locator('#cs3sync-shares');
-    const radium = panel.getByRole('listitem').filter({ hasText: 'radium' });
+    const radium = panel
+      .locator('li.jp-cs3sync-item')
+      .filter({ hasText: 'radium' });
     await expect(radium).toBeVisible();
     await expect(radium).toContainText('Marie Curie');
     await panel.screenshot({ path: screenshot('shares-incoming.png') });
     await panel.getByRole('tab', { name: 'Shared by me' }).click();
     await expect(
-      panel.getByRole('listitem').filter({ hasText: 'shared-with-marie' })
+      panel
+        .locator('li.jp-cs3sync-item')
+        .filter({ hasText: 'shared-with-marie' })
     ).toBeVisible();
     await expect(
-      panel.getByRole('listitem').filter({ hasText: 'data.csv' })
+      panel.locator('li.jp-cs3sync-item').filter({ hasText: 'data.csv' })
     ).toBeVisible();
     await panel.screenshot({ path: screenshot('shares-outgoing.png') });
 
@@ -121,7 +125,7 @@ test.describe('cs3sync panels on the demo emulator', () => {
     await page.sidebar.openTab('cs3sync-shares');
     await panel.getByRole('tab', { name: 'Shared by me' }).click();
     await expect(
-      panel.getByRole('listitem').filter({ hasText: 'welcome.ipynb' })
+      panel.locator('li.jp-cs3sync-item').filter({ hasText: 'welcome.ipynb' })
     ).toContainText('editor');
   });
 
@@ -131,7 +135,9 @@ test.describe('cs3sync panels on the demo emulator', () => {
     await page.sidebar.openTab('cs3sync-shares');
     const panel = page.locator('#cs3sync-shares');
     await panel.getByRole('tab', { name: 'Public links' }).click();
-    const papers = panel.getByRole('listitem').filter({ hasText: 'papers' });
+    const papers = panel
+      .locator('li.jp-cs3sync-item')
+      .filter({ hasText: 'papers' });
     await expect(papers).toHaveCount(1);
     await expect(
       papers.getByRole('button', { name: 'Copy link' })
