@@ -7,15 +7,12 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+from cs3client.auth import Auth
+from cs3client.cs3client import CS3Client
+from cs3client.cs3resource import Resource
+from cs3client.exceptions import FileLockedException, NotFoundException
 
-cs3client = pytest.importorskip("cs3client")
-
-from cs3client.auth import Auth  # noqa: E402
-from cs3client.cs3client import CS3Client  # noqa: E402
-from cs3client.cs3resource import Resource  # noqa: E402
-from cs3client.exceptions import FileLockedException, NotFoundException  # noqa: E402
-
-from cs3sync.emulator import EmulatorThread  # noqa: E402
+from cs3sync.emulator import EmulatorThread
 
 
 @pytest.fixture

@@ -165,11 +165,11 @@ def test_move_returned_not_recorded(served: dict[str, Any], tmp_path: Path, secr
     assert [e.state for e in entries(jdir)] == [State.DONE, State.DONE]
 
 
+@pytest.mark.parametrize("served", ["ocis"], indirect=True)  # EOS offers only simple uploads: no PATCH
 def test_mid_patch_resumes_from_the_server_offset(
     served: dict[str, Any], tmp_path: Path, secret: Path
 ) -> None:
-    if not uses_tus(served):
-        pytest.skip("EOS offers only simple uploads: no PATCH to interrupt")
+    assert uses_tus(served)
     path = f"{served['home']}/k3.bin"
     data = data_of(5 * CHUNK + 17, seed=3)
     jdir = tmp_path / "journal"
@@ -198,13 +198,13 @@ def test_mid_put_sends_the_file_again_once(served: dict[str, Any], tmp_path: Pat
     assert commits(http_log(served), len(data)) == 1
 
 
+@pytest.mark.parametrize("served", ["ocis"], indirect=True)  # EOS: no tus session to resume
 def test_mid_patch_then_expired_transfer_token_initiates_again(
     served: dict[str, Any], tmp_path: Path, secret: Path
 ) -> None:
     """The recorded tus session outlived its transfer token while the engine was down: the restart's
     HEAD gets 403, the upload is initiated again and completes; nothing is lost."""
-    if not uses_tus(served):
-        pytest.skip("EOS offers only simple uploads: no session to resume")
+    assert uses_tus(served)
     path = f"{served['home']}/k5.bin"
     data = data_of(4 * CHUNK + 9, seed=5)
     jdir = tmp_path / "journal"
