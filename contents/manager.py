@@ -1151,8 +1151,9 @@ class CS3ContentsManager(AsyncContentsManager):
         return done
 
     async def _raise_if_refused(self, engine: Any, entry_id: int, api_path: str) -> None:
-        """A write the storage keeps refusing for lack of space is kept and retried by the engine, but
-        the user must hear of it: 507 instead of an optimistic 2xx."""
+        """A write the storage keeps refusing (no space: 507; someone else's lock: 423 naming them) is
+        kept and retried by the engine, or parked once it gave up, but the user must hear of it instead
+        of an optimistic 2xx."""
         journal = getattr(engine, "journal", None)
         if journal is None or not hasattr(journal, "entry"):
             return
@@ -1162,7 +1163,9 @@ class CS3ContentsManager(AsyncContentsManager):
                 entry = await journal.entry(entry.superseded_by)
         except Exception:
             return
-        if entry.state not in ("retrying", "blocked", "failed"):
+        # An entry between two retries may be caught running again: its last error still says why.
+        retried = entry.state in ("running", "queued") and entry.attempts > 0
+        if entry.state not in ("retrying", "blocked", "failed") and not retried:
             return
         # A failed entry gave up after its retries (engine max_attempts): the user retries it.
         later = "retry it from the sync panel" if entry.state == "failed" else "it will be written"

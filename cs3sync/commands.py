@@ -10,6 +10,7 @@ auth pause, anything else -> failed). What they need from the engine comes throu
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import tempfile
 import zlib
@@ -122,6 +123,27 @@ async def adler32_of(path: Path) -> int:
     return await anyio.to_thread.run_sync(adler32_file, path)
 
 
+def _hash_file(path: Path, algo: str) -> str:
+    h = hashlib.new(algo)
+    with open(path, "rb") as f:
+        while block := f.read(HASH_BLOCK):
+            h.update(block)
+    return h.hexdigest()
+
+
+async def checksum_matches(checksum: str | None, path: Path) -> bool | None:
+    """Does the storage's checksum (``"<algo>:<hex>"``) match the file at ``path``? None when there is
+    no checksum we can compute: EOS reports adler32, oCIS SHA1 (docs/storage-behaviours.md row 3)."""
+    algo, _, value = (checksum or "").partition(":")
+    algo = algo.lower()
+    if algo == "adler32":
+        remote = parse_adler32(checksum)
+        return None if remote is None else remote == await adler32_of(path)
+    if algo in ("sha1", "md5") and value:
+        return value.lower() == await anyio.to_thread.run_sync(_hash_file, path, algo)
+    return None
+
+
 def parse_adler32(checksum: str | None) -> int | None:
     """`"adler32:<hex>"` (leading zeros may be trimmed) -> int; anything else -> None."""
     if not checksum:
@@ -139,10 +161,8 @@ async def same_content(info: Any, blob: Path, size: int) -> bool:
     """Does the remote file `info` hold exactly the bytes of `blob`? (size, then adler32)."""
     if info is None or info.type != "file" or info.size != size:
         return False
-    remote = parse_adler32(info.checksum)
-    if remote is None:
-        return False  # no checksum: we cannot prove it, so we do not claim it
-    return remote == await adler32_of(blob)
+    # no checksum we can compute: we cannot prove it, so we do not claim it
+    return bool(await checksum_matches(info.checksum, blob))
 
 
 def conflict_copy_name(path: str, when: float, taken: set[str] | None = None) -> str:
@@ -458,7 +478,7 @@ async def run_copy(entry: Any, ctx: CommandContext) -> Outcome:
         dst_info is not None
         and dst_info.size == src_info.size
         and dst_info.checksum
-        and parse_adler32(dst_info.checksum) == parse_adler32(src_info.checksum)
+        and dst_info.checksum.lower() == (src_info.checksum or "").lower()
     ):
         return Outcome("done", dst_info, already_done=True)
     tmp = Path(await anyio.to_thread.run_sync(_new_tmp_file, ctx.spool_tmp_dir()))

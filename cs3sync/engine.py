@@ -31,7 +31,7 @@ import anyio
 
 from cs3sync import commands, overlay
 from cs3sync.clock import Clock, ManualClock, Signal
-from cs3sync.commands import CommandError, Outcome, parse_adler32
+from cs3sync.commands import CommandError, Outcome
 from cs3sync.cs3 import errors
 from cs3sync.journal import (
     DEFAULT_LARGE_THRESHOLD,
@@ -1181,12 +1181,11 @@ class SyncEngine:
         for e in await self.journal.entries([State.DONE], prefix=entry.path, newest_first=True, limit=50):
             if e.path == entry.path and e.id < entry.id and e.result_etag == info.etag:
                 return True
-        remote_sum = parse_adler32(info.checksum)
-        if remote_sum is None:
+        if not info.checksum:
             return False
         for sha in entry.prior_blobs:
             p = self.journal.blob_path(sha)
-            if await anyio.Path(p).exists() and await commands.adler32_of(p) == remote_sum:
+            if await anyio.Path(p).exists() and await commands.checksum_matches(info.checksum, p):
                 return True
         return False
 

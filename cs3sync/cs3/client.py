@@ -183,7 +183,8 @@ class CS3Client:
 
     async def stat(self, target: Target, *, metadata_keys: Iterable[str] = ()) -> ResourceInfo:
         """Stat a path or resource id. ``metadata_keys`` asks for arbitrary metadata (EOS returns all)."""
-        return convert.resource_info(await self._stat_raw(target, metadata_keys))
+        at = target if isinstance(target, str) else None
+        return convert.resource_info(await self._stat_raw(target, metadata_keys), at=at)
 
     async def stat_or_none(self, target: Target, *, metadata_keys: Iterable[str] = ()) -> ResourceInfo | None:
         try:
@@ -201,10 +202,11 @@ class CS3Client:
             "ListContainer", req, op="list", path=self._label(target), idempotent=True
         )
         infos = resp.infos
+        parent = (target.rstrip("/") or "/") if isinstance(target, str) else None
         if len(infos) < LIST_CONVERT_INLINE:
-            return convert.resource_infos(infos)
+            return convert.resource_infos(infos, parent)
         # A big folder: converting thousands of entries would hold the event loop for tens of ms.
-        return await anyio.to_thread.run_sync(convert.resource_infos, infos)
+        return await anyio.to_thread.run_sync(convert.resource_infos, infos, parent)
 
     async def mkdir(self, path: str) -> None:
         """CreateContainer. EOS creates parents and accepts an existing directory; others answer

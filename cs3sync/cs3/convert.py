@@ -161,13 +161,25 @@ def checksum(msg: spr.ResourceChecksum) -> str | None:
 
 
 def resource_info(
-    msg: spr.ResourceInfo, _ids: dict[tuple[str, str, str], FileId] | None = None
+    msg: spr.ResourceInfo,
+    _ids: dict[tuple[str, str, str], FileId] | None = None,
+    *,
+    at: str | None = None,
+    parent: str | None = None,
 ) -> ResourceInfo:
     """``_ids``: a cache of FileIds shared by the entries of one listing (they all have the same
-    parent id), see `resource_infos`."""
+    parent id), see `resource_infos`. ``at`` (the path that was Stat'ed) or ``parent`` (the folder that
+    was listed) give the absolute path when the storage answers a relative one: oCIS's gateway makes
+    references relative, so ``path`` is the basename, "." for a space root (storage behaviours row 3)."""
     path = msg.path
     # localfs leaves name empty; EOS fills it. Derive from the path when missing.
     name = msg.name or posixpath.basename(path.rstrip("/"))
+    if not path.startswith("/"):
+        if at is not None:
+            path = at
+            name = msg.name or posixpath.basename(at.rstrip("/")) or name
+        elif parent is not None and name not in ("", "."):
+            path = posixpath.join(parent, name)
     is_dir = msg.type == _CONTAINER
     mtime = msg.mtime
     has = msg.HasField
@@ -202,10 +214,11 @@ def resource_info(
     )
 
 
-def resource_infos(msgs: Iterable[spr.ResourceInfo]) -> list[ResourceInfo]:
-    """A listing's entries (one parent FileId object shared by all of them)."""
+def resource_infos(msgs: Iterable[spr.ResourceInfo], parent: str | None = None) -> list[ResourceInfo]:
+    """A listing's entries (one parent FileId object shared by all of them); ``parent``: the listed
+    folder's path, for storages that answer basenames."""
     ids: dict[tuple[str, str, str], FileId] = {}
-    return [resource_info(m, ids) for m in msgs]
+    return [resource_info(m, ids, parent=parent) for m in msgs]
 
 
 def version(msg: spr.FileVersion) -> Version:

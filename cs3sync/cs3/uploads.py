@@ -22,6 +22,7 @@ Rules:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import posixpath
 import zlib
 from collections.abc import Awaitable, Callable
@@ -66,6 +67,14 @@ async def source_adler32(source: Source, size: int) -> str:
     async for piece in source.pieces(0, size):
         value = zlib.adler32(piece, value)
     return f"{value:x}"
+
+
+async def source_digest(source: Source, size: int, algo: str) -> str:
+    """Hex digest (sha1, md5) of the whole source."""
+    h = hashlib.new(algo)
+    async for piece in source.pieces(0, size):
+        h.update(piece)
+    return h.hexdigest()
 
 
 class _RestartUpload(Exception):
@@ -136,11 +145,15 @@ class Upload:
         return self._adler
 
     async def _ours(self, info: ResourceInfo | None) -> bool:
-        """Does the remote file already hold exactly our bytes (a previous attempt landed)?"""
-        if info is None or info.is_dir or info.size != self.size:
+        """Does the remote file already hold exactly our bytes (a previous attempt landed)? EOS reports
+        adler32, oCIS SHA1 (docs/storage-behaviours.md row 3)."""
+        if info is None or info.is_dir or info.size != self.size or not info.checksum:
             return False
-        if info.checksum and info.checksum.startswith("adler32:"):
-            return info.checksum == f"adler32:{await self._adler32()}"
+        algo, _, value = info.checksum.partition(":")
+        if algo == "adler32":
+            return value.lstrip("0") == (await self._adler32()).lstrip("0")
+        if algo in ("sha1", "md5"):
+            return value == await source_digest(self.source, self.size, algo)
         return False
 
     async def run(self, session: UploadSession | None) -> ResourceInfo:

@@ -93,6 +93,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "upload_missing_parent": "put_409",
         "locked_write_status": 500,
         "quota_refusal": "put_500",
+        "info_paths": "absolute",
+        "checksum_type": "adler32",
     },
     "ocis": {
         "home_layout": "/home/{username}",
@@ -118,6 +120,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "upload_missing_parent": "failed_precondition",
         "locked_write_status": 409,
         "quota_refusal": "initiate",
+        "info_paths": "basename",
+        "checksum_type": "sha1",
     },
 }
 
@@ -202,6 +206,15 @@ class EmulatorConfig:
     # anything else is InternalError -> simple.go 500); the exact code is not certain, 500 is the
     # hostile reading. "initiate": INSUFFICIENT_STORAGE at initiate and 507 at commit (decomposedfs).
     quota_refusal: Literal["put_500", "initiate"] | None = _UNSET
+    # ResourceInfo.path. "basename" (oCIS): the edge gateway makes every reference relative to its
+    # space (reva edge internal/grpc/services/gateway/storageprovider.go; decomposedfs fills
+    # ``Path: n.Name``), so Stat and ListContainer answer the name, "." for a space root. "absolute"
+    # (EOS): the full namespace path.
+    info_paths: Literal["absolute", "basename"] | None = _UNSET
+    # ResourceInfo.checksum. "sha1" (decomposedfs stores sha1, md5 and adler32 and reports SHA1 as the
+    # checksum, adler32 only in ``opaque["adler32"]``); "adler32" (EOS, eos/eosfs.go, leading zeros
+    # trimmed; absent for an empty file, see row 8).
+    checksum_type: Literal["adler32", "sha1"] | None = _UNSET
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:

@@ -152,6 +152,7 @@ class GatewayServicer(SharingMixin, gateway_api_pb2_grpc.GatewayAPIServicer):
     async def Stat(self, request: sp.StatRequest, context: Any) -> sp.StatResponse:
         node = await self._resolve(request.ref, "path not found when statting")
         info = await self._run(self.storage.info, node, list(request.arbitrary_metadata_keys))
+        self.storage.relative_path(info, node)
         return sp.StatResponse(status=status(), info=info)
 
     @rpc
@@ -165,9 +166,11 @@ class GatewayServicer(SharingMixin, gateway_api_pb2_grpc.GatewayAPIServicer):
             infos = []
             for child in self.storage.children(node, user):
                 try:
-                    infos.append(self.storage.info(child, keys))
+                    info = self.storage.info(child, keys)
                 except CS3Error:
                     continue  # vanished meanwhile
+                self.storage.relative_path(info, child)
+                infos.append(info)
             return infos
 
         infos = await self._run(listing)

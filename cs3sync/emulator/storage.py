@@ -288,6 +288,7 @@ class Storage:
         self._quota_used_override: int | None = None
         self._used_cache: dict[str, tuple[float, int]] = {}
         self._fail_next_write: int | None = None
+        self._sha1_cache: dict[tuple[str, int, int, int], str] = {}
         # Imported late: locks.py needs Storage's helpers.
         from .locks import LockTable
 
@@ -624,12 +625,41 @@ class Storage:
             if lock is not None:
                 info.lock.CopyFrom(lock)
         if not is_dir:
-            info.checksum.CopyFrom(
-                res.ResourceChecksum(type=res.RESOURCE_CHECKSUM_TYPE_ADLER32, sum=self.checksum(disk, st))
-            )
+            adler = self.checksum(disk, st)
+            if self.config.checksum_type == "sha1":
+                info.checksum.CopyFrom(
+                    res.ResourceChecksum(type=res.RESOURCE_CHECKSUM_TYPE_SHA1, sum=self.sha1(disk, st))
+                )
+                info.opaque.map["adler32"].CopyFrom(
+                    types_pb2.OpaqueEntry(decoder="plain", value=adler.encode())
+                )
+            else:
+                info.checksum.CopyFrom(
+                    res.ResourceChecksum(type=res.RESOURCE_CHECKSUM_TYPE_ADLER32, sum=adler)
+                )
         elif "tus" not in (self.config.upload_protocols or []) and self.config.profile == "cernbox":
             info.opaque.map["disable_tus"].CopyFrom(types_pb2.OpaqueEntry(decoder="plain", value=b"true"))
         return info
+
+    def relative_path(self, info: res.ResourceInfo, node: Node) -> None:
+        """oCIS's gateway answers Stat/ListContainer with paths relative to the space: the basename,
+        "." for a space root (EmulatorConfig.info_paths)."""
+        if self.config.info_paths == "basename" and not node.virtual and node.disk is not None:
+            info.path = "." if node.is_root else node.disk.name
+
+    def sha1(self, disk: Path, st: os.stat_result) -> str:
+        """SHA1 of the content (oCIS's checksum), cached in memory against (inode, mtime_ns, size)."""
+        key = (str(disk), st.st_ino, st.st_mtime_ns, st.st_size)
+        cached = self._sha1_cache.get(key)
+        if cached is None:
+            h = hashlib.sha1()
+            with open(disk, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    h.update(chunk)
+            if len(self._sha1_cache) > 10_000:
+                self._sha1_cache.clear()
+            cached = self._sha1_cache[key] = h.hexdigest()
+        return cached
 
     def _tree_size(self, disk: Path) -> int:
         total = 0

@@ -52,8 +52,9 @@ def cs3_settings(
                 "backoff_jitter": 0.0,
                 "offline_probe_interval": 0.2,
                 "offline_probe_max": 0.5,
-                # At these backoffs the default retry ceiling is reached within ~3 s, inside one
-                # write-through wait; the ceiling itself is tested in tests/engine/test_ceilings.py.
+                # The backoff above squeezes the engine's ~40 minutes of retries into a few seconds; keep
+                # a refused write retrying for the length of a test (the ceiling itself is tested in
+                # tests/engine/test_ceilings.py and test_contents_rest.py::test_a_save_that_gives_up...).
                 "max_attempts": 1000,
             }
         },

@@ -123,8 +123,31 @@ async def test_lock_taken_after_the_last_look_is_423_naming_the_holder(
     assert e.value.code == 423
     assert "office-online" in body(e.value.response)["message"]
     assert (cs3_root[1] / "late.txt").read_bytes() == b"mine"
-    pending = [x for x in await engine.entries() if x.path == cs3_path and x.state == "retrying"]
+    pending = [x for x in await engine.entries() if x.path == cs3_path and x.state != "done"]
     assert [x.last_error_kind for x in pending] == ["locked"]
+
+
+async def test_a_save_that_gives_up_on_a_lock_is_423_and_kept(
+    jp_fetch: Any, cm: Any, emulator_thread: Any, cs3_root: Any
+) -> None:
+    """The engine stops retrying after its ceiling (max_attempts): the entry is failed, the save answers
+    423 naming the holder and saying how to go on, and the bytes stay in the journal."""
+    await put_text(jp_fetch, "stuck.txt", "mine")
+    engine = await cm.get_engine()
+    await engine.wait_idle(timeout=30)
+    engine.max_attempts = 2
+    cs3_path = cm.path_map.to_cs3("stuck.txt")
+    await body_of_get(jp_fetch, "stuck.txt")
+    emulator_thread.storage.lock(cs3_path, app="office-online", lock_id="wopi-3", user="marie")
+    with pytest.raises(HTTPClientError) as e:
+        await put_text(jp_fetch, "stuck.txt", "edited")
+    assert e.value.code == 423
+    message = body(e.value.response)["message"]
+    assert "office-online" in message and "retry it from the sync panel" in message
+    [failed] = [x for x in await engine.entries() if x.path == cs3_path and x.state == "failed"]
+    assert failed.last_error_kind == "locked" and "gave up after 2 attempts" in (failed.last_error or "")
+    assert engine.blob_path(failed.blob).read_bytes() == b"edited"
+    assert (cs3_root[1] / "stuck.txt").read_bytes() == b"mine"
 
 
 async def body_of_get(jp_fetch: Any, path: str) -> dict[str, Any]:

@@ -87,3 +87,36 @@ async def test_quota_refusal_is_quota_exceeded_with_the_figures(
     ):
         await client.upload(f"{home}/big.bin", b"x" * 100)
     assert not emu.storage.exists(f"{home}/big.bin")
+
+
+# ---------------------------------------------------------------------------------------------- row 3
+
+
+async def test_listings_and_stats_carry_absolute_paths(emu: Any, client: CS3Client, home: str) -> None:
+    """oCIS answers basenames ("." for the space root); the client rebuilds the absolute path from the
+    path it asked for, so models and downloads keep working."""
+    await client.mkdir(f"{home}/d")
+    await client.upload(f"{home}/d/a.txt", b"abc")
+    assert (await client.stat(home)).path == home
+    assert (await client.stat(f"{home}/d/a.txt")).path == f"{home}/d/a.txt"
+    listed = await client.list(f"{home}/d")
+    assert [(i.path, i.name) for i in listed] == [(f"{home}/d/a.txt", "a.txt")]
+    assert await client.read_bytes(listed[0].path) == b"abc"
+
+
+async def test_lost_put_reply_is_recognised_by_either_checksum(
+    emu: Any, client: CS3Client, home: str
+) -> None:
+    """The PUT lands but its reply is lost: the client's re-check compares the storage's checksum (EOS
+    adler32, oCIS SHA1) with the bytes, and does not upload a second time."""
+    from cs3sync.emulator import DropReply
+
+    path = f"{home}/lost.txt"
+    emu.faults.http("PUT", DropReply(), times=1)
+    emu.faults.http("PATCH", DropReply(), times=1)
+    info = await client.upload(path, b"landed once")
+    algo = "sha1:" if emu.config.checksum_type == "sha1" else "adler32:"
+    assert info.checksum is not None and info.checksum.startswith(algo)
+    commits = [r for r in emu.http_log if r.method in ("PUT", "PATCH") and r.bytes_in == len(b"landed once")]
+    assert len(commits) == 1
+    assert emu.storage.read(path) == b"landed once"
