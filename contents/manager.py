@@ -1233,8 +1233,16 @@ class CS3ContentsManager(AsyncContentsManager):
         if model["type"] == "directory":
             await self._save_directory(api_path, cs3_path)
         elif model["type"] in ("notebook", "file"):
-            data, validation_error = await self._serialize(model, api_path)
-            size = await self._save_bytes(api_path, cs3_path, data)
+            # The Stat of the target runs while the content is serialised (and signed).
+            lookup = asyncio.ensure_future(self._lookup_for_write(api_path, cs3_path))
+            try:
+                data, validation_error = await self._serialize(model, api_path)
+            except BaseException:
+                lookup.cancel()
+                with contextlib.suppress(BaseException):
+                    await lookup
+                raise
+            size = await self._save_bytes(api_path, cs3_path, data, lookup=lookup)
             if model["type"] == "notebook":
                 self.validate_notebook_model(model, validation_error=validation_error)
                 validation_message = model.get("message")
@@ -1333,10 +1341,16 @@ class CS3ContentsManager(AsyncContentsManager):
             raise HTTPError(403, f"Permission denied: the folder {parent_api or '/'} is read-only for you")
 
     async def _save_bytes(
-        self, api_path: str, cs3_path: str, data: bytes | Path, sha256: str | None = None
+        self,
+        api_path: str,
+        cs3_path: str,
+        data: bytes | Path,
+        sha256: str | None = None,
+        lookup: asyncio.Future[tuple[Pending | None, Any]] | None = None,
     ) -> int | None:
-        """Journal a save of these bytes and wait for it (write-through, else optimistic)."""
-        pending, info = await self._lookup_for_write(api_path, cs3_path)
+        """Journal a save of these bytes and wait for it (write-through, else optimistic). ``lookup``:
+        the `_lookup_for_write` of the path if the caller started it already."""
+        pending, info = await (lookup if lookup is not None else self._lookup_for_write(api_path, cs3_path))
         if info is not NOT_FOUND and info.type == "directory":
             raise HTTPError(400, f"{api_path} is a directory")
         if pending is None and info is NOT_FOUND:
