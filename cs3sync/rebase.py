@@ -128,7 +128,7 @@ async def _author(client: Any, info: Any) -> str | None:
         user = await client.get_user(owner)
     except errors.CS3Error:
         return None
-    return user.username or user.display_name or None
+    return user.display_name or user.username or None
 
 
 def _note(result: MergeResult, who: str | None, info: Any) -> dict[str, Any]:

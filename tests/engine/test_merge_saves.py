@@ -211,3 +211,36 @@ async def test_an_offline_edit_is_merged_after_reconnect(
     assert merged.cells[0].source.endswith("(corrected).")
     assert sources(merged)[-3:] == ["## Conclusion", "lam * 2", "print(lam)"]
     assert not [n for n in await listing(client, home) if "conflicted copy" in n]
+
+
+async def test_a_merge_in_a_shared_notebook_names_its_owner(
+    make_engine: Any, client: Any, emulator: Any, tmp_path: Any
+) -> None:
+    """einstein edits marie's notebook through her share while she edits it too: the merge names her
+    (CS3 records no last modifier: the owner of a file shared with us is the best we know)."""
+    from cs3sync.cs3 import CS3Client, types
+
+    from .conftest import PASSWORDS, client_config
+
+    secret = tmp_path / "marie.secret"
+    secret.write_text(PASSWORDS["marie"])
+    secret.chmod(0o600)
+    base = analysis()
+    async with CS3Client(client_config(emulator, secret, user="marie")) as marie:
+        folder = f"{await marie.home()}/radium"
+        path = f"{folder}/decay.ipynb"
+        await marie.mkdir(folder)
+        await marie.upload(path, data(base))
+        me = await client.whoami()
+        share = await marie.create_share(folder, types.Grantee("user", me.opaque_id, me.idp), types.EDITOR)
+        await client.update_received_share(share.id, state="accepted")
+        base_etag = (await client.stat(path)).etag
+        await marie.upload(path, data(marie_edits(base)))
+    async with make_engine() as engine:
+        eid = await engine.submit_save(path, data(einstein_adds_cells(base)), base_etag=base_etag)
+        with anyio.fail_after(20):
+            assert await engine.wait(eid, 20)
+        entry = await engine.journal.entry(eid)
+    assert entry.extra["merge"]["message"] == "merged with Marie Curie's change, 1 cell"
+    merged = load(await client.read_bytes(path))
+    assert merged.cells[0].source.endswith("(corrected).") and sources(merged)[-1] == "print(lam)"
