@@ -67,6 +67,15 @@ class PermissionDenied(CS3Error):
     kind = "permission_denied"
 
 
+class AmbiguousDenial(PermissionDenied):
+    """PERMISSION_DENIED with an empty message. Reva's gateway relays a provider that refused the
+    request's token (expired between the gateway's check and the provider's) this way on mutating RPCs
+    (GW: ``codes.PermissionDenied`` -> ``rpc.Code_CODE_PERMISSION_DENIED`` with no message). The client
+    logs in again once and retries; refused again, it is a plain permission denial."""
+
+    kind = "permission_denied"
+
+
 class Locked(CS3Error):
     """The resource is locked by someone else (or our lock id was refused). ``holder`` names them."""
 
@@ -265,6 +274,8 @@ def from_status(
         # decomposedfs refuses a refresh/unlock by another holder with PERMISSION_DENIED.
         if op in ("refresh_lock", "unlock") and _looks_lock(message):
             return Locked(msg, **kw)
+        if not message and not gateway_raised:
+            return AmbiguousDenial("permission denied", **kw)
         return PermissionDenied(msg, **kw)
     if code == LOCKED:
         return Locked(msg, **kw)

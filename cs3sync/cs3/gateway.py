@@ -137,12 +137,14 @@ class Gateway:
             return await fn(token)
         except errors.AuthBlocked:
             raise
-        except errors.Unauthenticated:
-            log.info("cs3.auth.rejected", user=self.config.client_id)
+        except (errors.Unauthenticated, errors.AmbiguousDenial) as exc:
+            # An empty-message PERMISSION_DENIED may be the provider refusing our token (storage
+            # behaviours row 10): a fresh token tells; refused again, it is a real denial.
+            log.info("cs3.auth.rejected", user=self.config.client_id, error=exc.kind)
             fresh = await self.auth.relogin(token)
         try:
             return await fn(fresh)
-        except errors.AuthBlocked:
+        except (errors.AuthBlocked, errors.AmbiguousDenial):
             raise
         except errors.Unauthenticated as exc:
             raise self.auth.blocked_error(exc) from None

@@ -95,6 +95,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "quota_refusal": "put_500",
         "info_paths": "absolute",
         "checksum_type": "adler32",
+        "token_rejection": "empty_denied",
     },
     "ocis": {
         "home_layout": "/home/{username}",
@@ -122,6 +123,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "quota_refusal": "initiate",
         "info_paths": "basename",
         "checksum_type": "sha1",
+        "token_rejection": "empty_denied",
     },
 }
 
@@ -215,6 +217,13 @@ class EmulatorConfig:
     # checksum, adler32 only in ``opaque["adler32"]``); "adler32" (EOS, eos/eosfs.go, leading zeros
     # trimmed; absent for an empty file, see row 8).
     checksum_type: Literal["adler32", "sha1"] | None = _UNSET
+    # An invalid or expired token on a mutating RPC (InitiateFileUpload/Download, CreateContainer,
+    # TouchFile, Delete, Move, metadata, locks). "empty_denied": a PERMISSION_DENIED status with an
+    # empty message, as Reva's gateway relays the provider's refusal (master and edge alike); the
+    # emulator answers so for every such refusal (the hostile reading: a real gateway would catch a token
+    # that had already expired itself). "raised": the auth interceptor's gRPC PERMISSION_DENIED "auth:
+    # core access token is invalid", as on every other method.
+    token_rejection: Literal["empty_denied", "raised"] | None = _UNSET
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:

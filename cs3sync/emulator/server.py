@@ -113,7 +113,12 @@ class Emulator:
         if self._grpc_server is not None:
             return
         server = grpc.aio.server(
-            interceptors=[GatewayInterceptor(self.auth, self.faults, self.calls)], options=GRPC_OPTIONS
+            interceptors=[
+                GatewayInterceptor(
+                    self.auth, self.faults, self.calls, self.config.token_rejection or "raised"
+                )
+            ],
+            options=GRPC_OPTIONS,
         )
         gateway_api_pb2_grpc.add_GatewayAPIServicer_to_server(self._servicer, server)
         port = server.add_insecure_port(f"{self.config.host}:{self._grpc_port}")

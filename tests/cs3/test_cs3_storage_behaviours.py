@@ -120,3 +120,33 @@ async def test_lost_put_reply_is_recognised_by_either_checksum(
     commits = [r for r in emu.http_log if r.method in ("PUT", "PATCH") and r.bytes_in == len(b"landed once")]
     assert len(commits) == 1
     assert emu.storage.read(path) == b"landed once"
+
+
+# ---------------------------------------------------------------------------------------------- row 10
+
+
+async def test_token_expiry_relayed_as_an_empty_denial_logs_in_again(
+    emu: Any, client: CS3Client, home: str
+) -> None:
+    """Reva's gateway relays the provider's token refusal on a mutating RPC as PERMISSION_DENIED with an
+    empty message. The client takes it for a possible token expiry: logs in again and retries once."""
+    await client.upload(f"{home}/old.txt", b"x")
+    logins = sum(c.method == "Authenticate" for c in emu.calls)
+    emu.clock.advance(emu.config.token_ttl + 60)  # the token expires on the server's clock only
+    await client.delete(f"{home}/old.txt")
+    assert not emu.storage.exists(f"{home}/old.txt")
+    assert sum(c.method == "Authenticate" for c in emu.calls) == logins + 1
+    refused = [c for c in emu.calls if c.method == "Delete"]
+    assert len(refused) == 2  # the empty denial, then the retry with the fresh token
+
+
+async def test_an_empty_denial_that_persists_is_a_permission_error(
+    emu: Any, client: CS3Client, home: str
+) -> None:
+    from cs3sync.emulator import Status
+
+    await client.upload(f"{home}/kept.txt", b"x")
+    emu.faults.grpc("Delete", Status(8, ""), times=None)
+    with pytest.raises(errors.PermissionDenied):
+        await client.delete(f"{home}/kept.txt")
+    assert emu.storage.exists(f"{home}/kept.txt")

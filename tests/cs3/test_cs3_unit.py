@@ -30,7 +30,8 @@ STATUS_TABLE = [
     (E.INTERNAL, "path not found when initiating upload", "upload", E.NotFound),
     (E.INTERNAL, "something odd", "stat", E.ServerError),
     (E.ALREADY_EXISTS, "file exists", "mkdir", E.AlreadyExists),
-    (E.PERMISSION_DENIED, "", "stat", E.PermissionDenied),
+    (E.PERMISSION_DENIED, "", "stat", E.AmbiguousDenial),  # gateway-relayed: maybe our token (row 10)
+    (E.PERMISSION_DENIED, "denied by ACL", "stat", E.PermissionDenied),
     (E.PERMISSION_DENIED, "auth: core access token is invalid", "stat", E.Unauthenticated),
     (E.UNAUTHENTICATED, "auth: core access token not found", "stat", E.Unauthenticated),
     (E.FAILED_PRECONDITION, "reference already locked", "set_lock", E.Locked),
