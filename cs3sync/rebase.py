@@ -72,9 +72,12 @@ async def merge_foreign_change(ctx: MergeContext, entry: Any, info: Any) -> Merg
     if base is None:
         why = "the version it was based on is no longer known"
         return await _not_merged(ctx, entry, _reason(why), why)
-    async with ctx.client.download(path) as stream:
-        theirs = await stream.read()
-        theirs_info = stream.info  # the version these bytes are: the merge will be based on it
+    try:
+        async with ctx.client.download(path) as stream:
+            theirs = await stream.read()
+            theirs_info = stream.info  # the version these bytes are: the merge will be based on it
+    except errors.NotFound:
+        return MergeAttempt()  # removed since the Stat: the caller's conflict handling decides
     ours = await ctx.read_blob(entry.blob)
     ours_newer = entry.created_at >= theirs_info.mtime_ns / 1e9
     result = await merge3_in_thread(path, base, ours, theirs, ours_newer=ours_newer)
@@ -100,14 +103,13 @@ async def _base_content(ctx: MergeContext, path: str, etag: str) -> bytes | None
         return kept
     try:
         versions = await ctx.client.list_versions(path)
-    except (errors.NotFound, errors.PermissionDenied, errors.Unimplemented):
-        return None  # no history we may read: a conflict copy, as without merging
-    for version in versions:
-        if version.etag and _same_etag(version.etag, etag):
-            try:
+        for version in versions:
+            if version.etag and _same_etag(version.etag, etag):
                 return await ctx.client.read_bytes(path, version_key=version.key)
-            except (errors.NotFound, errors.PermissionDenied):
-                return None  # expired between the listing and the download
+    except (errors.Transient, errors.Unauthenticated):
+        raise  # the engine retries or pauses: the merge is tried again then
+    except errors.CS3Error:
+        return None  # no history we may read (or it expired meanwhile): a conflict copy, as before
     return None
 
 

@@ -244,3 +244,24 @@ async def test_a_merge_in_a_shared_notebook_names_its_owner(
     assert entry.extra["merge"]["message"] == "merged with Marie Curie's change, 1 cell"
     merged = load(await client.read_bytes(path))
     assert merged.cells[0].source.endswith("(corrected).") and sources(merged)[-1] == "print(lam)"
+
+
+async def test_an_unreadable_version_history_keeps_the_conflict_copy(
+    make_engine: Any, client: Any, home: str, emulator: Any
+) -> None:
+    """The storage fails to list versions (an untyped INTERNAL, as EOS answers): no base, no merge, the
+    conflict copy as before; nothing is parked as failed."""
+    from cs3sync.emulator import Status
+
+    path = f"{home}/refused.ipynb"
+    base = analysis()
+    emulator.storage.external_write(path, data(base))
+    base_etag = (await client.stat(path)).etag
+    emulator.storage.external_write(path, data(marie_edits(base)))
+    emulator.faults.grpc("ListFileVersions", Status(15, "eos: version folder unreadable"))  # CODE_INTERNAL
+    async with make_engine() as engine:
+        eid = await engine.submit_save(path, data(einstein_adds_cells(base)), base_etag=base_etag)
+        with pytest.raises(ConflictError) as err, anyio.fail_after(20):
+            await engine.wait(eid, 20)
+    assert "the version it was based on is no longer known" in str(err.value)
+    assert err.value.conflict_path and load(await client.read_bytes(err.value.conflict_path)).cells[-1].source
