@@ -1,12 +1,19 @@
 """Staging of JupyterLab chunked uploads.
 
 JupyterLab sends a large file as sequential base64 chunks numbered 1, 2, ..., -1 (the last). Each chunk
-is written at its recorded offset in a staging file in the spool, fsynced, and then its (offset,
-length) committed in ``upload_staging_chunks``. Chunk 1 starts over in a fresh file; a chunk received
+is written at its recorded offset in a staging file in the spool, and then its (offset, length)
+committed in ``upload_staging_chunks``. Chunk 1 starts over in a fresh file; a chunk received
 again overwrites its own range (a client retry); a chunk beyond the next one is refused. Nothing reaches
 CS3 until the last chunk: then the staging file is renamed into the spool as a normal blob and the
-caller enqueues a save. Every chunk costs O(chunk): one positioned write, one fsync, one small
-transaction, and an incremental hash while chunks arrive in order.
+caller enqueues a save. Every chunk costs O(chunk): one positioned write, one small transaction, and an
+incremental hash while chunks arrive in order (in the same worker thread as the write).
+
+Only the last chunk is an acknowledgement (of the whole upload), so only then is the file fsynced, before
+it becomes a blob and its save is enqueued. The chunks before are written and committed without fsyncs
+(``durable=False``): a power cut in the middle of an upload loses the upload in progress, whose next
+chunk is then refused ("start again at chunk 1") and reported by JupyterLab as a failed upload; no
+upload that was acknowledged as complete is lost. A crash of the server alone loses nothing (the page
+cache survives it) and the upload continues after the restart.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import anyio.to_thread
 
 from cs3sync.journal import spool as spool_io
 from cs3sync.journal.errors import NotOwner, SpoolFull, StagingError
-from cs3sync.journal.fs import FILE_MODE, fsync_dir
+from cs3sync.journal.fs import FILE_MODE
 from cs3sync.journal.types import Blob, StagingInfo
 
 if TYPE_CHECKING:
@@ -71,15 +78,13 @@ class StagingArea:
             fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
             try:
                 spool_io.pwrite_all(fd, data, 0)
-                spool_io.os_fsync(fd)
             finally:
                 os.close(fd)
-            fsync_dir(file.parent)
             hasher.update(data)
 
         await _guarded(write, file)
         now = journal.now()
-        async with journal._tx() as conn:
+        async with journal._tx(durable=False) as conn:
             await conn.execute("DELETE FROM upload_staging WHERE path = ?", (path,))
             await conn.execute(
                 "INSERT INTO upload_staging (path, file, size, chunks, created_at, updated_at)"
@@ -128,15 +133,15 @@ class StagingArea:
                 spool_io.pwrite_all(fd, data, offset)
                 if truncate:
                     os.ftruncate(fd, end)
-                spool_io.os_fsync(fd)
             finally:
                 os.close(fd)
+            self._advance_hash(path, offset, data, truncate)  # this thread; the path's lock is held
 
         await _guarded(write, None)
         now = journal.now()
         size = end if truncate else max(row["size"], end)
         chunks = row["chunks"] if chunk == LAST_CHUNK else max(row["chunks"], chunk)
-        async with journal._tx() as conn:
+        async with journal._tx(durable=False) as conn:
             if truncate:
                 await conn.execute(
                     "DELETE FROM upload_staging_chunks WHERE path = ? AND offset > ?", (path, offset)
@@ -152,7 +157,6 @@ class StagingArea:
                 "UPDATE upload_staging SET size = ?, chunks = ?, updated_at = ? WHERE path = ?",
                 (size, chunks, now, path),
             )
-        self._advance_hash(path, offset, data, truncate)
         return StagingInfo(path, chunks, size, file, row["created_at"], now)
 
     def _advance_hash(self, path: str, offset: int, data: bytes, truncate: bool) -> None:
@@ -176,8 +180,10 @@ class StagingArea:
             state = self._hashers.pop(path, None)
             if state is not None and state[1] == row["size"]:
                 sha = state[0].hexdigest()
+                await anyio.to_thread.run_sync(_fsync_file, file)
             else:
                 sha = await anyio.to_thread.run_sync(_hash_file, file)
+            # Durable before it becomes a blob: the last chunk's reply acknowledges the whole upload.
             await journal.spool.install_file(file, sha)
             async with journal._tx() as conn:
                 await conn.execute("DELETE FROM upload_staging WHERE path = ?", (path,))
@@ -210,11 +216,21 @@ async def _guarded(write: Any, created: Path | None) -> None:
 
 
 def _hash_file(path: Path) -> str:
+    """The file's sha256, after fsyncing it."""
     hasher = hashlib.sha256()
     with path.open("rb") as f:
         for piece in iter(lambda: f.read(spool_io.IO_CHUNK), b""):
             hasher.update(piece)
+    _fsync_file(path)
     return hasher.hexdigest()
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        spool_io.os_fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _info(row: Any, staging_dir: Path) -> StagingInfo:

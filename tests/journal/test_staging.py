@@ -141,3 +141,18 @@ async def test_abandoned_staging_expires(journal: Journal, clock) -> None:
     assert len(list(journal.spool.staging.iterdir())) == 1
     with pytest.raises(StagingError):
         await journal.stage_chunk(P, 2, b"too late")
+
+
+async def test_only_the_finished_upload_is_fsynced(journal: Journal, monkeypatch) -> None:
+    """Chunks before the last are not acknowledgements of anything durable: no fsync each; finishing
+    fsyncs the whole file once, before it becomes a blob."""
+    fsynced: list[int] = []
+    real = spool.os_fsync
+    monkeypatch.setattr(spool, "os_fsync", lambda fd: (fsynced.append(fd), real(fd))[1])
+    for i in (1, 2, 3):
+        await journal.stage_chunk(P, i, chunk(i))
+    await journal.stage_chunk(P, -1, b"tail")
+    assert fsynced == []
+    blob = await journal.finish_staging(P)
+    assert len(fsynced) == 1
+    assert blob.path.read_bytes() == chunk(1) + chunk(2) + chunk(3) + b"tail"
