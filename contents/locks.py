@@ -22,7 +22,7 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 
 from contents import paths as P
-from contents.errors import is_offline_error, to_http_error
+from contents.errors import is_offline_error, is_unreachable, to_http_error
 
 LOCK_INSTANCE_KEY = "lock_instance"
 #: Seconds between two reads of a document's lock for the editor's poll (the labextension polls every 4 s).
@@ -188,9 +188,10 @@ class LockManager:
             if isinstance(exc, errors.NotFound):
                 raise web.HTTPError(404, f"No such file: {self.cm.path_map.to_api(state.cs3_path)}") from exc
         except Exception as exc:
-            if not is_offline_error(exc):
+            if not is_unreachable(exc):
                 raise to_http_error(exc, state.cs3_path) from exc
-            # offline: keep what we had; the refresher tries again
+            # offline or a passing storage error (EOS: INTERNAL "error setting eos lock", storage
+            # behaviours row 6): keep what we had, locking stays on; the refresher tries again
         finally:
             self.cm.invalidate(state.cs3_path)
 

@@ -362,16 +362,31 @@ class CS3Client:
             expiration=convert.timestamp(exp),
         )
 
-    async def _lock_failure(self, path: str, err: errors.CS3Error) -> errors.CS3Error:
-        """Lock RPCs are weakly typed: INTERNAL for a missing file (EOS) or for no lock support
-        (localfs). A Stat tells them apart."""
-        if isinstance(err, errors.ServerError):
-            if await self.stat_or_none(path) is None:
-                return errors.NotFound(err.message, op=err.op, path=path, code=err.code)
-            return errors.Unimplemented(
-                f"locks unsupported by this storage? ({err.message})", op=err.op, path=path, code=err.code
+    async def _lock_failure(self, path: str, err: errors.CS3Error, *, probe: bool = True) -> errors.CS3Error:
+        """Lock RPCs are weakly typed: INTERNAL for a missing file (EOS), for no lock support at all
+        (localfs), and for an EOS failure on an existing file ("eosfs: error setting eos lock", storage
+        behaviours row 6). A Stat and a GetLock tell them apart: only a storage whose GetLock fails as
+        well lacks locks; a one-off INTERNAL is transient and never switches locking off."""
+        if not isinstance(err, errors.ServerError):
+            return err
+        kw = {"op": err.op, "path": path, "code": err.code}
+        if await self.stat_or_none(path) is None:
+            return errors.NotFound(err.message, **kw)
+        if probe and await self._get_lock_answers(path):
+            return errors.Transient(f"the storage could not handle the lock ({err.message})", **kw)
+        return errors.Unimplemented(f"locks unsupported by this storage? ({err.message})", **kw)
+
+    async def _get_lock_answers(self, path: str) -> bool:
+        """Does GetLock work on ``path`` (any answer but INTERNAL)? A storage without locks fails it."""
+        try:
+            await self.gateway.call(
+                "GetLock", sp.GetLockRequest(ref=convert.ref(path)), op="get_lock", path=path
             )
-        return err
+        except errors.ServerError:
+            return False
+        except errors.CS3Error:
+            return True
+        return True
 
     async def set_lock(
         self, path: str, lock_id: str, *, app_name: str | None = None, expiration: float | None = None
@@ -408,7 +423,7 @@ class CS3Client:
                 raise
             return None
         except errors.ServerError as exc:
-            raise await self._lock_failure(path, exc) from None
+            raise await self._lock_failure(path, exc, probe=False) from None
         found = convert.lock(resp.lock) if resp.HasField("lock") else None
         if found is not None and found.expiration is not None and found.expiration <= self._clock():
             return None

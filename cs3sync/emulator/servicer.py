@@ -389,7 +389,9 @@ class GatewayServicer(SharingMixin, gateway_api_pb2_grpc.GatewayAPIServicer):
         return sp.UnsetArbitraryMetadataResponse(status=status())
 
     # ------------------------------------------------------------------ locks
-    async def _lock_node(self, ref: res.Reference) -> Node:
+    async def _lock_node(self, ref: res.Reference, *, changes: bool = True) -> Node:
+        if changes and (message := self.storage.take_lock_failure()) is not None:
+            raise CS3Error.internal(message)
         try:
             return await self._run(self.storage.resolve, ref, self._user())
         except CS3Error as e:
@@ -406,7 +408,7 @@ class GatewayServicer(SharingMixin, gateway_api_pb2_grpc.GatewayAPIServicer):
 
     @rpc
     async def GetLock(self, request: sp.GetLockRequest, context: Any) -> sp.GetLockResponse:
-        node = await self._lock_node(request.ref)
+        node = await self._lock_node(request.ref, changes=False)
         lock = await self._run(self.storage.locks.get_lock, node)
         return sp.GetLockResponse(status=status(), lock=lock)
 

@@ -289,6 +289,7 @@ class Storage:
         self._used_cache: dict[str, tuple[float, int]] = {}
         self._fail_next_write: int | None = None
         self._sha1_cache: dict[tuple[str, int, int, int], str] = {}
+        self._fail_next_lock: str | None = None
         # Imported late: locks.py needs Storage's helpers.
         from .locks import LockTable
 
@@ -1228,6 +1229,16 @@ class Storage:
         self._quota_total_override = total
         self._quota_used_override = used
         self._used_cache.clear()
+
+    def fail_next_lock_change(self, message: str = "eosfs: error setting eos lock") -> None:
+        """The next SetLock, RefreshLock or Unlock answers INTERNAL ``message``, as EOS does when setting
+        its lock attribute fails on an existing file (reva master eos/locks.go ``setLock``:
+        ``errors.Wrap(err, "eosfs: error setting eos lock")``, unmapped, so INTERNAL)."""
+        self._fail_next_lock = message
+
+    def take_lock_failure(self) -> str | None:
+        message, self._fail_next_lock = self._fail_next_lock, None
+        return message
 
     def fail_next_write(self, code: int = errno.ENOSPC) -> None:
         """The next data-plane commit fails with this errno (ENOSPC/EDQUOT -> 507, others -> 500)."""

@@ -281,6 +281,23 @@ async def test_lock_sessions_rest(jp_fetch: Any, cm: Any, emulator_thread: Any) 
     )
 
 
+async def test_an_internal_error_on_set_lock_does_not_switch_locking_off(
+    jp_fetch: Any, cm: Any, emulator_thread: Any
+) -> None:
+    """EOS answers INTERNAL "eosfs: error setting eos lock" when its attribute write fails (storage
+    behaviours row 6). That is a passing failure, not a storage without locks: the open answers, and the
+    next heartbeat takes the lock."""
+    await put_text(jp_fetch, "flaky.txt", "x")
+    emulator_thread.storage.fail_next_lock_change()
+    open_body = json.dumps({"path": "flaky.txt", "session": "s1"})
+    first = body(await jp_fetch("api", "cs3sync", "locks", method="POST", body=open_body))
+    assert first["locked"] is False and first["read_only"] is False
+    again = body(await jp_fetch("api", "cs3sync", "locks", method="POST", body=open_body))
+    assert again["locked"] is True
+    lock = await (await cm.get_client()).get_lock(cm.path_map.to_cs3("flaky.txt"))
+    assert lock is not None and lock.lock_id.startswith("cs3sync-")
+
+
 async def test_token_expiry_mid_session_is_invisible(jp_fetch: Any, cm: Any, emulator_thread: Any) -> None:
     await put_text(jp_fetch, "t.txt", "before")
     emulator_thread.auth.expire_all()

@@ -150,3 +150,27 @@ async def test_an_empty_denial_that_persists_is_a_permission_error(
     with pytest.raises(errors.PermissionDenied):
         await client.delete(f"{home}/kept.txt")
     assert emu.storage.exists(f"{home}/kept.txt")
+
+
+# ---------------------------------------------------------------------------------------------- row 6
+
+
+async def test_an_internal_lock_error_on_an_existing_file_is_transient(
+    emu: Any, client: CS3Client, home: str
+) -> None:
+    """Not Unimplemented (which would switch locking off): GetLock still answers, so locks exist."""
+    path = f"{home}/doc.ipynb"
+    await client.upload(path, b"{}")
+    emu.storage.fail_next_lock_change()
+    with pytest.raises(errors.Transient, match="error setting eos lock"):
+        await client.set_lock(path, client.new_lock_id(), app_name="jupyter")
+    lock_id = client.new_lock_id()
+    await client.set_lock(path, lock_id, app_name="jupyter")
+    got = await client.get_lock(path)
+    assert got is not None and got.lock_id == lock_id
+
+
+async def test_lock_rpcs_on_a_missing_file_are_not_found(emu: Any, client: CS3Client, home: str) -> None:
+    """EOS answers INTERNAL for a missing file too; the Stat decides."""
+    with pytest.raises(errors.NotFound):
+        await client.set_lock(f"{home}/missing.ipynb", client.new_lock_id(), app_name="jupyter")
