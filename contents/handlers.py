@@ -97,6 +97,10 @@ _INTERNALS = re.compile(
 )
 
 
+#: A quoted absolute storage path inside an error message.
+_QUOTED_PATH = re.compile(r"'(/[^'\n]+)'")
+
+
 def short_error(message: Any) -> str | None:
     """A one-line, bounded error for the panels: transport internals become 'storage unreachable'."""
     if message is None:
@@ -249,6 +253,18 @@ class CS3APIHandler(APIHandler):
             return None
         pm = await self.path_map()
         return pm.to_api(cs3_path) if pm is not None else None
+
+    async def in_user_terms(self, message: str | None) -> str | None:
+        """A message with every quoted storage path ('/eos/user/e/einstein/a.md') as its Jupyter path
+        ('a.md'); a path outside what Jupyter shows becomes its base name."""
+        if not message:
+            return message
+        pm = await self.path_map()
+        out = message
+        for storage in set(_QUOTED_PATH.findall(message)):
+            api = pm.to_api(storage) if pm is not None else None
+            out = out.replace(f"'{storage}'", f"'{api if api is not None else posixpath.basename(storage)}'")
+        return out
 
 
 def _reject_constant(name: str) -> Any:
@@ -771,7 +787,9 @@ class JournalHandler(CS3APIHandler):
         self.write_json(
             {
                 "state": str(state),
-                "last_error": short_error(last_error) if str(state) != "online" else None,
+                "last_error": await self.in_user_terms(short_error(last_error))
+                if str(state) != "online"
+                else None,
                 # "ok" | "journal_error" (journal writes keep failing: disk full?) | "dead" (being
                 # restarted); health_error says why in the user's terms.
                 "health": str(getattr(engine, "health", "ok")),
@@ -791,6 +809,7 @@ class JournalHandler(CS3APIHandler):
             for cs3_path, api in ((getattr(e, "conflict_path", None), conflict_api_path), (e.path, api_path)):
                 if cs3_path and api is not None:
                     message = message.replace(cs3_path, api)
+        message = await self.in_user_terms(message)
         uploaded = None
         progress = None
         if upload is not None and upload[1] > 0:
