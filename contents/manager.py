@@ -1362,8 +1362,8 @@ class CS3ContentsManager(AsyncContentsManager):
         # since then becomes a conflict copy instead of being overwritten or undone.
         base_etag = self._editor_bases.get(cs3_path) or (info.etag if info is not NOT_FOUND else None)
         base_fileid = str(info.file_id) if info is not NOT_FOUND and info.file_id else None
-        if sha256 is None and isinstance(data, bytes):
-            sha256 = hashlib.sha256(data).hexdigest()
+        # No hashing here, on the loop: the spool hashes the bytes in its worker thread, and
+        # _present_ours takes the sha256 from the pending entry.
         engine = await self.get_engine()
         await self._seed_presented(cs3_path, info if info is not NOT_FOUND else None)
         with http_error(api_path):

@@ -88,18 +88,29 @@ class Spool:
     async def store(self, source: bytes | Path | AsyncIterable[bytes]) -> Blob:
         """tmp -> fsync -> rename to ``<sha[:2]>/<sha>`` -> fsync dir. Raises `SpoolFull` on ENOSPC."""
         tmp = self.tmp / f"{secrets.token_hex(8)}.tmp"
+        hasher = hashlib.sha256()
+        size = 0
+        if isinstance(source, bytes | bytearray | memoryview):
+            # Bytes in hand (a save): create, write, hash and fsync in one trip to a worker thread.
+            try:
+                size = await anyio.to_thread.run_sync(self._write_new, tmp, hasher, bytes(source))
+                sha = hasher.hexdigest()
+                async with self.install_lock:
+                    await anyio.to_thread.run_sync(self._install, tmp, sha)
+            except BaseException as exc:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                if is_space_error(exc):
+                    raise SpoolFull("no space left for the journal spool; nothing was saved") from exc
+                raise
+            crash_point("blob_written")
+            return Blob(sha256=sha, size=size, path=self.blob_path(sha))
         fd = await anyio.to_thread.run_sync(
             lambda: os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
         )
-        hasher = hashlib.sha256()
-        size = 0
         try:
             try:
-                if isinstance(source, bytes | bytearray | memoryview):
-                    size = await anyio.to_thread.run_sync(
-                        self._write_pieces, fd, hasher, _pieces(bytes(source))
-                    )
-                elif isinstance(source, Path):
+                if isinstance(source, Path):
                     size = await anyio.to_thread.run_sync(self._copy_file, fd, hasher, source)
                 else:
                     async for chunk in source:
@@ -118,6 +129,15 @@ class Spool:
             raise
         crash_point("blob_written")
         return Blob(sha256=sha, size=size, path=self.blob_path(sha))
+
+    def _write_new(self, tmp: Path, hasher: Any, data: bytes) -> int:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        try:
+            size = self._write_pieces(fd, hasher, _pieces(data))
+            os_fsync(fd)
+        finally:
+            os.close(fd)
+        return size
 
     @staticmethod
     def _write_pieces(fd: int, hasher: Any, pieces: Iterable[bytes | memoryview]) -> int:

@@ -488,7 +488,12 @@ class Journal:
             raise ValueError(f"{op} needs a blob")
         if not self.owner:
             raise NotOwner("only the journal owner enqueues")
-        if blob is not None and not await anyio.to_thread.run_sync(self.blob_path(blob.sha256).exists):
+        # A blob this process stored and has not enqueued yet is pinned: gc leaves it alone.
+        if (
+            blob is not None
+            and not self.is_pinned(blob.sha256)
+            and not await anyio.to_thread.run_sync(self.blob_path(blob.sha256).exists)
+        ):
             raise JournalError("the blob is not in the spool; store it with store_blob first")
         size = blob.size if blob is not None else None
         is_large = bool(large) if large is not None else (size or 0) >= self.large_threshold
