@@ -359,10 +359,18 @@ class SyncEngine:
         """A save without a base of a file we know exists is not a create: base it on what we last
         knew, so a foreign change since then is detected, and create-then-delete coalescing cannot
         drop a delete of a file that exists on the storage. After our own pending delete (or rename
-        away) of the path, a save creates it anew: no base, so the missing file is no conflict."""
+        away) of the path, a save creates it anew: no base, so the missing file is no conflict.
+        After our own pending rename onto the path, the save is based on what the rename brings there
+        (the source's version: a Move keeps the etag), not on what the storage holds at the path
+        meanwhile (delete b, rename a -> b, save b was a conflict with ourselves)."""
         ov = self.overlay(path)
         if ov is not None and ov.deleted:
             return None, None
+        if ov is not None and ov.renamed_from and not ov.blob:
+            source = await self.journal.remote_state(ov.renamed_from)
+            if source is None or source.kind != "file" or not source.etag:
+                return None, None
+            return source.etag, source.fileid
         if base_etag is None:
             known = await self.journal.remote_state(normalize_path(path))
             if known is not None and known.kind == "file" and known.etag:

@@ -22,6 +22,11 @@ async def no_sleep(_: float) -> None:
 
 
 def client_config(emu: Any, secret: Path, user: str = "einstein", **overrides: Any) -> CS3Config:
+    return CS3Config(**client_fields(emu, secret, user, **overrides))
+
+
+def client_fields(emu: Any, secret: Path, user: str = "einstein", **overrides: Any) -> dict[str, Any]:
+    """The client settings of these tests, as plain values (a subprocess gets them as JSON)."""
     fields: dict[str, Any] = {
         "host": emu.grpc_address,
         "ssl_enabled": False,
@@ -36,7 +41,7 @@ def client_config(emu: Any, secret: Path, user: str = "einstein", **overrides: A
         "connect_timeout": 2.0,
         **overrides,
     }
-    return CS3Config(**fields)
+    return fields
 
 
 @pytest.fixture

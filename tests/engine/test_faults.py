@@ -341,3 +341,29 @@ async def test_a_nudge_probes_now_instead_of_at_the_next_interval(
             assert await engine.wait(eid, 20)
             assert await engine.wait(other, 20)
         assert engine.probes == 2
+
+
+async def test_delete_b_rename_a_to_b_save_b_is_no_conflict(
+    make_engine: Any, emulator: Any, home: str
+) -> None:
+    """Issue 13 item 3: our own delete b, rename a -> b, save b, all pending, ended with b holding a's
+    bytes and our save in a conflict copy: the save's base was the old b (the storage's b while the
+    three waited), not what our rename brings there."""
+    clock = ManualClock()
+    a, b = f"{home}/a.txt", f"{home}/b.txt"
+    async with make_engine(clock=clock) as engine:
+        await engine.submit_save(a, b"content of a")
+        await engine.submit_save(b, b"content of b")
+        assert await engine.wait_idle(20)
+        await engine.journal.set_control(paused=True)
+        engine._paused = True  # the three stay pending together
+        await engine.submit_delete(b)
+        await engine.submit_rename(a, b)
+        last = await engine.submit_save(b, b"our save of b")
+        await engine.journal.set_control(paused=False)
+        engine._paused = False
+        engine.wake()
+        with anyio.fail_after(20):
+            assert await engine.wait(last, 20)
+        assert await engine.client.read_bytes(b) == b"our save of b"
+        assert await engine.client.stat_or_none(a) is None
