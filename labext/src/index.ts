@@ -93,17 +93,26 @@ const core: JupyterFrontEndPlugin<ICS3Client> = {
       client,
       server,
       open: async (apiPath: string, type?: 'file' | 'directory') => {
-        if (type === 'file') {
-          await app.commands.execute('docmanager:open', { path: apiPath });
-          return;
-        }
-        if (browser) {
-          await browser.model.cd('/' + apiPath);
-          app.shell.activateById(browser.id);
-        } else {
-          await app.commands.execute('filebrowser:go-to-path', {
-            path: apiPath
-          });
+        // A locked, unreachable or full storage (423/503/507) is a message, never an uncaught page error.
+        try {
+          if (type === 'file') {
+            await app.commands.execute('docmanager:open', { path: apiPath });
+            return;
+          }
+          if (browser) {
+            await browser.model.cd('/' + apiPath);
+            app.shell.activateById(browser.id);
+          } else {
+            await app.commands.execute('filebrowser:go-to-path', {
+              path: apiPath
+            });
+          }
+        } catch (error) {
+          const trans = (translator ?? nullTranslator).load('cs3sync');
+          void showErrorMessage(
+            trans.__('Cannot open %1', apiPath.split('/').pop() || apiPath),
+            (error as Error).message
+          );
         }
       }
     };
@@ -200,6 +209,12 @@ const quota: JupyterFrontEndPlugin<void> = {
     translator: ITranslator | null
   ) => {
     const model = new QuotaModel({ cs3 });
+    // A save changes what is used: refresh then (and on the poll), not only every minute.
+    app.serviceManager.contents.fileChanged.connect((_, change) => {
+      if (change.type === 'save' || change.type === 'delete') {
+        void model.refresh();
+      }
+    });
     if (browser) {
       model.path = browser.model.path;
       browser.model.pathChanged.connect((_, change) => {
@@ -214,7 +229,7 @@ const quota: JupyterFrontEndPlugin<void> = {
         item,
         align: 'left',
         rank: 3,
-        isActive: () => model.data !== null,
+        isActive: () => model.loaded,
         activeStateChanged: model.stateChanged
       });
     }

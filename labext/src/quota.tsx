@@ -1,6 +1,6 @@
 // Copyright (c) cs3sync contributors. Apache-2.0.
 import { VDomRenderer } from '@jupyterlab/apputils';
-import { GroupItem, ProgressBar, TextItem } from '@jupyterlab/statusbar';
+import { GroupItem, TextItem } from '@jupyterlab/statusbar';
 import {
   ITranslator,
   nullTranslator,
@@ -130,7 +130,7 @@ export class QuotaBar extends VDomRenderer<QuotaModel> {
   private _trans: TranslationBundle;
 }
 
-/** The status bar item. */
+/** The status bar item: used / total, a bar coloured like the one under the file browser. */
 export class QuotaStatus extends VDomRenderer<QuotaModel> {
   constructor(model: QuotaModel, translator?: ITranslator) {
     super(model);
@@ -140,22 +140,47 @@ export class QuotaStatus extends VDomRenderer<QuotaModel> {
 
   protected render(): React.ReactElement | null {
     const model = this.model;
-    if (!model.data) {
-      return null;
-    }
     const trans = this._trans;
+    if (!model.data) {
+      // Unreadable: say so instead of vanishing (the item stays where the user expects it).
+      return model.error ? (
+        <TextItem
+          source={trans.__('Quota unavailable')}
+          title={model.error.message}
+          className="jp-cs3sync-quotaStatusText"
+        />
+      ) : null;
+    }
     const percent = model.percent;
     return (
       <GroupItem spacing={4} title={quotaText(model.data, trans)}>
         <TextItem
           source={
             model.data.unlimited
-              ? trans.__('Quota: %1', formatBytes(model.data.used))
-              : trans.__('Quota: %1%', String(percent ?? 0))
+              ? trans.__('%1 used', formatBytes(model.data.used))
+              : trans.__(
+                  '%1 of %2',
+                  formatBytes(model.data.used),
+                  formatBytes(model.data.total)
+                )
           }
           className={`jp-cs3sync-quotaStatusText jp-mod-${model.level}`}
         />
-        {percent !== null ? <ProgressBar percentage={percent} /> : null}
+        {percent !== null ? (
+          <div
+            className={`jp-cs3sync-quotaTrack jp-cs3sync-quotaStatusTrack jp-mod-${model.level}`}
+            role="progressbar"
+            aria-label={trans.__('Storage quota')}
+            aria-valuemin={0}
+            aria-valuemax={100}
+            aria-valuenow={percent}
+          >
+            <div
+              className="jp-cs3sync-quotaFill"
+              style={{ width: `${percent}%` }}
+            />
+          </div>
+        ) : null}
       </GroupItem>
     );
   }

@@ -25,14 +25,25 @@ import { formatBytes } from './utils';
 /** Journal states that are still waiting to reach the storage. */
 export const PENDING_STATES = ['queued', 'running', 'retrying', 'blocked'];
 
-/** Split journal entries into pending, conflicted and failed. */
+/** JupyterLab's own checkpoint copies: kept by us, not something the user saved. */
+export function isCheckpoint(entry: IJournalEntry): boolean {
+  return (
+    entry.op === 'checkpoint' ||
+    /(^|\/)\.ipynb_checkpoints\//.test(entry.api_path ?? entry.path)
+  );
+}
+
+/** Split journal entries into pending, conflicted and failed; waiting checkpoints are only counted. */
 export function groupEntries(entries: IJournalEntry[]): {
   pending: IJournalEntry[];
   conflicts: IJournalEntry[];
   failed: IJournalEntry[];
+  checkpoints: number;
 } {
+  const waiting = entries.filter(e => PENDING_STATES.includes(e.state));
   return {
-    pending: entries.filter(e => PENDING_STATES.includes(e.state)),
+    checkpoints: waiting.filter(isCheckpoint).length,
+    pending: waiting.filter(e => !isCheckpoint(e)),
     conflicts: entries.filter(e => e.state === 'conflict'),
     failed: entries.filter(e => e.state === 'failed')
   };
@@ -362,7 +373,13 @@ export class SyncList extends VDomRenderer<JournalModel> {
         {this._section(
           trans.__('Pending'),
           groups.pending,
-          trans.__('Everything is saved to the storage.')
+          groups.checkpoints
+            ? trans._n(
+                'Only %1 checkpoint is waiting to be saved.',
+                'Only %1 checkpoints are waiting to be saved.',
+                groups.checkpoints
+              )
+            : trans.__('Everything is saved to the storage.')
         )}
       </div>
     );

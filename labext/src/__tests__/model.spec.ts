@@ -63,8 +63,16 @@ describe('sync', () => {
       entry({ id: 1, state: 'queued' }),
       entry({ id: 2, state: 'blocked', blocked_reason: 'offline' }),
       entry({ id: 3, state: 'conflict' }),
-      entry({ id: 4, state: 'failed' })
+      entry({ id: 4, state: 'failed' }),
+      entry({
+        id: 5,
+        op: 'checkpoint',
+        state: 'queued',
+        api_path: '.ipynb_checkpoints/a-checkpoint.ipynb'
+      })
     ]);
+    // JupyterLab's checkpoint copies are counted, not listed as the user's own changes.
+    expect(groups.checkpoints).toBe(1);
     expect(groups.pending.map(e => e.id)).toEqual([1, 2]);
     expect(groups.conflicts.map(e => e.id)).toEqual([3]);
     expect(groups.failed.map(e => e.id)).toEqual([4]);

@@ -177,8 +177,27 @@ test.describe('cs3sync panels on the demo emulator', () => {
       await expect(page.locator('.jp-cs3sync-quotaText')).toContainText(
         '7.8 GB of 10.0 GB'
       );
-      await expect(page.locator('.jp-cs3sync-quotaStatus')).toContainText(
-        '78%'
+      // The status item: used / total, its bar the same colour as the browser's.
+      const item = page.locator('.jp-cs3sync-quotaStatus');
+      await expect(item).toContainText('7.8 GB of 10.0 GB');
+      await expect(item.getByRole('progressbar')).toHaveClass(/jp-mod-warning/);
+      const colours = await page.evaluate(() =>
+        Array.from(document.querySelectorAll('.jp-cs3sync-quotaFill')).map(
+          n => getComputedStyle(n).backgroundColor
+        )
+      );
+      expect(new Set(colours).size).toBe(1);
+      // A save refreshes it (no waiting for the minute poll).
+      await admin('storage/quota', {
+        total: 10_000_000_000,
+        used: 9_500_000_000
+      });
+      await saveText(page, 'quota-refresh.md', '# refresh\n');
+      await expect(item).toContainText('9.5 GB of 10.0 GB', {
+        timeout: 10000
+      });
+      await expect(item.getByRole('progressbar')).toHaveClass(
+        /jp-mod-critical/
       );
       await page
         .locator('.jp-FileBrowser')
