@@ -158,7 +158,7 @@ class CS3Checkpoints(AsyncCheckpoints):
         for row in await self._journaled(cm, api_path, cs3_path):
             if row.checkpoint_id == checkpoint_id:
                 return row
-        raise HTTPError(404, f"Checkpoint does not exist: {api_path}@{checkpoint_id}")
+        raise HTTPError(404, f"Checkpoint does not exist: {api_path}@{checkpoint_id[:40]}")
 
     async def rename_checkpoint(self, checkpoint_id: str, old_path: str, new_path: str) -> None:
         await self.rename_all_checkpoints(old_path, new_path)

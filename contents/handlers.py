@@ -192,6 +192,17 @@ class CS3APIHandler(APIHandler):
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(data))
 
+    def query_path(self, name: str = "path") -> str | None:
+        """A path from the query string, as sent: tornado's get_query_argument turns control characters
+        into spaces (``data.csv%00.txt`` would name ``data.csv .txt``); the path rules refuse them."""
+        values = self.request.query_arguments.get(name)
+        if not values:
+            return None
+        try:
+            return values[-1].decode("utf-8")
+        except UnicodeDecodeError:
+            raise HTTPError(400, f"'{name}' is not valid UTF-8") from None
+
     def json_body(self) -> dict[str, Any]:
         if not self.request.body:
             return {}
@@ -280,6 +291,10 @@ def _string(body: dict[str, Any], key: str, *, required: bool = False, default: 
         return default
     if not isinstance(value, str):
         raise HTTPError(400, f"'{key}' must be a string")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: not text the storage can take
+        raise HTTPError(400, f"'{key}' is not valid text") from None
     return value
 
 
@@ -484,7 +499,7 @@ class OutgoingSharesHandler(CS3APIHandler):
     @storage_errors(lambda self: self.get_query_argument("path", "") or "shares")
     async def get(self) -> None:
         client = await self.client()
-        path = self.get_query_argument("path", None)
+        path = self.query_path()
         target = await self.to_cs3(path) if path is not None else None
         shares = await client.list_outgoing_shares(target) if target else await client.list_outgoing_shares()
         names = Names(client)
@@ -598,7 +613,7 @@ class LinksHandler(CS3APIHandler):
     @storage_errors(lambda self: self.get_query_argument("path", "") or "links")
     async def get(self) -> None:
         client = await self.client()
-        path = self.get_query_argument("path", None)
+        path = self.query_path()
         target = await self.to_cs3(path) if path is not None else None
         links = await client.list_links(target) if target else await client.list_links()
         out = [await self.link_json(link) for link in links]
@@ -731,7 +746,7 @@ class QuotaHandler(CS3APIHandler):
     @web.authenticated
     @storage_errors(lambda self: self.get_query_argument("path", "") or "/")
     async def get(self) -> None:
-        path = self.get_query_argument("path", "").strip("/")
+        path = (self.query_path() or "").strip("/")
         pm = await self.path_map()
         if path and pm is not None and hasattr(pm, "is_virtual") and pm.is_virtual(path):
             path = ""  # a virtual folder has no storage of its own: show the root's
@@ -855,7 +870,7 @@ class JournalActionHandler(CS3APIHandler):
     @web.authenticated
     @storage_errors("journal entry")
     async def post(self, entry_id: str, action: str) -> None:
-        if int(entry_id) > MAX_ENTRY_ID:
+        if len(entry_id) > len(str(MAX_ENTRY_ID)) or int(entry_id) > MAX_ENTRY_ID:
             raise HTTPError(404, f"No journal entry {entry_id[:20]}")
         engine = await self.engine()
         method, done = JOURNAL_ACTIONS[action]

@@ -28,6 +28,9 @@ LOCK_INSTANCE_KEY = "lock_instance"
 #: Seconds between two reads of a document's lock for the editor's poll (the labextension polls every 4 s).
 CHECK_INTERVAL = 3.0
 
+#: Sessions (open documents) per path: more is a runaway client, not a person.
+MAX_SESSIONS = 64
+
 
 @dataclass
 class LockState:
@@ -113,15 +116,47 @@ class LockManager:
 
     # ---------------------------------------------------------------- sessions
     async def open(self, api_path: str, session: str) -> dict[str, Any]:
-        """Open or heartbeat: take or refresh the lock, report who holds it."""
+        """Open or heartbeat: take or refresh the lock, report who holds it. Only existing files are
+        locked (not folders, a home or a space root); a file that does not exist takes no session."""
         api_path, cs3_path = await self.cm._cs3(api_path)
+        await self._require_file(api_path, cs3_path)
         async with self._lock():
-            state = self._states.setdefault(api_path, LockState(cs3_path))
+            state = self._states.get(api_path) or LockState(cs3_path)
+            if session not in state.sessions and len(state.sessions) >= MAX_SESSIONS:
+                raise web.HTTPError(409, f"{api_path} is open in too many sessions ({MAX_SESSIONS})")
+            self._states[api_path] = state
             state.sessions[session] = self.clock()
             if self.enabled:
-                await self._acquire(state)
+                try:
+                    await self._acquire(state)
+                except web.HTTPError as exc:
+                    if exc.status_code == 404 and self.cm._pending(cs3_path) is not None:
+                        # Created by a save still on its way: the refresher locks it once it lands.
+                        self._ensure_refresher()
+                        return self._describe(api_path, state)
+                    del state.sessions[session]
+                    if not state.sessions:
+                        await self._release(state)
+                        self._states.pop(api_path, None)
+                    raise
             self._ensure_refresher()
             return self._describe(api_path, state)
+
+    async def _require_file(self, api_path: str, cs3_path: str) -> None:
+        if not api_path or self.cm.path_map.is_virtual(api_path):
+            raise web.HTTPError(400, "Only files can be locked")
+        try:
+            exists = await self.cm.file_exists(api_path)
+        except web.HTTPError:
+            raise
+        except Exception as exc:
+            if is_offline_error(exc):
+                return  # offline: the refresher takes the lock when the storage is back
+            raise to_http_error(exc, api_path) from exc
+        if not exists:
+            if await self.cm.dir_exists(api_path):
+                raise web.HTTPError(400, f"Only files can be locked: {api_path} is a folder")
+            raise web.HTTPError(404, f"No such file: {api_path}")
 
     async def close(self, api_path: str | None = None, session: str | None = None) -> dict[str, Any] | None:
         """Close a session (or, without arguments, every session: server shutdown)."""
@@ -302,18 +337,23 @@ class LocksHandler(APIHandler):
         return locks
 
     def _args(self) -> tuple[str, str]:
-        body: dict[str, Any] = {}
+        body: Any = {}
         if self.request.body:
             try:
                 body = json.loads(self.request.body)
-            except ValueError:
+            except (ValueError, UnicodeDecodeError, RecursionError):
                 raise web.HTTPError(400, "Invalid JSON body") from None
-        path = self.get_query_argument("path", None) or body.get("path")
-        session = self.get_query_argument("session", None) or body.get("session")
+            if not isinstance(body, dict):
+                raise web.HTTPError(400, "The body must be a JSON object {path, session}")
+        path = _query(self, "path")
+        path = path if path is not None else body.get("path")
+        session = _query(self, "session") or body.get("session")
         if path is None or not session:
             raise web.HTTPError(400, "path and session are required")
-        if len(session) > 200:
-            raise web.HTTPError(400, "session id too long")
+        if not isinstance(path, str) or not isinstance(session, str):
+            raise web.HTTPError(400, "path and session must be strings")
+        if len(session) > 200 or not session.isprintable():
+            raise web.HTTPError(400, "session must be at most 200 printable characters")
         return path, session
 
     @web.authenticated
@@ -342,6 +382,17 @@ class LocksHandler(APIHandler):
         await locks.close(path, session)
         self.set_status(204)
         self.finish()
+
+
+def _query(handler: APIHandler, name: str) -> str | None:
+    """A query argument as sent (tornado's getter would turn a NUL into a space)."""
+    values = handler.request.query_arguments.get(name)
+    if not values:
+        return None
+    try:
+        return values[-1].decode("utf-8")
+    except UnicodeDecodeError:
+        raise web.HTTPError(400, f"'{name}' is not valid UTF-8") from None
 
 
 def setup_lock_handlers(web_app: Any) -> None:

@@ -1114,7 +1114,7 @@ class CS3ContentsManager(AsyncContentsManager):
         try:
             nb, validation_error = await self.notebooks.loads(data)
         except Exception as e:
-            raise HTTPError(400, f"Unreadable Notebook: {api_path} {e!r}") from e
+            raise HTTPError(400, f"Unreadable Notebook: {api_path} is not valid notebook JSON") from e
         self.mark_trusted_cells(nb, api_path)
         model["content"] = nb
         model["format"] = "json"
@@ -1220,7 +1220,7 @@ class CS3ContentsManager(AsyncContentsManager):
         api_path, cs3_path = await self._cs3(path)
         chunk = model.get("chunk")
         if chunk is not None:
-            return await self._save_chunk(model, api_path, cs3_path, int(chunk))
+            return await self._save_chunk(model, api_path, cs3_path, _chunk_number(chunk))
         self.run_pre_save_hooks(model=model, path=api_path)
         if "type" not in model:
             raise HTTPError(400, "No file type provided")
@@ -1279,7 +1279,7 @@ class CS3ContentsManager(AsyncContentsManager):
             except HTTPError:
                 raise
             except Exception as e:
-                raise HTTPError(400, f"Unreadable Notebook: {api_path} {e}") from e
+                raise HTTPError(400, f"Unreadable Notebook: {api_path} is not a valid notebook") from e
         return _decode_file_content(model.get("content"), model.get("format"), api_path), {}
 
     async def _save_directory(self, api_path: str, cs3_path: str) -> None:
@@ -1533,6 +1533,12 @@ class CS3ContentsManager(AsyncContentsManager):
                 raise
         return base_model(api_path, type="file", last_modified=now(), size=0)
 
+    async def update(self, model: dict[str, Any], path: str) -> dict[str, Any]:
+        """A rename (PATCH): the new path must be a string (jupyter_server would fail on anything else)."""
+        if not isinstance(model, dict) or not isinstance(model.get("path", path), str):
+            raise HTTPError(400, "The new path must be a string")
+        return await super().update(model, path)
+
     async def delete_file(self, path: str) -> None:
         await self._refuse_virtual(path)
         api_path, cs3_path = await self._cs3(path)
@@ -1583,7 +1589,8 @@ class CS3ContentsManager(AsyncContentsManager):
             await self._require_parent(new_api, new_cs3)
         await self._check_lock(old_api, info)
         await self._require_writable(old_api, old_cs3, info)
-        await self._require_writable(new_api, new_cs3, NOT_FOUND)
+        if P.api_parent(new_api) != P.api_parent(old_api):  # (its folder was just looked at: no RPC)
+            await self._require_writable(new_api, new_cs3, NOT_FOUND)
         base_fileid = str(info.file_id) if info is not NOT_FOUND and info.file_id else None
         engine = await self.get_engine()
         with http_error(old_api):
@@ -1765,16 +1772,32 @@ def _kind(pending: Pending | None, info: Any) -> str:
     return "directory" if info is not NOT_FOUND and info.type == "directory" else "file"
 
 
+#: Highest chunk number of a chunked upload (JupyterLab's 1 MiB chunks: a 100 GiB file).
+MAX_CHUNK = 100_000
+
+
+def _chunk_number(value: Any) -> int:
+    """JupyterLab numbers chunks 1, 2, ... and -1 for the last; anything else is a bad request."""
+    if isinstance(value, bool) or not isinstance(value, int) or not (value == -1 or 1 <= value <= MAX_CHUNK):
+        raise HTTPError(400, f"'chunk' must be -1 or a whole number from 1 to {MAX_CHUNK}")
+    return value
+
+
 def _decode_file_content(content: Any, format: str | None, api_path: str) -> bytes:
     if format == "text":
         if not isinstance(content, str):
             raise HTTPError(400, f"Text content of {api_path} must be a string")
-        return content.encode("utf-8")
-    if format == "base64":
         try:
-            return base64.b64decode(content.encode("ascii") if isinstance(content, str) else content)
-        except (binascii.Error, ValueError, AttributeError) as e:
-            raise HTTPError(400, f"Encoding error saving {api_path}: {e}") from e
+            return content.encode("utf-8")
+        except UnicodeEncodeError:
+            raise HTTPError(400, f"Text content of {api_path} is not valid Unicode") from None
+    if format == "base64":
+        if not isinstance(content, str):
+            raise HTTPError(400, f"Base64 content of {api_path} must be a string")
+        try:  # strict: "!!!!" must not become an empty file (line breaks are allowed)
+            return base64.b64decode("".join(content.split()).encode("ascii"), validate=True)
+        except (binascii.Error, ValueError, UnicodeEncodeError):
+            raise HTTPError(400, f"Content of {api_path} is not valid base64") from None
     raise HTTPError(400, "Must specify format of file contents as 'text' or 'base64'")
 
 

@@ -172,9 +172,10 @@ class ShareStore:
     def _find(self, ref: collab_res.ShareReference) -> Row:
         with self.storage.mutex:
             if ref.id.opaque_id:
-                if not ref.id.opaque_id.isdigit():
+                share_id = _row_id(ref.id.opaque_id)
+                if share_id is None:
                     raise CS3Error.not_found("share not found")
-                return self._row(int(ref.id.opaque_id))
+                return self._row(share_id)
             key = ref.key
             grantee = key.grantee.user_id.opaque_id or key.grantee.group_id.opaque_id
             row = self.db.execute(
@@ -402,9 +403,10 @@ class ShareStore:
         with self.storage.mutex:
             if ref.token:
                 return self._link_row_by("token", ref.token)
-            if not ref.id.opaque_id.isdigit():
+            link_id = _row_id(ref.id.opaque_id)
+            if link_id is None:
                 raise CS3Error.not_found("public share not found")
-            return self._link_row_by("id", int(ref.id.opaque_id))
+            return self._link_row_by("id", link_id)
 
     def get_link(self, ref: link_res.PublicShareReference, caller: UserSpec) -> link_res.PublicShare:
         row = self._find_link(ref)
@@ -492,6 +494,15 @@ class ShareStore:
             description="demo link",
         )
         self.create_link(owner, request)
+
+
+def _row_id(text: str) -> int | None:
+    """A share or link id as our row id; None for anything that cannot be one. Ids are integers in
+    Reva's SQL share managers too: an id that is not one (or beyond 64 bits) names no share, NOT_FOUND,
+    rather than an internal error."""
+    if not text.isascii() or not text.isdigit() or len(text) > 18:
+        return None
+    return int(text)
 
 
 def _status(code: int = code_pb2.CODE_OK, message: str = "") -> Any:
