@@ -96,6 +96,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "info_paths": "absolute",
         "checksum_type": "adler32",
         "token_rejection": "empty_denied",
+        "put_needs_upload_length": True,
+        "replayable_upload_tokens": True,
     },
     "ocis": {
         "home_layout": "/home/{username}",
@@ -124,6 +126,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "info_paths": "basename",
         "checksum_type": "sha1",
         "token_rejection": "empty_denied",
+        "put_needs_upload_length": False,
+        "replayable_upload_tokens": False,
     },
 }
 
@@ -224,6 +228,15 @@ class EmulatorConfig:
     # that had already expired itself). "raised": the auth interceptor's gRPC PERMISSION_DENIED "auth:
     # core access token is invalid", as on every other method.
     token_rejection: Literal["empty_denied", "raised"] | None = _UNSET
+    # A simple PUT through the data gateway must carry ``Upload-Length``: the datagateway re-sends the
+    # request with Go's client, which drops Content-Length, and EOS's Upload then answers "no content
+    # length specified in EOS upload" (reva master eos/file_ops.go Upload -> errtypes.BadRequest, which
+    # simple.go answers 500). The emulator answers 500 to any simple PUT without it.
+    put_needs_upload_length: bool | None = _UNSET
+    # An EOS upload "id" is the file's path (eos/file_ops.go InitiateUpload returns {"simple": path}), so a
+    # transfer token stays usable until it expires: a second PUT with it writes again (200). Off: a used
+    # session answers 404 (decomposedfs/tus upload ids are single-use).
+    replayable_upload_tokens: bool | None = _UNSET
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:

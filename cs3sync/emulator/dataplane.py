@@ -246,24 +246,30 @@ class DataPlane:
         try:
             user = self._access_user(request)
             action = await self._pre_faults(request, path)
-            session = await self._run(self.storage.claim_session, upload_id)
+            replayable = bool(self.config.replayable_upload_tokens)
+            claim = self.storage.session if replayable else self.storage.claim_session
+            session = await self._run(claim, upload_id)
             if session is None:
                 raise HTTPError(404, "upload session not found")
+            if self.config.put_needs_upload_length and not _is_uint(request.headers.get("Upload-Length", "")):
+                raise HTTPError(500, "no content length specified in EOS upload")
             length = self._declared_length(request, session)
+            # EOS: the token names the path, so it stays valid for another PUT (replayable_upload_tokens).
+            done = self.storage.reopen_session if replayable else self.storage.finish_session
             target = self.storage.upload_file(session.id)
             try:
                 received, adler = await self._receive(request, target, 0, 1, length, action, session, False)
             except BaseException:
-                await self._run(self.storage.finish_session, session.id)
+                await self._run(done, session.id)
                 raise
             if received != length:
-                await self._run(self.storage.finish_session, session.id)
+                await self._run(done, session.id)
                 raise HTTPError(400, "short body")
             ctx = self._write_context(request, user, session)
             try:
                 await self._run(self.storage.commit, target, session, ctx, adler)
             finally:
-                await self._run(self.storage.finish_session, session.id)
+                await self._run(done, session.id)
             return web.Response(status=200)
         except HTTPError as e:
             return self._error(e)

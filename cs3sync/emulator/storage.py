@@ -997,6 +997,10 @@ class Storage:
         with self.mutex:
             self.db.execute("UPDATE uploads SET offset=?, adler=? WHERE id=?", (offset, adler, session_id))
 
+    def reopen_session(self, session_id: str) -> None:
+        """A replayable (EOS) session after a PUT: ready for another one until its token expires."""
+        self.upload_file(session_id).touch()
+
     def finish_session(self, session_id: str) -> None:
         with self.mutex:
             self.db.execute("DELETE FROM uploads WHERE id=?", (session_id,))

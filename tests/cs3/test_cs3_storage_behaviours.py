@@ -174,3 +174,24 @@ async def test_lock_rpcs_on_a_missing_file_are_not_found(emu: Any, client: CS3Cl
     """EOS answers INTERNAL for a missing file too; the Stat decides."""
     with pytest.raises(errors.NotFound):
         await client.set_lock(f"{home}/missing.ipynb", client.new_lock_id(), app_name="jupyter")
+
+
+# ---------------------------------------------------------------------------------------------- row 9
+
+
+async def test_every_put_carries_upload_length_and_its_own_token(
+    emu: Any, client: CS3Client, home: str
+) -> None:
+    """EOS needs Upload-Length on a simple PUT and would accept a replayed token: the client sends the
+    header every time and initiates again after a failure instead of re-sending on the same token."""
+    from errno import EIO
+
+    await client.login()
+    emu.storage.fail_next_write(EIO)
+    mark_calls, mark_http = len(emu.calls), len(emu.http_log)
+    await client.upload(f"{home}/twice.txt", b"payload", precheck=False)
+    writes = [r for r in emu.http_log[mark_http:] if r.method in ("PUT", "PATCH")]
+    initiates = [c for c in emu.calls[mark_calls:] if c.method == "InitiateFileUpload"]
+    assert len(writes) == 2 and len(initiates) == 2
+    assert all(r.headers.get("Upload-Length") == "7" for r in writes if r.method == "PUT")
+    assert emu.storage.read(f"{home}/twice.txt") == b"payload"

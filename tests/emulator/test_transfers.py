@@ -79,6 +79,11 @@ async def test_simple_put_drop_consumes_session(emulator: Emulator, gw: Gateway)
         await gw.put(proto, data)
     await emulator.wait_http_idle()
     assert not emulator.storage.exists(gw.p("s.bin"))
+    if emulator.config.replayable_upload_tokens:
+        # EOS: the token names the path and stays usable (storage behaviours row 9)
+        assert (await gw.put(proto, data)).status_code == 200
+        assert emulator.http_log[-2].status == 0 and emulator.http_log[-1].status == 200
+        return
     assert (await gw.put(proto, data)).status_code == 404  # never PUT twice with one token
     assert emulator.http_log[-2].status == 0 and emulator.http_log[-1].status == 404
 
@@ -110,9 +115,27 @@ async def test_token_in_path_segment(gw: Gateway) -> None:
     reply = await gw.initiate_upload(gw.p("seg.txt"), 3)
     proto = gw.protocol(reply)
     r = await gw.http.put(
-        f"{proto.upload_endpoint}/{proto.token}", content=b"seg", headers={"x-access-token": gw.token}
+        f"{proto.upload_endpoint}/{proto.token}",
+        content=b"seg",
+        headers={"x-access-token": gw.token, "Upload-Length": "3"},
     )
     assert r.status_code == 200
+
+
+async def test_simple_put_needs_upload_length_on_eos(emulator: Emulator, gw: Gateway) -> None:
+    """Storage behaviours row 9: the datagateway re-sends the PUT without Content-Length, so EOS sees no
+    length unless Upload-Length is there: 500 on cernbox. Success is 200."""
+    reply = await gw.initiate_upload(gw.p("len.txt"), 3)
+    proto = gw.protocol(reply)
+    bare = await gw.http.put(
+        proto.upload_endpoint,
+        content=b"len",
+        headers={"x-access-token": gw.token, "X-Reva-Transfer": proto.token},
+    )
+    assert bare.status_code == (500 if emulator.config.put_needs_upload_length else 200)
+    if emulator.config.put_needs_upload_length:
+        assert not emulator.storage.exists(gw.p("len.txt"))
+        assert (await gw.put(proto, b"len")).status_code == 200
 
 
 async def test_range_downloads(emulator: Emulator, gw: Gateway) -> None:
