@@ -59,7 +59,7 @@ export function ShareDialogBody(props: IShareDialogProps): React.ReactElement {
   const client = cs3.client;
   const [query, setQuery] = React.useState('');
   const [found, setFound] = React.useState<ICandidate[]>([]);
-  const [role, setRole] = React.useState<Role>('viewer');
+  const [roles, setRoles] = React.useState<Record<string, Role>>({});
   const [grantees, setGrantees] = React.useState<IShare[] | null>(null);
   const [links, setLinks] = React.useState<ILink[] | null>(null);
   const [password, setPassword] = React.useState('');
@@ -137,60 +137,89 @@ export function ShareDialogBody(props: IShareDialogProps): React.ReactElement {
           {error}
         </div>
       ) : null}
-      <div className="jp-cs3sync-row">
+      <label className="jp-cs3sync-field">
+        <span>{trans.__('Share with')}</span>
         <input
           className="jp-mod-styled jp-cs3sync-search"
           type="search"
-          placeholder={trans.__('Search users and groups (2+ characters)')}
-          aria-label={trans.__('Search users and groups')}
+          placeholder={trans.__('Name or e-mail')}
+          title={trans.__(
+            'Type at least 2 characters of a name, e-mail or group'
+          )}
           value={query}
           onChange={event => setQuery(event.target.value)}
         />
-        <select
-          className="jp-mod-styled"
-          aria-label={trans.__('Role')}
-          value={role}
-          onChange={event => setRole(event.target.value as Role)}
-        >
-          <option value="viewer">{trans.__('viewer')}</option>
-          <option value="editor">{trans.__('editor')}</option>
-        </select>
-      </div>
+      </label>
       {searching ? (
         <div className="jp-cs3sync-empty">{trans.__('Searching…')}</div>
+      ) : query.trim().length >= 2 && found.length === 0 ? (
+        <div className="jp-cs3sync-empty jp-cs3sync-noMatch">
+          {trans.__('No one matches “%1”.', query.trim())}
+        </div>
       ) : null}
       <ul className="jp-cs3sync-list jp-cs3sync-found">
-        {found.map(candidate => (
-          <li
-            key={candidate.type + candidate.id}
-            className="jp-cs3sync-item"
-            data-candidate={candidate.id}
-          >
-            <span className="jp-cs3sync-name">{candidate.label}</span>
-            <span className="jp-cs3sync-detail">
-              {candidate.type === 'group'
-                ? trans.__('group · %1', candidate.detail)
-                : candidate.detail}
-            </span>
-            <button
-              className="jp-mod-styled jp-mod-accept jp-cs3sync-add"
-              onClick={() =>
-                act(async () => {
-                  await client.createShare({
-                    path,
-                    grantee_type: candidate.type,
-                    grantee_id: candidate.id,
-                    grantee_idp: candidate.idp,
-                    role
-                  });
-                  setQuery('');
-                })
-              }
+        {found.map(candidate => {
+          const key = candidate.type + candidate.id;
+          const role = roles[key] ?? 'viewer';
+          const existing = (grantees ?? []).find(
+            share =>
+              share.grantee?.id === candidate.id &&
+              share.grantee?.type === candidate.type
+          );
+          return (
+            <li
+              key={key}
+              className="jp-cs3sync-item"
+              data-candidate={candidate.id}
             >
-              {trans.__('Share')}
-            </button>
-          </li>
-        ))}
+              <span className="jp-cs3sync-name">{candidate.label}</span>
+              <span className="jp-cs3sync-detail">
+                {candidate.type === 'group'
+                  ? trans.__('group · %1', candidate.detail)
+                  : candidate.detail}
+              </span>
+              {existing ? (
+                <span className="jp-cs3sync-hasAccess">
+                  {trans.__(
+                    'has access as %1',
+                    roleLabel(existing.role, trans)
+                  )}
+                </span>
+              ) : (
+                <>
+                  <select
+                    className="jp-mod-styled"
+                    aria-label={trans.__('Role for %1', candidate.label)}
+                    value={role}
+                    onChange={event =>
+                      setRoles({ ...roles, [key]: event.target.value as Role })
+                    }
+                  >
+                    <option value="viewer">{trans.__('can view')}</option>
+                    <option value="editor">{trans.__('can edit')}</option>
+                  </select>
+                  <button
+                    className="jp-mod-styled jp-mod-accept jp-cs3sync-add"
+                    onClick={() =>
+                      act(async () => {
+                        await client.createShare({
+                          path,
+                          grantee_type: candidate.type,
+                          grantee_id: candidate.id,
+                          grantee_idp: candidate.idp,
+                          role
+                        });
+                        setQuery('');
+                      })
+                    }
+                  >
+                    {trans.__('Share')}
+                  </button>
+                </>
+              )}
+            </li>
+          );
+        })}
       </ul>
       <h3 className="jp-cs3sync-subtitle">{trans.__('Shared with')}</h3>
       {grantees === null ? (
@@ -231,7 +260,17 @@ export function ShareDialogBody(props: IShareDialogProps): React.ReactElement {
               </select>
               <button
                 className="jp-mod-styled jp-mod-reject"
-                onClick={() => act(() => client.removeShare(share.id))}
+                onClick={() =>
+                  confirmRemoval(
+                    trans.__(
+                      '%1 will no longer have access.',
+                      share.grantee?.display_name || share.grantee?.id || ''
+                    ),
+                    trans
+                  ).then(ok =>
+                    ok ? act(() => client.removeShare(share.id)) : undefined
+                  )
+                }
               >
                 {trans.__('Remove')}
               </button>
@@ -304,7 +343,16 @@ export function ShareDialogBody(props: IShareDialogProps): React.ReactElement {
               </button>
               <button
                 className="jp-mod-styled jp-mod-reject"
-                onClick={() => act(() => client.removeLink(link.id))}
+                onClick={() =>
+                  confirmRemoval(
+                    trans.__(
+                      'People who have this link will no longer be able to open it.'
+                    ),
+                    trans
+                  ).then(ok =>
+                    ok ? act(() => client.removeLink(link.id)) : undefined
+                  )
+                }
               >
                 {trans.__('Remove')}
               </button>
@@ -314,6 +362,22 @@ export function ShareDialogBody(props: IShareDialogProps): React.ReactElement {
       ) : null}
     </div>
   );
+}
+
+/** Ask before removing someone's access. */
+async function confirmRemoval(
+  body: string,
+  trans: TranslationBundle
+): Promise<boolean> {
+  const result = await showDialog({
+    title: trans.__('Remove access?'),
+    body,
+    buttons: [
+      Dialog.cancelButton(),
+      Dialog.warnButton({ label: trans.__('Remove') })
+    ]
+  });
+  return result.button.accept;
 }
 
 /** Open the "Share…" dialog for an API path. */

@@ -98,19 +98,31 @@ test.describe('cs3sync panels on the demo emulator', () => {
     await page.getByRole('menuitem', { name: 'Share…' }).click();
     const dialog = page.getByRole('dialog');
     await expect(dialog).toContainText('Share “welcome.ipynb”');
-    await dialog
-      .getByRole('combobox', { name: 'Role' })
-      .first()
-      .selectOption('editor');
+    // The search field has the focus; nobody matches a nonsense name.
+    await expect(dialog.getByRole('searchbox')).toBeFocused();
+    await page.keyboard.type('zzzq');
+    await expect(dialog.locator('.jp-cs3sync-noMatch')).toContainText(
+      'No one matches'
+    );
     await dialog.getByRole('searchbox').fill('mar');
     const candidate = dialog
       .locator('.jp-cs3sync-found')
       .getByRole('listitem')
       .filter({ hasText: 'Marie Curie' });
+    // The role picker comes after the person and says whose role it is.
+    await candidate
+      .getByRole('combobox', { name: 'Role for Marie Curie' })
+      .selectOption('editor');
     await candidate.getByRole('button', { name: 'Share' }).click();
     await expect(
       dialog.locator('.jp-cs3sync-grantees').getByRole('listitem')
     ).toContainText(['Marie Curie']);
+    // Someone who already has access is marked, not offered a second share.
+    await dialog.getByRole('searchbox').fill('mar');
+    await expect(candidate).toContainText('has access as editor');
+    await expect(candidate.getByRole('button', { name: 'Share' })).toHaveCount(
+      0
+    );
     await dialog.getByRole('button', { name: 'Create link' }).click();
     const links = dialog.locator('.jp-cs3sync-links').getByRole('listitem');
     await expect(links).toHaveCount(1);
