@@ -63,6 +63,9 @@ async def run(sizes: Sizes, only: set[str] | None, workdir: Path) -> dict[str, o
         for key, suite in SUITES.items():
             if only and key not in only:
                 continue
+            for target in bench.targets.values():
+                if not await target.settle():
+                    log(f"{target.label}: the journal still had pending entries after 120 s")
             log(f"{key} ...")
             t0 = time.perf_counter()
             try:

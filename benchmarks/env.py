@@ -129,6 +129,7 @@ class Target:
     emulator: EmulatorProc | None = None
     admin: Admin | None = None
     tus: bool = False
+    journal: bool = False  # cs3sync: has the journal REST endpoint (writes reply before they land)
 
     @property
     def is_cs3(self) -> bool:
@@ -157,6 +158,19 @@ class Target:
                     return now, now - started
             await asyncio.sleep(poll)
         return None
+
+    async def settle(self, timeout: float = 120.0) -> bool:
+        """Wait until cs3sync's journal has nothing pending (its writes answer once journaled, and the
+        engine applies them in the background: one suite's pushes must not count in the next)."""
+        if not self.journal:
+            return True
+        started = time.perf_counter()
+        while time.perf_counter() - started < timeout:
+            with contextlib.suppress(Exception):
+                if (await self.rest.journal())["pending"] == 0:
+                    return True
+            await asyncio.sleep(0.1)
+        return False
 
     async def restart_server(self) -> float:
         await self.rest.aclose()
@@ -230,7 +244,7 @@ class Bench:
             self.unavailable[label] = f"jupyter_server with CS3ContentsManager did not start: {exc}"[:400]
             return
         rest = Contents(server.url, server.token)
-        target = Target(label, server, rest, emulator.root, emulator, Admin(emulator.http_url), tus)
+        target = Target(label, server, rest, emulator.root, emulator, Admin(emulator.http_url), tus, True)
         try:
             target.disk_root = await locate_home(target)
         except Exception as exc:

@@ -125,6 +125,13 @@ class Contents:
         if response.status_code not in (204, 404):
             raise RestError(response)
 
+    async def journal(self) -> dict[str, Any]:
+        """cs3sync's journal summary (``GET /api/cs3sync/journal``): state, counts, pending."""
+        response = await self.client.get("/api/cs3sync/journal")
+        if response.status_code != 200:
+            raise RestError(response)
+        return response.json()
+
     async def bench(self, reset: bool = False) -> dict[str, Any]:
         """The loop-lag extension: reset (POST) or read (GET) the recorders in the server process."""
         if reset:

@@ -165,6 +165,7 @@ class CS3ContentsManager(AsyncContentsManager):
         self._engine_lock: asyncio.Lock | None = None
         self._engine_replaced = asyncio.Event()  # set when a new engine replaces the current one
         self._stat_cache: dict[str, tuple[float, Any, float]] = {}  # path -> (expiry, info, observed_at)
+        self._folders: dict[str, tuple[float, Any]] = {}  # folder path -> (expiry, info); _known_folder
         # Time of the last invalidation: a Stat or listing that started before it may carry what the
         # storage held before our write landed, so its answer is not cached (read-your-writes).
         self._invalidated_at = 0.0
@@ -487,6 +488,8 @@ class CS3ContentsManager(AsyncContentsManager):
         self._invalidated_at = time.time()
         for cs3_path in cs3_paths:
             prefix = cs3_path.rstrip("/") + "/"
+            for key in [k for k in self._folders if k == cs3_path or k.startswith(prefix)]:
+                del self._folders[key]
             for key in [k for k in self._stat_cache if k == cs3_path or k.startswith(prefix)]:
                 del self._stat_cache[key]
             self._stat_cache.pop(posixpath.dirname(cs3_path), None)
@@ -536,8 +539,19 @@ class CS3ContentsManager(AsyncContentsManager):
         self._signed_out_at = None
         if observed > self._invalidated_at:
             self._stat_cache[cs3_path] = (time.monotonic() + self.cs3.stat_cache_ttl, info, observed)
+            if info is not NOT_FOUND and info.type == "directory":
+                if len(self._folders) > 10_000:
+                    self._folders.clear()
+                self._folders[cs3_path] = (time.monotonic() + self.cs3.stat_cache_ttl, info)
         self._remember(cs3_path, info, observed)
         return info
+
+    def _known_folder(self, cs3_path: str) -> Any:
+        """A folder's Stat from the last stat_cache_ttl seconds, or None. Unlike the stat cache it
+        survives writes *into* the folder (their landing changes its mtime, not that it exists or what
+        we may do in it): 2,000 new files in one folder are not 2,000 Stats of that folder."""
+        seen = self._folders.get(cs3_path)
+        return seen[1] if seen is not None and seen[0] > time.monotonic() else None
 
     async def _what_we_know(self, cs3_path: str, unanswered: Exception) -> Any:
         """Stat's answer when the storage is not asked or did not answer (DESIGN §8): a path we know
@@ -1311,6 +1325,10 @@ class CS3ContentsManager(AsyncContentsManager):
 
     async def _require_parent(self, api_path: str, cs3_path: str) -> None:
         parent = P.api_parent(api_path)
+        if parent and self._known_folder(posixpath.dirname(cs3_path)) is not None:
+            pending = self._pending(posixpath.dirname(cs3_path))
+            if pending is None or not pending.deleted:
+                return
         try:
             exists = not parent or await self.dir_exists(parent)
         except HTTPError as e:
@@ -1330,7 +1348,9 @@ class CS3ContentsManager(AsyncContentsManager):
             return
         parent_api = P.api_parent(api_path)
         try:
-            parent = await self.stat(posixpath.dirname(cs3_path))
+            parent = self._known_folder(posixpath.dirname(cs3_path)) or await self.stat(
+                posixpath.dirname(cs3_path)
+            )
         except Exception:
             return
         if (
