@@ -98,7 +98,15 @@ def write_private(path: Path, text: str) -> None:
 
 
 def lab_config(
-    *, user: str, profile: str, grpc_port: int, token_file: Path, state: Path, local_home: Path, token: str
+    *,
+    user: str,
+    profile: str,
+    grpc_port: int,
+    http_port: int,
+    token_file: Path,
+    state: Path,
+    local_home: Path,
+    token: str,
 ) -> dict[str, object]:
     home = HOME_LAYOUTS[profile].format(u0=user[:1], username=user)
     return {
@@ -118,7 +126,11 @@ def lab_config(
             "journal_dir": str(state / "journal" / profile / user),
             "local_mount": str(local_home),
         },
-        "CS3SyncAPI": {"product_name": PRODUCT_NAMES[profile]},
+        # "Copy link" copies an address the emulator answers (its stand-in of the web front end's page).
+        "CS3SyncAPI": {
+            "product_name": PRODUCT_NAMES[profile],
+            "public_link_url": f"http://127.0.0.1:{http_port}/s/{{token}}",
+        },
     }
 
 
@@ -156,6 +168,7 @@ def launch(args: argparse.Namespace, passthrough: list[str]) -> int:
         user=args.user,
         profile=args.profile,
         grpc_port=grpc_port,
+        http_port=http_port,
         token_file=token_file,
         state=state,
         local_home=storage / args.user,

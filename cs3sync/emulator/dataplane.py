@@ -107,6 +107,7 @@ class DataPlane:
             app.router.add_route(method, "/data/spaces/{tail:.*}", self.direct_download)
         for method in ("HEAD", "PATCH", "DELETE"):
             app.router.add_route(method, "/data/tus/{upload_id}", self.direct_tus)
+        app.router.add_route("GET", "/s/{token}", self.public_link)
 
     async def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await asyncio.to_thread(functools.partial(fn, *args, **kwargs))
@@ -185,6 +186,34 @@ class DataPlane:
         if path.startswith(("/data/simple/", "/data/spaces/")) and method in ("GET", "HEAD"):
             return await self.download(request, path, version_key)
         return web.Response(status=405)
+
+    async def public_link(self, request: web.Request) -> web.StreamResponse:
+        """``GET /s/<token>[?password=]``: what a public link's address opens, so the demo's "Copy link"
+        (``c.CS3SyncAPI.public_link_url``) gives an address that works. Not a storage behaviour: CERNBox and
+        oCIS serve this page from their web front end, not from Reva; this stand-in answers the file's bytes
+        or a plain list of a folder's names. 404 for an unknown or expired link, 401 for a missing or wrong
+        password (the same check as GetPublicShareByToken)."""
+        from .sharing import ShareStore
+
+        store = ShareStore(self.storage)
+        try:
+            share = await self._run(
+                store.get_link_by_token, request.match_info["token"], request.query.get("password", "")
+            )
+        except CS3Error as exc:
+            denied = exc.code == code_pb2.CODE_PERMISSION_DENIED
+            return web.Response(status=401 if denied else 404, text="password required" if denied else "")
+        disk = self.storage.disk_for_id(share.resource_id.opaque_id)
+        if disk is None or not disk.exists():
+            return web.Response(status=404)
+        if disk.is_dir():
+            names = sorted(p.name for p in disk.iterdir() if not p.name.startswith("."))
+            return web.Response(text="\n".join([disk.name + "/", *names]) + "\n")
+        return web.Response(
+            body=await asyncio.to_thread(disk.read_bytes),
+            content_type="application/octet-stream",
+            headers={"Content-Disposition": f'inline; filename="{disk.name}"'},
+        )
 
     async def direct_simple_put(self, request: web.Request) -> web.StreamResponse:
         return await self.simple_put(request, request.match_info["upload_id"], request.path)

@@ -465,3 +465,28 @@ async def test_user_and_group_lookup(client: CS3Client) -> None:
         assert (await client.get_group(group.opaque_id, group.idp)).name == "physics-lovers"
     except errors.CS3Error as exc:
         _needs(exc)
+
+
+async def test_a_public_link_address_opens_in_the_emulator(client: CS3Client, emu: Any, home: str) -> None:
+    """`cs3sync lab` sets c.CS3SyncAPI.public_link_url to the emulator's /s/<token>: the copied address works
+    (the file's bytes, a folder's names), and asks for the password of a protected link."""
+    import httpx
+
+    await client.upload(f"{home}/open.txt", b"anyone with the link")
+    await client.mkdir(f"{home}/shown")
+    await client.upload(f"{home}/shown/inside.txt", b"x")
+    try:
+        file_link = await client.create_link(f"{home}/open.txt")
+        folder_link = await client.create_link(f"{home}/shown")
+        locked = await client.create_link(f"{home}/open.txt", password="s3cret-pass")
+    except errors.CS3Error as exc:
+        _needs(exc)
+    async with httpx.AsyncClient(base_url=emu.http_url) as http:
+        answer = await http.get(f"/s/{file_link.token}")
+        assert answer.status_code == 200 and answer.content == b"anyone with the link"
+        answer = await http.get(f"/s/{folder_link.token}")
+        assert answer.status_code == 200 and "inside.txt" in answer.text
+        assert (await http.get(f"/s/{locked.token}")).status_code == 401
+        answer = await http.get(f"/s/{locked.token}", params={"password": "s3cret-pass"})
+        assert answer.status_code == 200 and answer.content == b"anyone with the link"
+        assert (await http.get("/s/no-such-token")).status_code == 404
