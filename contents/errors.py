@@ -39,6 +39,7 @@ _BY_NAME: list[tuple[str, int, str]] = [
     ("Transient", 503, "Storage unreachable; try again later ({path})"),
     ("JournalLocked", 503, "Another process owns the local journal"),
     ("JournalUnreadable", 503, "Local journal unavailable"),
+    ("StagingBusy", 409, "Another upload of {path} is in progress; upload it again when that one is done"),
     ("StagingError", 400, "Upload of {path} is out of order; please upload again"),
     ("FailedError", 500, "Could not write {path}: {reason}"),
 ]

@@ -13,6 +13,7 @@ from typing import Any
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.serverapp import ServerApp
 
+from contents.clients import setup_client_transform
 from contents.locks import setup_lock_handlers
 from cs3sync.logs import attach_to
 
@@ -31,6 +32,7 @@ class CS3SyncExtension(ExtensionApp):
         # The engine's and the client's records go through the server's handlers, at its --log-level.
         attach_to(self.server.log)
         web_app = self.server.web_app
+        setup_client_transform(web_app)
         setup_lock_handlers(web_app)
         try:
             from contents.handlers import setup_handlers

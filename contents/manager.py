@@ -33,6 +33,7 @@ from tornado.web import HTTPError
 from traitlets import Dict, Int, Unicode, default, observe
 
 from contents import paths as P
+from contents.clients import CLIENT
 from contents.config import CS3Sync
 from contents.errors import http_error, is_signed_out, is_unreachable
 from contents.models import (
@@ -1519,13 +1520,13 @@ class CS3ContentsManager(AsyncContentsManager):
             self.emit(data={"action": "save", "path": api_path})
             return result
         with http_error(api_path):
-            await engine.stage_chunk(cs3_path, chunk, data)
+            await engine.stage_chunk(cs3_path, chunk, data, CLIENT.get())
         if chunk == -1:
             pending, info = await self._lookup_for_write(api_path, cs3_path)
             await self._check_lock(api_path, info)
             base_etag = info.etag if info is not NOT_FOUND else None
             with http_error(api_path):
-                entry_id = await engine.commit_staged(cs3_path, base_etag)
+                entry_id = await engine.commit_staged(cs3_path, base_etag, client=CLIENT.get())
             self.invalidate(cs3_path)
             self._present_ours(cs3_path, None)
             await self._apply(entry_id, api_path)
@@ -1542,7 +1543,7 @@ class CS3ContentsManager(AsyncContentsManager):
         if journal is None or not hasattr(journal, "staging"):
             return True
         with http_error(cs3_path):
-            return await journal.staging(cs3_path) is not None
+            return await journal.staging(cs3_path, CLIENT.get()) is not None
 
     async def _staging_model(self, api_path: str, cs3_path: str, engine: Any) -> dict[str, Any]:
         """The model during an upload: the file as it is on the storage (never half-written)."""

@@ -430,14 +430,15 @@ class SyncEngine:
             )
         return entry_id
 
-    async def stage_chunk(self, path: str, chunk_no: int, data: bytes) -> Any:
-        """A JupyterLab chunk (1, 2, ..., -1). Nothing reaches CS3 until `commit_staged`."""
-        return await self.journal.stage_chunk(path, chunk_no, data)
+    async def stage_chunk(self, path: str, chunk_no: int, data: bytes, client: str = "") -> Any:
+        """A JupyterLab chunk (1, 2, ..., -1) of ``client``'s upload. Nothing reaches CS3 until
+        `commit_staged`."""
+        return await self.journal.stage_chunk(path, chunk_no, data, client)
 
     async def commit_staged(
-        self, path: str, base_etag: str | None = None, base_fileid: str | None = None
+        self, path: str, base_etag: str | None = None, base_fileid: str | None = None, client: str = ""
     ) -> int:
-        blob = await self.journal.finish_staging(path)
+        blob = await self.journal.finish_staging(path, client)
         base_etag, base_fileid = await self._default_base(path, base_etag, base_fileid)
         return await self._enqueue(Op.SAVE, path, blob=blob, base_etag=base_etag, base_fileid=base_fileid)
 

@@ -23,6 +23,7 @@ from cs3sync.journal.errors import (
     NetworkFilesystem,
     NotOwner,
     SpoolFull,
+    StagingBusy,
     StagingError,
     UnknownEntry,
 )
@@ -75,6 +76,7 @@ __all__ = [
     "RemoteState",
     "Resolution",
     "SpoolFull",
+    "StagingBusy",
     "StagingError",
     "StagingInfo",
     "State",

@@ -48,3 +48,8 @@ class InvalidTransition(JournalError):
 
 class StagingError(JournalError):
     """A chunk that does not fit the staged upload (missing chunk 1, gap, unknown upload)."""
+
+
+class StagingBusy(StagingError):
+    """Another upload of the same path by the same client is in progress (its chunks cannot be told
+    apart from this one's): refused rather than mixed."""

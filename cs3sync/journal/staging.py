@@ -29,7 +29,7 @@ import anyio
 import anyio.to_thread
 
 from cs3sync.journal import spool as spool_io
-from cs3sync.journal.errors import NotOwner, SpoolFull, StagingError
+from cs3sync.journal.errors import NotOwner, SpoolFull, StagingBusy, StagingError
 from cs3sync.journal.fs import FILE_MODE
 from cs3sync.journal.types import Blob, StagingInfo
 
@@ -37,6 +37,9 @@ if TYPE_CHECKING:
     from cs3sync.journal.store import Journal
 
 LAST_CHUNK = -1
+#: A staged upload that received a chunk this recently (seconds) is in progress: a new chunk 1 for the
+#: same key is another upload, refused instead of restarting (and mixing with) the running one.
+BUSY_SECONDS = 10.0
 
 
 class StagingArea:
@@ -64,6 +67,9 @@ class StagingArea:
             raise NotOwner("only the journal owner stages uploads")
         async with self._lock(path):
             if chunk == 1:
+                row = await self._row(path)
+                if row is not None and self._journal.now() - row["updated_at"] < BUSY_SECONDS:
+                    raise StagingBusy(f"another upload of {path} is in progress")
                 return await self._restart(path, data)
             return await self._continue(path, chunk, data)
 
@@ -112,16 +118,20 @@ class StagingArea:
         has_last = await journal._read(
             "SELECT 1 FROM upload_staging_chunks WHERE path = ? AND chunk = ?", (path, LAST_CHUNK)
         )
+        file = journal.spool.staging / row["file"]
         if recorded:
             # A re-sent chunk: it goes back exactly where it was. If its length changed, whatever
-            # followed it is no longer valid.
+            # followed it is no longer valid. Other bytes of the same length are not a retry but
+            # another upload's chunk: the staged upload is dropped rather than mixed.
             offset, old_length = recorded[0]
             truncate = len(data) != old_length
+            if not truncate and await anyio.to_thread.run_sync(_read_range, file, offset, old_length) != data:
+                await self._drop_locked(path, row)
+                raise StagingBusy(f"two uploads of {path} at once: start again")
         elif (chunk == LAST_CHUNK or chunk == row["chunks"] + 1) and not has_last:
             offset, truncate = row["size"], False
         else:
             raise StagingError(f"chunk {chunk} does not follow chunk {row['chunks']} of {path}")
-        file = journal.spool.staging / row["file"]
         end = offset + len(data)
 
         def write() -> None:
@@ -190,16 +200,18 @@ class StagingArea:
         return Blob(sha256=sha, size=row["size"], path=journal.blob_path(sha))
 
     async def drop(self, path: str) -> None:
-        journal = self._journal
         async with self._lock(path):
             row = await self._row(path)
-            if row is None:
-                return
-            async with journal._tx() as conn:
-                await conn.execute("DELETE FROM upload_staging WHERE path = ?", (path,))
-            self._hashers.pop(path, None)
-            with contextlib.suppress(OSError):
-                await anyio.to_thread.run_sync((journal.spool.staging / row["file"]).unlink)
+            if row is not None:
+                await self._drop_locked(path, row)
+
+    async def _drop_locked(self, path: str, row: Any) -> None:
+        journal = self._journal
+        async with journal._tx() as conn:
+            await conn.execute("DELETE FROM upload_staging WHERE path = ?", (path,))
+        self._hashers.pop(path, None)
+        with contextlib.suppress(OSError):
+            await anyio.to_thread.run_sync((journal.spool.staging / row["file"]).unlink)
 
 
 async def _guarded(write: Any, created: Path | None) -> None:
@@ -213,6 +225,15 @@ async def _guarded(write: Any, created: Path | None) -> None:
         if spool_io.is_space_error(exc):
             raise SpoolFull("no space left for the upload in the journal spool") from exc
         raise
+
+
+def _read_range(path: Path, offset: int, length: int) -> bytes:
+    try:
+        with path.open("rb") as f:
+            f.seek(offset)
+            return f.read(length)
+    except OSError:
+        return b""
 
 
 def _hash_file(path: Path) -> str:

@@ -125,6 +125,12 @@ class _Enqueue:
     error: BaseException | None = None
 
 
+def _staging_key(path: str, client: str) -> str:
+    """The staging row of one client's upload of a path (a newline never occurs in a CS3 path)."""
+    path = normalize_path(path)
+    return f"{path}\n{client}" if client else path
+
+
 def _parent(path: str) -> str:
     return posixpath.dirname(path) if path != "/" else ""
 
@@ -1503,24 +1509,25 @@ class Journal:
             )
 
     # ================================================================ staging (JupyterLab chunks)
-    async def stage_chunk(self, path: str, chunk: int, data: bytes) -> StagingInfo:
-        """Store chunk ``chunk`` (1, 2, ..., or -1 for the last) of a JupyterLab chunked upload.
-        Chunk 1 restarts the staging; a repeated chunk overwrites its own range (idempotent); a gap or
-        a missing start raises `StagingError`. Costs O(len(data)). The chunk is fsynced before its
-        offset is recorded."""
-        return await self._staging.stage(normalize_path(path), chunk, data)
+    async def stage_chunk(self, path: str, chunk: int, data: bytes, client: str = "") -> StagingInfo:
+        """Store chunk ``chunk`` (1, 2, ..., or -1 for the last) of a JupyterLab chunked upload by
+        ``client`` (uploads of one path by different clients are staged apart). Chunk 1 restarts the
+        staging (refused with `StagingBusy` while the client's upload of the path is in progress); a
+        repeated chunk overwrites its own range (idempotent); a gap or a missing start raises
+        `StagingError`. Costs O(len(data)). The chunk is fsynced before its offset is recorded."""
+        return await self._staging.stage(_staging_key(path, client), chunk, data)
 
-    async def finish_staging(self, path: str) -> Blob:
+    async def finish_staging(self, path: str, client: str = "") -> Blob:
         """Turn the staged upload of ``path`` into a normal spool blob (then `enqueue` a save with it)."""
-        blob = await self._staging.finish(normalize_path(path))
+        blob = await self._staging.finish(_staging_key(path, client))
         self._pins[blob.sha256] += 1
         return blob
 
-    async def staging(self, path: str) -> StagingInfo | None:
-        return await self._staging.info(normalize_path(path))
+    async def staging(self, path: str, client: str = "") -> StagingInfo | None:
+        return await self._staging.info(_staging_key(path, client))
 
-    async def drop_staging(self, path: str) -> None:
-        await self._staging.drop(normalize_path(path))
+    async def drop_staging(self, path: str, client: str = "") -> None:
+        await self._staging.drop(_staging_key(path, client))
 
     # ================================================================ control, events, gc
     async def meta(self) -> dict[str, str]:

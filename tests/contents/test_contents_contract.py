@@ -190,3 +190,56 @@ async def test_our_lock_from_before_a_restart_is_still_ours(
     await restarted.get_path_map()
     assert restarted.locks.prefix == prefix
     assert (await restarted.get("doc.txt", content=False))["writable"] is True
+
+
+def _chunk_model(data: bytes, number: int) -> str:
+    import base64
+
+    content = base64.b64encode(data).decode()
+    return json.dumps(
+        {"type": "file", "format": "base64", "name": "big.bin", "chunk": number, "content": content}
+    )
+
+
+async def test_two_clients_uploading_one_path_at_once_do_not_mix(
+    jp_fetch: Any, cm: Any, cs3_root: Any
+) -> None:
+    """Interleaved chunked uploads from two clients: each client's chunks are staged apart and the
+    upload that completes last is stored whole."""
+    a = [b"A" * 1000, b"a" * 1000, b"<A>"]
+    b = [b"B" * 1000, b"b" * 1000, b"<B>"]
+
+    async def send(client: str, data: bytes, number: int) -> int:
+        headers = {"User-Agent": f"uploader-{client}"}
+        return await status_of(
+            jp_fetch,
+            "api",
+            "contents",
+            "big.bin",
+            method="PUT",
+            body=_chunk_model(data, number),
+            headers=headers,
+        )
+
+    for number, (pa, pb) in enumerate(zip(a, b, strict=True), start=1):
+        last = number == len(a)
+        assert await send("a", pa, -1 if last else number) in (200, 201)
+        assert await send("b", pb, -1 if last else number) in (200, 201)
+    await _settle(await cm.get_engine(), "big.bin")
+    assert (cs3_root[1] / "big.bin").read_bytes() == b"".join(b)
+
+
+async def test_two_uploads_from_one_client_at_once_do_not_mix(jp_fetch: Any, cm: Any, cs3_root: Any) -> None:
+    """Same client, same path, interleaved: the second upload is refused (409) instead of mixed."""
+
+    async def send(data: bytes, number: int) -> int:
+        return await status_of(
+            jp_fetch, "api", "contents", "big.bin", method="PUT", body=_chunk_model(data, number)
+        )
+
+    assert await send(b"A" * 1000, 1) in (200, 201)
+    assert await send(b"B" * 1000, 1) == 409
+    assert await send(b"a" * 1000, 2) in (200, 201)
+    assert await send(b"<A>", -1) in (200, 201)
+    await _settle(await cm.get_engine(), "big.bin")
+    assert (cs3_root[1] / "big.bin").read_bytes() == b"A" * 1000 + b"a" * 1000 + b"<A>"

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import pytest
 
-from cs3sync.journal import Journal, Op, StagingError, spool
+from cs3sync.journal import Journal, Op, StagingBusy, StagingError, spool
+from cs3sync.journal.staging import BUSY_SECONDS
 
 pytestmark = pytest.mark.anyio
 
@@ -61,9 +63,12 @@ async def test_each_chunk_costs_o_chunk(journal: Journal, written: list[int]) ->
     assert blob.size == 40 * CHUNK + 3
 
 
-async def test_chunk_one_restarts(journal: Journal) -> None:
+async def test_chunk_one_restarts(journal: Journal, clock: Any) -> None:
     await journal.stage_chunk(P, 1, b"old-1")
     await journal.stage_chunk(P, 2, b"old-2")
+    with pytest.raises(StagingBusy):  # while the upload is in progress: another upload, refused
+        await journal.stage_chunk(P, 1, b"new-1")
+    clock.advance(BUSY_SECONDS)  # the old upload was abandoned
     info = await journal.stage_chunk(P, 1, b"new-1")
     assert info.size == 5 and info.chunks == 1
     await journal.stage_chunk(P, -1, b"|end")
@@ -77,13 +82,33 @@ async def test_resent_chunk_overwrites_its_own_range(journal: Journal, written: 
     await journal.stage_chunk(P, 2, b"BBBB")
     await journal.stage_chunk(P, 3, b"CCCC")
     written.clear()
-    info = await journal.stage_chunk(P, 2, b"bbbb")  # the client did not get our reply and re-sent
+    info = await journal.stage_chunk(P, 2, b"BBBB")  # the client did not get our reply and re-sent
     assert sum(written) == 4 and info.size == 12 and info.chunks == 3
     await journal.stage_chunk(P, -1, b"DD")
     await journal.stage_chunk(P, -1, b"DD")  # re-sent last chunk: idempotent too
     blob = await journal.finish_staging(P)
-    assert blob.path.read_bytes() == b"AAAAbbbbCCCCDD"
-    assert blob.sha256 == hashlib.sha256(b"AAAAbbbbCCCCDD").hexdigest()
+    assert blob.path.read_bytes() == b"AAAABBBBCCCCDD"
+    assert blob.sha256 == hashlib.sha256(b"AAAABBBBCCCCDD").hexdigest()
+
+
+async def test_other_bytes_for_a_staged_chunk_are_another_upload(journal: Journal) -> None:
+    """Two uploads of one path by one client interleaved: neither may land mixed."""
+    await journal.stage_chunk(P, 1, b"AAAA")
+    await journal.stage_chunk(P, 2, b"BBBB")
+    with pytest.raises(StagingBusy):
+        await journal.stage_chunk(P, 2, b"bbbb")
+    assert await journal.staging(P) is None  # dropped: the next chunk 1 starts afresh
+    with pytest.raises(StagingError):
+        await journal.finish_staging(P)
+
+
+async def test_clients_stage_apart(journal: Journal) -> None:
+    await journal.stage_chunk(P, 1, b"one-", "client-a")
+    await journal.stage_chunk(P, 1, b"two-", "client-b")
+    await journal.stage_chunk(P, -1, b"end-a", "client-a")
+    await journal.stage_chunk(P, -1, b"end-b", "client-b")
+    assert (await journal.finish_staging(P, "client-b")).path.read_bytes() == b"two-end-b"
+    assert (await journal.finish_staging(P, "client-a")).path.read_bytes() == b"one-end-a"
 
 
 async def test_resent_chunk_of_other_length_drops_what_followed(journal: Journal) -> None:
