@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.cs3sync-installed
 
-.PHONY: install lab test lint format bench clean
+.PHONY: install lab test soak lint format bench clean
 
 # (Re)install when the project metadata changes.
 $(STAMP): pyproject.toml
@@ -22,6 +22,10 @@ lab: $(STAMP)
 ## The whole test suite (unit, integration against the emulator, fault tests).
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## kill -9 soak (not in `make test`): SOAK_ARGS="--cycles 20 --profile ocis --seed N"; exit 1 on any loss.
+soak: $(STAMP)
+	$(PY) tests/soak.py $(SOAK_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check cs3sync contents tests benchmarks

@@ -161,6 +161,11 @@ export function syncSummary(
   if (problems > 0) {
     parts.push(trans._n('%1 problem', '%1 problems', problems));
   }
+  if (journal.health === 'journal_error') {
+    parts.push(trans.__('local journal not writable'));
+  } else if (journal.health === 'dead') {
+    parts.push(trans.__('sync restarting'));
+  }
   return parts.join(' · ');
 }
 
@@ -353,6 +358,14 @@ export class SyncList extends VDomRenderer<JournalModel> {
             trans,
             this._product
           )}
+          {data.health_error ? (
+            <div
+              className="jp-cs3sync-detail jp-cs3sync-stateError"
+              role="alert"
+            >
+              {shortMessage(data.health_error)}
+            </div>
+          ) : null}
           {data.last_error && data.state !== 'online' ? (
             <details className="jp-cs3sync-details">
               <summary>{trans.__('Details')}</summary>

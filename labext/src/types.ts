@@ -108,6 +108,9 @@ export interface IJournalEntry {
 export interface IJournal {
   state: SyncState;
   last_error: string | null;
+  /** The engine itself: 'journal_error' (its journal cannot be written: disk full?), 'dead' (being restarted). */
+  health?: 'ok' | 'journal_error' | 'dead' | 'stopped';
+  health_error?: string | null;
   counts: { [state: string]: number };
   pending: number;
   entries: IJournalEntry[];

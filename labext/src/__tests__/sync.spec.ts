@@ -149,6 +149,35 @@ describe('SyncPanel', () => {
     model.dispose();
   });
 
+  it('shows an engine that cannot write its journal', async () => {
+    const { cs3, model } = await setup({
+      state: 'online',
+      last_error: null,
+      health: 'journal_error',
+      health_error:
+        'the local journal cannot be written (local disk full); retrying',
+      counts: { queued: 2 },
+      pending: 2,
+      entries: []
+    });
+    const item = new SyncStatus(model, () => undefined, nullTranslator);
+    const node = await rendered(item);
+    expect(node.textContent).toContain('local journal not writable');
+    const actions = {
+      keepMine: jest.fn(),
+      keepTheirs: jest.fn(),
+      resolve: jest.fn()
+    } as unknown as ConflictActions;
+    const list = new SyncList(model, cs3, actions, nullTranslator);
+    const shown = await rendered(list);
+    expect(shown.querySelector('[role="alert"]')!.textContent).toContain(
+      'local disk full'
+    );
+    item.dispose();
+    list.dispose();
+    model.dispose();
+  });
+
   it('status item shows the upload progress', async () => {
     const { model } = await setup({
       state: 'online',
