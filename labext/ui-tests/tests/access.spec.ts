@@ -69,3 +69,40 @@ test.describe('keyboard, links and contrast', () => {
     await expect(papers).toHaveCount(1);
   });
 });
+
+test.describe('requests', () => {
+  test('opening or refreshing the Shares panel asks for each list once', async ({
+    page
+  }) => {
+    const seen: string[] = [];
+    page.on('request', request => {
+      const path = request.url().replace(/\?.*$/, '');
+      const m = path.match(
+        /api\/cs3sync\/(shares\/(incoming|outgoing)|links)$/
+      );
+      if (m) {
+        seen.push(m[1]);
+      }
+    });
+    const once = ['links', 'shares/incoming', 'shares/outgoing'];
+    await page.sidebar.openTab('cs3sync-shares');
+    const panel = page.locator('#cs3sync-shares');
+    await expect(panel.locator('li.jp-cs3sync-item').first()).toBeVisible();
+    await page.waitForLoadState('networkidle');
+    expect(seen.sort()).toEqual(once);
+    seen.length = 0;
+    await panel
+      .locator('.jp-ToolbarButtonComponent[title="Refresh the shares"]')
+      .click();
+    await expect.poll(() => seen.length).toBeGreaterThanOrEqual(3);
+    await page.waitForLoadState('networkidle');
+    expect(seen.sort()).toEqual(once);
+    // Shown again after another panel: once more, not twice (onBeforeShow and the poll's wake-up).
+    await page.sidebar.openTab('cs3sync-spaces');
+    seen.length = 0;
+    await page.sidebar.openTab('cs3sync-shares');
+    await expect.poll(() => seen.length).toBeGreaterThanOrEqual(3);
+    await page.waitForLoadState('networkidle');
+    expect(seen.sort()).toEqual(once);
+  });
+});
