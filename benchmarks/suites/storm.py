@@ -62,6 +62,7 @@ async def run(bench: Bench) -> Measurement:
     if cs3 is None or cs3.emulator is None or cs3.admin is None:
         m.not_available("cs3sync", bench.unavailable.get("cs3", "not started"))
         return m
+    listed_after: float | None = None
     try:
         await saves(cs3, 1)  # the notebook exists on the storage before the outage
         for _ in range(200):
@@ -75,6 +76,15 @@ async def run(bench: Bench) -> Measurement:
         await cs3.emulator.start()
         reconnected = time.perf_counter()
         drained = None
+        # What JupyterLab does meanwhile: its file browser lists the open folder (here every 0.5 s until
+        # one listing succeeds); a successful request tells the engine the storage is back.
+        while time.perf_counter() - reconnected < bench.sizes.drain_timeout:
+            try:
+                await cs3.rest.get("")
+                listed_after = time.perf_counter() - reconnected
+                break
+            except Exception:
+                await asyncio.sleep(0.5)
         while time.perf_counter() - reconnected < bench.sizes.drain_timeout:
             if _final_on_disk(cs3, marker):
                 drained = time.perf_counter() - reconnected
@@ -123,11 +133,14 @@ async def run(bench: Bench) -> Measurement:
             "s",
             drained,
             headline=True,
-            note="offline probe every 15 s (default)"
-            if probe is None
-            else f"offline probe every {probe:g} s",
+            goal="≤ 2 s",
+            met=None if drained is None else drained <= 2.0,
+            note="a folder listing is requested at once, as JupyterLab's file browser does; offline probe "
+            + ("every 15 s (default)" if probe is None else f"every {probe:g} s"),
         )
     )
+    if listed_after is not None:
+        m.add(Figure("reconnect → first listing answered", "s", listed_after))
     if drained is None:
         m.notes.append(
             f"The last save had not reached the storage {bench.sizes.drain_timeout:.0f} s after reconnect."
