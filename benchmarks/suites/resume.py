@@ -39,6 +39,7 @@ async def drop_at_half(target: Target, size: int, protocol: str) -> tuple[int | 
         seen = await target.visible_at(name, size, timeout=max(120.0, size / (2 * MiB)))
     finally:
         await target.admin.clear_faults()
+    await target.settle()  # the file is on the disk a moment before its PUT is answered and logged
     sent = upload_bytes(await mark.new_http())
     await target.rest.delete(name)
     visible = None if seen is None else seen[0] - result.last_chunk_sent
@@ -74,6 +75,7 @@ async def kill_mid_push(bench: Bench, target: Target, size: int, protocol: str) 
         await target.rest.put("kill-nudge.txt", {"type": "file", "format": "text", "content": "x"})
         seen = await target.visible_at(name, size, timeout=timeout)
         await target.rest.delete("kill-nudge.txt")
+    await target.settle()  # the file is on the disk a moment before its PUT is answered and logged
     sent = upload_bytes(await mark.new_http())
     await target.rest.delete(name)
     return {
