@@ -1,10 +1,5 @@
 // Copyright (c) cs3sync contributors. Apache-2.0.
-import {
-  Dialog,
-  ReactWidget,
-  showDialog,
-  showErrorMessage
-} from '@jupyterlab/apputils';
+import { Dialog, ReactWidget, showDialog } from '@jupyterlab/apputils';
 import { TranslationBundle } from '@jupyterlab/translation';
 import * as React from 'react';
 
@@ -73,7 +68,10 @@ export function linkUpdate(link: ILink, form: ILinkForm): ILinkRequest | null {
     } else {
       const seconds = endOfDay(form.expiry);
       if (seconds === null) {
-        throw new Error(`Invalid date: ${form.expiry}`);
+        throw new Error(`“${form.expiry}” is not a date.`);
+      }
+      if (seconds * 1000 < Date.now()) {
+        throw new Error('The expiry date is in the past: choose a later day.');
       }
       request.expiration = seconds;
     }
@@ -93,11 +91,13 @@ export class LinkEditor
 {
   constructor(
     private _link: ILink,
-    private _trans: TranslationBundle
+    private _trans: TranslationBundle,
+    form?: ILinkForm,
+    private _problem: string | null = null
   ) {
     super();
     this.addClass('jp-cs3sync-linkEditor');
-    this._form = linkForm(_link);
+    this._form = form ?? linkForm(_link);
   }
 
   getValue(): ILinkForm {
@@ -114,6 +114,11 @@ export class LinkEditor
     const form = this._form;
     return (
       <div className="jp-cs3sync-form">
+        {this._problem ? (
+          <div className="jp-cs3sync-error" role="alert">
+            {this._problem}
+          </div>
+        ) : null}
         <label className="jp-cs3sync-field">
           <span>{trans.__('Expires on')}</span>
           <input
@@ -181,27 +186,29 @@ export async function editLink(
   link: ILink,
   trans: TranslationBundle
 ): Promise<ILink | null> {
-  const result = await showDialog<ILinkForm>({
-    title: trans.__('Edit the public link of “%1”', link.name),
-    body: new LinkEditor(link, trans),
-    focusNodeSelector: 'input',
-    buttons: [
-      Dialog.cancelButton(),
-      Dialog.okButton({ label: trans.__('Save') })
-    ]
-  });
-  if (!result.button.accept || !result.value) {
-    return null;
-  }
-  try {
-    const request = linkUpdate(link, result.value);
-    return request ? await client.updateLink(link.id, request) : null;
-  } catch (error) {
-    void showErrorMessage(
-      trans.__('Could not update the link'),
-      (error as Error).message
-    );
-    return null;
+  // Until it is saved or cancelled: a refused value brings the dialog back with what was typed and why.
+  let form = linkForm(link);
+  let problem: string | null = null;
+  for (;;) {
+    const result = await showDialog<ILinkForm>({
+      title: trans.__('Edit the public link of “%1”', link.name),
+      body: new LinkEditor(link, trans, form, problem),
+      focusNodeSelector: 'input',
+      buttons: [
+        Dialog.cancelButton(),
+        Dialog.okButton({ label: trans.__('Save') })
+      ]
+    });
+    if (!result.button.accept || !result.value) {
+      return null;
+    }
+    form = result.value;
+    try {
+      const request = linkUpdate(link, form);
+      return request ? await client.updateLink(link.id, request) : null;
+    } catch (error) {
+      problem = (error as Error).message;
+    }
   }
 }
 

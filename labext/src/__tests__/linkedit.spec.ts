@@ -94,7 +94,10 @@ describe('link form', () => {
     });
     expect(() =>
       linkUpdate(dated, { ...linkForm(dated), expiry: '2031-3-4' })
-    ).toThrow('Invalid date');
+    ).toThrow('is not a date');
+    expect(() =>
+      linkUpdate(dated, { ...linkForm(dated), expiry: '2020-01-01' })
+    ).toThrow('in the past');
   });
 
   it('sets, changes and removes the password', () => {

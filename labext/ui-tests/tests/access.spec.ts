@@ -67,6 +67,17 @@ test.describe('keyboard, links and contrast', () => {
     await expect(dialog).toContainText('no longer be able to open it');
     await dialog.getByRole('button', { name: 'Cancel' }).click();
     await expect(papers).toHaveCount(1);
+    // A refused expiry brings the dialog back with what was typed and why.
+    await papers.getByRole('button', { name: 'Edit' }).click();
+    await expect(dialog.getByLabel('Link expiry date')).toBeFocused();
+    await dialog.getByLabel('Link expiry date').fill('2020-01-01');
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    await expect(dialog.getByRole('alert')).toContainText('in the past');
+    await expect(dialog.getByLabel('Link expiry date')).toHaveValue(
+      '2020-01-01'
+    );
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await expect(dialog).toHaveCount(0);
   });
 });
 
