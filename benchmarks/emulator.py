@@ -17,8 +17,10 @@ STREAM_PIECE = 1024 * 1024
 class Admin:
     """Client of the emulator's ``/_admin`` endpoint (the fault hooks of docs/emulator.md)."""
 
-    def __init__(self, http_url: str):
-        self.client = httpx.AsyncClient(base_url=http_url, timeout=30.0)
+    def __init__(self, http_url: str, secret: str):
+        from cs3sync.emulator.admin import ADMIN_HEADER
+
+        self.client = httpx.AsyncClient(base_url=http_url, timeout=30.0, headers={ADMIN_HEADER: secret})
 
     async def aclose(self) -> None:
         await self.client.aclose()

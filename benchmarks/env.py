@@ -244,7 +244,16 @@ class Bench:
             self.unavailable[label] = f"jupyter_server with CS3ContentsManager did not start: {exc}"[:400]
             return
         rest = Contents(server.url, server.token)
-        target = Target(label, server, rest, emulator.root, emulator, Admin(emulator.http_url), tus, True)
+        target = Target(
+            label,
+            server,
+            rest,
+            emulator.root,
+            emulator,
+            Admin(emulator.http_url, emulator.config.admin_secret),
+            tus,
+            True,
+        )
         try:
             target.disk_root = await locate_home(target)
         except Exception as exc:
@@ -293,7 +302,9 @@ class Bench:
             self.unavailable[label] = f"jupyter_server with {peer.MANAGER} did not start: {exc}"[:400]
             return
         rest = Contents(server.url, server.token)
-        self.targets[label] = Target(label, server, rest, disk_root, emulator, Admin(emulator.http_url))
+        self.targets[label] = Target(
+            label, server, rest, disk_root, emulator, Admin(emulator.http_url, emulator.config.admin_secret)
+        )
 
     async def stop_all(self) -> None:
         for target in self.targets.values():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import errno
+import hmac
 import ipaddress
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,33 @@ if TYPE_CHECKING:
     from .server import Emulator
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
+
+#: The header carrying the per-run admin secret (`EmulatorConfig.admin_secret`). A browser cannot send
+#: it cross-site without a CORS preflight, which the admin API never grants.
+ADMIN_HEADER = "X-CS3Sync-Admin"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
+def refusal(request: web.Request, secret: str) -> tuple[int, str] | None:
+    """Why an admin request is refused (status, reason), or None: loopback peers only, a loopback Host
+    (no DNS rebinding), no Origin (no page of any site), the per-run secret, JSON bodies only."""
+    try:
+        loopback = ipaddress.ip_address(request.remote or "").is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        return 403, "loopback only"
+    host = request.host or ""
+    host = host.split("]", 1)[0] + "]" if host.startswith("[") else host.rsplit(":", 1)[0]
+    if host not in LOOPBACK_HOSTS:
+        return 403, "foreign Host"
+    if "Origin" in request.headers:
+        return 403, "cross-site requests are refused"
+    if not hmac.compare_digest(request.headers.get(ADMIN_HEADER, "").encode(), secret.encode()):
+        return 403, f"the {ADMIN_HEADER} header must carry this run's admin secret"
+    if request.method == "POST" and request.can_read_body and request.content_type != "application/json":
+        return 415, "body must be application/json"
+    return None
 
 
 #: Request fields that carry credentials (AuthenticateRequest.client_secret, WhoAmIRequest.token, a
@@ -79,13 +107,9 @@ class AdminAPI:
 
     def _wrap(self, handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def endpoint(request: web.Request) -> web.Response:
-            remote = request.remote or ""
-            try:
-                loopback = ipaddress.ip_address(remote).is_loopback
-            except ValueError:
-                loopback = False
-            if not loopback:
-                return web.json_response({"error": "loopback only"}, status=403)
+            refused = refusal(request, self.emu.config.admin_secret)
+            if refused is not None:
+                return web.json_response({"error": refused[1]}, status=refused[0])
             body: Any = {}
             if request.can_read_body:
                 try:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 from pathlib import Path
 
 from .config import PROFILES, EmulatorConfig
 from .server import Emulator
+
+#: Environment variable a parent process sets to choose the /_admin secret of the emulator it starts.
+ADMIN_SECRET_ENV = "CS3SYNC_EMULATOR_ADMIN_SECRET"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,6 +38,9 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         http_port=args.http_port,
         projects=dict(DEMO_PROJECTS) if args.demo else {},
     )
+    secret = os.environ.get(ADMIN_SECRET_ENV)
+    if secret:  # the process that started us chose it (tests, benchmarks)
+        config.admin_secret = secret
     if args.tus and "tus" not in (config.upload_protocols or []):
         config.upload_protocols = [*(config.upload_protocols or []), "tus"]
     return config
@@ -49,11 +56,23 @@ async def serve(config: EmulatorConfig, demo: bool) -> None:
         print(f"grpc: {emu.grpc_address}", flush=True)
         print(f"http: {emu.http_url}", flush=True)
         print(f"profile: {config.profile}; users: {', '.join(u.username for u in config.users)}", flush=True)
+        print(f"admin secret file: {write_admin_secret(config)}", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
+
+
+def write_admin_secret(config: EmulatorConfig) -> Path:
+    """The /_admin secret in a file only this account can read (never printed)."""
+    assert config.state_dir is not None
+    path = config.state_dir / "admin-secret"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(config.admin_secret)
+    path.chmod(0o600)
+    return path
 
 
 def run(args: argparse.Namespace) -> int:

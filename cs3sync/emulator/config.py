@@ -7,6 +7,7 @@ A profile only fills in defaults; each switch can be overridden on its own, e.g.
 from __future__ import annotations
 
 import dataclasses
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -155,8 +156,11 @@ class EmulatorConfig:
     # secrets stay out of reprs (tracebacks, test output)
     bearer_tokens: dict[str, str] = field(default_factory=dict, repr=False)  # static token -> username
     machine_api_key: str = field(default="machine-secret", repr=False)
-    jwt_secret: str = field(default="cs3sync-emulator-access-token-secret-0001", repr=False)
-    transfer_secret: str = field(default="cs3sync-emulator-transfer-token-secret-01", repr=False)
+    # Per run (a constant would let anyone who read this file mint tokens for any demo user).
+    jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    transfer_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    #: Sent as ADMIN_HEADER by every /_admin request (docs/emulator.md).
+    admin_secret: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
     token_ttl: float = 86400.0
     transfer_ttl: float = 6000.0
     # storage behaviour

@@ -275,7 +275,9 @@ class Storage:
         self.state_dir = config.state_dir
         for sub in ("versions", "uploads", "recycle", "tmp"):
             (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
+        self.state_dir.chmod(0o700)  # users' passwords (hashed), shares, links: not for other accounts
         self.db = sqlite3.connect(self.state_dir / "state.db", check_same_thread=False, isolation_level=None)
+        (self.state_dir / "state.db").chmod(0o600)  # SQLite gives its -wal and -shm files the same mode
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")

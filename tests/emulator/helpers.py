@@ -96,3 +96,10 @@ class Gateway:
         h = {"X-Reva-Transfer": proto.token, "x-access-token": self.token}
         h.update(headers or {})
         return await self.http.get(proto.download_endpoint, headers=h)
+
+
+def admin_headers(emulator: Any) -> dict[str, str]:
+    """What a test sends with every /_admin request: this run's admin secret."""
+    from cs3sync.emulator.admin import ADMIN_HEADER
+
+    return {ADMIN_HEADER: emulator.config.admin_secret}

@@ -4,8 +4,10 @@ are verified; committed uploads are fsynced; oCIS-style version keys; secrets ne
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import zlib
+from typing import Any
 from unittest import mock
 
 import httpx
@@ -17,9 +19,9 @@ from cs3.storage.provider.v1beta1 import provider_api_pb2 as sp
 from cs3.storage.provider.v1beta1 import resources_pb2 as res
 
 from cs3sync.emulator import Emulator
-from cs3sync.emulator.admin import AdminAPI
+from cs3sync.emulator.admin import ADMIN_HEADER, AdminAPI
 
-from .helpers import PASSWORDS, Gateway, opaque, ref
+from .helpers import PASSWORDS, Gateway, admin_headers, opaque, ref
 
 pytestmark = pytest.mark.anyio
 OK = code_pb2.CODE_OK
@@ -191,9 +193,11 @@ async def test_version_keys_follow_the_profile(emulator: Emulator, gw: Gateway, 
 
 
 async def test_admin_rejects_bad_input_with_400(emulator: Emulator) -> None:
-    async with httpx.AsyncClient(base_url=emulator.http_url + "/_admin", timeout=10) as admin:
+    async with httpx.AsyncClient(
+        base_url=emulator.http_url + "/_admin", timeout=10, headers=admin_headers(emulator)
+    ) as admin:
         cases: list[tuple[str, dict]] = [
-            ("/faults", {"content": b"{not json"}),
+            ("/faults", {"content": b"{not json", "headers": {"Content-Type": "application/json"}}),
             ("/faults", {"json": [1, 2]}),
             ("/faults", {"json": "a string"}),
             ("/faults", {"json": {"kind": "grpc", "match": "Stat"}}),  # no action
@@ -241,8 +245,51 @@ async def test_admin_is_loopback_only(emulator: Emulator) -> None:
         transport.get_extra_info.side_effect = lambda name, default=None, peer=peer: (
             peer if name == "peername" else default
         )
-        request = make_mocked_request("GET", "/_admin/info", transport=transport)
+        headers = {"Host": "127.0.0.1:8080", **admin_headers(emulator)}
+        request = make_mocked_request("GET", "/_admin/info", headers=headers, transport=transport)
         assert (await handler(request)).status == expected, peer
+
+
+async def test_admin_refuses_cross_site_and_secretless_requests(emulator: Emulator) -> None:
+    """What a web page could send (a text/plain POST with its Origin, a rebound Host name) and what
+    any local process could send without this run's secret: all refused, nothing planted."""
+    target = {"path": emulator.home("einstein") + "/planted.txt", "data": "x"}
+    url = emulator.http_url + "/_admin/storage/external_write"
+    good = admin_headers(emulator)
+    async with httpx.AsyncClient(timeout=10) as client:
+        for headers, content, expected in [
+            ({}, json.dumps(target), 403),  # no secret
+            ({ADMIN_HEADER: "guess"}, json.dumps(target), 403),
+            ({**good, "Content-Type": "text/plain"}, json.dumps(target), 415),
+            (
+                {**good, "Content-Type": "application/json", "Origin": "https://evil.example"},
+                json.dumps(target),
+                403,
+            ),
+            ({**good, "Content-Type": "application/json", "Host": "evil.example"}, json.dumps(target), 403),
+        ]:
+            r = await client.post(url, content=content, headers=headers)
+            assert r.status_code == expected, (headers, r.text)
+        assert not emulator.storage.exists(target["path"])
+        r = await client.post(url, json=target, headers=good)
+        assert r.status_code == 200 and emulator.storage.exists(target["path"])
+        assert (
+            await client.post(emulator.http_url + "/_admin/auth/token", json={"user": "marie"})
+        ).status_code == 403
+
+
+def test_secrets_are_per_run_and_the_state_is_private(tmp_path: Any) -> None:
+    from cs3sync.emulator import EmulatorConfig
+
+    one, two = EmulatorConfig(root=tmp_path / "a"), EmulatorConfig(root=tmp_path / "b")
+    assert one.jwt_secret != two.jwt_secret and one.admin_secret != two.admin_secret
+    assert one.transfer_secret != two.transfer_secret
+
+
+async def test_state_database_is_not_world_readable(emulator: Emulator) -> None:
+    state = emulator.storage.state_dir
+    assert state.stat().st_mode & 0o077 == 0
+    assert (state / "state.db").stat().st_mode & 0o077 == 0
 
 
 # --- secrets ----------------------------------------------------------------------------------------
@@ -258,7 +305,9 @@ async def test_secrets_never_show_in_logs_or_reprs(emulator: Emulator, gw: Gatew
         *map(repr, emulator.calls),
         *map(repr, emulator.http_log),
     ]
-    async with httpx.AsyncClient(base_url=emulator.http_url + "/_admin", timeout=10) as admin:
+    async with httpx.AsyncClient(
+        base_url=emulator.http_url + "/_admin", timeout=10, headers=admin_headers(emulator)
+    ) as admin:
         texts.append((await admin.get("/calls")).text)
         texts.append((await admin.get("/http_log")).text)
     for text in texts:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import configparser
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -18,6 +19,10 @@ from cs3.storage.provider.v1beta1 import provider_api_pb2 as sp
 from cs3.storage.provider.v1beta1 import resources_pb2 as res
 
 from cs3sync.cli import main
+from cs3sync.emulator.admin import ADMIN_HEADER
+from cs3sync.emulator.cli import ADMIN_SECRET_ENV
+
+ADMIN_SECRET = secrets.token_urlsafe(16)
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +33,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", ADMIN_SECRET_ENV: ADMIN_SECRET},
     )
     assert proc.stdout is not None
     info: dict[str, str] = {"root": str(root)}
@@ -60,7 +65,9 @@ def test_cs3client_lists_demo_home(served: dict[str, str]) -> None:
 
 
 def test_admin_api(served: dict[str, str]) -> None:
-    admin = httpx.Client(base_url=served["http"] + "/_admin", timeout=10)
+    admin = httpx.Client(
+        base_url=served["http"] + "/_admin", timeout=10, headers={ADMIN_HEADER: ADMIN_SECRET}
+    )
     info = admin.get("/info").json()
     assert info["homes"]["einstein"] == "/eos/user/e/einstein" and info["profile"] == "cernbox"
     token = admin.post("/auth/token", json={"user": "einstein"}).json()["token"]

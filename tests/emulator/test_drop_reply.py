@@ -9,7 +9,7 @@ from cs3.storage.provider.v1beta1 import provider_api_pb2 as sp
 from cs3sync.emulator import DropAfter, DropReply, Emulator
 from cs3sync.emulator.faults import action_from_json, action_to_json
 
-from .helpers import Gateway, ref
+from .helpers import Gateway, admin_headers, ref
 
 pytestmark = pytest.mark.anyio
 TUS = {"Tus-Resumable": "1.0.0", "Content-Type": "application/offset+octet-stream"}
@@ -123,7 +123,9 @@ def test_action_json_round_trip_and_type_checks() -> None:
 
 async def test_admin_json_drop_reply(emulator: Emulator, gw: Gateway) -> None:
     path = gw.p("a.txt")
-    async with httpx.AsyncClient(base_url=emulator.http_url + "/_admin", timeout=10) as admin:
+    async with httpx.AsyncClient(
+        base_url=emulator.http_url + "/_admin", timeout=10, headers=admin_headers(emulator)
+    ) as admin:
         rule = {"kind": "http", "match": "PUT /data/simple/*", "action": {"type": "drop_reply"}}
         added = await admin.post("/faults", json=rule)
         assert added.status_code == 200

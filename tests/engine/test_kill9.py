@@ -9,6 +9,7 @@ work; the emulator's http log (admin API) proves that nothing was uploaded twice
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -21,7 +22,11 @@ import httpx
 import pytest
 
 from cs3sync.cs3 import CS3Client, CS3Config
+from cs3sync.emulator.admin import ADMIN_HEADER
+from cs3sync.emulator.cli import ADMIN_SECRET_ENV
 from cs3sync.journal import Journal, Op, State
+
+ADMIN_SECRET = secrets.token_urlsafe(16)
 
 CHUNK = 1024 * 1024  # the client sends whole 1 MiB pieces: its smallest tus chunk
 KILLED = 137
@@ -37,7 +42,7 @@ def served(
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", ADMIN_SECRET_ENV: ADMIN_SECRET},
     )
     assert proc.stdout is not None
     info: dict[str, Any] = {}
@@ -45,7 +50,9 @@ def served(
         key, _, value = proc.stdout.readline().strip().partition(": ")
         info[key] = value
     info["profile"] = request.param  # after the banner, whose "profile:" line says more
-    info["admin"] = httpx.Client(base_url=info["http"] + "/_admin", timeout=10)
+    info["admin"] = httpx.Client(
+        base_url=info["http"] + "/_admin", timeout=10, headers={ADMIN_HEADER: ADMIN_SECRET}
+    )
     info["home"] = info["admin"].get("/info").json()["homes"]["einstein"]
     try:
         yield info
