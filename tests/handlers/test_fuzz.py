@@ -191,6 +191,34 @@ async def test_locks_only_on_existing_files_and_bounded_sessions(jp_fetch: Any, 
     assert await lock("missing.txt", "s1") == 404
     assert await lock("papers", "s1") == 400  # a folder
     assert await lock("", "s1") == 400  # the root
+    assert await lock("Spaces/cosmology", "s1") == 400  # a project space's root
+    assert await lock("Spaces", "s1") == 400  # a virtual folder
     assert await lock("data.csv", "s1") == 200
     codes = [await lock("data.csv", f"s{n}") for n in range(2, 80)]
     assert 409 in codes and all(c in (200, 409) for c in codes)
+
+
+@pytest.mark.parametrize("demo_profile", ["cernbox"])
+async def test_files_endpoint_fuzz(jp_fetch: Any, demo_profile: str) -> None:
+    """/files/ downloads (HTML error pages, as for any browser URL): bad names and Range headers."""
+
+    def problem(response: Any, what: str) -> Any:
+        text = response.body.decode("utf-8", "replace")
+        if response.code >= 500 or (response.code >= 400 and any(x in text for x in INTERNALS)):
+            return (what, response.code, text[:200])
+        return None
+
+    problems = []
+    for name in ("a\x00b", "x" * 300, "a\\b", "Spaces", "Shared with me/nope", "papers"):
+        problems.append(problem(await jp_fetch("files", name, raise_error=False), name))
+    for value in (
+        "bytes=0-" + "9" * 40,
+        "bytes=-" + "9" * 40,
+        "bytes=5-1",
+        "bytes=a-b",
+        "bytes=" + "0-1," * 500,
+        "x",
+    ):
+        response = await jp_fetch("files", "data.csv", headers={"Range": value}, raise_error=False)
+        problems.append(problem(response, value[:40]))
+    assert not [p for p in problems if p], problems
