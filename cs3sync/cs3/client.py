@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import dataclasses
+import posixpath
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -59,6 +61,8 @@ from .types import (
 from .uploads import OnProgress, OnSession, Upload
 
 log = get_logger(__name__)
+
+_Placed = TypeVar("_Placed", Share, ReceivedShare, PublicLink)
 
 T = TypeVar("T")
 Target = str | FileId  # an absolute path, or a resource id
@@ -183,8 +187,30 @@ class CS3Client:
 
     async def stat(self, target: Target, *, metadata_keys: Iterable[str] = ()) -> ResourceInfo:
         """Stat a path or resource id. ``metadata_keys`` asks for arbitrary metadata (EOS returns all)."""
-        at = target if isinstance(target, str) else None
-        return convert.resource_info(await self._stat_raw(target, metadata_keys), at=at)
+        raw = await self._stat_raw(target, metadata_keys)
+        if isinstance(target, str):
+            return convert.resource_info(raw, at=target)
+        if not raw.path.startswith("/"):
+            # oCIS answers a Stat by id with a path relative to its space (storage behaviours row 3):
+            # the caller needs the resource's place in the namespace (shares, links, renamed files).
+            return convert.resource_info(raw, at=await self.get_path(target))
+        return convert.resource_info(raw)
+
+    async def _placed(self, item: _Placed) -> _Placed:
+        """A share's or link's resource with its place in the namespace: oCIS answers resource infos
+        with paths relative to their space (storage behaviours row 3), which name nothing in Jupyter."""
+        res = item.resource
+        if res is None or res.path.startswith("/"):
+            return item
+        path = await self.get_path(res.file_id)
+        placed = dataclasses.replace(res, path=path, name=res.name or posixpath.basename(path))
+        return dataclasses.replace(item, resource=placed)
+
+    async def get_path(self, file_id: FileId) -> str:
+        """The namespace path of a resource id (the gateway's GetPath)."""
+        req = sp.GetPathRequest(resource_id=convert.ref(".", file_id).resource_id)
+        resp = await self.gateway.call("GetPath", req, op="stat", path=str(file_id), idempotent=True)
+        return str(resp.path)
 
     async def stat_or_none(self, target: Target, *, metadata_keys: Iterable[str] = ()) -> ResourceInfo | None:
         try:
@@ -369,12 +395,15 @@ class CS3Client:
         well lacks locks; a one-off INTERNAL is transient and never switches locking off."""
         if not isinstance(err, errors.ServerError):
             return err
-        kw = {"op": err.op, "path": path, "code": err.code}
+        op, code = err.op, err.code
         if await self.stat_or_none(path) is None:
-            return errors.NotFound(err.message, **kw)
+            return errors.NotFound(err.message, op=op, path=path, code=code)
         if probe and await self._get_lock_answers(path):
-            return errors.Transient(f"the storage could not handle the lock ({err.message})", **kw)
-        return errors.Unimplemented(f"locks unsupported by this storage? ({err.message})", **kw)
+            message = f"the storage could not handle the lock ({err.message})"
+            return errors.Transient(message, op=op, path=path, code=code)
+        return errors.Unimplemented(
+            f"locks unsupported by this storage? ({err.message})", op=op, path=path, code=code
+        )
 
     async def _get_lock_answers(self, path: str) -> bool:
         """Does GetLock work on ``path`` (any answer but INTERNAL)? A storage without locks fails it."""
@@ -631,7 +660,7 @@ class CS3Client:
             op="create_share",
             path=self._label(target),
         )
-        return convert.share(resp.share, info)
+        return await self._placed(convert.share(resp.share, info))
 
     async def update_share(
         self, share_id: str, *, permissions: frozenset[str] | None = None, expiration: float | None = None
@@ -727,14 +756,16 @@ class CS3Client:
         req = collab.ListSharesRequest(filters=filters)
         try:
             found = await self._pages("ListExistingShares", req, "share_infos", op="list_shares")
-            return [convert.share(si.share, si.resource_info) for si in found]
+            return [await self._placed(convert.share(si.share, si.resource_info)) for si in found]
         except errors.CS3Error as exc:
             if not self._listing_failed_as_whole(exc):
                 raise
             log.info("cs3.shares.fallback", call="ListExistingShares", error=exc.kind)
         shares = await self._pages("ListShares", req, "shares", op="list_shares", idempotent=True)
         infos = await self._stat_many([convert.file_id(s.resource_id) for s in shares])
-        return [convert.share(s, infos.get(convert.file_id(s.resource_id))) for s in shares]
+        return [
+            await self._placed(convert.share(s, infos.get(convert.file_id(s.resource_id)))) for s in shares
+        ]
 
     async def list_incoming_shares(self) -> builtins.list[ReceivedShare]:
         req = collab.ListReceivedSharesRequest()
@@ -742,7 +773,10 @@ class CS3Client:
             found = await self._pages(
                 "ListExistingReceivedShares", req, "share_infos", op="list_received_shares"
             )
-            return [convert.received_share(si.received_share, si.resource_info) for si in found]
+            return [
+                await self._placed(convert.received_share(si.received_share, si.resource_info))
+                for si in found
+            ]
         except errors.CS3Error as exc:
             if not self._listing_failed_as_whole(exc):
                 raise
@@ -752,7 +786,8 @@ class CS3Client:
         )
         infos = await self._stat_many([convert.file_id(rs.share.resource_id) for rs in received])
         return [
-            convert.received_share(rs, infos.get(convert.file_id(rs.share.resource_id))) for rs in received
+            await self._placed(convert.received_share(rs, infos.get(convert.file_id(rs.share.resource_id))))
+            for rs in received
         ]
 
     async def update_received_share(
@@ -794,7 +829,7 @@ class CS3Client:
             grant.expiration.CopyFrom(convert.timestamp(expiration))
         req = linkapi.CreatePublicShareRequest(resource_info=info, grant=grant, description=description)
         resp = await self.gateway.call("CreatePublicShare", req, op="create_link", path=self._label(target))
-        return convert.public_link(resp.share, info)
+        return await self._placed(convert.public_link(resp.share, info))
 
     async def update_link(
         self,
@@ -857,11 +892,16 @@ class CS3Client:
         req = linkapi.ListPublicSharesRequest(filters=filters)
         try:
             found = await self._pages("ListExistingPublicShares", req, "share_infos", op="list_links")
-            return [convert.public_link(si.public_share, si.resource_info) for si in found]
+            return [
+                await self._placed(convert.public_link(si.public_share, si.resource_info)) for si in found
+            ]
         except errors.CS3Error as exc:
             if not self._listing_failed_as_whole(exc):
                 raise
             log.info("cs3.shares.fallback", call="ListExistingPublicShares", error=exc.kind)
         links = await self._pages("ListPublicShares", req, "share", op="list_links", idempotent=True)
         infos = await self._stat_many([convert.file_id(s.resource_id) for s in links])
-        return [convert.public_link(s, infos.get(convert.file_id(s.resource_id))) for s in links]
+        return [
+            await self._placed(convert.public_link(s, infos.get(convert.file_id(s.resource_id))))
+            for s in links
+        ]

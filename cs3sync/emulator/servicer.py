@@ -156,6 +156,13 @@ class GatewayServicer(SharingMixin, gateway_api_pb2_grpc.GatewayAPIServicer):
         return sp.StatResponse(status=status(), info=info)
 
     @rpc
+    async def GetPath(self, request: sp.GetPathRequest, context: Any) -> sp.GetPathResponse:
+        """Resource id -> its path in the namespace (the gateway's GetPath). oCIS clients need it: a
+        Stat by id answers a relative path there (EmulatorConfig.info_paths)."""
+        node = await self._resolve(res.Reference(resource_id=request.resource_id, path="."))
+        return sp.GetPathResponse(status=status(), path=node.path)
+
+    @rpc
     async def ListContainer(self, request: sp.ListContainerRequest, context: Any) -> sp.ListContainerResponse:
         node = await self._resolve(request.ref, "path not found when listing container")
         Storage.require(node, "list_container")

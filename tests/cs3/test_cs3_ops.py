@@ -44,9 +44,14 @@ async def test_namespace_ops(client: CS3Client, emu: Any, home: str) -> None:
     assert rpcs(emu, mark) == ["ListContainer"]  # a listing is exactly one RPC
     assert [i.name for i in listing] == ["empty.txt"]
 
-    # by id, too
+    # by id, too: with its place in the namespace even where the storage answers a relative path (oCIS,
+    # storage behaviours row 3), resolved with the gateway's GetPath
+    mark = len(emu.calls)
     by_id = await client.stat(info.file_id)
     assert by_id.file_id == info.file_id
+    assert by_id.path == f"{home}/dir/empty.txt" and by_id.name == "empty.txt"
+    relative = emu.config.info_paths == "basename"
+    assert rpcs(emu, mark) == (["Stat", "GetPath"] if relative else ["Stat"])
 
     await client.move(f"{home}/dir/empty.txt", f"{home}/dir/renamed.txt")
     moved = await client.stat(f"{home}/dir/renamed.txt")
