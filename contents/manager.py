@@ -286,8 +286,12 @@ class CS3ContentsManager(AsyncContentsManager):
         if spaces_folder:
             if spaces is None:
                 spaces = await client.spaces()
+            # A space that holds the root (the user's personal space when root_path is a folder of it)
+            # is what Jupyter already shows: mounting it again would open the home above root_path.
             found[spaces_folder] = [
-                Mountable(s.id, s.name, s.path, s.owner) for s in spaces if s.path and not under(s.path, root)
+                Mountable(s.id, s.name, s.path, s.owner)
+                for s in spaces
+                if s.path and not under(s.path, root) and not under(root, s.path)
             ]
         if shares_folder:
             if incoming is None:
