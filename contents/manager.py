@@ -22,7 +22,7 @@ import re
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -1126,15 +1126,36 @@ class CS3ContentsManager(AsyncContentsManager):
     def notebooks(self) -> NotebookCodec:
         """Notebook parsing, validation and serialisation, in a worker thread (contents/notebooks.py)."""
         if self._notebooks is None:
+            _ = self.notary.secret  # read (or created) here, not first by the worker thread
             self._notebooks = NotebookCodec()
         return self._notebooks
 
+    def _with_signature_store(self, action: Callable[[Any], Any], api_path: str) -> Any:
+        """``action(notary.store)`` on the loop's thread (the store's SQLite connection was opened here);
+        a corrupted or unavailable store is recreated once, as jupyter_server's check_and_sign does."""
+        try:
+            return action(self.notary.store)
+        except Exception:
+            self.log.warning(
+                "Signature store for notebook %s is corrupted or unavailable; recreating the store.",
+                api_path,
+                exc_info=True,
+            )
+            self.notary.store = self.notary.store_factory()
+            return action(self.notary.store)
+
     async def _fill_notebook(self, model: dict[str, Any], data: bytes, api_path: str) -> None:
         try:
-            nb, validation_error = await self.notebooks.loads(data)
+            nb, validation_error, signature = await self.notebooks.loads(data, self.notary)
         except Exception as e:
             raise HTTPError(400, f"Unreadable Notebook: {api_path} is not valid notebook JSON") from e
-        self.mark_trusted_cells(nb, api_path)
+        # mark_trusted_cells, with the hashing done in the worker thread.
+        trusted = signature is not None and self._with_signature_store(
+            lambda store: store.check_signature(signature, self.notary.algorithm), api_path
+        )
+        if not trusted:
+            self.log.warning("Notebook %s is not trusted", api_path)
+        await self.notebooks.mark_cells(nb, trusted, self.notary)
         model["content"] = nb
         model["format"] = "json"
         self.validate_notebook_model(model, validation_error)
@@ -1292,8 +1313,14 @@ class CS3ContentsManager(AsyncContentsManager):
     async def _serialize(self, model: dict[str, Any], api_path: str) -> tuple[bytes, dict[str, Any]]:
         if model["type"] == "notebook":
             try:
-                nb = await self.notebooks.from_dict(model["content"])
-                self.check_and_sign(nb, api_path)  # the notary's SQLite store lives on the loop's thread
+                # check_and_sign, with the hashing done in the worker thread.
+                nb, trusted, signature = await self.notebooks.from_dict(model["content"], self.notary)
+                if not trusted:
+                    self.log.warning("Notebook %s is not trusted", api_path)
+                elif signature is not None:
+                    self._with_signature_store(
+                        lambda store: store.store_signature(signature, self.notary.algorithm), api_path
+                    )
                 return await self.notebooks.dumps(nb)
             except HTTPError:
                 raise

@@ -2,10 +2,11 @@
 
 Parsing, validating and writing a notebook is pure CPU: for a 50,000-cell notebook, seconds during which
 the server answered nothing. `NotebookCodec` runs it in one worker thread, as jupyter_server's own
-``AsyncFileContentsManager`` runs ``nbformat.read``/``write``. Trust (``check_and_sign`` on save,
-``mark_trusted_cells`` on read) stays with the manager on the loop, like upstream: nbformat's signature
-store is a SQLite connection owned by the thread that opened it, and jupyter_server's trust endpoint uses
-the same notary on the loop.
+``AsyncFileContentsManager`` runs ``nbformat.read``/``write``, and with it the CPU half of Jupyter's trust
+checks (``check_cells``, the HMAC of every cell in ``compute_signature``, ``mark_cells``). The other half,
+the notary's signature store, stays on the loop: it is a SQLite connection owned by the thread that opened
+it, and jupyter_server's trust endpoint uses the same notary there. Together this is what
+``check_and_sign`` (save) and ``mark_trusted_cells`` (read) do.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import nbformat
+from nbformat.sign import NotebookNotary
 
 
 class NotebookCodec:
@@ -27,17 +29,32 @@ class NotebookCodec:
     async def _run(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
-    async def from_dict(self, content: dict[str, Any]) -> Any:
-        """A model's content -> a NotebookNode."""
-        return await self._run(nbformat.from_dict, content)
+    async def from_dict(
+        self, content: dict[str, Any], notary: NotebookNotary
+    ) -> tuple[Any, bool, str | None]:
+        """A model's content -> (NotebookNode, all its code cells trusted, its signature if they are)."""
+        return await self._run(_from_dict, content, notary)
+
+    async def mark_cells(self, nb: Any, trusted: bool, notary: NotebookNotary) -> None:
+        await self._run(notary.mark_cells, nb, trusted)
 
     async def dumps(self, nb: Any) -> tuple[bytes, dict[str, Any]]:
         """NotebookNode -> (UTF-8 JSON, validation error dict)."""
         return await self._run(_dumps, nb)
 
-    async def loads(self, data: bytes) -> tuple[Any, dict[str, Any]]:
-        """UTF-8 JSON -> (NotebookNode in version 4, validation error dict)."""
-        return await self._run(_loads, data)
+    async def loads(self, data: bytes, notary: NotebookNotary) -> tuple[Any, dict[str, Any], str | None]:
+        """UTF-8 JSON -> (NotebookNode in version 4, validation error dict, its signature)."""
+        return await self._run(_loads, data, notary)
+
+
+def _signature(nb: Any, notary: NotebookNotary) -> str | None:
+    return str(notary.compute_signature(nb)) if nb.nbformat >= 3 else None  # as NotebookNotary.sign
+
+
+def _from_dict(content: dict[str, Any], notary: NotebookNotary) -> tuple[Any, bool, str | None]:
+    nb = nbformat.from_dict(content)
+    trusted = bool(notary.check_cells(nb))
+    return nb, trusted, _signature(nb, notary) if trusted else None
 
 
 def _dumps(nb: Any) -> tuple[bytes, dict[str, Any]]:
@@ -46,7 +63,7 @@ def _dumps(nb: Any) -> tuple[bytes, dict[str, Any]]:
     return text.encode("utf-8"), validation_error
 
 
-def _loads(data: bytes) -> tuple[Any, dict[str, Any]]:
+def _loads(data: bytes, notary: NotebookNotary) -> tuple[Any, dict[str, Any], str | None]:
     validation_error: dict[str, Any] = {}
     nb = nbformat.reads(data.decode("utf-8"), as_version=4, capture_validation_error=validation_error)
-    return nb, validation_error
+    return nb, validation_error, _signature(nb, notary)

@@ -9,6 +9,7 @@ from typing import Any
 
 import nbformat
 from contents_helpers import body
+from nbformat.sign import NotebookNotary
 
 
 def _notebook(cells: int = 3) -> dict[str, Any]:
@@ -52,8 +53,9 @@ async def test_untrusted_outputs_stay_untrusted(jp_fetch: Any, cm: Any) -> None:
     assert not any(cell["metadata"].get("trusted") for cell in got["content"]["cells"])
 
 
-async def test_nbformat_runs_off_the_loop(jp_fetch: Any, cm: Any, monkeypatch: Any) -> None:
-    """nbformat's reads/writes (seconds for a 50,000-cell notebook) never run on the loop's thread."""
+async def test_nbformat_and_hashing_run_off_the_loop(jp_fetch: Any, cm: Any, monkeypatch: Any) -> None:
+    """nbformat's reads/writes and the notary's hashing (seconds for a 50,000-cell notebook) never run on
+    the loop's thread."""
     loop_thread = threading.get_ident()
     nb = _notebook(200)
     seen: dict[str, set[int]] = {"reads": set(), "writes": set()}
@@ -68,8 +70,17 @@ async def test_nbformat_runs_off_the_loop(jp_fetch: Any, cm: Any, monkeypatch: A
 
     for name in seen:
         monkeypatch.setattr(nbformat, name, spy(name))
+    hashed: set[int] = set()
+    real_signature = NotebookNotary.compute_signature
+
+    def compute_signature(self: NotebookNotary, nb: Any) -> str:
+        hashed.add(threading.get_ident())
+        return real_signature(self, nb)
+
+    monkeypatch.setattr(NotebookNotary, "compute_signature", compute_signature)
     await _put(jp_fetch, "big.ipynb", nb)
     got = body(await jp_fetch("api", "contents", "big.ipynb"))
     assert len(got["content"]["cells"]) == 200
-    assert seen["writes"] and seen["reads"], seen
+    assert seen["writes"] and seen["reads"] and hashed, (seen, hashed)
     assert loop_thread not in seen["writes"] | seen["reads"], "nbformat ran on the event loop's thread"
+    assert loop_thread not in hashed, "the notary hashed the notebook on the event loop's thread"
