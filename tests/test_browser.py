@@ -30,7 +30,9 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 #: The whole Galata run (its own per-test timeouts are in labext/ui-tests/playwright.config.js).
 TIMEOUT = int(os.environ.get("CS3SYNC_BROWSER_TIMEOUT", "1500"))
 
-pytestmark = pytest.mark.browser
+# The suite's own ceiling (TIMEOUT) replaces pytest-timeout's per-test 300 s: fourteen browser tests with
+# outages and recoveries take about five minutes on two cores.
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(TIMEOUT + 120)]
 
 
 def _port_busy(port: int) -> bool:
