@@ -433,6 +433,8 @@ async def run_rename(entry: Any, ctx: CommandContext) -> Outcome:
             pass  # fall through to the full check, which also recognises a Move that happened
         else:
             ctx.crash_point("move_returned_not_recorded")
+            if entry.kind == "directory" and (nested := await _undo_nesting(ctx, entry)) is not None:
+                return nested
             return Outcome("done", None)
     s = await stat_or_none(client, src)
     d = await stat_or_none(client, dst)
@@ -454,9 +456,31 @@ async def run_rename(entry: Any, ctx: CommandContext) -> Outcome:
             return Outcome("done", after)
         raise
     ctx.crash_point("move_returned_not_recorded")
+    if entry.kind == "directory" and (nested := await _undo_nesting(ctx, entry, str(s.file_id))) is not None:
+        return nested
     # A Move keeps the item's etag (and on most drivers its id): no Stat needed, the engine re-keys
     # what it knows about `src` to `dst`.
     return Outcome("done", None)
+
+
+async def _undo_nesting(ctx: CommandContext, entry: Any, moved_id: str | None = None) -> Outcome | None:
+    """EOS moves a folder *into* a folder that already exists at the destination (storage behaviours
+    row 5), e.g. one someone created after our last look. Recognise it by the moved folder's id (kept
+    by the Move), move it back and report the conflict; None when the Move did what we meant."""
+    client = ctx.client
+    src, dst = entry.src_path, entry.path
+    moved_id = moved_id or getattr(entry, "base_fileid", None)
+    if not moved_id:
+        return None
+    d = await stat_or_none(client, dst)
+    if d is None or str(d.file_id) == moved_id:
+        return None
+    inner = f"{dst.rstrip('/')}/{PurePosixPath(src).name}"
+    i = await stat_or_none(client, inner)
+    if i is None or str(i.file_id) != moved_id:
+        return None
+    await client.move(inner, src)
+    return Outcome("conflict", d, message=f"{dst} already exists on the storage; not renamed")
 
 
 async def run_copy(entry: Any, ctx: CommandContext) -> Outcome:

@@ -121,13 +121,26 @@ class CS3Client:
         return target if isinstance(target, str) else str(target)
 
     async def _mutate(self, method: str, request: Any, *, op: str, target: Target) -> Any:
-        """A mutating RPC (never retried here). A lock conflict is reported with its holder."""
+        """A mutating RPC (never retried here). A lock conflict is reported with its holder; an INTERNAL
+        without a cause on a target that does not exist is NotFound (EOS, storage behaviours row 4)."""
         try:
             return await self.gateway.call(method, request, op=op, path=self._label(target))
         except errors.Locked as exc:
             if isinstance(target, str) and exc.holder is None:
                 raise await self.locked_error(target, exc) from None
             raise
+        except errors.ServerError as exc:
+            await self._decide_untyped(target, exc)
+            raise
+
+    async def _decide_untyped(self, target: Target, err: errors.ServerError) -> ResourceInfo | None:
+        """EOS answers INTERNAL with no errno for a missing item (storage behaviours row 4). Stat it:
+        missing -> raise NotFound; otherwise return what the Stat saw (the caller decides or re-raises
+        ``err``, whose message is the storage's own)."""
+        info = await self.stat_or_none(target)
+        if info is None:
+            raise errors.NotFound(err.message, op=err.op, path=self._label(target), code=err.code) from None
+        return info
 
     # --- identity -----------------------------------------------------------------------------------
 
@@ -224,9 +237,15 @@ class CS3Client:
     async def list(self, target: Target, *, metadata_keys: Iterable[str] = ()) -> list[ResourceInfo]:
         """One ListContainer (Reva does not paginate it in practice, nor implement the stream)."""
         req = sp.ListContainerRequest(ref=self._ref(target), arbitrary_metadata_keys=list(metadata_keys))
-        resp = await self.gateway.call(
-            "ListContainer", req, op="list", path=self._label(target), idempotent=True
-        )
+        try:
+            resp = await self.gateway.call(
+                "ListContainer", req, op="list", path=self._label(target), idempotent=True
+            )
+        except errors.ServerError as exc:
+            info = await self._decide_untyped(target, exc)
+            if info is not None and not info.is_dir:
+                raise errors.InvalidArgument("not a folder", op="list", path=self._label(target)) from None
+            raise
         infos = resp.infos
         parent = (target.rstrip("/") or "/") if isinstance(target, str) else None
         if len(infos) < LIST_CONVERT_INLINE:
@@ -237,9 +256,17 @@ class CS3Client:
     async def mkdir(self, path: str) -> None:
         """CreateContainer. EOS creates parents and accepts an existing directory; others answer
         AlreadyExists / NotFound (missing parent). Not retried: the caller verifies with Stat."""
-        await self.gateway.call(
-            "CreateContainer", sp.CreateContainerRequest(ref=convert.ref(path)), op="mkdir", path=path
-        )
+        try:
+            await self.gateway.call(
+                "CreateContainer", sp.CreateContainerRequest(ref=convert.ref(path)), op="mkdir", path=path
+            )
+        except errors.ServerError as exc:
+            if await self.stat_or_none(path) is not None:
+                raise errors.AlreadyExists(exc.message, op="mkdir", path=path, code=exc.code) from None
+            parent = posixpath.dirname(path.rstrip("/")) or "/"
+            if parent != "/" and await self.stat_or_none(parent) is None:
+                raise errors.NotFound(f"folder {parent} does not exist", op="mkdir", path=path) from None
+            raise
 
     async def touch(self, path: str, *, lock_id: str | None = None) -> None:
         """TouchFile: creates an empty file. EOS bumps an existing file's mtime; localfs says
@@ -371,7 +398,13 @@ class CS3Client:
         req = sp.RestoreFileVersionRequest(ref=convert.ref(path), key=key)
         if lock_id and not (self.config.lock_as_attr or self.config.lock_not_impl):
             req.lock_id = lock_id
-        await self._mutate("RestoreFileVersion", req, op="restore_version", target=path)
+        try:
+            await self._mutate("RestoreFileVersion", req, op="restore_version", target=path)
+        except errors.ServerError as exc:
+            # EOS: INTERNAL for an unknown key too (row 4): say so when the versions tell.
+            if key not in {v.key for v in await self.list_versions(path)}:
+                raise errors.NotFound(f"no version {key}", op="restore_version", path=path) from None
+            raise exc from None
 
     # --- locks --------------------------------------------------------------------------------------
 

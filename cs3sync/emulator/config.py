@@ -79,8 +79,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "lock_enforcement": "holder",
         "missing_file_on_lock_ops": "internal",
         "mkdir_existing": "already_exists",
-        "move_onto_existing": "replace",
-        "untyped_errors": False,
+        "move_onto_existing": "eos",
+        "untyped_errors": True,
         "zero_length_finalizes_at_initiate": False,
         "received_share_state": "accepted",
         "quota_total": 0,
@@ -184,7 +184,16 @@ class EmulatorConfig:
     lock_enforcement: Literal["holder", "lock_id"] | None = _UNSET
     missing_file_on_lock_ops: Literal["internal", "not_found"] | None = _UNSET
     mkdir_existing: Literal["already_exists", "mkdir_p"] | None = _UNSET
-    move_onto_existing: Literal["replace", "already_exists"] | None = _UNSET
+    # "eos" (cernbox): onto an existing folder the source moves into it, onto an existing file an
+    # error (INTERNAL with untyped_errors); "replace": POSIX rename (localfs); "already_exists"
+    # (decomposedfs, reva edge dfs/decomposedfs.go Move).
+    move_onto_existing: Literal["eos", "replace", "already_exists"] | None = _UNSET
+    # EOS reports many namespace errors as INTERNAL with no errno text (Reva master never appends
+    # "(code: N)"): ListContainer of a missing folder or of a file, CreateContainer of an existing
+    # folder, Move onto an existing file ("error moving: <ref>"), Delete of a missing item,
+    # RestoreFileVersion with a bad key, SetArbitraryMetadata of a missing file (the eos driver wraps
+    # the errors with errors.Wrap, which the storage provider's type switch does not recognise: SP
+    # status.NewStatusFromErrType -> INTERNAL). The messages name no cause, on purpose.
     untyped_errors: bool | None = _UNSET
     zero_length_finalizes_at_initiate: bool | None = _UNSET
     received_share_state: Literal["accepted", "pending"] | None = _UNSET

@@ -51,7 +51,7 @@ def rpc(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return await func(self, request, context)
         except CS3Error as e:
-            code, message = self._retype(method, e)
+            code, message = self._retype(method, e, request)
             return response_class(method)(status=status(code, message))
 
     return wrapper
@@ -78,13 +78,27 @@ class GatewayServicer(SharingMixin, gateway_api_pb2_grpc.GatewayAPIServicer):
         assert user is not None, "protected method reached without a user"
         return user
 
-    def _retype(self, method: str, e: CS3Error) -> tuple[int, str]:
-        """cernbox ``untyped_errors``: EOS reports errno-coded INTERNAL errors for mkdir/rm/rename."""
-        if self.config.untyped_errors and method in ("Move", "Delete", "CreateContainer"):
-            if e.code == code_pb2.CODE_NOT_FOUND:
-                return code_pb2.CODE_INTERNAL, f"{e.message} (code: 2)"
-            if e.code == code_pb2.CODE_ALREADY_EXISTS:
-                return code_pb2.CODE_INTERNAL, f"{e.message} (code: 17)"
+    # EOS's untyped answers (EmulatorConfig.untyped_errors): method -> the wrapped message Reva relays.
+    _UNTYPED = {
+        "ListContainer": "eosfs: error listing container",
+        "CreateContainer": "eosfs: error creating container",
+        "Move": "error moving",
+        "Delete": "eosfs: error removing",
+        "RestoreFileVersion": "eosfs: error restoring version",
+        "SetArbitraryMetadata": "eosfs: error setting xattr",
+        "UnsetArbitraryMetadata": "eosfs: error unsetting xattr",
+    }
+    _TYPED_CAUSES = (code_pb2.CODE_NOT_FOUND, code_pb2.CODE_ALREADY_EXISTS, code_pb2.CODE_FAILED_PRECONDITION)
+
+    def _retype(self, method: str, e: CS3Error, request: Any = None) -> tuple[int, str]:
+        """cernbox ``untyped_errors``: EOS answers INTERNAL with no errno for these (see the config)."""
+        wrapped = self._UNTYPED.get(method)
+        if self.config.untyped_errors and wrapped and e.code in self._TYPED_CAUSES:
+            ref = getattr(request, "source", None) or getattr(request, "ref", None)
+            return (
+                code_pb2.CODE_INTERNAL,
+                f"{wrapped}: {ref.path}" if ref is not None and ref.path else wrapped,
+            )
         return e.code, e.message
 
     async def _resolve(self, ref: res.Reference, not_found: str = "path not found") -> Node:

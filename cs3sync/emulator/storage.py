@@ -831,18 +831,27 @@ class Storage:
                 raise CS3Error.not_found("path not found when moving: destination parent")
             if dst.disk == src.disk or src.disk in dst.disk.parents:
                 raise CS3Error.internal("error moving: destination inside source")
-            if dst.disk.exists() and (
-                self.config.move_onto_existing == "already_exists" or dst.disk.is_dir()
+            target = dst.disk
+            if self.config.move_onto_existing == "eos" and target.is_dir():
+                # EOS renames like `mv`: onto an existing folder, the source goes *into* it (the
+                # sources do not say what EOS does there; this is the hostile reading: the item
+                # silently lands one level deeper). Onto an existing file: an error (INTERNAL once
+                # untyped_errors retypes it).
+                target = target / src.disk.name
+            if target.exists() and (
+                self.config.move_onto_existing in ("already_exists", "eos") or target.is_dir()
             ):
                 raise CS3Error(code_pb2.CODE_ALREADY_EXISTS, "destination already exists")
+            if target != dst.disk and (target == src.disk or src.disk in target.parents):
+                raise CS3Error.internal("error moving: destination inside source")
             st = os.stat(src.disk)
-            os.replace(src.disk, dst.disk)
+            os.replace(src.disk, target)
             # A directory's mtime may change when its ".." entry is rewritten; keep it, so the etag of
             # the moved item stays the same (as on EOS).
-            os.utime(dst.disk, ns=(st.st_atime_ns, st.st_mtime_ns))
-            self._rename_ids(src.disk, dst.disk)
+            os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+            self._rename_ids(src.disk, target)
             self.bump_tree(src.disk.parent)
-            self.bump_tree(dst.disk.parent)
+            self.bump_tree(target.parent)
 
     # ------------------------------------------------------------------ versions
     def versions_dir(self, opaque_id: str) -> Path:

@@ -195,3 +195,40 @@ async def test_every_put_carries_upload_length_and_its_own_token(
     assert len(writes) == 2 and len(initiates) == 2
     assert all(r.headers.get("Upload-Length") == "7" for r in writes if r.method == "PUT")
     assert emu.storage.read(f"{home}/twice.txt") == b"payload"
+
+
+# ---------------------------------------------------------------------------------------------- row 4
+
+
+async def test_untyped_internal_errors_are_decided_by_a_stat(emu: Any, client: CS3Client, home: str) -> None:
+    """EOS answers INTERNAL with no errno for these; where a Stat can decide, the client types them."""
+    await client.mkdir(f"{home}/d")
+    await client.upload(f"{home}/d/f.txt", b"f")
+    with pytest.raises(errors.NotFound):
+        await client.list(f"{home}/gone")
+    with pytest.raises(errors.InvalidArgument, match="not a folder"):
+        await client.list(f"{home}/d/f.txt")
+    with pytest.raises(errors.AlreadyExists):
+        await client.mkdir(f"{home}/d")
+    with pytest.raises(errors.NotFound):
+        await client.set_metadata(f"{home}/d/missing.txt", {"k": "v"})
+    with pytest.raises(errors.NotFound):
+        await client.delete(f"{home}/d/missing.txt")
+    with pytest.raises(errors.NotFound):
+        await client.restore_version(f"{home}/d/f.txt", "no-such-key")
+
+
+async def test_an_undecidable_internal_keeps_the_storage_message(
+    emu: Any, client: CS3Client, home: str
+) -> None:
+    """Move onto an existing file: both exist, so no Stat decides; the storage's message is kept (the
+    engine's rename executor then compares ids and reports a conflict)."""
+    await client.upload(f"{home}/a.txt", b"a")
+    await client.upload(f"{home}/b.txt", b"b")
+    if emu.config.untyped_errors:
+        with pytest.raises(errors.ServerError, match="error moving"):
+            await client.move(f"{home}/a.txt", f"{home}/b.txt")
+    else:
+        with pytest.raises(errors.AlreadyExists):
+            await client.move(f"{home}/a.txt", f"{home}/b.txt")
+    assert emu.storage.read(f"{home}/b.txt") == b"b"

@@ -28,3 +28,29 @@ async def test_save_into_a_removed_folder_recreates_it(make_engine: Any, emulato
         entry = await engine.journal.entry(second)
     assert entry.state == State.DONE and entry.attempts == 0
     assert emulator.storage.read(f"{home}/project/b.ipynb") == b"v2"
+
+
+async def test_folder_rename_onto_a_folder_created_meanwhile_is_not_nested(
+    make_engine: Any, client: Any, emulator: Any, home: str
+) -> None:
+    """Row 5: EOS moves a folder *into* an existing destination folder. Someone creates the destination
+    after our last look; the fast-path Move (fresh base, no Stat) must not leave our folder nested in
+    theirs: it is moved back and the rename reported as a conflict (oCIS refuses the Move outright)."""
+    await client.mkdir(f"{home}/src")
+    await client.upload(f"{home}/src/n.txt", b"n")
+    info = await client.stat(f"{home}/src")
+    emulator.storage.external_mkdir(f"{home}/dst")  # after our look
+    async with make_engine() as engine:
+        eid = await engine.submit_rename(
+            f"{home}/src",
+            f"{home}/dst",
+            str(info.file_id),
+            kind="directory",
+            base_observed_at=engine.clock.now(),
+        )
+        with anyio.fail_after(30):
+            await engine.wait_idle(30)
+        entry = await engine.journal.entry(eid)
+    assert entry.state == State.CONFLICT, entry
+    assert emulator.storage.read(f"{home}/src/n.txt") == b"n"
+    assert not emulator.storage.exists(f"{home}/dst/src")
