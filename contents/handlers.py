@@ -797,7 +797,7 @@ class JournalHandler(CS3APIHandler):
             if journal
             else []
         )
-        state = getattr(engine, "state", "online")
+        state = engine.shown_state  # offline from the first failure to reach the storage
         last_error = getattr(engine, "last_error", None)
         self.write_json(
             {

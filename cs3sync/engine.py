@@ -519,6 +519,16 @@ class SyncEngine:
         return self._state
 
     @property
+    def shown_state(self) -> EngineState:
+        """The state a user is shown: `state`, except that the storage counts as offline from the
+        first connectivity failure on (the breaker opens only after `offline_threshold` of them, with
+        backoff between: ~25 s in which a status bar said 'online' while saves could not land). Any
+        answer of the storage resets the count, so this does not flap while an outage lasts."""
+        if self._state == "online" and self._connectivity_failures > 0:
+            return "offline"
+        return self._state
+
+    @property
     def last_error(self) -> str | None:
         return self._last_error
 
@@ -980,7 +990,11 @@ class SyncEngine:
 
     def storage_answered(self) -> None:
         """A request of the host reached the storage: proof that it is back. Reopen the queue now
-        instead of at the next probe."""
+        instead of at the next probe. Online, it ends a run of connectivity failures (`shown_state`
+        says online again; the breaker counts consecutive failures)."""
+        if self._state == "online" and self._connectivity_failures:
+            self._connectivity_failures = 0
+            self.changed.set()
         if self._state == "offline" and not self._reopening and self._tg is not None:
             self._reopening = True
             self._tg.start_soon(self._reopen)
