@@ -147,7 +147,11 @@ class Upload:
     async def _ours(self, info: ResourceInfo | None) -> bool:
         """Does the remote file already hold exactly our bytes (a previous attempt landed)? EOS reports
         adler32, oCIS SHA1 (docs/storage-behaviours.md row 3)."""
-        if info is None or info.is_dir or info.size != self.size or not info.checksum:
+        if info is None or info.is_dir or info.size != self.size:
+            return False
+        if self.size == 0:
+            return True  # EOS reports no checksum for an empty file; empty is empty
+        if not info.checksum:
             return False
         algo, _, value = info.checksum.partition(":")
         if algo == "adler32":

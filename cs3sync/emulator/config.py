@@ -99,6 +99,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "token_rejection": "empty_denied",
         "put_needs_upload_length": True,
         "replayable_upload_tokens": True,
+        "empty_file_checksum": False,
+        "stat_reports_expired_locks": True,
     },
     "ocis": {
         "home_layout": "/home/{username}",
@@ -129,6 +131,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "token_rejection": "empty_denied",
         "put_needs_upload_length": False,
         "replayable_upload_tokens": False,
+        "empty_file_checksum": True,
+        "stat_reports_expired_locks": False,
     },
 }
 
@@ -250,6 +254,11 @@ class EmulatorConfig:
     # transfer token stays usable until it expires: a second PUT with it writes again (200). Off: a used
     # session answers 404 (decomposedfs/tus upload ids are single-use).
     replayable_upload_tokens: bool | None = _UNSET
+    # Storage behaviours row 8 (part): EOS reports no adler32 for an empty file (False), and Stat shows
+    # the ``sys.app.lock`` attribute even after the lock expired (True; expired locks are only deleted
+    # lazily by GetLock, reva master eos/locks.go).
+    empty_file_checksum: bool | None = _UNSET
+    stat_reports_expired_locks: bool | None = _UNSET
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:

@@ -38,14 +38,15 @@ class LockTable:
         self._eos = storage.config.lock_codes == "eos"
 
     # ------------------------------------------------------------------ table
-    def get(self, opaque_id: str) -> res.Lock | None:
-        """The current lock, or None (an expired one is deleted here)."""
+    def get(self, opaque_id: str, *, keep_expired: bool = False) -> res.Lock | None:
+        """The current lock, or None (an expired one is deleted here, unless ``keep_expired``: EOS's Stat
+        still shows it)."""
         s = self._storage
         with s.mutex:
             row = s.db.execute("SELECT * FROM locks WHERE id=?", (opaque_id,)).fetchone()
             if row is None:
                 return None
-            if row["expiration"] and row["expiration"] <= s.clock.now():
+            if row["expiration"] and row["expiration"] <= s.clock.now() and not keep_expired:
                 s.db.execute("DELETE FROM locks WHERE id=?", (opaque_id,))
                 return None
         lock = res.Lock(lock_id=row["lock_id"], type=row["type"], app_name=row["app_name"] or "")

@@ -624,10 +624,12 @@ class Storage:
                 info.parent_id.CopyFrom(self.resource_id(mount, disk.parent))
             for key, value in self.xattrs(rid.opaque_id, keys).items():
                 info.arbitrary_metadata.metadata[key] = value
-            lock = self.locks.get(rid.opaque_id)
+            lock = self.locks.get(rid.opaque_id, keep_expired=bool(self.config.stat_reports_expired_locks))
             if lock is not None:
                 info.lock.CopyFrom(lock)
-        if not is_dir:
+        if not is_dir and st.st_size == 0 and not self.config.empty_file_checksum:
+            pass  # EOS: no adler32 for an empty file (storage behaviours row 8)
+        elif not is_dir:
             adler = self.checksum(disk, st)
             if self.config.checksum_type == "sha1":
                 info.checksum.CopyFrom(

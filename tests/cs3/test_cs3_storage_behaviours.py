@@ -232,3 +232,35 @@ async def test_an_undecidable_internal_keeps_the_storage_message(
         with pytest.raises(errors.AlreadyExists):
             await client.move(f"{home}/a.txt", f"{home}/b.txt")
     assert emu.storage.read(f"{home}/b.txt") == b"b"
+
+
+# ---------------------------------------------------------------------------------------------- row 8
+
+
+async def test_an_empty_file_without_checksum_is_recognised_after_a_lost_reply(
+    emu: Any, client: CS3Client, home: str
+) -> None:
+    """EOS reports no adler32 for an empty file: the lost-reply check must still see it is ours."""
+    from cs3sync.emulator import DropReply
+
+    path = f"{home}/empty.txt"
+    emu.faults.http("PUT", DropReply(), times=1)
+    emu.faults.http("PATCH", DropReply(), times=1)
+    info = await client.upload(path, b"")
+    assert info.size == 0
+    if not emu.config.empty_file_checksum:
+        assert info.checksum is None
+    puts = [r for r in emu.http_log if r.method in ("PUT", "PATCH")]
+    assert len(puts) <= 1  # oCIS finishes an empty upload at initiate; EOS commits it once
+
+
+async def test_an_expired_lock_shown_by_stat_does_not_block(emu: Any, client: CS3Client, home: str) -> None:
+    """EOS's Stat still shows a lock after it expired; GetLock and writes ignore it."""
+    path = f"{home}/was-locked.txt"
+    await client.upload(path, b"a")
+    emu.storage.lock(path, app="Collabora", expiration=-60)
+    shown = (await client.stat(path)).lock
+    assert (shown is not None) == bool(emu.config.stat_reports_expired_locks)
+    assert await client.get_lock(path) is None
+    await client.upload(path, b"b")
+    assert emu.storage.read(path) == b"b"
