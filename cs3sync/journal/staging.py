@@ -60,7 +60,7 @@ class StagingArea:
         row = await self._row(path)
         return _info(row, self._journal.spool.staging) if row else None
 
-    async def stage(self, path: str, chunk: int, data: bytes) -> StagingInfo:
+    async def stage(self, path: str, chunk: int, data: bytes, *, refuse_busy: bool = False) -> StagingInfo:
         if chunk == 0 or chunk < LAST_CHUNK:
             raise StagingError(f"invalid chunk number {chunk}")
         if not self._journal.owner:
@@ -68,7 +68,7 @@ class StagingArea:
         async with self._lock(path):
             if chunk == 1:
                 row = await self._row(path)
-                if row is not None and self._journal.now() - row["updated_at"] < BUSY_SECONDS:
+                if refuse_busy and row is not None and self._journal.now() - row["updated_at"] < BUSY_SECONDS:
                     raise StagingBusy(f"another upload of {path} is in progress")
                 return await self._restart(path, data)
             return await self._continue(path, chunk, data)

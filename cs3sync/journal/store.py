@@ -1515,7 +1515,8 @@ class Journal:
         staging (refused with `StagingBusy` while the client's upload of the path is in progress); a
         repeated chunk overwrites its own range (idempotent); a gap or a missing start raises
         `StagingError`. Costs O(len(data)). The chunk is fsynced before its offset is recorded."""
-        return await self._staging.stage(_staging_key(path, client), chunk, data)
+        # Without a client (a direct call, not an HTTP upload) chunk 1 simply restarts the staging.
+        return await self._staging.stage(_staging_key(path, client), chunk, data, refuse_busy=bool(client))
 
     async def finish_staging(self, path: str, client: str = "") -> Blob:
         """Turn the staged upload of ``path`` into a normal spool blob (then `enqueue` a save with it)."""

@@ -20,12 +20,13 @@ def _swap(path: Path, text: str) -> str:
 
 
 async def test_a_save_while_signed_out_is_journaled_and_lands_after_signing_in(
-    jp_fetch: Any, cm: Any, cs3_root: Any, cs3_settings: dict
+    jp_fetch: Any, cm: Any, cs3_root: Any, cs3_settings: dict, emulator_thread: Any
 ) -> None:
     """A save answered 2xx is in the journal even when the token is refused, `status` shows the auth
     pause, and the save lands once the token file holds a good secret again."""
     token = Path(cs3_settings["CS3Sync"]["token_path"])
     good = _swap(token, "not-the-password")
+    emulator_thread.auth.expire_all()  # a token the server took at start-up is refused too
     model = {"type": "file", "format": "text", "content": "written while signed out"}
     code = await status_of(jp_fetch, "api", "contents", "later.txt", method="PUT", body=json.dumps(model))
     engine = await cm.get_engine()
