@@ -250,7 +250,7 @@ class Bench:
             rest,
             emulator.root,
             emulator,
-            Admin(emulator.http_url, emulator.config.admin_secret),
+            Admin(emulator.http_url, emulator.admin_secret),
             tus,
             True,
         )
@@ -303,7 +303,7 @@ class Bench:
             return
         rest = Contents(server.url, server.token)
         self.targets[label] = Target(
-            label, server, rest, disk_root, emulator, Admin(emulator.http_url, emulator.config.admin_secret)
+            label, server, rest, disk_root, emulator, Admin(emulator.http_url, emulator.admin_secret)
         )
 
     async def stop_all(self) -> None:

@@ -212,6 +212,8 @@ class EmulatorProc(Proc):
         self.extra = extra or []
         self.grpc_port = free_port()
         self.http_port = free_port()
+        #: The /_admin secret of this emulator (chosen here, passed in its environment).
+        self.admin_secret = secrets.token_urlsafe(24)
 
     @property
     def grpc_address(self) -> str:
@@ -241,7 +243,9 @@ class EmulatorProc(Proc):
     async def start(self, timeout: float = 30.0) -> float:
         self.root.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
-        self.spawn(self.argv(), base_env(self.workdir))
+        from cs3sync.emulator.cli import ADMIN_SECRET_ENV
+
+        self.spawn(self.argv(), {**base_env(self.workdir), ADMIN_SECRET_ENV: self.admin_secret})
         while time.perf_counter() - started < timeout:
             if not self.alive():
                 raise StartError(f"{self.name} exited during start:\n{self.log_tail()}")
