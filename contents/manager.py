@@ -738,6 +738,19 @@ class CS3ContentsManager(AsyncContentsManager):
             return pending.kind == "directory"
         return info.type == "directory"
 
+    async def exists(self, path: str) -> bool:
+        """A name never seen while the storage is unreachable counts as free, as in `file_exists`:
+        JupyterLab's New Folder / New File pick an untitled name with it (was: 503 "no cached copy of
+        Untitled Folder"); the engine finds out when applying (an existing file makes a conflict copy)."""
+        if await self.file_exists(path):
+            return True
+        try:
+            return await self.dir_exists(path)
+        except HTTPError as e:
+            if e.status_code in (503, 504):
+                return False
+            raise
+
     async def file_exists(self, path: str) -> bool:
         try:
             api_path, cs3_path = await self._cs3(path)

@@ -173,3 +173,43 @@ async def test_the_status_says_offline_from_the_first_save_that_cannot_reach_the
     body(await jp_fetch("api", "contents", "other.txt", params={"content": "0"}))  # reaches the storage
     assert body(await jp_fetch("api", "cs3sync", "journal"))["state"] == "online"
     # (the save itself lands at its next attempt, an hour away here; landing after an outage is tested above)
+
+
+async def test_a_new_folder_made_while_the_storage_is_down(
+    jp_fetch: Any, cm: Any, emulator_thread: Any
+) -> None:
+    """Issue 15: JupyterLab's New Folder during an outage failed with "no cached copy of Untitled Folder".
+    Its requests: POST (an untitled folder), GET of the new folder, PATCH to the name typed; then a file
+    saved in it. All answer from what we created; everything lands when the storage returns."""
+    await jp_fetch("api", "contents", "p", method="PUT", body=json.dumps({"type": "directory"}))
+    engine = await cm.get_engine()
+    assert await engine.wait_idle(timeout=30)
+    body(await jp_fetch("api", "contents", "p", params={"content": "1"}))  # the folder is listed
+    cm.cs3.write_through_timeout = 0.0
+    engine = await _offline(cm, emulator_thread)
+    try:
+        made = body(
+            await jp_fetch("api", "contents", "p", method="POST", body=json.dumps({"type": "directory"}))
+        )
+        assert (made["type"], made["path"]) == ("directory", "p/Untitled Folder")
+        opened = body(await jp_fetch("api", "contents", "p/Untitled Folder", params={"content": "1"}))
+        assert (opened["type"], opened["content"]) == ("directory", [])
+        await jp_fetch(
+            "api", "contents", "p/Untitled Folder", method="PATCH", body=json.dumps({"path": "p/results"})
+        )
+        await put_text(jp_fetch, "p/results/r.txt", "made offline")
+        listing = body(await jp_fetch("api", "contents", "p/results", params={"content": "1"}))
+        assert [c["name"] for c in listing["content"]] == ["r.txt"]
+        parent = body(await jp_fetch("api", "contents", "p", params={"content": "1"}))
+        assert "results" in {c["name"] for c in parent["content"]}
+        assert body(await jp_fetch("api", "contents", "p/results/r.txt"))["content"] == "made offline"
+        waiting = engine.active_entries()
+    finally:
+        emulator_thread.call(emulator_thread.faults.restart)
+    await _channel_ready(cm)
+    engine.storage_answered()
+    for entry in waiting:
+        assert await engine.wait(entry.id, timeout=60)
+    assert (await (await cm.get_client()).stat(cm.path_map.to_cs3("p/results/r.txt"))).size == len(
+        "made offline"
+    )
