@@ -362,15 +362,19 @@ class SyncEngine:
         away) of the path, a save creates it anew: no base, so the missing file is no conflict.
         After our own pending rename onto the path, the save is based on what the rename brings there
         (the source's version: a Move keeps the etag), not on what the storage holds at the path
-        meanwhile (delete b, rename a -> b, save b was a conflict with ourselves)."""
+        meanwhile (delete b, rename a -> b, save b was a conflict with ourselves); after our pending
+        copy onto it, or rename of a pending save, on nothing (that content has no version yet)."""
         ov = self.overlay(path)
         if ov is not None and ov.deleted:
             return None, None
-        if ov is not None and ov.renamed_from and not ov.blob:
-            source = await self.journal.remote_state(ov.renamed_from)
-            if source is None or source.kind != "file" or not source.etag:
-                return None, None
-            return source.etag, source.fileid
+        if ov is not None and ov.op in (Op.RENAME, Op.COPY):
+            if ov.op == Op.RENAME and ov.renamed_from and not ov.blob:
+                source = await self.journal.remote_state(ov.renamed_from)
+                if source is not None and source.kind == "file" and source.etag:
+                    return source.etag, source.fileid
+            # Our pending copy, or rename of a pending save, brings content that has no version on the
+            # storage yet: nothing there to protect (the storage's version is the one we replace).
+            return None, None
         if base_etag is None:
             known = await self.journal.remote_state(normalize_path(path))
             if known is not None and known.kind == "file" and known.etag:

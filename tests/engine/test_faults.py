@@ -367,3 +367,28 @@ async def test_delete_b_rename_a_to_b_save_b_is_no_conflict(
             assert await engine.wait(last, 20)
         assert await engine.client.read_bytes(b) == b"our save of b"
         assert await engine.client.stat_or_none(a) is None
+
+
+async def test_rename_of_a_pending_save_onto_a_deleted_path_then_save_is_no_conflict(
+    make_engine: Any, emulator: Any, home: str
+) -> None:
+    """The state machine's variant: c's save is still pending when delete a, rename c -> a, save a come;
+    the save was based on the old a and ended as a conflict copy."""
+    clock = ManualClock()
+    a, c = f"{home}/a.txt", f"{home}/c.txt"
+    async with make_engine(clock=clock) as engine:
+        await engine.submit_save(a, b"content of a")
+        assert await engine.wait_idle(20)
+        await engine.journal.set_control(paused=True)
+        engine._paused = True
+        await engine.submit_save(c, b"content of c")
+        await engine.submit_delete(a)
+        await engine.submit_rename(c, a)
+        last = await engine.submit_save(a, b"our save of a")
+        await engine.journal.set_control(paused=False)
+        engine._paused = False
+        engine.wake()
+        with anyio.fail_after(20):
+            assert await engine.wait(last, 20)
+        assert await engine.client.read_bytes(a) == b"our save of a"
+        assert await engine.client.stat_or_none(c) is None
