@@ -8,6 +8,7 @@ import json
 import re
 from typing import Any
 
+import anyio
 import pytest
 from contents_helpers import body, put_text, rpc_names, status_of
 from tornado.httpclient import HTTPClientError
@@ -35,6 +36,51 @@ async def test_quota_exceeded_is_507_and_the_save_lands_when_space_is_freed(
     ids = [x.id for x in await engine.entries() if x.path.endswith("/q.txt")]
     assert await engine.wait(ids[-1], timeout=60)
     assert (cs3_root[1] / "q.txt").read_bytes() == b"a bigger version that does not fit"
+
+
+async def test_a_save_with_the_quota_full_is_kept_and_presents_no_foreign_change(
+    jp_fetch: Any, cm: Any, emulator_thread: Any, cs3_root: Any
+) -> None:
+    """Issue 15: with the quota full JupyterLab said "Saving failed" for a save that was kept, and later
+    "File Changed" about our own write. With replies once journaled (the default write_through_timeout
+    0) the save answers 2xx; every GET JupyterLab sends (after a save, and before the next one: its
+    File Changed check) presents the last_modified and hash of our own save's reply, while the storage
+    refuses it and after it lands."""
+    await put_text(jp_fetch, "q.txt", "small")
+    engine = await cm.get_engine()
+    assert await engine.wait_idle(timeout=30)
+    cm.cs3.write_through_timeout = 0.0  # the default (the fixture waits for the storage)
+
+    async def check() -> dict[str, Any]:
+        return body(await jp_fetch("api", "contents", "q.txt", params={"content": "0", "hash": "1"}))
+
+    emulator_thread.storage.set_quota(1)  # one byte: every write is refused
+    try:
+        first = await put_text(jp_fetch, "q.txt", "a bigger version that does not fit")
+        [entry] = [e for e in engine.active_entries() if e.path.endswith("/q.txt")]
+        with anyio.fail_after(30):  # the storage refused it once
+            while True:
+                since = engine.changed.generation
+                if any(e.id == entry.id and e.state == "retrying" for e in engine.active_entries()):
+                    break
+                await engine.changed.wait(since)
+        assert entry.id in {e.id for e in engine.active_entries()}
+        got = await check()
+        assert got["last_modified"] == first["last_modified"]
+        status = body(await jp_fetch("api", "cs3sync", "journal"))
+        [waiting] = [e for e in status["entries"] if e["api_path"] == "q.txt"]
+        assert "quota" in (waiting["last_error"] or "").lower()  # the Sync panel says why it waits
+        second = await put_text(jp_fetch, "q.txt", "a second version that does not fit either")
+        got = await check()
+        assert got["last_modified"] == second["last_modified"] >= first["last_modified"]
+    finally:
+        emulator_thread.storage.set_quota(None)
+    engine.wake()
+    ids = [x.id for x in await engine.entries() if x.path.endswith("/q.txt")]
+    assert await engine.wait(ids[-1], timeout=60)
+    assert (cs3_root[1] / "q.txt").read_bytes() == b"a second version that does not fit either"
+    landed = await check()
+    assert (landed["last_modified"], landed["hash"]) == (second["last_modified"], got["hash"])
 
 
 async def test_one_refused_write_on_the_storage_is_retried(
