@@ -18,7 +18,6 @@ the token, saying so (docs/labextension.md).
 from __future__ import annotations
 
 import functools
-import inspect
 import json
 import logging
 import math
@@ -37,8 +36,14 @@ from traitlets import Unicode
 from traitlets.config import Configurable
 
 import cs3sync
+from contents.errors import for_rest_api, to_http_error
+from contents.manager import CS3ContentsManager
 from contents.mounts import SHARES_FOLDER, SPACES_FOLDER
-from cs3sync.journal import UnknownEntry
+from contents.paths import PathMapper
+from cs3sync.cs3 import CS3Client
+from cs3sync.cs3.types import Group, ReceivedShare, Space, User
+from cs3sync.engine import SyncEngine
+from cs3sync.journal import Entry, InvalidTransition, UnknownEntry
 from cs3sync.merge import compare_in_thread
 
 log = logging.getLogger("cs3sync.handlers")
@@ -117,22 +122,6 @@ def short_error(message: Any) -> str | None:
 
 
 # ---------------------------------------------------------------------------------------------- errors
-def _to_http_error(exc: BaseException, what: str) -> HTTPError:
-    if isinstance(exc, HTTPError):
-        return exc
-    try:
-        from contents.errors import to_http_error
-
-        err = to_http_error(exc, what)
-    except Exception:  # the mapping itself must never turn into a 500
-        err = HTTPError(502, f"Storage error on {what or '/'}")
-    if err.status_code == 504:  # the storage did not answer in time: an outage for the client
-        err = HTTPError(503, err.log_message or "Storage did not answer in time")
-    if err.status_code >= 500 and err.status_code not in (501, 502, 503, 507):
-        err = HTTPError(502, f"Storage error on {what or '/'}")
-    return err
-
-
 def storage_errors(what: str | Callable[[Any], str] = "") -> Callable[..., Any]:
     """Translate any exception of the storage, journal or engine into a short JSON HTTP error."""
 
@@ -145,7 +134,7 @@ def storage_errors(what: str | Callable[[Any], str] = "") -> Callable[..., Any]:
                 raise
             except Exception as exc:
                 label = what(self) if callable(what) else what
-                err = _to_http_error(exc, label)
+                err = for_rest_api(to_http_error(exc, label), label)
                 log.info(
                     "cs3sync.api_error %s %s -> %s (%s)",
                     self.request.method,
@@ -215,40 +204,28 @@ class CS3APIHandler(APIHandler):
         return body
 
     # --- what the contents manager provides
-    def _require_cs3(self) -> None:
-        if not hasattr(self.cm, "get_client"):
+    @property
+    def manager(self) -> CS3ContentsManager:
+        """The server's contents manager: this API exists only with ours (503 otherwise)."""
+        if not isinstance(self.cm, CS3ContentsManager):
             raise HTTPError(503, "The cs3sync contents manager is not active on this server")
+        return self.cm
 
-    async def client(self) -> Any:
-        self._require_cs3()
-        return await _maybe_await(self.cm.get_client())
+    async def client(self) -> CS3Client:
+        return await self.manager.get_client()
 
-    async def path_map(self) -> Any:
-        self._require_cs3()
-        getter = getattr(self.cm, "get_path_map", None)
-        if getter is not None:
-            return await _maybe_await(getter())
-        return getattr(self.cm, "path_map", None)
+    async def path_map(self) -> PathMapper:
+        return await self.manager.get_path_map()
 
-    async def engine(self) -> Any:
-        self._require_cs3()
-        getter = getattr(self.cm, "get_engine", None)
-        engine = await _maybe_await(getter()) if getter else getattr(self.cm, "engine", None)
-        if engine is None:
-            raise HTTPError(503, "The sync engine is not running")
-        return engine
+    async def engine(self) -> SyncEngine:
+        return await self.manager.get_engine()
 
     def folder_names(self) -> tuple[str, str]:
-        settings = getattr(self.cm, "cs3", None)
-        spaces = getattr(settings, "spaces_folder", DEFAULT_SPACES_FOLDER)
-        shares = getattr(settings, "shares_folder", DEFAULT_SHARES_FOLDER)
-        return spaces, shares
+        return DEFAULT_SPACES_FOLDER, DEFAULT_SHARES_FOLDER
 
     async def to_cs3(self, api_path: str) -> str:
         pm = await self.path_map()
-        if pm is None:
-            raise HTTPError(503, "The storage root is not known yet")
-        if api_path and hasattr(pm, "is_virtual") and pm.is_virtual(api_path.strip("/")):
+        if api_path and pm.is_virtual(api_path.strip("/")):
             raise HTTPError(400, f"{api_path} is a virtual folder, not a storage path")
         try:
             return pm.to_cs3(api_path)
@@ -263,7 +240,7 @@ class CS3APIHandler(APIHandler):
         if not cs3_path:
             return None
         pm = await self.path_map()
-        return pm.to_api(cs3_path) if pm is not None else None
+        return pm.to_api(cs3_path)
 
     async def in_user_terms(self, message: str | None) -> str | None:
         """A message with every quoted storage path ('/eos/user/e/einstein/a.md') as its Jupyter path
@@ -273,7 +250,7 @@ class CS3APIHandler(APIHandler):
         pm = await self.path_map()
         out = message
         for storage in set(_QUOTED_PATH.findall(message)):
-            api = pm.to_api(storage) if pm is not None else None
+            api = pm.to_api(storage)
             out = out.replace(f"'{storage}'", f"'{api if api is not None else posixpath.basename(storage)}'")
         return out
 
@@ -298,26 +275,20 @@ def _string(body: dict[str, Any], key: str, *, required: bool = False, default: 
     return value
 
 
-async def _maybe_await(value: Any) -> Any:
-    return await value if inspect.isawaitable(value) else value
-
-
 # ---------------------------------------------------------------------------------------------- mounts
 async def refresh_mounts(
-    cm: Any,
-    client: Any,
-    pm: Any,
+    cm: CS3ContentsManager,
+    client: CS3Client,
+    pm: PathMapper,
     spaces_folder: str = DEFAULT_SPACES_FOLDER,
     shares_folder: str = DEFAULT_SHARES_FOLDER,
     *,
-    spaces: list[Any] | None = None,
-    incoming: list[Any] | None = None,
+    spaces: list[Space] | None = None,
+    incoming: list[ReceivedShare] | None = None,
 ) -> None:
     """Mount the spaces and accepted received shares that lie outside the root as virtual folders, under
     names that never change while they exist (the contents manager owns them: contents/mounts.py)."""
-    refresh = getattr(cm, "refresh_mounts", None)
-    if refresh is not None:
-        await refresh(spaces_folder, shares_folder, spaces=spaces, incoming=incoming)
+    await cm.refresh_mounts(spaces_folder, shares_folder, spaces=spaces, incoming=incoming)
 
 
 # ---------------------------------------------------------------------------------------------- JSON shapes
@@ -365,14 +336,14 @@ def _int(value: Any) -> int | None:
 class Names:
     """Display names of users and groups, looked up once per request."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: CS3Client) -> None:
         self.client = client
         self.cache: dict[tuple[str, str], dict[str, Any]] = {}
 
     async def user(self, opaque_id: str, idp: str = "") -> dict[str, Any]:
         key = ("user", opaque_id)
         if key not in self.cache:
-            found = None
+            found: User | None = None
             try:
                 found = await self.client.get_user(opaque_id, idp)
             except Exception as exc:  # a name is cosmetic: fall back to the id
@@ -380,16 +351,15 @@ class Names:
             self.cache[key] = {
                 "type": "user",
                 "id": opaque_id,
-                "idp": idp or getattr(found, "idp", ""),
-                "display_name": (getattr(found, "display_name", "") or getattr(found, "username", ""))
-                or opaque_id,
+                "idp": idp or (found.idp if found else ""),
+                "display_name": (found.display_name or found.username if found else "") or opaque_id,
             }
         return self.cache[key]
 
     async def group(self, opaque_id: str, idp: str = "") -> dict[str, Any]:
         key = ("group", opaque_id)
         if key not in self.cache:
-            found = None
+            found: Group | None = None
             try:
                 found = await self.client.get_group(opaque_id, idp)
             except Exception as exc:  # e.g. Unimplemented: search instead
@@ -403,8 +373,8 @@ class Names:
             self.cache[key] = {
                 "type": "group",
                 "id": opaque_id,
-                "idp": idp or getattr(found, "idp", ""),
-                "display_name": getattr(found, "display_name", "") or getattr(found, "name", "") or opaque_id,
+                "idp": idp or (found.idp if found else ""),
+                "display_name": (found.display_name or found.name if found else "") or opaque_id,
             }
         return self.cache[key]
 
@@ -433,7 +403,7 @@ class VersionHandler(CS3APIHandler):
                 "name": "cs3sync",
                 "version": cs3sync.__version__,
                 "api": API_VERSION,
-                "contents_manager": hasattr(self.cm, "get_client"),
+                "contents_manager": isinstance(self.cm, CS3ContentsManager),
                 "product_name": self.api_config.product_name if self.api_config else "CS3",
             }
         )
@@ -447,7 +417,7 @@ class SpacesHandler(CS3APIHandler):
         pm = await self.path_map()
         spaces = await client.spaces()
         await refresh_mounts(self.cm, client, pm, self.folder_names()[0], "", spaces=spaces)
-        out = []
+        out: list[dict[str, Any]] = []
         for s in spaces:
             out.append(
                 {
@@ -639,9 +609,7 @@ class LinksHandler(CS3APIHandler):
         self.write_json(await self.link_json(link), status=201)
 
     def link_template(self) -> str:
-        template = getattr(self.api_config, "public_link_url", "") or ""
-        # A contents-manager setting of the same name, should the CS3Sync section ever grow one.
-        return template or getattr(getattr(self.cm, "cs3", None), "public_link_url", "") or ""
+        return self.api_config.public_link_url if self.api_config else ""
 
     async def link_json(self, link: Any) -> dict[str, Any]:
         res = link.resource
@@ -748,15 +716,15 @@ class QuotaHandler(CS3APIHandler):
     async def get(self) -> None:
         path = (self.query_path() or "").strip("/")
         pm = await self.path_map()
-        if path and pm is not None and hasattr(pm, "is_virtual") and pm.is_virtual(path):
+        if path and pm.is_virtual(path):
             path = ""  # a virtual folder has no storage of its own: show the root's
         target = await self.to_cs3(path)
         client = await self.client()
         quota = await client.quota(target)
         body = quota_json(quota) or {}
         body["path"] = path
-        if getattr(quota, "remaining", None) is not None:
-            body["remaining"] = int(quota.remaining)
+        if quota.remaining is not None:
+            body["remaining"] = quota.remaining
         self.write_json(body)
 
 
@@ -765,50 +733,29 @@ class JournalHandler(CS3APIHandler):
     @storage_errors("journal")
     async def get(self) -> None:
         engine = await self.engine()
-        journal = getattr(engine, "journal", None)
-        counts: dict[str, int] = {}
-        counter = getattr(engine, "counts", None) or getattr(journal, "counts", None)
-        if counter is not None:
-            counts = {str(k): int(v) for k, v in (await _maybe_await(counter())).items()}
-        lister = getattr(engine, "entries", None) or getattr(journal, "entries", None)
-        entries = list(await _maybe_await(lister(states=SHOWN_STATES))) if lister else []
-        entries = entries[:MAX_ENTRIES]
+        journal = engine.journal
+        counts = await journal.counts()
+        entries = (await engine.entries(states=SHOWN_STATES))[:MAX_ENTRIES]
         uploads: dict[int, tuple[int, int]] = {}  # entry id -> (bytes confirmed or sent, total)
-        if journal is not None and hasattr(journal, "upload_sessions"):
-            try:
-                for u in await journal.upload_sessions():
-                    uploads[u.entry_id] = (max(u.offset or 0, u.sent or 0), int(u.total or 0))
-            except Exception as exc:
-                log.debug("cs3sync.upload_sessions_failed %s", type(exc).__name__)
-        live = getattr(engine, "progress", None)
-        if callable(live):  # this process's running uploads, fresher than the persisted figure
-            try:
-                for entry_id, p in (await _maybe_await(live())).items():
-                    uploads[int(entry_id)] = (int(p.sent or 0), int(p.total or 0))
-            except Exception as exc:
-                log.debug("cs3sync.progress_failed %s", type(exc).__name__)
-        if not counts:
-            for e in entries:
-                counts[e.state] = counts.get(e.state, 0) + 1
+        for u in await journal.upload_sessions():
+            uploads[u.entry_id] = (max(u.offset or 0, u.sent or 0), int(u.total or 0))
+        # this process's running uploads, fresher than the persisted figure
+        for entry_id, p in engine.progress().items():
+            uploads[entry_id] = (p.sent, p.total)
         out = [await self.entry_json(e, uploads.get(e.id)) for e in entries]
         # Saves merged with someone else's change: the panel shows them, and reloads an open document.
-        merged = (
-            [await self.entry_json(e, None) for e in await journal.merged_saves(MERGED_SHOWN)]
-            if journal
-            else []
-        )
+        merged = [await self.entry_json(e, None) for e in await journal.merged_saves(MERGED_SHOWN)]
         state = engine.shown_state  # offline from the first failure to reach the storage
-        last_error = getattr(engine, "last_error", None)
         self.write_json(
             {
-                "state": str(state),
-                "last_error": await self.in_user_terms(short_error(last_error))
-                if str(state) != "online"
+                "state": state,
+                "last_error": await self.in_user_terms(short_error(engine.last_error))
+                if state != "online"
                 else None,
                 # "ok" | "journal_error" (journal writes keep failing: disk full?) | "dead" (being
                 # restarted); health_error says why in the user's terms.
-                "health": str(getattr(engine, "health", "ok")),
-                "health_error": getattr(engine, "health_error", None),
+                "health": engine.health,
+                "health_error": engine.health_error,
                 "counts": counts,
                 "pending": sum(counts.get(s, 0) for s in PENDING_STATES),
                 "entries": out,
@@ -816,12 +763,12 @@ class JournalHandler(CS3APIHandler):
             }
         )
 
-    async def entry_json(self, e: Any, upload: tuple[int, int] | None) -> dict[str, Any]:
+    async def entry_json(self, e: Entry, upload: tuple[int, int] | None) -> dict[str, Any]:
         api_path = await self.to_api(e.path)
-        conflict_api_path = await self.to_api(getattr(e, "conflict_path", None))
-        message = short_error(getattr(e, "last_error", None))
+        conflict_api_path = await self.to_api(e.conflict_path)
+        message = short_error(e.last_error)
         if message:  # the panel speaks in Jupyter paths, not storage paths
-            for cs3_path, api in ((getattr(e, "conflict_path", None), conflict_api_path), (e.path, api_path)):
+            for cs3_path, api in ((e.conflict_path, conflict_api_path), (e.path, api_path)):
                 if cs3_path and api is not None:
                     message = message.replace(cs3_path, api)
         message = await self.in_user_terms(message)
@@ -835,20 +782,20 @@ class JournalHandler(CS3APIHandler):
             "op": e.op,
             "path": e.path,
             "api_path": api_path,
-            "src_api_path": await self.to_api(getattr(e, "src_path", None)),
+            "src_api_path": await self.to_api(e.src_path),
             "state": e.state,
-            "blocked_reason": getattr(e, "blocked_reason", None),
-            "attempts": int(getattr(e, "attempts", 0) or 0),
+            "blocked_reason": e.blocked_reason,
+            "attempts": e.attempts,
             "last_error": message,
-            "size": _int(getattr(e, "size", None)),
+            "size": e.size,
             "uploaded": uploaded,
             "progress": progress,
             "conflict_api_path": conflict_api_path,
             # {merged, with, changes, unit, collisions, message}: a merge with a foreign change, or why not
             "merge": e.extra.get("merge"),
-            "created": _num(getattr(e, "created_at", None)),
-            "finished": _num(getattr(e, "finished_at", None)),
-            "updated": _num(getattr(e, "updated_at", None)),
+            "created": e.created_at,
+            "finished": e.finished_at,
+            "updated": e.updated_at,
         }
 
 
@@ -856,11 +803,11 @@ class JournalHandler(CS3APIHandler):
 #: ``keep-mine``: a conflict's own version replaces the storage's (the conflict copy stays; refused when
 #: a later change to the same file exists). ``resolve``: the user dealt with it ("Keep theirs" and
 #: "Mark resolved" in the panel: the storage's version stays, ours stays in the conflict copy).
-JOURNAL_ACTIONS = {
-    "retry": ("retry", "retried"),
-    "keep-mine": ("keep_mine", "kept over the other version"),
-    "discard": ("discard", "discarded"),
-    "resolve": ("resolve", "marked resolved"),
+JOURNAL_ACTIONS: dict[str, tuple[Callable[[SyncEngine, int], Awaitable[Entry]], str]] = {
+    "retry": (SyncEngine.retry, "retried"),
+    "keep-mine": (SyncEngine.keep_mine, "kept over the other version"),
+    "discard": (SyncEngine.discard, "discarded"),
+    "resolve": (SyncEngine.resolve, "marked resolved"),
 }
 
 
@@ -873,27 +820,14 @@ class JournalActionHandler(CS3APIHandler):
         if len(entry_id) > len(str(MAX_ENTRY_ID)) or int(entry_id) > MAX_ENTRY_ID:
             raise HTTPError(404, f"No journal entry {entry_id[:20]}")
         engine = await self.engine()
-        method, done = JOURNAL_ACTIONS[action]
-        fn = getattr(engine, method, None) or getattr(getattr(engine, "journal", None), method, None)
-        if fn is None:
-            raise HTTPError(501, f"The engine cannot {action}")
+        act, done = JOURNAL_ACTIONS[action]
         try:
-            await _maybe_await(fn(int(entry_id)))
-        except (KeyError, LookupError) as exc:
-            raise HTTPError(404, f"No journal entry {entry_id}") from exc
-        except Exception as exc:
-            names = [c.__name__ for c in type(exc).__mro__]
-            if any(n in names for n in ("EntryNotFound", "NotFound", "UnknownEntry")):
-                raise HTTPError(404, f"No journal entry {entry_id}") from None
-            if any(n in names for n in ("InvalidTransition", "InvalidState", "BadState", "ValueError")):
-                raise HTTPError(409, f"This change cannot be {done} now (it has moved on); refresh") from None
-            raise
-        wake = getattr(engine, "wake", None)
-        if wake is not None:
-            try:
-                await _maybe_await(wake())
-            except Exception as exc:
-                log.debug("cs3sync.wake_failed %s", type(exc).__name__)
+            await act(engine, int(entry_id))
+        except UnknownEntry:
+            raise HTTPError(404, f"No journal entry {entry_id}") from None
+        except InvalidTransition:
+            raise HTTPError(409, f"This change cannot be {done} now (it has moved on); refresh") from None
+        engine.wake()
         self.set_status(204)
         self.finish()
 

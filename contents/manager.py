@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jupyter_server.services.contents.manager import AsyncContentsManager
 from tornado.web import HTTPError
@@ -35,7 +35,7 @@ from traitlets import Dict, Int, Unicode, default, observe
 from contents import paths as P
 from contents.clients import CLIENT
 from contents.config import CS3Sync
-from contents.errors import http_error, is_signed_out, is_unreachable
+from contents.errors import http_error, is_signed_out, is_unreachable, to_http_error
 from contents.models import (
     KnownInfo,
     PresentedTimes,
@@ -51,6 +51,10 @@ from contents.models import (
 from contents.mounts import SHARES_FOLDER, SPACES_FOLDER, Mountable, MountTable, under
 from contents.notebooks import NotebookCodec
 from cs3sync.cs3.uploads import human_size
+
+if TYPE_CHECKING:
+    from cs3sync.cs3 import CS3Client
+    from cs3sync.engine import SyncEngine
 
 NOT_FOUND = object()
 #: After a read found the storage unreachable, reads of paths we know answer from what we know for
@@ -158,8 +162,10 @@ class CS3ContentsManager(AsyncContentsManager):
         super().__init__(**kwargs)
         self.cs3 = CS3Sync(parent=self)
         self.path_map: P.PathMapper | None = P.PathMapper(self.cs3.root_path) if self.cs3.root_path else None
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
-        self._engine: Any = None
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, CS3Client] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._engine: SyncEngine | None = None
         self._engine_loop: asyncio.AbstractEventLoop | None = None
         self._engine_task: asyncio.Task[None] | None = None
         self._engine_stop: asyncio.Event | None = None
@@ -202,7 +208,7 @@ class CS3ContentsManager(AsyncContentsManager):
 
         return CS3Config(**self.cs3.cs3_config_kwargs(CS3Config))
 
-    async def get_client(self) -> Any:
+    async def get_client(self) -> CS3Client:
         """The CS3 client of the running event loop (a grpc.aio channel is bound to its loop)."""
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
@@ -214,14 +220,14 @@ class CS3ContentsManager(AsyncContentsManager):
         return client
 
     @property
-    def client(self) -> Any:
+    def client(self) -> CS3Client | None:
         try:
             return self._clients.get(asyncio.get_running_loop())
         except RuntimeError:
             return None
 
     @property
-    def engine(self) -> Any:
+    def engine(self) -> SyncEngine | None:
         return self._engine
 
     async def get_path_map(self) -> P.PathMapper:
@@ -318,7 +324,7 @@ class CS3ContentsManager(AsyncContentsManager):
 
         return default_journal_dir(self.cs3.host, self.cs3.client_id or "default")
 
-    async def get_engine(self) -> Any:
+    async def get_engine(self) -> SyncEngine:
         """The one `SyncEngine` of this server, started on the server's loop at first use."""
         loop = asyncio.get_running_loop()
         if self._engine is not None:
@@ -334,6 +340,7 @@ class CS3ContentsManager(AsyncContentsManager):
         async with self._engine_lock:
             if self._engine is None:
                 await self._start_engine()
+        assert self._engine is not None, "_start_engine raises when the engine cannot start"
         return self._engine
 
     async def _start_engine(self) -> None:
@@ -713,7 +720,7 @@ class CS3ContentsManager(AsyncContentsManager):
                 return pending, NOT_FOUND
             if is_unreachable(exc):
                 raise HTTPError(503, f"Storage unreachable, no cached copy of {api_path}") from exc
-            raise http_error_from(exc, api_path) from exc
+            raise to_http_error(exc, api_path) from exc
         if info is NOT_FOUND and pending is None:
             raise HTTPError(404, f"No such file or directory: {api_path}")
         return pending, info
@@ -986,7 +993,7 @@ class CS3ContentsManager(AsyncContentsManager):
                     self._record_listing(cs3_path, observed, infos)
                 except Exception as exc:
                     if not is_unreachable(exc):
-                        raise http_error_from(exc, api_path) from exc
+                        raise to_http_error(exc, api_path) from exc
                     self._unreachable_at = time.monotonic()
             known_rows: list[Any] = []
             if infos is None or cs3_path not in self._seeded_dirs:
@@ -1096,7 +1103,7 @@ class CS3ContentsManager(AsyncContentsManager):
                 if stale is not None:
                     return stale
                 raise HTTPError(503, f"Storage unreachable, no cached copy of {api_path}") from exc
-            raise http_error_from(exc, api_path) from exc
+            raise to_http_error(exc, api_path) from exc
         self.content_cache.put(cs3_path, etag, data)
         return data
 
@@ -1198,7 +1205,7 @@ class CS3ContentsManager(AsyncContentsManager):
             done = bool(await engine.wait(entry_id, timeout))
         except Exception as exc:
             await self._raise_if_refused(engine, entry_id, api_path)
-            raise http_error_from(exc, api_path) from exc
+            raise to_http_error(exc, api_path) from exc
         if not done and timeout > 0:
             await self._raise_if_refused(engine, entry_id, api_path)
         return done
@@ -1353,7 +1360,7 @@ class CS3ContentsManager(AsyncContentsManager):
             info = await self.stat(cs3_path)
         except Exception as exc:
             if not is_unreachable(exc):
-                raise http_error_from(exc, api_path) from exc
+                raise to_http_error(exc, api_path) from exc
             info = NOT_FOUND
         if info is not NOT_FOUND and (pending is None or not pending.deleted):
             if info.type != "directory":
@@ -1521,7 +1528,7 @@ class CS3ContentsManager(AsyncContentsManager):
                 self._signed_out_at = time.monotonic()
                 info = await self.known(cs3_path) or NOT_FOUND
             elif not is_unreachable(exc):
-                raise http_error_from(exc, api_path) from exc
+                raise to_http_error(exc, api_path) from exc
             else:
                 info = NOT_FOUND  # offline and never seen: a new file (the engine checks on apply)
         if pending is not None and pending.deleted:
@@ -1892,10 +1899,3 @@ def _to_pending(engine: Any, ov: Any) -> Pending:
         blob_path=blob_path,
         source=getattr(ov, "renamed_from", None) or getattr(ov, "copied_from", None),
     )
-
-
-def http_error_from(exc: BaseException, api_path: str) -> HTTPError:
-    """Map an exception from the client/engine/journal to a short HTTPError."""
-    from contents.errors import to_http_error
-
-    return to_http_error(exc, api_path)
