@@ -33,6 +33,7 @@ from tornado.web import HTTPError
 from traitlets import Dict, Int, Unicode, default, observe
 
 from contents import paths as P
+from contents.checkpoints import CS3Checkpoints
 from contents.clients import CLIENT
 from contents.config import CS3Sync
 from contents.errors import http_error, is_signed_out, is_unreachable, to_http_error
@@ -51,6 +52,7 @@ from contents.models import (
 from contents.mounts import SHARES_FOLDER, SPACES_FOLDER, Mountable, MountTable, under
 from contents.notebooks import NotebookCodec
 from cs3sync.cs3.uploads import human_size
+from cs3sync.journal.types import RemoteState
 
 if TYPE_CHECKING:
     from cs3sync.cs3 import CS3Client
@@ -150,8 +152,6 @@ class CS3ContentsManager(AsyncContentsManager):
 
     @default("checkpoints_class")
     def _checkpoints_class_default(self) -> type:
-        from contents.checkpoints import CS3Checkpoints
-
         return CS3Checkpoints
 
     @observe("root_dir")
@@ -182,7 +182,7 @@ class CS3ContentsManager(AsyncContentsManager):
         self._editor_bases: dict[str, str] = {}
         self._unreachable_at: float | None = None  # monotonic time of the last read that found no storage
         self._signed_out_at: float | None = None  # monotonic time of the last read refused for auth
-        self._observed: dict[str, Any] = {}  # RemoteState rows to record in the journal
+        self._observed: dict[str, RemoteState] = {}  # rows to record in the journal
         self._observed_gone: list[tuple[str, float]] = []
         self._observed_listed: list[tuple[str, float, list[str]]] = []  # (folder, when, child names)
         self._listings: dict[str, frozenset[str]] = {}  # folder -> child names of its last listing
@@ -440,7 +440,7 @@ class CS3ContentsManager(AsyncContentsManager):
         engine = self._engine
         if self.signed_out():
             return False
-        return engine is None or getattr(engine, "state", "online") == "online"
+        return engine is None or engine.state == "online"
 
     def signed_out(self) -> bool:
         """A read found our token refused moments ago (the engine pauses when it meets the same)."""
@@ -533,10 +533,7 @@ class CS3ContentsManager(AsyncContentsManager):
         client = await self.get_client()
         observed = time.time()
         try:
-            if self.cs3.lock_as_attr:
-                info: Any = _with_attr_lock(await client.stat(cs3_path, metadata_keys=[ATTR_LOCK_KEY]))
-            else:
-                info = await client.stat(cs3_path)
+            info: Any = await client.stat(cs3_path)
         except errors.NotFound:
             info = NOT_FOUND
         except Exception as exc:
@@ -575,9 +572,7 @@ class CS3ContentsManager(AsyncContentsManager):
         raise unanswered
 
     async def _list(self, client: Any, cs3_path: str) -> list[Any]:
-        if self.cs3.lock_as_attr:
-            return [_with_attr_lock(i) for i in await client.list(cs3_path, metadata_keys=[ATTR_LOCK_KEY])]
-        return list(await client.list(cs3_path))
+        return await client.list(cs3_path)
 
     def _reached(self) -> None:
         """A request reached the storage: reads stop answering from what we know, and an offline
@@ -594,7 +589,7 @@ class CS3ContentsManager(AsyncContentsManager):
 
     def storage_unreachable(self) -> bool:
         """A read found the storage unreachable moments ago, or the engine is offline."""
-        if self._engine is not None and getattr(self._engine, "state", "online") == "offline":
+        if self._engine is not None and self._engine.state == "offline":
             return True
         at = self._unreachable_at
         return at is not None and time.monotonic() - at < UNREACHABLE_GRACE
@@ -620,7 +615,7 @@ class CS3ContentsManager(AsyncContentsManager):
             or previous.type != info.type
             or previous.size != info.size
         ):
-            self._observed[cs3_path] = _remote_row(cs3_path, info, observed)
+            self._observed[cs3_path] = RemoteState.of(cs3_path, info, observed)
             self._schedule_recording()
 
     async def known(self, cs3_path: str) -> KnownInfo | None:
@@ -628,17 +623,24 @@ class CS3ContentsManager(AsyncContentsManager):
         known = self._last_known.get(cs3_path)
         if known is not None:
             return known
-        row = await self._journal_call("remote_state", cs3_path)
+        row = await self._remote_state(cs3_path)
         return KnownInfo.from_remote(row) if row is not None else None
 
-    async def _journal_call(self, method: str, *args: Any) -> Any:
-        """A read of the owner journal, or None when it is not available on this loop."""
+    async def _remote_state(self, cs3_path: str) -> RemoteState | None:
+        """What the owner journal recorded of a path, or None (also when the journal is not available)."""
         try:
-            engine = await self.get_engine()
-            return await getattr(engine.journal, method)(*args)
+            return await (await self.get_engine()).journal.remote_state(cs3_path)
         except Exception as exc:
-            self.log.debug("cs3sync: journal %s unavailable: %s", method, exc)
+            self.log.debug("cs3sync: journal remote_state unavailable: %s", exc)
             return None
+
+    async def _remote_children(self, cs3_dir: str) -> list[RemoteState]:
+        """What the owner journal recorded of a folder's children ([] when the journal is not available)."""
+        try:
+            return await (await self.get_engine()).journal.remote_children(cs3_dir)
+        except Exception as exc:
+            self.log.debug("cs3sync: journal remote_children unavailable: %s", exc)
+            return []
 
     def _schedule_recording(self) -> None:
         engine_loop = self._engine_loop
@@ -678,24 +680,24 @@ class CS3ContentsManager(AsyncContentsManager):
             self._seeded.clear()
             self._seeded_dirs.clear()
         self._seeded.add(cs3_path)
-        row = info if isinstance(info, KnownInfo) else await self._journal_call("remote_state", cs3_path)
+        row = info if isinstance(info, KnownInfo) else await self._remote_state(cs3_path)
         if row is not None:
             self._seed_from(cs3_path, row)
 
     async def _seed_presented_children(self, cs3_dir: str) -> list[Any]:
-        rows = await self._journal_call("remote_children", cs3_dir) or []
+        rows = await self._remote_children(cs3_dir)
         for row in rows:
             if row.path not in self._seeded:
                 self._seeded.add(row.path)
                 self._seed_from(row.path, row)
         return rows
 
-    def _seed_from(self, cs3_path: str, row: Any) -> None:
-        presented = getattr(row, "presented_mtime", None)
-        etag = getattr(row, "etag", None)
+    def _seed_from(self, cs3_path: str, row: RemoteState | KnownInfo) -> None:
+        presented = row.presented_mtime
+        etag = row.etag
         if presented is None or not etag:
             return
-        blob = getattr(row, "cached_blob", None)
+        blob = row.cached_blob
         hash_value, algorithm = (blob, "sha256") if blob else hash_from_checksum(row.checksum)
         self.presented.seed(cs3_path, etag, datetime_from_seconds(presented), hash_value, algorithm)
 
@@ -1116,7 +1118,7 @@ class CS3ContentsManager(AsyncContentsManager):
             return data
         blob = getattr(info, "cached_blob", None) if isinstance(info, KnownInfo) else None
         if blob is None:
-            row = await self._journal_call("remote_state", cs3_path)
+            row = await self._remote_state(cs3_path)
             if row is not None and row.cached_blob and (etag is None or row.etag == etag):
                 blob = row.cached_blob
         if blob is None or self._engine is None:
@@ -1210,17 +1212,12 @@ class CS3ContentsManager(AsyncContentsManager):
             await self._raise_if_refused(engine, entry_id, api_path)
         return done
 
-    async def _raise_if_refused(self, engine: Any, entry_id: int, api_path: str) -> None:
+    async def _raise_if_refused(self, engine: SyncEngine, entry_id: int, api_path: str) -> None:
         """A write the storage keeps refusing (no space: 507; someone else's lock: 423 naming them) is
         kept and retried by the engine, or parked once it gave up, but the user must hear of it instead
         of an optimistic 2xx."""
-        journal = getattr(engine, "journal", None)
-        if journal is None or not hasattr(journal, "entry"):
-            return
         try:
-            entry = await journal.entry(entry_id)
-            while getattr(entry, "superseded_by", None):
-                entry = await journal.entry(entry.superseded_by)
+            entry = await engine.journal.outcome(entry_id)
         except Exception:
             return
         # An entry between two retries may be caught running again: its last error still says why.
@@ -1306,10 +1303,9 @@ class CS3ContentsManager(AsyncContentsManager):
             if model["type"] == "notebook":
                 self.validate_notebook_model(model, validation_error=validation_error)
                 validation_message = model.get("message")
-                has_checkpoint = getattr(self.checkpoints, "has_checkpoint", None)
-                if has_checkpoint is not None:
-                    exists = await has_checkpoint(api_path)
-                else:
+                if isinstance(self.checkpoints, CS3Checkpoints):
+                    exists = await self.checkpoints.has_checkpoint(api_path)
+                else:  # another checkpoints class configured
                     exists = bool(await self.checkpoints.list_checkpoints(api_path))
                 if not exists:
                     await self.create_checkpoint(api_path)
@@ -1474,9 +1470,7 @@ class CS3ContentsManager(AsyncContentsManager):
         if engine is None or self._engine_loop is not asyncio.get_running_loop():
             return
         try:
-            entry = await engine.journal.entry(entry_id)
-            while entry.superseded_by:
-                entry = await engine.journal.entry(entry.superseded_by)
+            entry = await engine.journal.outcome(entry_id)
         except Exception as exc:
             self.log.debug("cs3sync: outcome of entry %s unknown: %s", entry_id, exc)
             return
@@ -1500,18 +1494,13 @@ class CS3ContentsManager(AsyncContentsManager):
             for key in [k for k in self._last_known if k == cs3_path or k.startswith(prefix)]:
                 del self._last_known[key]
 
-    async def _entry_result(self, engine: Any, entry_id: int) -> tuple[str, datetime] | None:
+    async def _entry_result(self, engine: SyncEngine, entry_id: int) -> tuple[str, datetime] | None:
         """(etag, storage mtime) of our applied write, from the journal (no RPC)."""
-        journal = getattr(engine, "journal", None)
-        if journal is None or not hasattr(journal, "entry"):
-            return None
         try:
-            entry = await journal.entry(entry_id)
-            while getattr(entry, "superseded_by", None):
-                entry = await journal.entry(entry.superseded_by)
+            entry = await engine.journal.outcome(entry_id)
         except Exception:
             return None
-        etag, mtime = getattr(entry, "result_etag", None), getattr(entry, "result_mtime", None)
+        etag, mtime = entry.result_etag, entry.result_mtime
         if not etag or not mtime:
             return None
         return etag, datetime_from_ns(int(mtime * 1_000_000_000))
@@ -1589,12 +1578,9 @@ class CS3ContentsManager(AsyncContentsManager):
         self.emit(data={"action": "save", "path": api_path})
         return result
 
-    async def _staging_in_progress(self, engine: Any, cs3_path: str) -> bool:
-        journal = getattr(engine, "journal", None)
-        if journal is None or not hasattr(journal, "staging"):
-            return True
+    async def _staging_in_progress(self, engine: SyncEngine, cs3_path: str) -> bool:
         with http_error(cs3_path):
-            return await journal.staging(cs3_path, CLIENT.get()) is not None
+            return await engine.journal.staging(cs3_path, CLIENT.get()) is not None
 
     async def _staging_model(self, api_path: str, cs3_path: str, engine: Any) -> dict[str, Any]:
         """The model during an upload: the file as it is on the storage (never half-written)."""
@@ -1791,9 +1777,6 @@ class CS3ContentsManager(AsyncContentsManager):
         return f"Serving CS3 contents from {self.cs3.host or '(no host configured)'}:{root}"
 
 
-ATTR_LOCK_KEY = "cs3client.advlock"  # cs3client's emulated lock: "<app>!<lock id>!<expiry epoch s>"
-
-
 async def _first_of(*waits: Any) -> None:
     """Wait until the first of these coroutines returns; cancel the others."""
     tasks = [asyncio.ensure_future(w) for w in waits]
@@ -1802,40 +1785,6 @@ async def _first_of(*waits: Any) -> None:
     finally:
         for task in tasks:
             task.cancel()
-
-
-def _with_attr_lock(info: Any) -> Any:
-    """With ``lock_as_attr``: the lock a metadata attribute emulates, as the info's ``lock``."""
-    value = (getattr(info, "metadata", None) or {}).get(ATTR_LOCK_KEY)
-    if not value or getattr(info, "lock", None) is not None:
-        return info
-    try:
-        app, lock_id, expiry = value.rsplit("!", 2)
-        expiration = float(expiry)
-    except ValueError:
-        return info
-    if expiration <= time.time():
-        return info
-    from cs3sync.cs3.types import Lock
-
-    return dataclasses.replace(info, lock=Lock(lock_id=lock_id, app_name=app, expiration=expiration))
-
-
-def _remote_row(cs3_path: str, info: Any, observed: float) -> Any:
-    """A journal ``RemoteState`` row of a Stat or listing result."""
-    from cs3sync.journal.types import RemoteState
-
-    is_dir = info.type == "directory"
-    return RemoteState(
-        path=cs3_path,
-        fileid=str(info.file_id) if info.file_id else None,
-        etag=info.etag or None,
-        size=None if is_dir else info.size,
-        mtime=info.mtime_ns / 1e9 if info.mtime_ns else None,
-        checksum=info.checksum,
-        kind="directory" if is_dir else "file",
-        updated_at=observed,
-    )
 
 
 def _kind(pending: Pending | None, info: Any) -> str:

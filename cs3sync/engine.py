@@ -492,11 +492,7 @@ class SyncEngine:
         database."""
         if cached and self._active_states.get(entry_id) in State.ACTIVE:
             return False
-        entry = await self.journal.entry(entry_id)
-        seen = set()
-        while entry.state == State.SUPERSEDED and entry.superseded_by and entry.id not in seen:
-            seen.add(entry.id)
-            entry = await self.journal.entry(entry.superseded_by)
+        entry = await self.journal.outcome(entry_id)
         if entry.state in (State.DONE, State.CANCELLED, State.SUPERSEDED):
             return True
         if entry.state == State.CONFLICT:
@@ -804,17 +800,7 @@ class SyncEngine:
                 # Keep showing the last_modified the overlay showed while pending, so JupyterLab does
                 # not see a "newer" file than the one it saved.
                 presented = entry.presented_mtime or entry.created_at
-            remote = RemoteState(
-                path=entry.path,
-                fileid=str(info.file_id),
-                etag=info.etag,
-                size=info.size,
-                mtime=mtime,
-                checksum=info.checksum,
-                kind=kind,
-                presented_mtime=presented,
-                updated_at=self.clock.now(),
-            )
+            remote = RemoteState.of(entry.path, info, self.clock.now(), presented_mtime=presented)
             kw = dict(
                 result_etag=info.etag,
                 result_mtime=mtime,

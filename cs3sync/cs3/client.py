@@ -199,15 +199,16 @@ class CS3Client:
         return resp.info
 
     async def stat(self, target: Target, *, metadata_keys: Iterable[str] = ()) -> ResourceInfo:
-        """Stat a path or resource id. ``metadata_keys`` asks for arbitrary metadata (EOS returns all)."""
-        raw = await self._stat_raw(target, metadata_keys)
+        """Stat a path or resource id. ``metadata_keys`` asks for arbitrary metadata (EOS returns all).
+        With ``lock_as_attr`` the lock the attribute emulates is the info's ``lock``."""
+        raw = await self._stat_raw(target, self._metadata_keys(metadata_keys))
         if isinstance(target, str):
-            return convert.resource_info(raw, at=target)
+            return self._with_attr_lock(convert.resource_info(raw, at=target))
         if not raw.path.startswith("/"):
             # oCIS answers a Stat by id with a path relative to its space (storage behaviours row 3):
             # the caller needs the resource's place in the namespace (shares, links, renamed files).
-            return convert.resource_info(raw, at=await self.get_path(target))
-        return convert.resource_info(raw)
+            return self._with_attr_lock(convert.resource_info(raw, at=await self.get_path(target)))
+        return self._with_attr_lock(convert.resource_info(raw))
 
     async def _placed(self, item: _Placed) -> _Placed:
         """A share's or link's resource with its place in the namespace: oCIS answers resource infos
@@ -236,7 +237,8 @@ class CS3Client:
 
     async def list(self, target: Target, *, metadata_keys: Iterable[str] = ()) -> list[ResourceInfo]:
         """One ListContainer (Reva does not paginate it in practice, nor implement the stream)."""
-        req = sp.ListContainerRequest(ref=self._ref(target), arbitrary_metadata_keys=list(metadata_keys))
+        keys = self._metadata_keys(metadata_keys)
+        req = sp.ListContainerRequest(ref=self._ref(target), arbitrary_metadata_keys=keys)
         try:
             resp = await self.gateway.call(
                 "ListContainer", req, op="list", path=self._label(target), idempotent=True
@@ -249,9 +251,10 @@ class CS3Client:
         infos = resp.infos
         parent = (target.rstrip("/") or "/") if isinstance(target, str) else None
         if len(infos) < LIST_CONVERT_INLINE:
-            return convert.resource_infos(infos, parent)
-        # A big folder: converting thousands of entries would hold the event loop for tens of ms.
-        return await anyio.to_thread.run_sync(convert.resource_infos, infos, parent)
+            listed = convert.resource_infos(infos, parent)
+        else:  # a big folder: converting thousands of entries would hold the event loop for tens of ms
+            listed = await anyio.to_thread.run_sync(convert.resource_infos, infos, parent)
+        return [self._with_attr_lock(info) for info in listed] if self.config.lock_as_attr else listed
 
     async def mkdir(self, path: str) -> None:
         """CreateContainer. EOS creates parents and accepts an existing directory; others answer
@@ -544,6 +547,20 @@ class CS3Client:
     def _attr_value(self, lock_id: str, app_name: str | None, expiration: float | None) -> str:
         exp = int(self._clock() + (expiration if expiration is not None else self.config.lock_expiration))
         return f"{app_name or self.config.lock_app_name}!{lock_id}!{exp}"
+
+    def _metadata_keys(self, keys: Iterable[str]) -> builtins.list[str]:
+        """The metadata a Stat or listing asks for: with ``lock_as_attr``, the emulated lock's too."""
+        wanted = list(keys)
+        if self.config.lock_as_attr and ATTR_LOCK_KEY not in wanted:
+            wanted.append(ATTR_LOCK_KEY)
+        return wanted
+
+    def _with_attr_lock(self, info: ResourceInfo) -> ResourceInfo:
+        """With ``lock_as_attr``: the lock the metadata attribute emulates, as the info's ``lock``."""
+        if not self.config.lock_as_attr or info.lock is not None:
+            return info
+        lock = self._attr_parse(info.metadata.get(ATTR_LOCK_KEY))
+        return dataclasses.replace(info, lock=lock) if lock is not None else info
 
     def _attr_parse(self, value: str | None) -> Lock | None:
         if not value:

@@ -1169,6 +1169,16 @@ class Journal:
             raise UnknownEntry(entry_id)
         return Entry.from_row(rows[0])
 
+    async def outcome(self, entry_id: int) -> Entry:
+        """The entry that says what became of ``entry_id``: itself, or the last of the saves that
+        superseded it (a superseded save lands with its successor). Raises `UnknownEntry`."""
+        entry = await self.entry(entry_id)
+        seen = {entry.id}
+        while entry.state == State.SUPERSEDED and entry.superseded_by and entry.superseded_by not in seen:
+            seen.add(entry.superseded_by)
+            entry = await self.entry(entry.superseded_by)
+        return entry
+
     async def active_entries(self, prefix: str | None = None, *, include_parked: bool = False) -> list[Entry]:
         """Active entries (queued/running/retrying/blocked), journal order, optionally only those whose
         path or src_path is ``prefix`` or under it. For overlays."""

@@ -11,7 +11,10 @@ import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cs3sync.cs3.types import ResourceInfo
 
 
 class Op:
@@ -212,6 +215,24 @@ class RemoteState:
     #: sha256 of a spool blob holding this exact version (read cache / offline reads).
     cached_blob: str | None = None
     updated_at: float = 0.0
+
+    @classmethod
+    def of(
+        cls, path: str, info: ResourceInfo, observed_at: float, *, presented_mtime: float | None = None
+    ) -> RemoteState:
+        """The row of what a Stat or listing said of ``path`` (the one ResourceInfo -> row mapping)."""
+        is_dir = info.type == "directory"
+        return cls(
+            path=path,
+            fileid=str(info.file_id) if info.file_id else None,
+            etag=info.etag or None,
+            size=None if is_dir else info.size,
+            mtime=info.mtime_ns / 1e9 if info.mtime_ns else None,
+            checksum=info.checksum,
+            kind="directory" if is_dir else "file",
+            presented_mtime=presented_mtime,
+            updated_at=observed_at,
+        )
 
 
 @dataclass(frozen=True)
