@@ -18,6 +18,11 @@ def normalize_path(path: str) -> str:
     return norm
 
 
+def parent_path(path: str) -> str:
+    """The parent of a normalised path ("" for the root): the ``parent`` column of ``remote_state``."""
+    return posixpath.dirname(path) if path != "/" else ""
+
+
 def path_key(path: str) -> str:
     """The key stored in ``entry_paths``: the path with a trailing '/'. Two paths are the same, an
     ancestor or a descendant of each other exactly when one key is a prefix of the other ('/a/' is not

@@ -45,7 +45,7 @@ async def _delete_old_entries(journal: Journal, batch: int, max_batches: int | N
     batches = 0
     cutoff = journal.now() - journal.retention_seconds
     while max_batches is None or batches < max_batches:
-        async with journal._tx(control=True) as conn:
+        async with journal.transaction(control=True) as conn:
             cap = await fetchall(
                 conn,
                 f"SELECT id FROM entries WHERE state IN ({_TERMINAL_SQL}) ORDER BY id DESC LIMIT 1 OFFSET ?",
@@ -75,13 +75,13 @@ def _old_enough(path: Path, cutoff: float) -> bool:
 
 async def _unlink_unreferenced_blobs(journal: Journal) -> int:
     cutoff = journal.now() - journal.blob_grace_seconds
-    rows = await journal._read("SELECT sha256 FROM blobs WHERE refcount <= 0")
+    rows = await journal.read("SELECT sha256 FROM blobs WHERE refcount <= 0")
     shas = [r[0] for r in rows if not journal.is_pinned(r[0])]
     old = [s for s in shas if await anyio.to_thread.run_sync(_old_enough, journal.blob_path(s), cutoff)]
     if not old:
         return 0
     gone: list[str] = []
-    async with journal._tx(control=True) as conn:
+    async with journal.transaction(control=True) as conn:
         for sha in old:
             # Re-checked inside the transaction: a row may have referenced it meanwhile.
             cursor = await conn.execute("DELETE FROM blobs WHERE sha256 = ? AND refcount <= 0", (sha,))
@@ -93,8 +93,8 @@ async def _unlink_unreferenced_blobs(journal: Journal) -> int:
 async def _remove_stray_files(journal: Journal) -> int:
     """tmp files, blob files without a row, staging files without a row — all past the grace period."""
     cutoff = journal.now() - journal.blob_grace_seconds
-    known = {r[0] for r in await journal._read("SELECT sha256 FROM blobs")}
-    staged = {r[0] for r in await journal._read("SELECT file FROM upload_staging")}
+    known = {r[0] for r in await journal.read("SELECT sha256 FROM blobs")}
+    staged = {r[0] for r in await journal.read("SELECT file FROM upload_staging")}
     spool = journal.spool
 
     def candidates() -> list[Path]:
@@ -129,21 +129,21 @@ async def _remove_stray_files(journal: Journal) -> int:
 
 async def _expire_staging(journal: Journal) -> int:
     cutoff = journal.now() - journal.staging_expiry_seconds
-    rows = await journal._read("SELECT path FROM upload_staging WHERE updated_at < ?", (cutoff,))
+    rows = await journal.read("SELECT path FROM upload_staging WHERE updated_at < ?", (cutoff,))
     if not rows:
         return 0
     if journal.owner:
         for (path,) in rows:
-            await journal._staging.drop(path)
+            await journal.staging_area.drop(path)
     else:
-        async with journal._tx(control=True) as conn:
+        async with journal.transaction(control=True) as conn:
             await conn.execute("DELETE FROM upload_staging WHERE updated_at < ?", (cutoff,))
         # The files become strays and go with the grace period.
     return len(rows)
 
 
 async def _trim_events(journal: Journal) -> int:
-    async with journal._tx(control=True) as conn:
+    async with journal.transaction(control=True) as conn:
         cursor = await conn.execute(
             "DELETE FROM events WHERE id <= (SELECT max(id) FROM events) - ?", (journal.events_max,)
         )
@@ -153,7 +153,7 @@ async def _trim_events(journal: Journal) -> int:
 async def _compact_manifest(journal: Journal) -> None:
     """Rewrite the manifest with one line per still-pending or parked entry. Under the write lock, so no
     enqueue appends meanwhile."""
-    async with journal._tx() as conn:
+    async with journal.transaction() as conn:
         rows = await fetchall(
             conn, f"SELECT * FROM entries WHERE state IN ({_KEEP_IN_MANIFEST_SQL}) ORDER BY id"
         )

@@ -53,7 +53,7 @@ class StagingArea:
         return self._locks.setdefault(path, anyio.Lock())
 
     async def _row(self, path: str) -> Any:
-        rows = await self._journal._read("SELECT * FROM upload_staging WHERE path = ?", (path,))
+        rows = await self._journal.read("SELECT * FROM upload_staging WHERE path = ?", (path,))
         return rows[0] if rows else None
 
     async def info(self, path: str) -> StagingInfo | None:
@@ -90,7 +90,7 @@ class StagingArea:
 
         await _guarded(write, file)
         now = journal.now()
-        async with journal._tx(durable=False) as conn:
+        async with journal.transaction(durable=False) as conn:
             await conn.execute("DELETE FROM upload_staging WHERE path = ?", (path,))
             await conn.execute(
                 "INSERT INTO upload_staging (path, file, size, chunks, created_at, updated_at)"
@@ -112,10 +112,10 @@ class StagingArea:
         row = await self._row(path)
         if row is None:
             raise StagingError(f"no upload in progress for {path}: start again at chunk 1")
-        recorded = await journal._read(
+        recorded = await journal.read(
             "SELECT offset, length FROM upload_staging_chunks WHERE path = ? AND chunk = ?", (path, chunk)
         )
-        has_last = await journal._read(
+        has_last = await journal.read(
             "SELECT 1 FROM upload_staging_chunks WHERE path = ? AND chunk = ?", (path, LAST_CHUNK)
         )
         file = journal.spool.staging / row["file"]
@@ -151,7 +151,7 @@ class StagingArea:
         now = journal.now()
         size = end if truncate else max(row["size"], end)
         chunks = row["chunks"] if chunk == LAST_CHUNK else max(row["chunks"], chunk)
-        async with journal._tx(durable=False) as conn:
+        async with journal.transaction(durable=False) as conn:
             if truncate:
                 await conn.execute(
                     "DELETE FROM upload_staging_chunks WHERE path = ? AND offset > ?", (path, offset)
@@ -195,7 +195,7 @@ class StagingArea:
                 sha = await anyio.to_thread.run_sync(_hash_file, file)
             # Durable before it becomes a blob: the last chunk's reply acknowledges the whole upload.
             await journal.spool.install_file(file, sha)
-            async with journal._tx() as conn:
+            async with journal.transaction() as conn:
                 await conn.execute("DELETE FROM upload_staging WHERE path = ?", (path,))
         return Blob(sha256=sha, size=row["size"], path=journal.blob_path(sha))
 
@@ -207,7 +207,7 @@ class StagingArea:
 
     async def _drop_locked(self, path: str, row: Any) -> None:
         journal = self._journal
-        async with journal._tx() as conn:
+        async with journal.transaction() as conn:
             await conn.execute("DELETE FROM upload_staging WHERE path = ?", (path,))
         self._hashers.pop(path, None)
         with contextlib.suppress(OSError):

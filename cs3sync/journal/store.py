@@ -13,7 +13,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import posixpath
 import sqlite3
 import sys
 import time
@@ -27,8 +26,9 @@ import anyio
 import anyio.to_thread
 
 from cs3sync.journal import coalesce, db, ownership, schema
+from cs3sync.journal.checkpoints import Checkpoints
 from cs3sync.journal.crash import crash_point
-from cs3sync.journal.db import fetchall
+from cs3sync.journal.db import convert_rows, fetchall
 from cs3sync.journal.errors import (
     InvalidTransition,
     JournalError,
@@ -42,6 +42,7 @@ from cs3sync.journal.fs import (
     ensure_private_dir,
 )
 from cs3sync.journal.paths import is_same_or_related, normalize_path, path_key, path_rows
+from cs3sync.journal.remote import RemoteStates
 from cs3sync.journal.spool import Spool
 from cs3sync.journal.staging import StagingArea
 from cs3sync.journal.types import (
@@ -59,6 +60,7 @@ from cs3sync.journal.types import (
     Stats,
     UploadRecord,
 )
+from cs3sync.journal.uploads import UploadSessions
 
 #: Saves at least this big are flagged ``large`` (claimed by the large-upload workers).
 DEFAULT_LARGE_THRESHOLD = 16 * 1024 * 1024
@@ -131,10 +133,6 @@ def _staging_key(path: str, client: str) -> str:
     return f"{path}\n{client}" if client else path
 
 
-def _parent(path: str) -> str:
-    return posixpath.dirname(path) if path != "/" else ""
-
-
 class Journal:
     """The operation journal. Create with ``await Journal.open(...)``; use as an async context manager."""
 
@@ -169,10 +167,14 @@ class Journal:
         self.events_max = events_max
         self.blob_grace_seconds = blob_grace_seconds
         self._wlock = anyio.Lock()
-        self._synchronous = "FULL"  # the writer connection's current PRAGMA synchronous (see _tx)
+        self._synchronous = "FULL"  # the writer connection's current PRAGMA synchronous (see transaction)
         #: Blobs stored by this process but not yet referenced by a row: protected from gc.
         self._pins: Counter[str] = Counter()
-        self._staging = StagingArea(self)
+        self.staging_area = StagingArea(self)
+        # The journal's parts, each on this unit of work; the methods below delegate to them.
+        self.remote = RemoteStates(self)
+        self.checkpoint_rows = Checkpoints(self)
+        self.uploads = UploadSessions(self)
         self._closed = False
         #: Group commit: enqueues waiting for a transaction, and the lock of the one that commits them.
         self._waiting: list[_Enqueue] = []
@@ -334,9 +336,11 @@ class Journal:
         """The pid of the live owner process (ours if we own it), without touching the lock."""
         return os.getpid() if self.owner else ownership.owner_alive(self.dir / "journal.lock")
 
-    # ================================================================ transactions
+    # ================================================================ unit of work
+    # `transaction` and `read` are the public unit of work the journal's parts (staging, retention,
+    # remote state, checkpoints, upload sessions) build on.
     @contextlib.asynccontextmanager
-    async def _tx(
+    async def transaction(
         self, *, control: bool = False, durable: bool = True
     ) -> AsyncIterator[aiosqlite.Connection]:
         """One ``BEGIN IMMEDIATE ... COMMIT`` under the write lock. Shielded from cancellation, so a
@@ -389,10 +393,11 @@ class Journal:
                         await conn.close()
 
     async def _execute_control(self, sql: str, params: Iterable[Any]) -> None:
-        async with self._tx(control=True) as conn:
+        async with self.transaction(control=True) as conn:
             await conn.execute(sql, tuple(params))
 
-    async def _read(self, sql: str, params: Iterable[Any] | Mapping[str, Any] = ()) -> list[sqlite3.Row]:
+    async def read(self, sql: str, params: Iterable[Any] | Mapping[str, Any] = ()) -> list[sqlite3.Row]:
+        """Every row of one query, on the reader connection (never waits for the writer)."""
         if self._closed:
             raise JournalError("the journal is closed")
         p = params if isinstance(params, Mapping) else tuple(params)
@@ -434,7 +439,8 @@ class Journal:
         self._pins[blob.sha256] += 1
         return blob
 
-    def _unpin(self, sha: str | None) -> None:
+    def unpin(self, sha: str | None) -> None:
+        """Release the hold an enqueue or a checkpoint took on a blob it just stored (gc may then drop it)."""
         if sha and self._pins[sha] > 0:
             self._pins[sha] -= 1
             if not self._pins[sha]:
@@ -444,7 +450,8 @@ class Journal:
         return self._pins[sha] > 0
 
     @staticmethod
-    async def _ensure_blob_row(conn: aiosqlite.Connection, sha: str, size: int, now: float) -> None:
+    async def ensure_blob_row(conn: aiosqlite.Connection, sha: str, size: int, now: float) -> None:
+        """The ``blobs`` row of a spool blob, inside a transaction (refcount 0 until an entry uses it)."""
         await conn.execute(
             "INSERT INTO blobs (sha256, size, refcount, created_at) VALUES (?, ?, 0, ?)"
             " ON CONFLICT (sha256) DO NOTHING",
@@ -528,7 +535,7 @@ class Journal:
         so an error stays with its own request."""
         with anyio.CancelScope(shield=True):
             try:
-                async with self._tx() as conn:
+                async with self.transaction() as conn:
                     rows, records = [], []
                     for request in batch:
                         row, lines = await self._insert_entry(conn, request)
@@ -547,7 +554,7 @@ class Journal:
             crash_point("committed")
             for request, row in zip(batch, rows, strict=True):
                 if request.blob is not None:
-                    self._unpin(request.blob.sha256)
+                    self.unpin(request.blob.sha256)
                 request.entry, request.done = Entry.from_row(row), True
 
     async def _insert_entry(
@@ -565,7 +572,7 @@ class Journal:
         base_etag, base_fileid = request.base_etag, request.base_fileid
         size = blob.size if blob is not None else None
         if blob is not None:
-            await self._ensure_blob_row(conn, blob.sha256, blob.size, now)
+            await self.ensure_blob_row(conn, blob.sha256, blob.size, now)
         plan = await coalesce.plan(conn, op, path, src)
         if plan.inherit_base:
             base_etag, base_fileid = plan.base_etag, plan.base_fileid
@@ -666,7 +673,7 @@ class Journal:
             "expires": now + lease_seconds,
             "large": None if large is None else int(large),
         }
-        async with self._tx(durable=False) as conn:
+        async with self.transaction(durable=False) as conn:
             await conn.execute(
                 """UPDATE entries SET state = 'queued', needs_check = 1, lease_owner = NULL,
                        lease_expires = NULL, updated_at = :now
@@ -690,7 +697,7 @@ class Journal:
     async def renew_lease(self, entry_id: int, worker_id: str, *, lease_seconds: float = 300.0) -> bool:
         """Extend a running entry's lease. False if the entry is no longer ours."""
         now = self.now()
-        async with self._tx(durable=False) as conn:
+        async with self.transaction(durable=False) as conn:
             cursor = await conn.execute(
                 "UPDATE entries SET lease_expires = ?, updated_at = ?"
                 " WHERE id = ? AND state = 'running' AND lease_owner = ?",
@@ -716,7 +723,7 @@ class Journal:
         now = self.now()
         values = {**sets, "updated_at": now}
         assignments = ", ".join(f"{column} = :{column}" for column in values)
-        async with self._tx(control=control, durable=durable) as conn:
+        async with self.transaction(control=control, durable=durable) as conn:
             current = await fetchall(conn, "SELECT * FROM entries WHERE id = ?", (entry_id,))
             if not current:
                 raise UnknownEntry(entry_id)
@@ -755,7 +762,7 @@ class Journal:
             await conn.execute("DELETE FROM uploads WHERE entry_id = ?", (entry_id,))
             if remote is not None:
                 cached = row["blob"] if cache_blob and row["blob"] else remote.cached_blob
-                await self._upsert_remote(conn, remote, cached)
+                await self.remote.upsert(conn, remote, cached)
 
         entry = await self._transition(
             entry_id,
@@ -839,7 +846,7 @@ class Journal:
         Returns how many."""
         if reason not in BlockedReason.ALL:
             raise ValueError(f"unknown blocked reason {reason!r}")
-        async with self._tx(durable=False) as conn:
+        async with self.transaction(durable=False) as conn:
             cursor = await conn.execute(
                 """UPDATE entries SET state = 'blocked', blocked_reason = ?, updated_at = ?,
                        last_error = coalesce(?, last_error), last_error_kind = CASE WHEN ? IS NULL
@@ -853,7 +860,7 @@ class Journal:
 
     async def unblock(self, reason: str | None = None) -> int:
         """blocked(reason) -> queued for every such entry (all reasons if None). Returns how many."""
-        async with self._tx(durable=False) as conn:
+        async with self.transaction(durable=False) as conn:
             cursor = await conn.execute(
                 """UPDATE entries SET state = 'queued', blocked_reason = NULL, next_attempt_at = NULL,
                        updated_at = ?
@@ -900,7 +907,7 @@ class Journal:
         extra = {**current.extra, "merge": dict(merge)}
 
         async def hook(conn: aiosqlite.Connection, row: sqlite3.Row) -> None:
-            await self._ensure_blob_row(conn, blob.sha256, blob.size, self.now())
+            await self.ensure_blob_row(conn, blob.sha256, blob.size, self.now())
             await conn.execute("DELETE FROM uploads WHERE entry_id = ?", (entry_id,))
             record = {
                 "v": 1, "id": entry_id, "op": Op.SAVE, "path": row["path"], "src": None, "blob": blob.sha256,
@@ -926,7 +933,7 @@ class Journal:
             message=str(merge.get("message") or ""),
             conn_hook=hook,
         )
-        self._unpin(blob.sha256)
+        self.unpin(blob.sha256)
         return entry
 
     async def note_merge(self, entry_id: int, merge: Mapping[str, Any]) -> Entry:
@@ -975,7 +982,7 @@ class Journal:
     async def _recover(self) -> None:
         """At owner start: nothing is running, whatever the rows say."""
         now = self.now()
-        async with self._tx() as conn:
+        async with self.transaction() as conn:
             cursor = await conn.execute(
                 """UPDATE entries SET state = 'queued', needs_check = 1, lease_owner = NULL,
                        lease_expires = NULL, updated_at = ? WHERE state = 'running'""",
@@ -1030,7 +1037,7 @@ class Journal:
     async def _refuse_if_newer(self, entry: Entry) -> None:
         """InvalidTransition if a later live command touches the same path: re-applying ``entry`` would
         put an older command over it."""
-        newer = await self._read(
+        newer = await self.read(
             "SELECT id, path, src_path FROM entries"
             " WHERE id > ? AND state NOT IN ('superseded', 'cancelled')",
             (entry.id,),
@@ -1094,7 +1101,7 @@ class Journal:
         await self._manifest_end([entry_id], "resolved")
         return entry
 
-    # ================================================================ uploads
+    # ======================================= uploads: delegated to journal/uploads.py
     async def record_upload_session(
         self,
         entry_id: int,
@@ -1109,62 +1116,37 @@ class Journal:
         checksum: str | None = None,
         endpoint: str | None = None,
     ) -> UploadRecord:
-        """Persist (replace) the upload session of an entry, right after InitiateFileUpload. The reset
-        count survives replacement."""
-        now = self.now()
-        async with self._tx(durable=False) as conn:
-            rows = await fetchall(conn,
-                """INSERT INTO uploads (entry_id, protocol, endpoint, url, token, token_expires, total,
-                       chunk_size, offset, sent, checksum, updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT (entry_id) DO UPDATE SET protocol = excluded.protocol,
-                       endpoint = excluded.endpoint, url = excluded.url, token = excluded.token,
-                       token_expires = excluded.token_expires, total = excluded.total,
-                       chunk_size = excluded.chunk_size, offset = excluded.offset, sent = excluded.sent,
-                       checksum = excluded.checksum, updated_at = excluded.updated_at
-                   RETURNING *""",
-                (entry_id, protocol, endpoint, url, token, token_expires, total, chunk_size, offset, offset,
-                 checksum, now),
-            )  # fmt: skip
-        return _upload(rows[0])
+        return await self.uploads.record_upload_session(
+            entry_id,
+            protocol=protocol,
+            url=url,
+            token=token,
+            token_expires=token_expires,
+            total=total,
+            chunk_size=chunk_size,
+            offset=offset,
+            checksum=checksum,
+            endpoint=endpoint,
+        )
 
     async def update_upload(
         self, entry_id: int, *, offset: int | None = None, sent: int | None = None
     ) -> None:
-        """Record a confirmed offset (after each tus PATCH) and/or best-effort progress ``sent``."""
-        async with self._tx(durable=False) as conn:
-            await conn.execute(
-                """UPDATE uploads SET offset = coalesce(?, offset),
-                       sent = max(coalesce(?, sent), coalesce(?, offset)), updated_at = ?
-                   WHERE entry_id = ?""",
-                (offset, sent, offset, self.now(), entry_id),
-            )
+        return await self.uploads.update_upload(entry_id, offset=offset, sent=sent)
 
     async def reset_upload(self, entry_id: int) -> UploadRecord | None:
-        """Forget the session (the engine must initiate again): url and token cleared, offsets 0,
-        ``resets += 1``. `upload_session` then returns a record with ``url == ""``."""
-        async with self._tx(durable=False) as conn:
-            rows = await fetchall(
-                conn,
-                """UPDATE uploads SET url = '', token = NULL, token_expires = NULL, offset = 0, sent = 0,
-                       resets = resets + 1, updated_at = ? WHERE entry_id = ? RETURNING *""",
-                (self.now(), entry_id),
-            )
-        return _upload(rows[0]) if rows else None
+        return await self.uploads.reset_upload(entry_id)
 
     async def upload_session(self, entry_id: int) -> UploadRecord | None:
-        """The recorded session of an entry, if any (``url == ""`` after a reset: initiate again)."""
-        rows = await self._read("SELECT * FROM uploads WHERE entry_id = ?", (entry_id,))
-        return _upload(rows[0]) if rows else None
+        return await self.uploads.upload_session(entry_id)
 
     async def upload_sessions(self) -> list[UploadRecord]:
-        """All recorded sessions (for progress)."""
-        return [_upload(r) for r in await self._read("SELECT * FROM uploads ORDER BY entry_id")]
+        return await self.uploads.upload_sessions()
 
     # ================================================================ queries
     async def entry(self, entry_id: int) -> Entry:
         """One entry (raises `UnknownEntry`)."""
-        rows = await self._read("SELECT * FROM entries WHERE id = ?", (entry_id,))
+        rows = await self.read("SELECT * FROM entries WHERE id = ?", (entry_id,))
         if not rows:
             raise UnknownEntry(entry_id)
         return Entry.from_row(rows[0])
@@ -1210,12 +1192,12 @@ class Journal:
         sql = f"SELECT * FROM entries WHERE {' AND '.join(where)} ORDER BY id {order}"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return await _convert(await self._read(sql, params), Entry.from_row)
+        return await convert_rows(await self.read(sql, params), Entry.from_row)
 
     async def merged_saves(self, limit: int = 10) -> list[Entry]:
         """The latest saves that were merged with a foreign change (`rebase_save`), newest first, while
         retention keeps them."""
-        rows = await self._read(
+        rows = await self.read(
             "SELECT * FROM entries WHERE state = 'done' AND op = 'save' AND extra LIKE '%\"merge\"%'"
             " AND json_extract(extra, '$.merge.merged') = 1 ORDER BY id DESC LIMIT ?",
             (int(limit),),
@@ -1225,20 +1207,20 @@ class Journal:
     async def counts(self) -> dict[str, int]:
         """Number of entries by state (every state present, zeros included)."""
         counts = dict.fromkeys(sorted(State.ALL), 0)
-        for state, n in await self._read("SELECT state, count(*) FROM entries GROUP BY state"):
+        for state, n in await self.read("SELECT state, count(*) FROM entries GROUP BY state"):
             counts[state] = n
         return counts
 
     async def stats(self) -> Stats:
         """Counts, oldest pending, bytes to upload, blocked by reason."""
         counts = await self.counts()
-        oldest = await self._read(f"SELECT min(created_at) FROM entries WHERE state IN ({_ACTIVE_SQL})")
-        pending = await self._read(
+        oldest = await self.read(f"SELECT min(created_at) FROM entries WHERE state IN ({_ACTIVE_SQL})")
+        pending = await self.read(
             f"""SELECT coalesce(sum(max(0, e.size - coalesce(u.offset, 0))), 0) FROM entries e
                 LEFT JOIN uploads u ON u.entry_id = e.id
                 WHERE e.state IN ({_ACTIVE_SQL}) AND e.op IN ({_CONTENT_OPS_SQL}) AND e.size IS NOT NULL"""
         )
-        blocked = await self._read(
+        blocked = await self.read(
             "SELECT blocked_reason, count(*) FROM entries WHERE state = 'blocked' GROUP BY blocked_reason"
         )
         return Stats(
@@ -1250,7 +1232,7 @@ class Journal:
 
     async def next_wakeup(self) -> float | None:
         """Earliest time a ``retrying`` entry becomes runnable or a lease expires (None: nothing)."""
-        rows = await self._read(
+        rows = await self.read(
             """SELECT min(t) FROM (
                    SELECT min(next_attempt_at) AS t FROM entries WHERE state = 'retrying'
                    UNION ALL SELECT min(lease_expires) FROM entries WHERE state = 'running')"""
@@ -1259,7 +1241,7 @@ class Journal:
 
     async def has_runnable(self, *, large: bool | None = None) -> bool:
         """Whether `claim` would return something now (ignores ``paused``)."""
-        rows = await self._read(
+        rows = await self.read(
             _RUNNABLE_SQL, {"now": self.now(), "large": None if large is None else int(large)}
         )
         return bool(rows)
@@ -1276,57 +1258,19 @@ class Journal:
             return {"db": db}
 
         result = await anyio.to_thread.run_sync(sizes)
-        rows = await self._read("SELECT coalesce(sum(size), 0), count(*) FROM blobs")
+        rows = await self.read("SELECT coalesce(sum(size), 0), count(*) FROM blobs")
         result.update(spool=int(rows[0][0]), blobs=int(rows[0][1]))
         return result
 
-    # ================================================================ remote state
+    # ======================================= remote: delegated to journal/remote.py
     async def remote_state(self, path: str) -> RemoteState | None:
-        rows = await self._read("SELECT * FROM remote_state WHERE path = ?", (normalize_path(path),))
-        return _remote(rows[0]) if rows else None
+        return await self.remote.remote_state(path)
 
     async def remote_children(self, dir_path: str) -> list[RemoteState]:
-        """Direct children of ``dir_path`` we know of."""
-        rows = await self._read(
-            "SELECT * FROM remote_state WHERE parent = ? AND path != ? ORDER BY path",
-            (normalize_path(dir_path), "/"),
-        )
-        return await _convert(rows, _remote)
+        return await self.remote.remote_children(dir_path)
 
     async def put_remote_state(self, state: RemoteState) -> None:
-        """Upsert. A changed etag drops ``presented_mtime`` and ``cached_blob`` unless the new row
-        carries them."""
-        async with self._tx(durable=False) as conn:
-            await self._upsert_remote(conn, state, state.cached_blob)
-        self._unpin(state.cached_blob)
-
-    async def _upsert_remote(
-        self, conn: aiosqlite.Connection, state: RemoteState, cached: str | None
-    ) -> None:
-        path = normalize_path(state.path)
-        now = self.now()
-        if cached is not None:
-            size = (
-                state.size
-                if state.size is not None
-                else await anyio.to_thread.run_sync(lambda: self.blob_path(cached).stat().st_size)
-            )
-            await self._ensure_blob_row(conn, cached, size, now)
-        await conn.execute(
-            """INSERT INTO remote_state (path, parent, fileid, etag, size, mtime, checksum, kind,
-                   presented_mtime, cached_blob, updated_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-               ON CONFLICT (path) DO UPDATE SET fileid = excluded.fileid, etag = excluded.etag,
-                   size = excluded.size, mtime = excluded.mtime, checksum = excluded.checksum,
-                   kind = excluded.kind, updated_at = excluded.updated_at,
-                   presented_mtime = CASE WHEN excluded.presented_mtime IS NOT NULL
-                       THEN excluded.presented_mtime WHEN remote_state.etag IS excluded.etag
-                       THEN remote_state.presented_mtime END,
-                   cached_blob = CASE WHEN excluded.cached_blob IS NOT NULL THEN excluded.cached_blob
-                       WHEN remote_state.etag IS excluded.etag THEN remote_state.cached_blob END""",
-            (path, _parent(path), state.fileid, state.etag, state.size, state.mtime, state.checksum,
-             state.kind, state.presented_mtime, cached, now),
-        )  # fmt: skip
+        return await self.remote.put_remote_state(state)
 
     async def observe_remote(
         self,
@@ -1335,120 +1279,21 @@ class Journal:
         gone: Iterable[tuple[str, float]] = (),
         listed: Iterable[tuple[str, float, Iterable[str]]] = (),
     ) -> None:
-        """Record what reads saw on the storage, in one transaction (the contents manager's Stats and
-        listings, for offline reads). Each observation carries its time in ``updated_at``; a row written
-        later (e.g. by the engine after applying a command) is never overwritten by an older read.
-        ``gone``: (path, observed_at) that the storage reported missing (the row and its descendants
-        go). ``listed``: (folder, observed_at, names of the children the listing held): known children
-        that the listing no longer holds go (a child it holds stays, whether or not it is in
-        ``states``: reads record only what changed). A changed etag drops
-        ``presented_mtime``/``cached_blob`` as in `put_remote_state`."""
-        rows = [(normalize_path(s.path), s) for s in states]
-        gone, listed = list(gone), list(listed)
-        if not rows and not gone and not listed:
-            return
-        # One statement per kind (executemany): a 1,000-entry listing is one round trip to the writer
-        # thread, not 1,000 awaits each resolved on the event loop.
-        async with self._tx(durable=False) as conn:
-            if gone:
-                await conn.executemany(
-                    """DELETE FROM remote_state WHERE (path = ? OR substr(path, 1, length(?)) = ?)
-                       AND updated_at <= ?""",
-                    [
-                        (path, path_key(path), path_key(path), observed)
-                        for path, observed in ((normalize_path(p), o) for p, o in gone)
-                    ],
-                )
-            stale: list[str] = []
-            for folder, observed, names in listed:
-                folder = normalize_path(folder)
-                present = {posixpath.join(folder, name) for name in names}
-                known = await fetchall(
-                    conn,
-                    "SELECT path FROM remote_state WHERE parent = ? AND path != '/' AND updated_at <= ?",
-                    (folder, observed),
-                )
-                stale += [r[0] for r in known if r[0] not in present]
-            if stale:
-                await conn.executemany(
-                    "DELETE FROM remote_state WHERE path = ? OR substr(path, 1, length(?)) = ?",
-                    [(old, path_key(old), path_key(old)) for old in stale],
-                )
-            if rows:
-                now = self.now()
-                await conn.executemany(
-                    """INSERT INTO remote_state (path, parent, fileid, etag, size, mtime, checksum, kind,
-                           presented_mtime, updated_at)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                       ON CONFLICT (path) DO UPDATE SET fileid = excluded.fileid, etag = excluded.etag,
-                           size = excluded.size, mtime = excluded.mtime, checksum = excluded.checksum,
-                           kind = excluded.kind, updated_at = excluded.updated_at,
-                           presented_mtime = CASE WHEN excluded.presented_mtime IS NOT NULL
-                               THEN excluded.presented_mtime WHEN remote_state.etag IS excluded.etag
-                               THEN remote_state.presented_mtime END,
-                           cached_blob = CASE WHEN remote_state.etag IS excluded.etag
-                               THEN remote_state.cached_blob END
-                       WHERE excluded.updated_at >= remote_state.updated_at""",
-                    [
-                        (path, _parent(path), s.fileid, s.etag, s.size, s.mtime, s.checksum, s.kind,
-                         s.presented_mtime, s.updated_at or now)
-                        for path, s in rows
-                    ],
-                )  # fmt: skip
+        return await self.remote.observe_remote(states, gone=gone, listed=listed)
 
     async def delete_remote_state(self, path: str, *, recursive: bool = True) -> None:
-        path = normalize_path(path)
-        async with self._tx(durable=False) as conn:
-            await conn.execute(
-                "DELETE FROM remote_state WHERE path = ? OR (? AND substr(path, 1, length(?)) = ?)",
-                (path, int(recursive), path_key(path), path_key(path)),
-            )
+        return await self.remote.delete_remote_state(path, recursive=recursive)
 
     async def move_remote_state(self, src: str, dst: str) -> None:
-        """Re-key ``src`` and everything under it to ``dst`` (after a rename)."""
-        src, dst = normalize_path(src), normalize_path(dst)
-        key = path_key(src)
-        async with self._tx(durable=False) as conn:
-            await conn.execute(
-                "DELETE FROM remote_state WHERE path = ? OR substr(path, 1, length(?)) = ?",
-                (dst, path_key(dst), path_key(dst)),
-            )
-            rows = await fetchall(
-                conn,
-                "SELECT path FROM remote_state WHERE path = ? OR substr(path, 1, length(?)) = ?",
-                (src, key, key),
-            )
-            for (old,) in rows:
-                new = dst + old[len(src) :]
-                await conn.execute(
-                    "UPDATE remote_state SET path = ?, parent = ?, updated_at = ? WHERE path = ?",
-                    (new, _parent(new), self.now(), old),
-                )
+        return await self.remote.move_remote_state(src, dst)
 
     async def presented_mtime(self, path: str, etag: str) -> float | None:
-        """The last_modified we presented for this exact etag, or None (etag changed / unknown)."""
-        rows = await self._read(
-            "SELECT presented_mtime FROM remote_state WHERE path = ? AND etag = ?",
-            (normalize_path(path), etag),
-        )
-        return rows[0][0] if rows else None
+        return await self.remote.presented_mtime(path, etag)
 
     async def set_presented_mtime(self, path: str, etag: str, mtime: float) -> None:
-        """Remember the last_modified presented for ``etag`` (upserts remote_state; a different stored
-        etag is replaced and its cached blob dropped)."""
-        path = normalize_path(path)
-        async with self._tx(durable=False) as conn:
-            await conn.execute(
-                """INSERT INTO remote_state (path, parent, etag, presented_mtime, updated_at)
-                   VALUES (?, ?, ?, ?, ?)
-                   ON CONFLICT (path) DO UPDATE SET presented_mtime = excluded.presented_mtime,
-                       cached_blob = CASE WHEN remote_state.etag IS excluded.etag
-                           THEN remote_state.cached_blob END,
-                       etag = excluded.etag, updated_at = excluded.updated_at""",
-                (path, _parent(path), etag, mtime, self.now()),
-            )
+        return await self.remote.set_presented_mtime(path, etag, mtime)
 
-    # ================================================================ checkpoints
+    # ======================================= checkpoint_rows: delegated to journal/checkpoints.py
     async def add_checkpoint(
         self,
         path: str,
@@ -1458,65 +1303,24 @@ class Journal:
         remote_path: str | None = None,
         entry_id: int | None = None,
     ) -> CheckpointRow:
-        """Record a snapshot of ``path`` (its bytes in ``blob``). Replaces a checkpoint of the same id."""
-        path = normalize_path(path)
-        now = self.now()
-        async with self._tx() as conn:
-            await self._ensure_blob_row(conn, blob.sha256, blob.size, now)
-            rows = await fetchall(
-                conn,
-                """INSERT INTO checkpoints
-                       (path, checkpoint_id, blob, size, remote_path, entry_id, created_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT (path, checkpoint_id) DO UPDATE SET blob = excluded.blob,
-                       size = excluded.size, remote_path = excluded.remote_path,
-                       entry_id = excluded.entry_id, created_at = excluded.created_at
-                   RETURNING *""",
-                (path, checkpoint_id, blob.sha256, blob.size, remote_path, entry_id, now),
-            )
-        self._unpin(blob.sha256)
-        return _checkpoint(rows[0])
+        return await self.checkpoint_rows.add_checkpoint(
+            path, checkpoint_id, blob, remote_path=remote_path, entry_id=entry_id
+        )
 
     async def set_checkpoint_entry(self, path: str, checkpoint_id: str, entry_id: int) -> None:
-        """Link a checkpoint row to the command that uploads it."""
-        async with self._tx() as conn:
-            await conn.execute(
-                "UPDATE checkpoints SET entry_id = ? WHERE path = ? AND checkpoint_id = ?",
-                (entry_id, normalize_path(path), checkpoint_id),
-            )
+        return await self.checkpoint_rows.set_checkpoint_entry(path, checkpoint_id, entry_id)
 
     async def checkpoints(self, path: str) -> list[CheckpointRow]:
-        rows = await self._read(
-            "SELECT * FROM checkpoints WHERE path = ? ORDER BY created_at, checkpoint_id",
-            (normalize_path(path),),
-        )
-        return [_checkpoint(r) for r in rows]
+        return await self.checkpoint_rows.checkpoints(path)
 
     async def delete_checkpoint(self, path: str, checkpoint_id: str) -> None:
-        async with self._tx() as conn:
-            await conn.execute(
-                "DELETE FROM checkpoints WHERE path = ? AND checkpoint_id = ?",
-                (normalize_path(path), checkpoint_id),
-            )
+        return await self.checkpoint_rows.delete_checkpoint(path, checkpoint_id)
 
     async def delete_checkpoints(self, path: str) -> None:
-        """Drop the checkpoints of ``path`` and everything under it (after a delete)."""
-        path = normalize_path(path)
-        async with self._tx() as conn:
-            await conn.execute(
-                "DELETE FROM checkpoints WHERE path = ? OR substr(path, 1, length(?)) = ?",
-                (path, path_key(path), path_key(path)),
-            )
+        return await self.checkpoint_rows.delete_checkpoints(path)
 
     async def move_checkpoints(self, src: str, dst: str) -> None:
-        """Re-key the checkpoints of ``src`` (and under it) to ``dst``."""
-        src, dst = normalize_path(src), normalize_path(dst)
-        async with self._tx() as conn:
-            await conn.execute(
-                """UPDATE OR REPLACE checkpoints SET path = ? || substr(path, length(?) + 1)
-                   WHERE path = ? OR substr(path, 1, length(?)) = ?""",
-                (dst, src, src, path_key(src), path_key(src)),
-            )
+        return await self.checkpoint_rows.move_checkpoints(src, dst)
 
     # ================================================================ staging (JupyterLab chunks)
     async def stage_chunk(self, path: str, chunk: int, data: bytes, client: str = "") -> StagingInfo:
@@ -1526,29 +1330,31 @@ class Journal:
         repeated chunk overwrites its own range (idempotent); a gap or a missing start raises
         `StagingError`. Costs O(len(data)). The chunk is fsynced before its offset is recorded."""
         # Without a client (a direct call, not an HTTP upload) chunk 1 simply restarts the staging.
-        return await self._staging.stage(_staging_key(path, client), chunk, data, refuse_busy=bool(client))
+        return await self.staging_area.stage(
+            _staging_key(path, client), chunk, data, refuse_busy=bool(client)
+        )
 
     async def finish_staging(self, path: str, client: str = "") -> Blob:
         """Turn the staged upload of ``path`` into a normal spool blob (then `enqueue` a save with it)."""
-        blob = await self._staging.finish(_staging_key(path, client))
+        blob = await self.staging_area.finish(_staging_key(path, client))
         self._pins[blob.sha256] += 1
         return blob
 
     async def staging(self, path: str, client: str = "") -> StagingInfo | None:
-        return await self._staging.info(_staging_key(path, client))
+        return await self.staging_area.info(_staging_key(path, client))
 
     async def drop_staging(self, path: str, client: str = "") -> None:
-        await self._staging.drop(_staging_key(path, client))
+        await self.staging_area.drop(_staging_key(path, client))
 
     # ================================================================ control, events, gc
     async def meta(self) -> dict[str, str]:
         """The ``meta`` table (``schema_version``, ``account``, ...)."""
-        return {r[0]: r[1] for r in await self._read("SELECT key, value FROM meta")}
+        return {r[0]: r[1] for r in await self.read("SELECT key, value FROM meta")}
 
     async def set_meta(self, key: str, value: str) -> None:
         if key == "schema_version":
             raise ValueError("schema_version is managed by migrations")
-        async with self._tx() as conn:
+        async with self.transaction() as conn:
             await conn.execute(
                 "INSERT INTO meta (key, value) VALUES (?, ?)"
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -1556,7 +1362,7 @@ class Journal:
             )
 
     async def control(self) -> Control:
-        rows = await self._read("SELECT * FROM control WHERE id = 1")
+        rows = await self.read("SELECT * FROM control WHERE id = 1")
         r = rows[0]
         return Control(
             paused=bool(r["paused"]),
@@ -1588,7 +1394,7 @@ class Journal:
         if heartbeat is not None:
             sets["heartbeat"] = heartbeat
         assignments = ", ".join(f"{k} = :{k}" for k in sets)
-        async with self._tx(control=True) as conn:
+        async with self.transaction(control=True) as conn:
             await conn.execute(f"UPDATE control SET {assignments} WHERE id = 1", sets)
             if paused is not None:
                 await self._event(conn, "paused" if paused else "resumed")
@@ -1603,12 +1409,12 @@ class Journal:
         data: Mapping[str, Any] | None = None,
     ) -> None:
         """Append to the bounded `events` ring (transitions are recorded automatically)."""
-        async with self._tx() as conn:
+        async with self.transaction() as conn:
             await self._event(conn, kind, entry_id, message, data)
 
     async def events(self, *, entry_id: int | None = None, limit: int = 100) -> list[Event]:
         """Newest last."""
-        rows = await self._read(
+        rows = await self.read(
             "SELECT * FROM (SELECT * FROM events WHERE ? IS NULL OR entry_id = ? ORDER BY id DESC LIMIT ?)"
             " ORDER BY id",
             (entry_id, entry_id, limit),
@@ -1677,10 +1483,6 @@ class Journal:
         return ids
 
 
-#: Result sets with more rows are turned into values in a worker thread (~5-10 µs a row on the loop).
-CONVERT_INLINE_ROWS = 200
-
-
 def _is_disk_full(exc: BaseException) -> bool:
     """SQLite's "database or disk is full" (SQLITE_FULL), whatever statement hit it."""
     if not isinstance(exc, sqlite3.OperationalError):
@@ -1688,22 +1490,3 @@ def _is_disk_full(exc: BaseException) -> bool:
     if sys.version_info >= (3, 11):
         return exc.sqlite_errorcode == sqlite3.SQLITE_FULL
     return "database or disk is full" in str(exc)  # Python 3.10 has no error code: SQLite's own text
-
-
-async def _convert(rows: list[sqlite3.Row], fn: Callable[[sqlite3.Row], T]) -> list[T]:
-    """``[fn(r) for r in rows]``, off the event loop for big result sets (a 1,000-entry folder's
-    remote_state, a big queue)."""
-    if len(rows) < CONVERT_INLINE_ROWS:
-        return [fn(r) for r in rows]
-    return await anyio.to_thread.run_sync(lambda: [fn(r) for r in rows])
-
-
-def _record(cls: type[T]) -> Callable[[sqlite3.Row], T]:
-    """A row -> dataclass converter for tables whose columns carry the dataclass's field names."""
-    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-    return lambda r: cls(**{name: r[name] for name in names})
-
-
-_upload = _record(UploadRecord)
-_remote = _record(RemoteState)
-_checkpoint = _record(CheckpointRow)

@@ -34,7 +34,7 @@ async def test_many_offline_saves_leave_one_upload(journal: Journal) -> None:
     assert len(active) == 1
     assert active[0].base_etag == "e0"
     assert (await journal.counts())[State.SUPERSEDED] == 199
-    blobs = await journal._read("SELECT count(*) FROM blobs WHERE refcount > 0")
+    blobs = await journal.read("SELECT count(*) FROM blobs WHERE refcount > 0")
     assert blobs[0][0] == 1
 
 
