@@ -39,6 +39,7 @@ from .auth import Clock
 from .config import CS3Config
 from .downloads import DownloadStream
 from .gateway import Gateway
+from .parts import Target
 from .retry import Sleep, retry_idempotent
 from .transfer import DataPlane, Source
 from .types import (
@@ -65,7 +66,6 @@ log = get_logger(__name__)
 _Placed = TypeVar("_Placed", Share, ReceivedShare, PublicLink)
 
 T = TypeVar("T")
-Target = str | FileId  # an absolute path, or a resource id
 
 #: Metadata key of the lock emulation; the cs3client format ("app!lock_id!expiry") for interoperability.
 ATTR_LOCK_KEY = "cs3client.advlock"

@@ -22,7 +22,7 @@ from .auth import Secret
 from .types import FileId, ResourceInfo
 
 if TYPE_CHECKING:
-    from .client import CS3Client
+    from .parts import ClientParts
 
 log = get_logger(__name__)
 
@@ -31,7 +31,7 @@ class DownloadStream:
     """Iterate it for the bytes: ``async for chunk in stream``. ``size`` is the expected length."""
 
     def __init__(
-        self, client: CS3Client, path: str, info: ResourceInfo | None, version_key: str | None
+        self, client: ClientParts, path: str, info: ResourceInfo | None, version_key: str | None
     ) -> None:
         self._client = client
         self.path = path

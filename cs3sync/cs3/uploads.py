@@ -39,7 +39,7 @@ from .transfer import PIECE, Source
 from .types import Lock, LockContext, Quota, ResourceInfo, UploadSession
 
 if TYPE_CHECKING:
-    from .client import CS3Client
+    from .parts import ClientParts
 
 log = get_logger(__name__)
 
@@ -88,7 +88,7 @@ class _RestartUpload(Exception):
 class Upload:
     def __init__(
         self,
-        client: CS3Client,
+        client: ClientParts,
         path: str,
         source: Source,
         size: int,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from cs3.rpc.v1beta1 import code_pb2
+import uuid
+
+from cs3.rpc.v1beta1 import code_pb2, status_pb2
 
 
 class CS3Error(Exception):
@@ -31,3 +33,8 @@ class HTTPError(Exception):
         super().__init__(reason or str(status))
         self.status = status
         self.reason = reason
+
+
+def status(code: int = code_pb2.CODE_OK, message: str = "") -> status_pb2.Status:
+    """The CS3 status every reply carries (with a fresh trace id, as Reva sets one)."""
+    return status_pb2.Status(code=code, message=message, trace=uuid.uuid4().hex)

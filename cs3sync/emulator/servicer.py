@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import urllib.parse
-import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -18,7 +17,7 @@ from cs3.gateway.v1beta1 import gateway_api_pb2 as gw
 from cs3.gateway.v1beta1 import gateway_api_pb2_grpc
 from cs3.gateway.v1beta1 import resources_pb2 as gw_res
 from cs3.identity.user.v1beta1 import user_api_pb2
-from cs3.rpc.v1beta1 import code_pb2, status_pb2
+from cs3.rpc.v1beta1 import code_pb2
 from cs3.storage.provider.v1beta1 import provider_api_pb2 as sp
 from cs3.storage.provider.v1beta1 import resources_pb2 as res
 from cs3.storage.provider.v1beta1 import spaces_api_pb2
@@ -26,7 +25,7 @@ from cs3.types.v1beta1 import types_pb2
 
 from .auth import AuthFailure, user_proto
 from .config import UserSpec
-from .errors import CS3Error
+from .errors import CS3Error, status
 from .interceptor import current_user, response_class
 from .sharing import SharingMixin
 from .spaces import list_spaces
@@ -36,10 +35,6 @@ if TYPE_CHECKING:
     from .server import Emulator
 
 T = TypeVar("T")
-
-
-def status(code: int = code_pb2.CODE_OK, message: str = "") -> status_pb2.Status:
-    return status_pb2.Status(code=code, message=message, trace=uuid.uuid4().hex)
 
 
 def rpc(func: Callable[..., Any]) -> Callable[..., Any]:

@@ -28,7 +28,7 @@ from cs3.types.v1beta1 import types_pb2
 
 from .auth import user_id_proto, user_proto
 from .config import UserSpec
-from .errors import CS3Error
+from .errors import CS3Error, status
 from .interceptor import current_user
 from .storage import EDITOR_PERMS, VIEWER_PERMS, Storage
 
@@ -505,12 +505,6 @@ def _row_id(text: str) -> int | None:
     return int(text)
 
 
-def _status(code: int = code_pb2.CODE_OK, message: str = "") -> Any:
-    from .servicer import status
-
-    return status(code, message)
-
-
 class SharingMixin:
     """Sharing, links and user/group search RPCs for the GatewayServicer."""
 
@@ -532,7 +526,7 @@ class SharingMixin:
         except DuplicateShare as e:
             await context.abort(grpc.StatusCode.UNKNOWN, str(e))
         except CS3Error as e:
-            return response(status=_status(e.code, e.message))
+            return response(status=status(e.code, e.message))
 
     @staticmethod
     def _caller() -> UserSpec:
@@ -571,7 +565,7 @@ class SharingMixin:
             return (
                 share
                 if isinstance(share, collab.CreateShareResponse)
-                else collab.CreateShareResponse(status=_status(), share=share)
+                else collab.CreateShareResponse(status=status(), share=share)
             )
 
         return await run()
@@ -583,7 +577,7 @@ class SharingMixin:
         return (
             result
             if isinstance(result, collab.RemoveShareResponse)
-            else collab.RemoveShareResponse(status=_status())
+            else collab.RemoveShareResponse(status=status())
         )
 
     async def GetShare(self, request: collab.GetShareRequest, context: Any) -> Any:
@@ -593,7 +587,7 @@ class SharingMixin:
         return (
             result
             if isinstance(result, collab.GetShareResponse)
-            else collab.GetShareResponse(status=_status(), share=result)
+            else collab.GetShareResponse(status=status(), share=result)
         )
 
     async def UpdateShare(self, request: collab.UpdateShareRequest, context: Any) -> Any:
@@ -603,7 +597,7 @@ class SharingMixin:
         return (
             result
             if isinstance(result, collab.UpdateShareResponse)
-            else collab.UpdateShareResponse(status=_status(), share=result)
+            else collab.UpdateShareResponse(status=status(), share=result)
         )
 
     async def ListShares(self, request: collab.ListSharesRequest, context: Any) -> Any:
@@ -613,7 +607,7 @@ class SharingMixin:
         return (
             shares
             if isinstance(shares, collab.ListSharesResponse)
-            else collab.ListSharesResponse(status=_status(), shares=shares)
+            else collab.ListSharesResponse(status=status(), shares=shares)
         )
 
     async def ListExistingShares(self, request: collab.ListSharesRequest, context: Any) -> Any:
@@ -628,7 +622,7 @@ class SharingMixin:
         if isinstance(pairs, gw.ListExistingSharesResponse):
             return pairs
         infos = [gw_res.ShareResourceInfo(share=s, resource_info=i) for s, i in pairs]
-        return gw.ListExistingSharesResponse(status=_status(), share_infos=infos)
+        return gw.ListExistingSharesResponse(status=status(), share_infos=infos)
 
     async def ListReceivedShares(self, request: collab.ListReceivedSharesRequest, context: Any) -> Any:
         shares = await self._call(
@@ -640,7 +634,7 @@ class SharingMixin:
         )
         if isinstance(shares, collab.ListReceivedSharesResponse):
             return shares
-        return collab.ListReceivedSharesResponse(status=_status(), shares=shares)
+        return collab.ListReceivedSharesResponse(status=status(), shares=shares)
 
     async def ListExistingReceivedShares(
         self, request: collab.ListReceivedSharesRequest, context: Any
@@ -655,7 +649,7 @@ class SharingMixin:
         if isinstance(pairs, gw.ListExistingReceivedSharesResponse):
             return pairs
         infos = [gw_res.ReceivedShareResourceInfo(received_share=r, resource_info=i) for r, i in pairs]
-        return gw.ListExistingReceivedSharesResponse(status=_status(), share_infos=infos)
+        return gw.ListExistingReceivedSharesResponse(status=status(), share_infos=infos)
 
     async def GetReceivedShare(self, request: collab.GetReceivedShareRequest, context: Any) -> Any:
         result = await self._call(
@@ -663,7 +657,7 @@ class SharingMixin:
         )
         if isinstance(result, collab.GetReceivedShareResponse):
             return result
-        return collab.GetReceivedShareResponse(status=_status(), share=result)
+        return collab.GetReceivedShareResponse(status=status(), share=result)
 
     async def UpdateReceivedShare(self, request: collab.UpdateReceivedShareRequest, context: Any) -> Any:
         result = await self._call(
@@ -676,7 +670,7 @@ class SharingMixin:
         )
         if isinstance(result, collab.UpdateReceivedShareResponse):
             return result
-        return collab.UpdateReceivedShareResponse(status=_status(), share=result)
+        return collab.UpdateReceivedShareResponse(status=status(), share=result)
 
     # -- public links ------------------------------------------------------------------------
     async def CreatePublicShare(self, request: link.CreatePublicShareRequest, context: Any) -> Any:
@@ -685,7 +679,7 @@ class SharingMixin:
         )
         if isinstance(result, link.CreatePublicShareResponse):
             return result
-        return link.CreatePublicShareResponse(status=_status(), share=result)
+        return link.CreatePublicShareResponse(status=status(), share=result)
 
     async def RemovePublicShare(self, request: link.RemovePublicShareRequest, context: Any) -> Any:
         result = await self._call(
@@ -694,7 +688,7 @@ class SharingMixin:
         return (
             result
             if isinstance(result, link.RemovePublicShareResponse)
-            else link.RemovePublicShareResponse(status=_status())
+            else link.RemovePublicShareResponse(status=status())
         )
 
     async def GetPublicShare(self, request: link.GetPublicShareRequest, context: Any) -> Any:
@@ -703,7 +697,7 @@ class SharingMixin:
         )
         if isinstance(result, link.GetPublicShareResponse):
             return result
-        return link.GetPublicShareResponse(status=_status(), share=result)
+        return link.GetPublicShareResponse(status=status(), share=result)
 
     async def GetPublicShareByToken(self, request: link.GetPublicShareByTokenRequest, context: Any) -> Any:
         result = await self._call(
@@ -715,7 +709,7 @@ class SharingMixin:
         )
         if isinstance(result, link.GetPublicShareByTokenResponse):
             return result
-        return link.GetPublicShareByTokenResponse(status=_status(), share=result)
+        return link.GetPublicShareByTokenResponse(status=status(), share=result)
 
     async def UpdatePublicShare(self, request: link.UpdatePublicShareRequest, context: Any) -> Any:
         result = await self._call(
@@ -723,7 +717,7 @@ class SharingMixin:
         )
         if isinstance(result, link.UpdatePublicShareResponse):
             return result
-        return link.UpdatePublicShareResponse(status=_status(), share=result)
+        return link.UpdatePublicShareResponse(status=status(), share=result)
 
     async def ListPublicShares(self, request: link.ListPublicSharesRequest, context: Any) -> Any:
         result = await self._call(
@@ -735,7 +729,7 @@ class SharingMixin:
         )
         if isinstance(result, link.ListPublicSharesResponse):
             return result
-        return link.ListPublicSharesResponse(status=_status(), share=result)
+        return link.ListPublicSharesResponse(status=status(), share=result)
 
     async def ListExistingPublicShares(self, request: link.ListPublicSharesRequest, context: Any) -> Any:
         caller = self._caller()
@@ -749,7 +743,7 @@ class SharingMixin:
         if isinstance(pairs, gw.ListExistingPublicSharesResponse):
             return pairs
         infos = [gw_res.PublicShareResourceInfo(public_share=s, resource_info=i) for s, i in pairs]
-        return gw.ListExistingPublicSharesResponse(status=_status(), share_infos=infos)
+        return gw.ListExistingPublicSharesResponse(status=status(), share_infos=infos)
 
     # -- users and groups --------------------------------------------------------------------
     async def FindUsers(self, request: user_api_pb2.FindUsersRequest, context: Any) -> Any:
@@ -761,7 +755,7 @@ class SharingMixin:
                 q in u.username.lower() or q in u.mail.lower() or q in u.display_name.lower() for q in queries
             )
         ]
-        return user_api_pb2.FindUsersResponse(status=_status(), users=users)
+        return user_api_pb2.FindUsersResponse(status=status(), users=users)
 
     def _group(self, name: str, with_members: bool = True) -> group_res.Group | None:
         config = self.storage.config
@@ -784,34 +778,32 @@ class SharingMixin:
                 group = self._group(name, not request.skip_fetching_members)
                 assert group is not None
                 groups.append(group)
-        return group_api_pb2.FindGroupsResponse(status=_status(), groups=groups)
+        return group_api_pb2.FindGroupsResponse(status=status(), groups=groups)
 
     async def GetGroup(self, request: group_api_pb2.GetGroupRequest, context: Any) -> Any:
         group = self._group(request.group_id.opaque_id, not request.skip_fetching_members)
         if group is None:
-            return group_api_pb2.GetGroupResponse(status=_status(code_pb2.CODE_NOT_FOUND, "group not found"))
-        return group_api_pb2.GetGroupResponse(status=_status(), group=group)
+            return group_api_pb2.GetGroupResponse(status=status(code_pb2.CODE_NOT_FOUND, "group not found"))
+        return group_api_pb2.GetGroupResponse(status=status(), group=group)
 
     async def GetGroupByClaim(self, request: group_api_pb2.GetGroupByClaimRequest, context: Any) -> Any:
         name = request.value if request.claim in ("group_name", "groupid", "group_id") else ""
         group = self._group(name, not request.skip_fetching_members)
         if group is None:
             return group_api_pb2.GetGroupByClaimResponse(
-                status=_status(code_pb2.CODE_NOT_FOUND, "group not found")
+                status=status(code_pb2.CODE_NOT_FOUND, "group not found")
             )
-        return group_api_pb2.GetGroupByClaimResponse(status=_status(), group=group)
+        return group_api_pb2.GetGroupByClaimResponse(status=status(), group=group)
 
     async def GetMembers(self, request: group_api_pb2.GetMembersRequest, context: Any) -> Any:
         group = self._group(request.group_id.opaque_id)
         if group is None:
-            return group_api_pb2.GetMembersResponse(
-                status=_status(code_pb2.CODE_NOT_FOUND, "group not found")
-            )
-        return group_api_pb2.GetMembersResponse(status=_status(), members=list(group.members))
+            return group_api_pb2.GetMembersResponse(status=status(code_pb2.CODE_NOT_FOUND, "group not found"))
+        return group_api_pb2.GetMembersResponse(status=status(), members=list(group.members))
 
     async def HasMember(self, request: group_api_pb2.HasMemberRequest, context: Any) -> Any:
         group = self._group(request.group_id.opaque_id)
         if group is None:
-            return group_api_pb2.HasMemberResponse(status=_status(code_pb2.CODE_NOT_FOUND, "group not found"))
+            return group_api_pb2.HasMemberResponse(status=status(code_pb2.CODE_NOT_FOUND, "group not found"))
         ok = any(m.opaque_id == request.user_id.opaque_id for m in group.members)
-        return group_api_pb2.HasMemberResponse(status=_status(), ok=ok)
+        return group_api_pb2.HasMemberResponse(status=status(), ok=ok)
