@@ -563,7 +563,7 @@ class CS3ContentsManager(AsyncContentsManager):
         return seen[1] if seen is not None and seen[0] > time.monotonic() else None
 
     async def _what_we_know(self, cs3_path: str, unanswered: Exception) -> Any:
-        """Stat's answer when the storage is not asked or did not answer (DESIGN §8): a path we know
+        """Stat's answer when the storage is not asked or did not answer: a path we know
         -> what we last saw; else `unanswered` is raised (a read answers 503, never 404; a save
         writes blind, checked when applied)."""
         known = await self.known(cs3_path)
