@@ -8,6 +8,7 @@ engine and closes the CS3 clients.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
@@ -15,6 +16,7 @@ from jupyter_server.serverapp import ServerApp
 
 from contents.clients import setup_client_transform
 from contents.locks import setup_lock_handlers
+from contents.manager import CS3ContentsManager
 from cs3sync.logs import attach_to
 
 
@@ -49,17 +51,15 @@ class CS3SyncExtension(ExtensionApp):
         await shutdown_manager(self.server.contents_manager)
 
 
-async def shutdown_manager(cm: Any) -> None:
-    shutdown = getattr(cm, "shutdown", None)
-    if shutdown is not None:
-        await shutdown()
+async def shutdown_manager(cm: object) -> None:
+    if isinstance(cm, CS3ContentsManager):
+        await cm.shutdown()
 
 
-async def start_engine(cm: Any, log: Any) -> None:
-    get_engine = getattr(cm, "get_engine", None)
-    if get_engine is None:
-        return
+async def start_engine(cm: object, log: logging.Logger) -> None:
+    if not isinstance(cm, CS3ContentsManager):
+        return  # another contents manager is configured: nothing of ours to start
     try:
-        await get_engine()
+        await cm.get_engine()
     except Exception as exc:  # the first write will try again and report it
         log.warning("cs3sync: the engine could not start yet: %s", exc)

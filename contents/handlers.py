@@ -5,6 +5,8 @@ Every handler is an authenticated, XSRF-protected ``APIHandler`` (jupyter_server
 never a 500 with internals. Numbers are JSON numbers. The CS3 client, the path map and the sync engine
 come from the contents manager instance the server runs (``serverapp.contents_manager``), never from
 globals. The ``locks`` routes belong to ``contents/locks.py`` and are registered by the contents side.
+Why it is long: one small handler class per endpoint of the API (docs/labextension.md) and its JSON
+shape, none of them over ~100 lines.
 
 Spaces and received shares outside ``root_path`` are served through virtual top-level folders of the
 contents manager (``Spaces/<name>``, ``Shared with me/<name>``): the listings here refresh those mounts

@@ -57,6 +57,7 @@ from cs3sync.journal.types import RemoteState
 if TYPE_CHECKING:
     from cs3sync.cs3 import CS3Client
     from cs3sync.engine import SyncEngine
+    from cs3sync.overlay import Overlay
 
 NOT_FOUND = object()
 #: After a read found the storage unreachable, reads of paths we know answer from what we know for
@@ -1261,8 +1262,8 @@ class CS3ContentsManager(AsyncContentsManager):
     async def _check_lock(self, api_path: str, info: Any) -> None:
         if info is NOT_FOUND or info is None:
             return
-        lock = getattr(info, "lock", None)
-        if is_foreign_lock(lock, self.locks.prefix, self._our_lock_ids()):
+        lock = info.lock
+        if lock is not None and is_foreign_lock(lock, self.locks.prefix, self._our_lock_ids()):
             raise HTTPError(423, f"{api_path} is locked by {lock_holder_name(lock)}")
 
     async def _refuse_virtual(self, path: str) -> None:
@@ -1822,29 +1823,14 @@ def _decode_file_content(content: Any, format: str | None, api_path: str) -> byt
     raise HTTPError(400, "Must specify format of file contents as 'text' or 'base64'")
 
 
-def _to_pending(engine: Any, ov: Any) -> Pending:
-    """Adapt the engine's Overlay to our Pending view."""
-    kind = getattr(ov, "kind", "file") or "file"
-    mtime = getattr(ov, "mtime", None)
-    if isinstance(mtime, (int, float)):
-        mtime = datetime_from_seconds(mtime) if mtime < 1e12 else datetime_from_ns(int(mtime))
-    blob = getattr(ov, "blob", None)
-    blob_path: Path | None = None
-    sha256 = None
-    if blob is not None:
-        if isinstance(blob, Path):
-            blob_path = blob
-        elif hasattr(blob, "path"):
-            blob_path, sha256 = blob.path, getattr(blob, "sha256", None)
-        else:
-            sha256 = str(blob)
-            blob_path = engine.blob_path(sha256)
+def _to_pending(engine: SyncEngine, ov: Overlay) -> Pending:
+    """The engine's `Overlay` of a path as the contents side's `Pending` view (datetimes, blob paths)."""
     return Pending(
-        kind="directory" if kind in ("directory", "dir", "container") else "file",
-        deleted=bool(getattr(ov, "deleted", False)),
-        size=getattr(ov, "size", None),
-        mtime=mtime,
-        sha256=sha256 or getattr(ov, "sha256", None),
-        blob_path=blob_path,
-        source=getattr(ov, "renamed_from", None) or getattr(ov, "copied_from", None),
+        kind="directory" if ov.kind == "directory" else "file",
+        deleted=ov.deleted,
+        size=ov.size,
+        mtime=datetime_from_seconds(ov.mtime) if ov.mtime is not None else None,
+        sha256=ov.blob,
+        blob_path=engine.blob_path(ov.blob) if ov.blob else None,
+        source=ov.renamed_from or ov.copied_from,
     )

@@ -13,9 +13,12 @@ import mimetypes
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from contents.paths import api_name
+
+if TYPE_CHECKING:
+    from cs3sync.cs3.types import Lock, ResourceInfo
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 ONE_MS = timedelta(milliseconds=1)
@@ -86,24 +89,21 @@ def base_model(
 
 
 def is_foreign_lock(
-    lock: Any, our_prefix: str, our_lock_ids: set[str] | frozenset[str] = frozenset()
+    lock: Lock | None, our_prefix: str, our_lock_ids: set[str] | frozenset[str] = frozenset()
 ) -> bool:
     """A valid lock that is not ours. Ours means a lock id we issued: one we hold now, or one with our
     journal's lock id prefix (issued before a restart). The app name proves nothing: with bearer tokens
     every user's Jupyter presents the same one (``jupyter-rtc``)."""
     if lock is None:
         return False
-    expiration = getattr(lock, "expiration", None)
-    if expiration and expiration < time.time():
+    if lock.expiration and lock.expiration < time.time():
         return False
-    lock_id = getattr(lock, "lock_id", None) or ""
+    lock_id = lock.lock_id or ""
     return not (lock_id in our_lock_ids or (our_prefix and lock_id.startswith(our_prefix)))
 
 
-def lock_holder_name(lock: Any) -> str:
-    app = getattr(lock, "app_name", "") or ""
-    user = getattr(lock, "user", "") or ""
-    user = getattr(user, "opaque_id", user)
+def lock_holder_name(lock: Lock) -> str:
+    app, user = lock.app_name, lock.user
     return " ".join(str(p) for p in (app, f"({user})" if user else "") if p) or "another application"
 
 
@@ -277,7 +277,7 @@ class KnownInfo:
     observed_at: float = 0.0
 
     @classmethod
-    def from_info(cls, info: Any, observed_at: float) -> KnownInfo:
+    def from_info(cls, info: ResourceInfo | KnownInfo, observed_at: float) -> KnownInfo:
         return cls(
             path=info.path,
             name=info.name,
@@ -287,8 +287,8 @@ class KnownInfo:
             etag=info.etag,
             file_id=str(info.file_id) if info.file_id else None,
             checksum=info.checksum,
-            writable=getattr(info, "writable", True),
-            lock=getattr(info, "lock", None),
+            writable=info.writable,
+            lock=info.lock,
             observed_at=observed_at,
         )
 

@@ -3,6 +3,10 @@
 One client per server process and user. It owns one lazily connected grpc.aio channel and one httpx
 client; creating it does no I/O, so it never blocks or fails when the gateway is down. All methods are
 coroutines with deadlines, raise only `errors.CS3Error` subclasses, and return `types` values.
+
+Why it is long: it is the package's facade, one short method per gateway operation (files, versions,
+locks, quota, spaces, shares, links, users), each a request built, sent through `gateway`, converted by
+`convert`. The transfer logic lives in `uploads`/`downloads`, the error table in `errors`.
 """
 
 from __future__ import annotations

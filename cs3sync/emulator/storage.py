@@ -4,6 +4,9 @@ upload sessions and quota, with their state in SQLite.
 Everything here is synchronous and serialised by one re-entrant lock; the async layers call it through a
 worker thread so blocking file I/O never runs on the event loop. Paths are CS3 absolute paths
 (``/eos/user/e/einstein/a.ipynb``); ``disk`` is where that lives under ``root``.
+
+Why it is one long class: it is the emulated storage provider, and every mutation with its checks runs
+under its one lock (docs/emulator.md, "Concurrency"); splitting it would spread that lock across modules.
 """
 
 from __future__ import annotations
