@@ -78,11 +78,11 @@ class CS3Checkpoints(AsyncCheckpoints):
 
     async def create_checkpoint(self, contents_mgr: Any, path: str) -> dict[str, Any]:
         cm = contents_mgr
-        api_path, cs3_path = await cm._cs3(path)
-        pending, info = await cm._lookup(api_path, cs3_path)
+        api_path, cs3_path = await cm.locate(path)
+        pending, info = await cm.lookup(api_path, cs3_path)
         # The snapshot goes to the file's folder on the storage: refused there, refused here (403).
-        await cm._require_writable(api_path, cs3_path, None)
-        data = await cm._read(api_path, cs3_path, pending, info)
+        await cm.require_writable(api_path, cs3_path, None)
+        data = await cm.read_content(api_path, cs3_path, pending, info)
         engine = await cm.get_engine()
         journal = engine.journal
         remote = checkpoint_remote_path(cs3_path)
@@ -102,7 +102,7 @@ class CS3Checkpoints(AsyncCheckpoints):
         (newest first, as the storage answers) made Lab revert to the OLDEST version, e.g. the empty
         notebook from creation time after a rename, instead of "Save and create checkpoint"."""
         cm = self.manager
-        api_path, cs3_path = await cm._cs3(path)
+        api_path, cs3_path = await cm.locate(path)
         rows = await self._journaled(cm, api_path, cs3_path)
         result: list[dict[str, Any]] = []
         if self.list_versions and not (await cm.get_path_map()).is_virtual(api_path):
@@ -120,7 +120,7 @@ class CS3Checkpoints(AsyncCheckpoints):
         """Whether ``path`` has a journaled checkpoint (storage versions do not count: a notebook's
         first save makes one even where the storage keeps versions, so that Lab can revert to it)."""
         cm = self.manager
-        api_path, cs3_path = await cm._cs3(path)
+        api_path, cs3_path = await cm.locate(path)
         return bool(await self._journaled(cm, api_path, cs3_path))
 
     async def _versions(self, cm: Any, api_path: str, cs3_path: str) -> list[dict[str, Any]]:
@@ -128,7 +128,7 @@ class CS3Checkpoints(AsyncCheckpoints):
         new, and none while a delete or rename of the path is pending (they are another path's then)."""
         if cm.storage_unreachable():
             return []
-        pending = cm._pending(cs3_path)
+        pending = cm.pending_of(cs3_path)
         if pending is not None and (pending.deleted or pending.source is not None):
             return []
         try:
@@ -141,7 +141,7 @@ class CS3Checkpoints(AsyncCheckpoints):
 
     async def restore_checkpoint(self, contents_mgr: Any, checkpoint_id: str, path: str) -> None:
         cm = contents_mgr
-        api_path, cs3_path = await cm._cs3(path)
+        api_path, cs3_path = await cm.locate(path)
         key = version_key(checkpoint_id)
         if key is not None:
             client = await cm.get_client()
@@ -152,7 +152,7 @@ class CS3Checkpoints(AsyncCheckpoints):
         row = await self._row(cm, api_path, cs3_path, checkpoint_id)
         engine = await cm.get_engine()
         blob_path = engine.journal.blob_path(row.blob)
-        await cm._save_bytes(api_path, cs3_path, blob_path, sha256=row.blob)
+        await cm.save_bytes(api_path, cs3_path, blob_path, sha256=row.blob)
 
     async def _row(self, cm: Any, api_path: str, cs3_path: str, checkpoint_id: str) -> Any:
         for row in await self._journaled(cm, api_path, cs3_path):
@@ -165,15 +165,15 @@ class CS3Checkpoints(AsyncCheckpoints):
 
     async def rename_all_checkpoints(self, old_path: str, new_path: str) -> None:
         cm = self.manager
-        _, old_cs3 = await cm._cs3(old_path)
-        new_api, new_cs3 = await cm._cs3(new_path)
+        _, old_cs3 = await cm.locate(old_path)
+        new_api, new_cs3 = await cm.locate(new_path)
         engine = await cm.get_engine()
         with http_error(new_api):
             await engine.journal.move_checkpoints(old_cs3, new_cs3)
 
     async def delete_checkpoint(self, checkpoint_id: str, path: str) -> None:
         cm = self.manager
-        api_path, cs3_path = await cm._cs3(path)
+        api_path, cs3_path = await cm.locate(path)
         if version_key(checkpoint_id) is not None:
             raise HTTPError(400, "Storage versions are read-only")
         await self._row(cm, api_path, cs3_path, checkpoint_id)
@@ -183,7 +183,7 @@ class CS3Checkpoints(AsyncCheckpoints):
 
     async def delete_all_checkpoints(self, path: str) -> None:
         cm = self.manager
-        api_path, cs3_path = await cm._cs3(path)
+        api_path, cs3_path = await cm.locate(path)
         engine = await cm.get_engine()
         with http_error(api_path):
             for row in await engine.journal.checkpoints(cs3_path):

@@ -61,10 +61,10 @@ class CS3FilesHandler(JupyterHandler):
     async def _serve(self, path: str, include_body: bool) -> None:
         self.check_xsrf_cookie()
         cm: Any = self.contents_manager
-        api_path, cs3_path = await cm._cs3(path)
+        api_path, cs3_path = await cm.locate(path)
         if not cm.allow_hidden and P.is_hidden_api_path(api_path):
             raise web.HTTPError(404)
-        pending, info = await cm._lookup(api_path, cs3_path)
+        pending, info = await cm.lookup(api_path, cs3_path)
         if (pending is not None and pending.kind == "directory") or (pending is None and info.is_dir):
             raise web.HTTPError(400, f"{api_path} is a directory")
         size = pending.size if pending is not None and pending.size is not None else info.size

@@ -118,7 +118,7 @@ class LockManager:
     async def open(self, api_path: str, session: str) -> dict[str, Any]:
         """Open or heartbeat: take or refresh the lock, report who holds it. Only existing files are
         locked (not folders, a home or a space root); a file that does not exist takes no session."""
-        api_path, cs3_path = await self.cm._cs3(api_path)
+        api_path, cs3_path = await self.cm.locate(api_path)
         await self._require_file(api_path, cs3_path)
         async with self._lock():
             state = self._states.get(api_path) or LockState(cs3_path)
@@ -130,7 +130,7 @@ class LockManager:
                 try:
                     await self._acquire(state)
                 except web.HTTPError as exc:
-                    if exc.status_code == 404 and self.cm._pending(cs3_path) is not None:
+                    if exc.status_code == 404 and self.cm.pending_of(cs3_path) is not None:
                         # Created by a save still on its way: the refresher locks it once it lands.
                         self._ensure_refresher()
                         return self._describe(api_path, state)

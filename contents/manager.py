@@ -453,8 +453,8 @@ class CS3ContentsManager(AsyncContentsManager):
         return self.signed_out() or self.storage_unreachable()
 
     # ------------------------------------------------------------------ paths
-    async def _cs3(self, api_path: str) -> tuple[str, str]:
-        """(normalised API path, CS3 path)."""
+    async def locate(self, api_path: str) -> tuple[str, str]:
+        """(normalised API path, CS3 path) of a Jupyter path (checkpoints, locks and /files use it too)."""
         api_path = P.normalize_api_path(api_path)
         lock = self._engine_lock
         starting = self._engine is None and lock is not None and lock.locked()
@@ -483,7 +483,7 @@ class CS3ContentsManager(AsyncContentsManager):
             self.log.debug("cs3sync: could not list spaces and shares: %s", exc)
 
     # ------------------------------------------------------------------ stat (+ cache) and overlay
-    def _pending(self, cs3_path: str) -> Pending | None:
+    def pending_of(self, cs3_path: str) -> Pending | None:
         engine = self._engine
         if engine is None:
             return None
@@ -702,12 +702,12 @@ class CS3ContentsManager(AsyncContentsManager):
         hash_value, algorithm = (blob, "sha256") if blob else hash_from_checksum(row.checksum)
         self.presented.seed(cs3_path, etag, datetime_from_seconds(presented), hash_value, algorithm)
 
-    async def _lookup(self, api_path: str, cs3_path: str) -> tuple[Pending | None, Any]:
+    async def lookup(self, api_path: str, cs3_path: str) -> tuple[Pending | None, Any]:
         """(pending state, remote info or NOT_FOUND); raises HTTPError 404 when neither exists.
 
         An outage is a 503, never a 404: a path only reads as missing when the storage said so.
         """
-        pending = self._pending(cs3_path)
+        pending = self.pending_of(cs3_path)
         if pending is not None and pending.deleted:
             raise HTTPError(404, f"No such file or directory: {api_path}")
         if pending is not None and pending.kind == "directory" and pending.source is None:
@@ -731,7 +731,7 @@ class CS3ContentsManager(AsyncContentsManager):
     # ------------------------------------------------------------------ existence
     async def dir_exists(self, path: str = "") -> bool:
         try:
-            api_path, cs3_path = await self._cs3(path)
+            api_path, cs3_path = await self.locate(path)
         except HTTPError as e:
             if e.status_code == 404:  # under an unknown mount name
                 return False
@@ -739,7 +739,7 @@ class CS3ContentsManager(AsyncContentsManager):
         if not api_path or (self.path_map and self.path_map.is_virtual(api_path)):
             return True
         try:
-            pending, info = await self._lookup(api_path, cs3_path)
+            pending, info = await self.lookup(api_path, cs3_path)
         except HTTPError as e:
             if e.status_code == 404:
                 return False
@@ -763,7 +763,7 @@ class CS3ContentsManager(AsyncContentsManager):
 
     async def file_exists(self, path: str) -> bool:
         try:
-            api_path, cs3_path = await self._cs3(path)
+            api_path, cs3_path = await self.locate(path)
         except HTTPError as e:
             if e.status_code == 404:  # under an unknown mount name
                 return False
@@ -771,7 +771,7 @@ class CS3ContentsManager(AsyncContentsManager):
         if not api_path:
             return False
         try:
-            pending, info = await self._lookup(api_path, cs3_path)
+            pending, info = await self.lookup(api_path, cs3_path)
         except HTTPError as e:
             if e.status_code == 404:
                 return False
@@ -861,7 +861,7 @@ class CS3ContentsManager(AsyncContentsManager):
         format: str | None = None,
         require_hash: bool = False,
     ) -> dict[str, Any]:
-        api_path, cs3_path = await self._cs3(path)
+        api_path, cs3_path = await self.locate(path)
         if self.path_map is not None and self.path_map.is_virtual(api_path):
             return await self._virtual_dir_model(api_path, content)
         listed = None
@@ -874,7 +874,7 @@ class CS3ContentsManager(AsyncContentsManager):
         if listed is not None:
             pending, info, is_dir = None, listed[0], True
         elif api_path:
-            pending, info = await self._lookup(api_path, cs3_path)
+            pending, info = await self.lookup(api_path, cs3_path)
             is_dir = pending.kind == "directory" if pending is not None else info.type == "directory"
         if is_dir:
             if type not in (None, "directory"):
@@ -892,7 +892,7 @@ class CS3ContentsManager(AsyncContentsManager):
             hash_value, hash_algorithm = model.pop("_hash", (None, None))
             data: bytes | None = None
             if content or (require_hash and hash_value is None):
-                data = await self._read(api_path, cs3_path, pending, info)
+                data = await self.read_content(api_path, cs3_path, pending, info)
             if content and pending is None and info not in (None, NOT_FOUND):
                 self._set_editor_base(cs3_path, info.etag)  # what an editor loading this now has
             if content and data is not None:
@@ -925,7 +925,7 @@ class CS3ContentsManager(AsyncContentsManager):
     async def _try_list(self, api_path: str, cs3_path: str) -> tuple[Any, list[Any], float] | None:
         """(the folder's info or None, its children) from one ListContainer; None when that is not
         the way to answer (a pending path, a file, or any error: the normal path then reports it)."""
-        if self._pending(cs3_path) is not None:
+        if self.pending_of(cs3_path) is not None:
             return None
         cached = self._stat_cache.get(cs3_path)
         if (
@@ -1077,7 +1077,7 @@ class CS3ContentsManager(AsyncContentsManager):
             return False
         return self.allow_hidden or not name.startswith(".")
 
-    async def _read(self, api_path: str, cs3_path: str, pending: Pending | None, info: Any) -> bytes:
+    async def read_content(self, api_path: str, cs3_path: str, pending: Pending | None, info: Any) -> bytes:
         """The file's bytes: a pending save from the spool, else CS3 (else the offline cache)."""
         if pending is not None and pending.blob_path is not None:
             return await asyncio.to_thread(pending.blob_path.read_bytes)
@@ -1275,7 +1275,7 @@ class CS3ContentsManager(AsyncContentsManager):
 
     async def save(self, model: dict[str, Any], path: str = "") -> dict[str, Any]:
         await self._refuse_virtual(path)
-        api_path, cs3_path = await self._cs3(path)
+        api_path, cs3_path = await self.locate(path)
         chunk = model.get("chunk")
         if chunk is not None:
             return await self._save_chunk(model, api_path, cs3_path, _chunk_number(chunk))
@@ -1300,7 +1300,7 @@ class CS3ContentsManager(AsyncContentsManager):
                 with contextlib.suppress(BaseException):
                     await lookup
                 raise
-            size = await self._save_bytes(api_path, cs3_path, data, lookup=lookup)
+            size = await self.save_bytes(api_path, cs3_path, data, lookup=lookup)
             if model["type"] == "notebook":
                 self.validate_notebook_model(model, validation_error=validation_error)
                 validation_message = model.get("message")
@@ -1348,7 +1348,7 @@ class CS3ContentsManager(AsyncContentsManager):
     async def _save_directory(self, api_path: str, cs3_path: str) -> None:
         if not self.allow_hidden and P.is_hidden_api_path(api_path):
             raise HTTPError(400, f"Cannot create hidden directory {api_path!r}")
-        pending = self._pending(cs3_path)
+        pending = self.pending_of(cs3_path)
         if pending is not None and not pending.deleted:
             if pending.kind != "directory":
                 raise HTTPError(400, f"Not a directory: {api_path}")
@@ -1364,7 +1364,7 @@ class CS3ContentsManager(AsyncContentsManager):
                 raise HTTPError(400, f"Not a directory: {api_path}")
             return
         await self._require_parent(api_path, cs3_path)
-        await self._require_writable(api_path, cs3_path, NOT_FOUND)
+        await self.require_writable(api_path, cs3_path, NOT_FOUND)
         engine = await self.get_engine()
         with http_error(api_path):
             entry_id = await engine.submit_mkdir(cs3_path)
@@ -1375,7 +1375,7 @@ class CS3ContentsManager(AsyncContentsManager):
     async def _require_parent(self, api_path: str, cs3_path: str) -> None:
         parent = P.api_parent(api_path)
         if parent and self._known_folder(posixpath.dirname(cs3_path)) is not None:
-            pending = self._pending(posixpath.dirname(cs3_path))
+            pending = self.pending_of(posixpath.dirname(cs3_path))
             if pending is None or not pending.deleted:
                 return
         try:
@@ -1387,7 +1387,7 @@ class CS3ContentsManager(AsyncContentsManager):
         if not exists:
             raise HTTPError(404, f"No such directory: {parent}")
 
-    async def _require_writable(self, api_path: str, cs3_path: str, info: Any) -> None:
+    async def require_writable(self, api_path: str, cs3_path: str, info: Any) -> None:
         """Refuse (403) before journaling a change the storage says we may not make: the permission set
         of the item (``writable``), or of its folder when the item does not exist yet (a share's role
         shows there). Unknown (unreachable, signed out): the engine finds out and parks the entry."""
@@ -1409,7 +1409,7 @@ class CS3ContentsManager(AsyncContentsManager):
         ):
             raise HTTPError(403, f"Permission denied: the folder {parent_api or '/'} is read-only for you")
 
-    async def _save_bytes(
+    async def save_bytes(
         self,
         api_path: str,
         cs3_path: str,
@@ -1425,7 +1425,7 @@ class CS3ContentsManager(AsyncContentsManager):
         if pending is None and info is NOT_FOUND:
             await self._require_parent(api_path, cs3_path)
         await self._check_lock(api_path, info)
-        await self._require_writable(api_path, cs3_path, info)
+        await self.require_writable(api_path, cs3_path, info)
         # The version the saving editor last loaded (or our last write), else what the storage holds
         # now: a save is judged against what its editor had, so a change or delete by someone else
         # since then becomes a conflict copy instead of being overwritten or undone.
@@ -1455,7 +1455,7 @@ class CS3ContentsManager(AsyncContentsManager):
     def _present_ours(self, cs3_path: str, sha256: str | None, entry_id: int | None = None) -> None:
         """Present a write of ours at the time the journal acknowledged it: the engine records that
         same time as the presented mtime when it applies the write, so the answer survives restarts."""
-        pending = self._pending(cs3_path)
+        pending = self.pending_of(cs3_path)
         stamp = pending.mtime if pending is not None and pending.mtime is not None else now()
         self.presented.ours(
             cs3_path, stamp, sha256 or (pending.sha256 if pending else None), entry_id=entry_id
@@ -1465,7 +1465,7 @@ class CS3ContentsManager(AsyncContentsManager):
         """Before presenting a path whose write of ours has left the queue: did it land? If it was
         parked (a conflict...) the storage holds someone else's version, presented as a change."""
         entry_id = self.presented.unsettled(cs3_path)
-        if entry_id is None or self._pending(cs3_path) is not None:
+        if entry_id is None or self.pending_of(cs3_path) is not None:
             return
         engine = self._engine
         if engine is None or self._engine_loop is not asyncio.get_running_loop():
@@ -1508,7 +1508,7 @@ class CS3ContentsManager(AsyncContentsManager):
 
     async def _lookup_for_write(self, api_path: str, cs3_path: str) -> tuple[Pending | None, Any]:
         """Like _lookup, but a missing path is fine and an outage means "write blind" (journaled)."""
-        pending = self._pending(cs3_path)
+        pending = self.pending_of(cs3_path)
         try:
             info = await self.stat(cs3_path)  # offline: what we last knew of it (the write's base)
         except Exception as exc:
@@ -1546,7 +1546,7 @@ class CS3ContentsManager(AsyncContentsManager):
             if pending is None and info is NOT_FOUND:
                 await self._require_parent(api_path, cs3_path)
             await self._check_lock(api_path, info)
-            await self._require_writable(api_path, cs3_path, info)
+            await self.require_writable(api_path, cs3_path, info)
         if chunk != 1 and not await self._staging_in_progress(engine, cs3_path):
             # A later chunk with no upload in progress (not something JupyterLab sends): append to the
             # file as jupyter_server's LargeFileManager does, as one journaled save.
@@ -1554,9 +1554,9 @@ class CS3ContentsManager(AsyncContentsManager):
             current = (
                 b""
                 if info is NOT_FOUND and pending is None
-                else await self._read(api_path, cs3_path, pending, info)
+                else await self.read_content(api_path, cs3_path, pending, info)
             )
-            await self._save_bytes(api_path, cs3_path, current + data)
+            await self.save_bytes(api_path, cs3_path, current + data)
             result = await self.get(api_path, content=False)
             self.emit(data={"action": "save", "path": api_path})
             return result
@@ -1600,14 +1600,14 @@ class CS3ContentsManager(AsyncContentsManager):
 
     async def delete_file(self, path: str) -> None:
         await self._refuse_virtual(path)
-        api_path, cs3_path = await self._cs3(path)
+        api_path, cs3_path = await self.locate(path)
         if not api_path:
             raise HTTPError(400, "Can't delete root")
         if not self.allow_hidden and P.is_hidden_api_path(api_path):
             raise HTTPError(400, f"Cannot delete file or directory {api_path!r}")
-        pending, info = await self._lookup(api_path, cs3_path)
+        pending, info = await self.lookup(api_path, cs3_path)
         await self._check_lock(api_path, info)
-        await self._require_writable(api_path, cs3_path, info)
+        await self.require_writable(api_path, cs3_path, info)
         base_etag = info.etag if info is not NOT_FOUND else None
         base_fileid = str(info.file_id) if info is not NOT_FOUND and info.file_id else None
         engine = await self.get_engine()
@@ -1628,13 +1628,13 @@ class CS3ContentsManager(AsyncContentsManager):
     async def rename_file(self, old_path: str, new_path: str) -> None:
         await self._refuse_virtual(old_path)
         await self._refuse_virtual(new_path)
-        old_api, old_cs3 = await self._cs3(old_path)
-        new_api, new_cs3 = await self._cs3(new_path)
+        old_api, old_cs3 = await self.locate(old_path)
+        new_api, new_cs3 = await self.locate(new_path)
         if old_api == new_api:
             return
         if not old_api or not new_api:
             raise HTTPError(400, "Can't rename the root")
-        pending, info = await self._lookup(old_api, old_cs3)
+        pending, info = await self.lookup(old_api, old_cs3)
         if await self._target_exists(new_api, new_cs3):
             raise HTTPError(409, f"File already exists: {new_api}")
         if new_api.startswith(old_api + "/"):
@@ -1647,9 +1647,9 @@ class CS3ContentsManager(AsyncContentsManager):
         if P.api_parent(new_api) != P.api_parent(old_api):
             await self._require_parent(new_api, new_cs3)
         await self._check_lock(old_api, info)
-        await self._require_writable(old_api, old_cs3, info)
+        await self.require_writable(old_api, old_cs3, info)
         if P.api_parent(new_api) != P.api_parent(old_api):  # (its folder was just looked at: no RPC)
-            await self._require_writable(new_api, new_cs3, NOT_FOUND)
+            await self.require_writable(new_api, new_cs3, NOT_FOUND)
         base_fileid = str(info.file_id) if info is not NOT_FOUND and info.file_id else None
         engine = await self.get_engine()
         with http_error(old_api):
@@ -1679,7 +1679,7 @@ class CS3ContentsManager(AsyncContentsManager):
         try:
             return bool(await self.exists(api_path))
         except HTTPError as e:
-            if e.status_code == 503 and self._pending(cs3_path) is None and self._listed_without(cs3_path):
+            if e.status_code == 503 and self.pending_of(cs3_path) is None and self._listed_without(cs3_path):
                 return False
             raise
 
@@ -1688,13 +1688,13 @@ class CS3ContentsManager(AsyncContentsManager):
 
         Naming follows jupyter_server: into a folder as ``<name>-Copy<n><ext>``, else to the given path.
         """
-        from_api, from_cs3 = await self._cs3(from_path)
-        pending, info = await self._lookup(from_api, from_cs3)
+        from_api, from_cs3 = await self.locate(from_path)
+        pending, info = await self.lookup(from_api, from_cs3)
         is_dir = pending.kind == "directory" if pending is not None else info.type == "directory"
         to_api = await self._copy_target(from_api, to_path)
         await self._refuse_virtual(to_api)
-        to_api, to_cs3 = await self._cs3(to_api)
-        await self._require_writable(to_api, to_cs3, NOT_FOUND)
+        to_api, to_cs3 = await self.locate(to_api)
+        await self.require_writable(to_api, to_cs3, NOT_FOUND)
         if await self.exists(to_api):
             raise HTTPError(409, f"File already exists: {to_api}")
         if is_dir:

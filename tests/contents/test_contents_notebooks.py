@@ -43,7 +43,7 @@ async def test_untrusted_outputs_stay_untrusted(jp_fetch: Any, cm: Any) -> None:
     # Written by someone else (not signed here): its HTML outputs must not be trusted.
     engine = await cm.get_engine()
     await _put(jp_fetch, "theirs.ipynb", {**nb, "cells": []})
-    cs3_path = (await cm._cs3("theirs.ipynb"))[1]
+    cs3_path = (await cm.locate("theirs.ipynb"))[1]
     client = await cm.get_client()
     await client.upload(cs3_path, content)
     cm.invalidate(cs3_path)
