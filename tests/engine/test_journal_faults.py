@@ -41,7 +41,8 @@ async def test_disk_full_when_the_storage_returns(
         await reconnected(engine.client)
 
         with full_disk(engine.journal) as disk:
-            clock.advance(15.0)  # the probe answers; recording "online" cannot commit
+            clock.advance(3600.0)  # the probe is due (whatever nudges did before); it answers, and
+            # recording "online" cannot commit
             await until(engine, lambda: engine.health == "journal_error")
             assert "disk full" in (engine.health_error or "")
             assert engine.state == "offline"  # nothing was unblocked in the journal
