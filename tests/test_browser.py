@@ -92,6 +92,8 @@ def test_galata(demo_thread: Any, cs3_config: Callable[..., Any]) -> None:
         CHROMIUM_PATH=CHROMIUM,
         CS3SYNC_UI_GRPC=demo_thread.grpc_address,
         CS3SYNC_UI_ADMIN=demo_thread.http_url,
+        # The emulator's /_admin wants this run's secret (helpers.ts sends it with every admin call).
+        CS3SYNC_UI_ADMIN_SECRET=demo_thread.emulator.config.admin_secret,
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
     )
     (ROOT / "docs" / "screenshots").mkdir(parents=True, exist_ok=True)

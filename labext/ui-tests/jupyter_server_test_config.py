@@ -8,6 +8,7 @@ The tests drive its loopback admin endpoint (outage, restart, foreign locks, quo
 
 import atexit
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -27,14 +28,21 @@ grpc = os.environ.get("CS3SYNC_UI_GRPC", "")
 if not grpc:
     grpc_port = os.environ.get("CS3SYNC_UI_GRPC_PORT", "19142")
     http_port = os.environ.get("CS3SYNC_UI_HTTP_PORT", "19143")
+    # The admin API wants a per-run secret; the tests read it from CS3SYNC_UI_ADMIN_SECRET, so a
+    # standalone run (`jlpm playwright test`) sets that variable and the emulator takes it from here.
+    admin_secret = os.environ.get("CS3SYNC_UI_ADMIN_SECRET") or secrets.token_urlsafe(24)
     emulator = subprocess.Popen(
         [sys.executable, "-m", "cs3sync", "emulator", "--root", str(scratch / "cs3root"), "--demo",
          "--grpc-port", grpc_port, "--http-port", http_port, "--tus"],
+        env={**os.environ, "CS3SYNC_EMULATOR_ADMIN_SECRET": admin_secret},
     )
     atexit.register(emulator.terminate)
+    probe = urllib.request.Request(
+        f"http://127.0.0.1:{http_port}/_admin/info", headers={"X-CS3Sync-Admin": admin_secret}
+    )
     for _ in range(60):
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{http_port}/_admin/info", timeout=1)
+            urllib.request.urlopen(probe, timeout=1)
             break
         except OSError:
             time.sleep(0.5)

@@ -1,38 +1,6 @@
 import { expect, test } from '@jupyterlab/galata';
 
-import {
-  admin,
-  EINSTEIN_HOME,
-  openFile,
-  saveText,
-  screenshot,
-  waitSynced
-} from './helpers';
-
-/** Lab saves `name` while the storage is away and someone else writes it meanwhile: a conflict. */
-async function makeConflict(
-  page: any,
-  name: string,
-  mine: string,
-  theirs: string
-): Promise<void> {
-  await saveText(page, name, '# First version\n');
-  // Saves reply once journaled: wait until the first version is on the storage.
-  await waitSynced(page, expect);
-  await page.evaluate(async (p: string) => {
-    await (window as any).jupyterapp.serviceManager.contents.get(p);
-  }, name);
-  await admin('grpc/outage');
-  try {
-    await saveText(page, name, mine);
-    await admin('storage/external_write', {
-      path: `${EINSTEIN_HOME}/${name}`,
-      data: theirs
-    });
-  } finally {
-    await admin('grpc/restart');
-  }
-}
+import { makeConflict, openFile, screenshot } from './helpers';
 
 async function remoteText(page: any, name: string): Promise<string> {
   return page.evaluate(async (p: string) => {
@@ -48,7 +16,13 @@ test.describe('conflict banner on the open document', () => {
   test('Compare, Keep theirs and Keep mine from the banner, with a notification', async ({
     page
   }) => {
-    await makeConflict(page, 'banner-a.md', '# Mine A\n', '# Theirs A\n');
+    await makeConflict(
+      page,
+      expect,
+      'banner-a.md',
+      '# Mine A\n',
+      '# Theirs A\n'
+    );
     await openFile(page, 'banner-a.md');
     const banner = page.locator(
       '.jp-MainAreaWidget:visible .jp-cs3sync-conflictBanner'
@@ -91,7 +65,13 @@ test.describe('conflict banner on the open document', () => {
     expect(await remoteText(page, 'banner-a.md')).toContain('Theirs A');
 
     // Keep mine: my version goes over theirs.
-    await makeConflict(page, 'banner-b.md', '# Mine B\n', '# Theirs B\n');
+    await makeConflict(
+      page,
+      expect,
+      'banner-b.md',
+      '# Mine B\n',
+      '# Theirs B\n'
+    );
     await openFile(page, 'banner-b.md');
     const bannerB = page.locator(
       '.jp-MainAreaWidget:visible .jp-cs3sync-conflictBanner'

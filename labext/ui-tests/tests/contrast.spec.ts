@@ -3,6 +3,7 @@ import { expect, test } from '@jupyterlab/galata';
 import {
   admin,
   EINSTEIN_HOME,
+  makeConflict,
   openFile,
   saveText,
   screenshot,
@@ -144,6 +145,32 @@ test.describe('dark theme', () => {
     await openFile(page, 'dark-locked.md');
     await expect(page.locator('.jp-cs3sync-lockIndicator')).toBeVisible();
     await check('lock chip');
+    // The conflict banner on an open document, and its Compare view.
+    await makeConflict(
+      page,
+      expect,
+      'dark-conflict.md',
+      '# Mine\n',
+      '# Theirs\n'
+    );
+    await openFile(page, 'dark-conflict.md');
+    const banner = page.locator(
+      '.jp-MainAreaWidget:visible .jp-cs3sync-conflictBanner'
+    );
+    await expect(banner).toBeVisible({ timeout: 120000 });
+    await check('conflict banner');
+    await banner.getByRole('button', { name: 'Compare' }).click();
+    await expect(
+      page.locator('.jp-cs3sync-compare [data-kind="theirs"]')
+    ).toContainText('Theirs');
+    await check('compare');
+    // Settle it (Keep theirs), so the next checks see no banner of ours.
+    await page
+      .locator('#jp-main-dock-panel')
+      .getByRole('tab', { name: 'dark-conflict.md', exact: true })
+      .click();
+    await banner.getByRole('button', { name: 'Keep theirs' }).click();
+    await expect(banner).toBeHidden({ timeout: 60000 });
     // The offline state in the Sync panel and the status bar.
     await admin('grpc/outage');
     try {

@@ -10,11 +10,17 @@ export const EINSTEIN_HOME = '/eos/user/e/einstein';
 /** The public link URL template the test server is configured with. */
 export const LINK_URL = 'https://cernbox.example.org/s/';
 
+/** This run's secret of the emulator's admin API (set by tests/test_browser.py). */
+export const ADMIN_SECRET = process.env.CS3SYNC_UI_ADMIN_SECRET || '';
+
 /** POST to the emulator's admin API. */
 export async function admin(route: string, body: any = {}): Promise<any> {
   const response = await fetch(`${ADMIN}/_admin/${route}`, {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
+    headers: {
+      'Content-Type': 'application/json',
+      'X-CS3Sync-Admin': ADMIN_SECRET
+    },
     body: JSON.stringify(body)
   });
   if (!response.ok) {
@@ -75,4 +81,30 @@ export async function waitSynced(page: any, expect: any): Promise<void> {
       { timeout: 60000 }
     )
     .toBe(0);
+}
+
+/** Lab saves `name` while the storage is away and someone else writes it meanwhile: a conflict. */
+export async function makeConflict(
+  page: any,
+  expect: any,
+  name: string,
+  mine: string,
+  theirs: string
+): Promise<void> {
+  await saveText(page, name, '# First version\n');
+  // Saves reply once journaled: wait until the first version is on the storage.
+  await waitSynced(page, expect);
+  await page.evaluate(async (p: string) => {
+    await (window as any).jupyterapp.serviceManager.contents.get(p);
+  }, name);
+  await admin('grpc/outage');
+  try {
+    await saveText(page, name, mine);
+    await admin('storage/external_write', {
+      path: `${EINSTEIN_HOME}/${name}`,
+      data: theirs
+    });
+  } finally {
+    await admin('grpc/restart');
+  }
 }
