@@ -101,6 +101,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "replayable_upload_tokens": True,
         "empty_file_checksum": False,
         "stat_reports_expired_locks": True,
+        "mtime_whole_seconds": True,
     },
     "ocis": {
         "home_layout": "/home/{username}",
@@ -133,6 +134,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "replayable_upload_tokens": False,
         "empty_file_checksum": True,
         "stat_reports_expired_locks": False,
+        "mtime_whole_seconds": False,
     },
 }
 
@@ -259,6 +261,12 @@ class EmulatorConfig:
     # lazily by GetLock, reva master eos/locks.go).
     empty_file_checksum: bool | None = _UNSET
     stat_reports_expired_locks: bool | None = _UNSET
+    # Row 8: ResourceInfo.mtime in whole seconds, nanos always 0 (True). Reva master's EOS gRPC client
+    # fills only ``fi.MTimeSec = st.Fmd.Mtime.Sec`` (folders: Stime.Sec) and never MTimeNanos
+    # (pkg/storage/fs/eos/client/grpc/file_info.go), which eosfs.go ``convert`` passes on as
+    # ``Nanos: eosFileInfo.MTimeNanos``. Two saves within one second thus show the same mtime; only the
+    # etag and the checksum tell them apart.
+    mtime_whole_seconds: bool | None = _UNSET
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:

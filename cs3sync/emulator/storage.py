@@ -608,7 +608,7 @@ class Storage:
                 path=node.path,
                 name=disk.name if not node.is_root else node.path.rsplit("/", 1)[-1],
                 etag=self.etag(disk, st),
-                mtime=timestamp(st.st_mtime_ns),
+                mtime=timestamp(self.presented_mtime_ns(st)),
                 size=self._tree_size(disk)
                 if is_dir and self.config.dir_size == "tree"
                 else (0 if is_dir else st.st_size),
@@ -648,6 +648,12 @@ class Storage:
         elif "tus" not in (self.config.upload_protocols or []) and self.config.profile == "cernbox":
             info.opaque.map["disable_tus"].CopyFrom(types_pb2.OpaqueEntry(decoder="plain", value=b"true"))
         return info
+
+    def presented_mtime_ns(self, st: os.stat_result) -> int:
+        """The mtime a ResourceInfo shows: whole seconds on EOS (EmulatorConfig.mtime_whole_seconds)."""
+        if self.config.mtime_whole_seconds:
+            return st.st_mtime_ns // 1_000_000_000 * 1_000_000_000
+        return st.st_mtime_ns
 
     def relative_path(self, info: res.ResourceInfo, node: Node) -> None:
         """oCIS's gateway answers Stat/ListContainer with paths relative to the space: the basename,

@@ -244,3 +244,22 @@ async def test_two_uploads_from_one_client_at_once_do_not_mix(jp_fetch: Any, cm:
     assert await send(b"<A>", -1) in (200, 201)
     await _settle(await cm.get_engine(), "big.bin")
     assert (cs3_root[1] / "big.bin").read_bytes() == b"A" * 1000 + b"a" * 1000 + b"<A>"
+
+
+async def test_a_foreign_write_in_the_same_second_is_a_change(
+    jp_fetch: Any, cm: Any, emulator_thread: Any, cs3_root: Any
+) -> None:
+    """Storage behaviours row 8: EOS shows mtimes in whole seconds, so marie's write in the same
+    second as einstein's save carries the same storage mtime (and here the same size). The etag
+    decides: the next GET shows marie's text at a time JupyterLab sees as newer (> 500 ms), and
+    einstein's next save from the stale editor does not replace it."""
+    saved = await put_text(jp_fetch, "second.txt", "einstein")
+    engine = await cm.get_engine()
+    await engine.wait_idle(timeout=30)
+    cs3_path = cm.path_map.to_cs3("second.txt")
+    ours = emulator_thread.storage.resolve_path(cs3_path, None).disk.stat().st_mtime_ns
+    same_second = ours // 1_000_000_000 + 0.999  # ours and marie's show one whole-second mtime
+    emulator_thread.storage.external_write(cs3_path, b"marie's!", mtime=same_second)
+    got = body(await jp_fetch("api", "contents", "second.txt"))
+    assert got["content"] == "marie's!"
+    assert (_time(got) - _time(saved)).total_seconds() > 0.5, (got["last_modified"], saved["last_modified"])
