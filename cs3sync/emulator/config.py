@@ -102,6 +102,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "empty_file_checksum": False,
         "stat_reports_expired_locks": True,
         "mtime_whole_seconds": True,
+        "dir_size": "tree",
     },
     "ocis": {
         "home_layout": "/home/{username}",
@@ -135,6 +136,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "empty_file_checksum": True,
         "stat_reports_expired_locks": False,
         "mtime_whole_seconds": False,
+        "dir_size": "zero",
     },
 }
 
@@ -171,7 +173,6 @@ class EmulatorConfig:
     transfer_ttl: float = 6000.0
     # storage behaviour
     max_versions: int = 10
-    dir_size: Literal["zero", "tree"] = "zero"
     strict_download_initiate: bool = False
     expose_data_server: bool = False
     send_etag: bool = False
@@ -267,6 +268,11 @@ class EmulatorConfig:
     # ``Nanos: eosFileInfo.MTimeNanos``. Two saves within one second thus show the same mtime; only the
     # etag and the checksum tell them apart.
     mtime_whole_seconds: bool | None = _UNSET
+    # Row 8: a folder's ResourceInfo.size. "tree" (cernbox): the bytes of everything under it; reva master
+    # eosfs.go ``convert`` sets ``size = eosFileInfo.TreeSize`` for a folder, from EOS's ``TreeSize``
+    # (eos/client/grpc/file_info.go). It changes with every write below, so nothing may read a folder's
+    # size as "unchanged" or "empty". "zero": 0 for every folder.
+    dir_size: Literal["zero", "tree"] | None = _UNSET
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:

@@ -116,6 +116,22 @@ async def test_ids_stable_etags_change_on_content_only(emulator: Emulator, gw: G
     assert by_id.info.path == ("n.ipynb" if emulator.config.info_paths == "basename" else gw.p("n.ipynb"))
 
 
+async def test_folder_size_follows_profile(emulator: Emulator, gw: Gateway) -> None:
+    """Storage behaviours row 8: EOS reports a folder's size as the size of its tree (eosfs.go
+    ``convert``: TreeSize); the kind variant reports 0."""
+    for folder in ("d", "d/e"):
+        assert (
+            await gw.call("CreateContainer", sp.CreateContainerRequest(ref=ref(gw.p(folder))))
+        ).status.code == OK
+    assert await gw.upload(gw.p("d/a.txt"), b"abc") == 200
+    assert await gw.upload(gw.p("d/e/b.txt"), b"four") == 200
+    expected = 7 if emulator.config.dir_size == "tree" else 0
+    assert emulator.config.dir_size == ("tree" if emulator.config.profile == "cernbox" else "zero")
+    assert (await gw.stat(gw.p("d"))).info.size == expected
+    listing = await gw.call("ListContainer", sp.ListContainerRequest(ref=ref(gw.home)))
+    assert [i.size for i in listing.infos if i.name == "d"] == [expected]
+
+
 async def test_xattrs_errors_and_unset(emulator: Emulator, gw: Gateway) -> None:
     await gw.upload(gw.p("f"), b"x")
     empty = await gw.call(
