@@ -420,9 +420,7 @@ class SpacesHandler(CS3APIHandler):
         spaces = await client.spaces()
         await refresh_mounts(self.cm, client, pm, self.folder_names()[0], "", spaces=spaces)
         out: list[dict[str, Any]] = []
-        # Project spaces only: the personal space is the home Jupyter already shows (on CERNBox it
-        # comes without root or mtime), "explorer" spaces republish folders (storage behaviours row 8).
-        for s in (s for s in spaces if s.type == "project"):
+        for s in spaces:
             out.append(
                 {
                     "id": s.id,

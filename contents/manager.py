@@ -295,12 +295,10 @@ class CS3ContentsManager(AsyncContentsManager):
                 spaces = await client.spaces()
             # A space that holds the root (the user's personal space when root_path is a folder of it)
             # is what Jupyter already shows: mounting it again would open the home above root_path.
-            # Project spaces only: "explorer" spaces republish folders under another type and the same
-            # id (storage behaviours row 8).
             found[spaces_folder] = [
                 Mountable(s.id, s.name, s.path, s.owner)
                 for s in spaces
-                if s.type == "project" and s.path and not under(s.path, root) and not under(root, s.path)
+                if s.path and not under(s.path, root) and not under(root, s.path)
             ]
         if shares_folder:
             if incoming is None:

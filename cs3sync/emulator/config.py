@@ -103,7 +103,6 @@ PROFILES: dict[str, dict[str, Any]] = {
         "stat_reports_expired_locks": True,
         "mtime_whole_seconds": True,
         "dir_size": "tree",
-        "spaces_registry": "reva_master",
     },
     "ocis": {
         "home_layout": "/home/{username}",
@@ -138,7 +137,6 @@ PROFILES: dict[str, dict[str, Any]] = {
         "stat_reports_expired_locks": False,
         "mtime_whole_seconds": False,
         "dir_size": "zero",
-        "spaces_registry": "complete",
     },
 }
 
@@ -275,15 +273,6 @@ class EmulatorConfig:
     # (eos/client/grpc/file_info.go). It changes with every write below, so nothing may read a folder's
     # size as "unchanged" or "empty". "zero": 0 for every folder.
     dir_size: Literal["zero", "tree"] | None = _UNSET
-    # Row 8: ListStorageSpaces. "reva_master" (cernbox), after reva master
-    # internal/grpc/services/spacesregistry/spacesregistry.go: ``userSpace`` answers the personal space
-    # with no ``root``, no ``mtime`` and a ``root_info`` holding only the path and permissions (no id);
-    # ``ListStorageSpaces`` without a type filter appends the "explorer" spaces (``getAllPublicSpaces``,
-    # configured per deployment as ``public_spaces``). Which folders a deployment publishes is open: the
-    # emulator publishes every project folder again as an explorer space (same id, type "explorer"),
-    # the hostile reading (a client that does not filter by type shows each project twice).
-    # "complete": every space with root, mtime and a full root_info, no explorer spaces.
-    spaces_registry: Literal["reva_master", "complete"] | None = _UNSET
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:

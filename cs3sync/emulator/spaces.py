@@ -45,27 +45,6 @@ def space_proto(storage: Storage, mount: Mount, user: UserSpec) -> res.StorageSp
     )
 
 
-def user_space(storage: Storage, mount: Mount, user: UserSpec) -> res.StorageSpace:
-    """The personal space as reva master's spacesregistry ``userSpace`` builds it: no root, no mtime, a
-    root_info with the path and permissions only (EmulatorConfig.spaces_registry)."""
-    full = space_proto(storage, mount, user)
-    return res.StorageSpace(
-        id=full.id,
-        owner=full.owner,
-        name=full.name,
-        space_type=full.space_type,
-        root_info=res.ResourceInfo(path=full.root_info.path, permission_set=full.root_info.permission_set),
-        quota=full.quota,
-    )
-
-
-def explorer_space(storage: Storage, mount: Mount, user: UserSpec) -> res.StorageSpace:
-    """A project folder published again as an "explorer" space (reva master ``getAllPublicSpaces``)."""
-    space = space_proto(storage, mount, user)
-    space.space_type = "explorer"
-    return space
-
-
 def list_spaces(storage: Storage, user: UserSpec, filters: list[FilterMessage]) -> list[res.StorageSpace]:
     """Home first, then projects; TYPE_SPACE_TYPE and TYPE_ID filter, other filter types are ignored."""
     mounts = [m for m in storage.mounts if m.owner == user] + [
@@ -73,27 +52,16 @@ def list_spaces(storage: Storage, user: UserSpec, filters: list[FilterMessage]) 
     ]
     types = {f.space_type for f in filters if f.type == Filter.TYPE_SPACE_TYPE}
     ids = {f.id.opaque_id for f in filters if f.type == Filter.TYPE_ID}
-    master = storage.config.spaces_registry == "reva_master"
-    candidates = [(m, m.kind) for m in mounts]
-    if master:
-        candidates += [(m, "explorer") for m in storage.mounts if m.kind == "project"]
-    out: list[res.StorageSpace] = []
-    for mount, kind in candidates:
-        if types and kind not in types:
+    out = []
+    for mount in mounts:
+        if types and mount.kind not in types:
             continue
-        if kind == "explorer" and ids and out:
-            break  # reva master answers a by-id look-up from the homes or projects that matched
         if ids and space_opaque_id(storage, mount) not in ids:
             continue
         if not mount.disk.exists():
             continue
         try:
-            if master and kind == "personal":
-                out.append(user_space(storage, mount, user))
-            elif kind == "explorer":
-                out.append(explorer_space(storage, mount, user))
-            else:
-                out.append(space_proto(storage, mount, user))
+            out.append(space_proto(storage, mount, user))
         except CS3Error as e:
             raise CS3Error.internal(f"error listing spaces: {e.message}") from None
     return out

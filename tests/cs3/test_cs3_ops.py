@@ -234,11 +234,7 @@ async def test_quota_and_spaces(client: CS3Client, emu: Any, home: str) -> None:
     assert quota.total == 5000 and not quota.unlimited
     spaces = await client.spaces()
     personal = [s for s in spaces if s.type == "personal"]
-    assert personal and personal[0].path == home
-    if emu.config.spaces_registry == "reva_master":  # storage behaviours row 8
-        assert personal[0].root_id is None and personal[0].mtime is None
-    else:
-        assert personal[0].root_id
+    assert personal and personal[0].path == home and personal[0].root_id
     assert all(s.type == "personal" for s in await client.spaces("personal"))
 
 

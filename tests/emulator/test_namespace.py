@@ -212,17 +212,9 @@ async def test_quota_and_spaces(emulator: Emulator, gw: Gateway) -> None:
     else:
         assert quota.total_bytes > 0
     spaces = (await gw.call("ListStorageSpaces", spaces_api_pb2.ListStorageSpacesRequest())).storage_spaces
+    assert [s.space_type for s in spaces] == ["personal", "project"]
     assert spaces[0].id.opaque_id.startswith("00000000-0000-0000-0000-000000000000$")
     assert spaces[0].root_info.path == gw.home and spaces[0].name == "einstein"
-    if emulator.config.spaces_registry == "reva_master":
-        # storage behaviours row 8: explorer spaces too; the personal space has no root and no mtime
-        assert [s.space_type for s in spaces] == ["personal", "project", "explorer"]
-        assert not spaces[0].HasField("root") and not spaces[0].HasField("mtime")
-        assert not spaces[0].root_info.id.opaque_id
-        assert spaces[2].id == spaces[1].id and spaces[2].root_info.path == spaces[1].root_info.path
-    else:
-        assert [s.space_type for s in spaces] == ["personal", "project"]
-        assert spaces[0].root.opaque_id and spaces[0].mtime.seconds
     Filter = spaces_api_pb2.ListStorageSpacesRequest.Filter
     projects = await gw.call(
         "ListStorageSpaces",

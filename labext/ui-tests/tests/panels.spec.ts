@@ -47,7 +47,7 @@ test.describe('cs3sync panels on the demo emulator', () => {
     await expect(items.filter({ hasText: 'cosmology' })).toHaveCount(1);
     await expect(items.filter({ hasText: 'relativity-lab' })).toHaveCount(1);
     await expect(panel.locator('.jp-cs3sync-badge-project')).toHaveCount(2);
-    await expect(panel.locator('.jp-cs3sync-badge-personal')).toHaveCount(0); // project spaces only
+    await expect(panel.locator('.jp-cs3sync-badge-personal')).toHaveCount(1);
     await panel.screenshot({ path: screenshot('spaces.png') });
     await items.filter({ hasText: 'cosmology' }).click();
     await expect(page.locator('.jp-FileBrowser-crumbs')).toContainText(
