@@ -19,11 +19,11 @@ pytestmark = pytest.mark.anyio
 async def test_upload_into_a_removed_folder_is_not_found(emu: Any, client: CS3Client, home: str) -> None:
     """EOS: initiate OK, PUT 409; oCIS: FAILED_PRECONDITION at initiate. Both mean "the folder is gone",
     which must read as NotFound (the engine recreates the folder), not as a lock or an etag race."""
-    await client.mkdir(f"{home}/work")
-    emu.storage.external_delete(f"{home}/work")
-    with pytest.raises(errors.NotFound, match=r"folder .*/work no longer exists"):
-        await client.upload(f"{home}/work/nb.ipynb", b"{}")
-    assert not emu.storage.exists(f"{home}/work")
+    await client.mkdir(f"{home}/analysis")
+    emu.storage.external_delete(f"{home}/analysis")
+    with pytest.raises(errors.NotFound, match=r"folder .*/analysis no longer exists"):
+        await client.upload(f"{home}/analysis/nb.ipynb", b"{}")
+    assert not emu.storage.exists(f"{home}/analysis")
 
 
 async def test_upload_into_an_existing_folder_keeps_an_etag_refusal(
