@@ -8,6 +8,7 @@ including what a pending delete or rename of an ancestor implies.
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -50,10 +51,13 @@ def lookup(view: dict[str, Overlay], path: str) -> Overlay | None:
         return view[path]
     # A pending delete or rename of an ancestor hides it; a pending rename of an ancestor to
     # somewhere above it makes it visible under the new name, read from the old one.
+    # The nearest pending ancestor decides: walk up the path (a few dict lookups) rather than scan
+    # every pending path (this runs several times per request, with hundreds of saves pending).
     best: Overlay | None = None
-    for p, ov in view.items():
-        if p != path and is_under(path, p) and (best is None or len(p) > len(best.path)):
-            best = ov
+    ancestor = path
+    while ancestor != "/" and best is None:
+        ancestor = posixpath.dirname(ancestor)
+        best = view.get(ancestor)
     if best is None:
         return None
     rest = path[len(best.path) :]
