@@ -20,7 +20,6 @@ import os
 import posixpath
 import re
 import time
-import weakref
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -51,11 +50,12 @@ from contents.models import (
 )
 from contents.mounts import SHARES_FOLDER, SPACES_FOLDER, Mountable, MountTable, under
 from contents.notebooks import NotebookCodec
+from contents.runtime import Runtime
 from cs3sync.cs3.uploads import human_size
 from cs3sync.journal.types import RemoteState
 
 if TYPE_CHECKING:
-    from cs3sync.cs3 import CS3Client
+    from cs3sync.cs3 import CS3Client, CS3Config
     from cs3sync.engine import SyncEngine
     from cs3sync.overlay import Overlay
 
@@ -68,10 +68,6 @@ LISTED_FOLDERS_MAX = 10_000
 
 #: A path under an unknown mount name lists spaces and shares again at most this often (seconds).
 MOUNT_REFRESH_EVERY = 10.0
-#: Longest pause (s) before a dead engine is restarted (at once, then 1, 2, 4 ... s after more deaths).
-ENGINE_RESTART_MAX = 60.0
-#: Longest time (s) a request waits for the restart of a dead engine.
-ENGINE_RESTART_WAIT = 10.0
 
 
 @dataclass
@@ -163,15 +159,7 @@ class CS3ContentsManager(AsyncContentsManager):
         super().__init__(**kwargs)
         self.cs3 = CS3Sync(parent=self)
         self.path_map: P.PathMapper | None = P.PathMapper(self.cs3.root_path) if self.cs3.root_path else None
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, CS3Client] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._engine: SyncEngine | None = None
-        self._engine_loop: asyncio.AbstractEventLoop | None = None
-        self._engine_task: asyncio.Task[None] | None = None
-        self._engine_stop: asyncio.Event | None = None
-        self._engine_lock: asyncio.Lock | None = None
-        self._engine_replaced = asyncio.Event()  # set when a new engine replaces the current one
+        self.runtime = Runtime(self._client_config, self._engine_kwargs, self._entry_finished, self.log)
         self._stat_cache: dict[str, tuple[float, Any, float]] = {}  # path -> (expiry, info, observed_at)
         self._folders: dict[str, tuple[float, Any]] = {}  # folder path -> (expiry, info); _known_folder
         # Time of the last invalidation: a Stat or listing that started before it may carry what the
@@ -204,32 +192,22 @@ class CS3ContentsManager(AsyncContentsManager):
         self._notebooks: NotebookCodec | None = None
 
     # ------------------------------------------------------------------ runtime: client and engine
-    def _client_config(self) -> Any:
+    def _client_config(self) -> CS3Config:
         from cs3sync.cs3 import CS3Config
 
         return CS3Config(**self.cs3.cs3_config_kwargs(CS3Config))
 
     async def get_client(self) -> CS3Client:
-        """The CS3 client of the running event loop (a grpc.aio channel is bound to its loop)."""
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            from cs3sync.cs3 import CS3Client
-
-            client = CS3Client(self._client_config())
-            self._clients[loop] = client
-        return client
+        """The CS3 client of the running event loop (`Runtime`)."""
+        return await self.runtime.get_client()
 
     @property
     def client(self) -> CS3Client | None:
-        try:
-            return self._clients.get(asyncio.get_running_loop())
-        except RuntimeError:
-            return None
+        return self.runtime.client
 
     @property
     def engine(self) -> SyncEngine | None:
-        return self._engine
+        return self.runtime.engine
 
     async def get_path_map(self) -> P.PathMapper:
         if self.path_map is None:
@@ -326,69 +304,8 @@ class CS3ContentsManager(AsyncContentsManager):
         return default_journal_dir(self.cs3.host, self.cs3.client_id or "default")
 
     async def get_engine(self) -> SyncEngine:
-        """The one `SyncEngine` of this server, started on the server's loop at first use."""
-        loop = asyncio.get_running_loop()
-        if self._engine is not None:
-            if self._engine_loop is not loop:
-                raise HTTPError(503, "Storage engine runs on another event loop")
-            if self._engine.health == "dead":  # its host is restarting it: wait for the new one
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._engine_replaced.wait(), ENGINE_RESTART_WAIT)
-            return self._engine
-        if self._engine_lock is None or self._engine_loop is not loop:
-            self._engine_lock = asyncio.Lock()
-            self._engine_loop = loop
-        async with self._engine_lock:
-            if self._engine is None:
-                await self._start_engine()
-        assert self._engine is not None, "_start_engine raises when the engine cannot start"
-        return self._engine
-
-    async def _start_engine(self) -> None:
-        from cs3sync.engine import SyncEngine  # the engine's imports load when the server first needs it
-
-        client = await self.get_client()
-        ready = asyncio.Event()
-        stop = asyncio.Event()
-        failure: list[BaseException] = []
-
-        async def run() -> None:
-            """Host the engine until shutdown; an engine that dies (a bug it could not survive) is
-            restarted, after a pause that grows with each death (its journal recovers the work)."""
-            deaths = 0
-            while not stop.is_set():
-                engine = SyncEngine(client, **self._engine_kwargs())
-                try:
-                    async with engine:
-                        engine.on_finished(self._entry_finished)
-                        self._engine = engine
-                        replaced, self._engine_replaced = self._engine_replaced, asyncio.Event()
-                        replaced.set()
-                        ready.set()
-                        await _first_of(stop.wait(), engine.wait_ended())
-                except BaseException as exc:
-                    if ready.is_set() and isinstance(exc, Exception):
-                        self.log.error("cs3sync: the sync engine failed to restart: %s", exc)
-                    else:
-                        failure.append(exc)
-                        ready.set()
-                        if not isinstance(exc, Exception):
-                            raise
-                        return
-                if stop.is_set():
-                    return
-                self.log.error("cs3sync: the sync engine stopped unexpectedly; restarting it")
-                if deaths:  # again: a pause growing with each death (a bug that strikes at once)
-                    with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(stop.wait(), min(ENGINE_RESTART_MAX, 2.0 ** (deaths - 1)))
-                deaths += 1
-
-        self._engine_task = asyncio.create_task(run(), name="cs3sync-engine")
-        await ready.wait()
-        if failure:
-            self.log.error("cs3sync: the journal could not be opened: %s", failure[0])
-            raise HTTPError(503, f"Local journal unavailable: {failure[0]}")
-        self._engine_stop = stop
+        """The one `SyncEngine` of this server, started on the server's loop at first use (`Runtime`)."""
+        return await self.runtime.get_engine()
 
     def _entry_finished(self, entry: Any) -> None:
         """The engine ended a run of one of our writes, maybe with no request waiting for it (an
@@ -425,20 +342,10 @@ class CS3ContentsManager(AsyncContentsManager):
             self._notebooks = None
         with contextlib.suppress(Exception):
             await self.flush_observations()
-        if self._engine_stop is not None and self._engine_task is not None:
-            self._engine_stop.set()
-            with contextlib.suppress(Exception):
-                await self._engine_task
-        self._engine = None
-        self._engine_task = None
-        loop = asyncio.get_running_loop()
-        client = self._clients.pop(loop, None)
-        if client is not None:
-            with contextlib.suppress(Exception):
-                await client.aclose()
+        await self.runtime.aclose()
 
     def engine_online(self) -> bool:
-        engine = self._engine
+        engine = self.runtime.engine
         if self.signed_out():
             return False
         return engine is None or engine.state == "online"
@@ -456,11 +363,7 @@ class CS3ContentsManager(AsyncContentsManager):
     async def locate(self, api_path: str) -> tuple[str, str]:
         """(normalised API path, CS3 path) of a Jupyter path (checkpoints, locks and /files use it too)."""
         api_path = P.normalize_api_path(api_path)
-        lock = self._engine_lock
-        starting = self._engine is None and lock is not None and lock.locked()
-        if lock is not None and starting and self._engine_loop is asyncio.get_running_loop():
-            async with lock:  # the engine is starting: wait, so reads see pending entries
-                pass
+        await self.runtime.wait_started()  # the engine is starting: wait, so reads see pending entries
         path_map = await self.get_path_map()
         head, _, rest = api_path.partition("/")
         if head in (SPACES_FOLDER, SHARES_FOLDER):
@@ -484,14 +387,14 @@ class CS3ContentsManager(AsyncContentsManager):
 
     # ------------------------------------------------------------------ stat (+ cache) and overlay
     def pending_of(self, cs3_path: str) -> Pending | None:
-        engine = self._engine
+        engine = self.runtime.engine
         if engine is None:
             return None
         ov = engine.overlay(cs3_path)
         return _to_pending(engine, ov) if ov is not None else None
 
     def _pending_children(self, cs3_dir: str) -> dict[str, Pending]:
-        engine = self._engine
+        engine = self.runtime.engine
         if engine is None:
             return {}
         return {name: _to_pending(engine, ov) for name, ov in engine.overlay_children(cs3_dir).items()}
@@ -579,18 +482,18 @@ class CS3ContentsManager(AsyncContentsManager):
         """A request reached the storage: reads stop answering from what we know, and an offline
         engine reopens its queue at once (the proof it would otherwise wait for from its next probe)."""
         self._unreachable_at = None
-        if self._engine is not None:
-            self._engine.storage_answered()
+        if self.runtime.engine is not None:
+            self.runtime.engine.storage_answered()
 
     def _nudge_engine(self) -> None:
         """A read answered from what we know instead of asking the storage: let the engine probe it
         now, so that the queue reopens within a moment of the storage coming back."""
-        if self._engine is not None:
-            self._engine.nudge()
+        if self.runtime.engine is not None:
+            self.runtime.engine.nudge()
 
     def storage_unreachable(self) -> bool:
         """A read found the storage unreachable moments ago, or the engine is offline."""
-        if self._engine is not None and self._engine.state == "offline":
+        if self.runtime.engine is not None and self.runtime.engine.state == "offline":
             return True
         at = self._unreachable_at
         return at is not None and time.monotonic() - at < UNREACHABLE_GRACE
@@ -644,12 +547,11 @@ class CS3ContentsManager(AsyncContentsManager):
             return []
 
     def _schedule_recording(self) -> None:
-        engine_loop = self._engine_loop
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        if self._engine is None or engine_loop is not loop:
+        if not self.runtime.owns_loop(loop):
             return  # only the loop that owns the journal writes to it
         if self._recorder is None or self._recorder.done():
             self._recorder = loop.create_task(self.flush_observations(), name="cs3sync-remote-state")
@@ -661,8 +563,8 @@ class CS3ContentsManager(AsyncContentsManager):
             gone, self._observed_gone = self._observed_gone, []
             listed, self._observed_listed = self._observed_listed, []
             dirty = self.presented.take_dirty()
-            engine = self._engine
-            if engine is None or self._engine_loop is not asyncio.get_running_loop():
+            engine = self.runtime.local_engine()
+            if engine is None:
                 return
             try:
                 await engine.journal.observe_remote(states, gone=gone, listed=listed)
@@ -1122,10 +1024,10 @@ class CS3ContentsManager(AsyncContentsManager):
             row = await self._remote_state(cs3_path)
             if row is not None and row.cached_blob and (etag is None or row.etag == etag):
                 blob = row.cached_blob
-        if blob is None or self._engine is None:
+        if blob is None or self.runtime.engine is None:
             return None
         try:
-            return await asyncio.to_thread(self._engine.blob_path(blob).read_bytes)
+            return await asyncio.to_thread(self.runtime.engine.blob_path(blob).read_bytes)
         except OSError:
             return None
 
@@ -1467,8 +1369,8 @@ class CS3ContentsManager(AsyncContentsManager):
         entry_id = self.presented.unsettled(cs3_path)
         if entry_id is None or self.pending_of(cs3_path) is not None:
             return
-        engine = self._engine
-        if engine is None or self._engine_loop is not asyncio.get_running_loop():
+        engine = self.runtime.local_engine()
+        if engine is None:
             return
         try:
             entry = await engine.journal.outcome(entry_id)
@@ -1776,16 +1678,6 @@ class CS3ContentsManager(AsyncContentsManager):
     def info_string(self) -> str:
         root = self.path_map.root if self.path_map else "(the user's home)"
         return f"Serving CS3 contents from {self.cs3.host or '(no host configured)'}:{root}"
-
-
-async def _first_of(*waits: Any) -> None:
-    """Wait until the first of these coroutines returns; cancel the others."""
-    tasks = [asyncio.ensure_future(w) for w in waits]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
 
 
 def _kind(pending: Pending | None, info: Any) -> str:
