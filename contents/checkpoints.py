@@ -126,7 +126,7 @@ class CS3Checkpoints(AsyncCheckpoints):
     async def _versions(self, cm: Any, api_path: str, cs3_path: str) -> list[dict[str, Any]]:
         """Storage versions, oldest first; none when the storage has none, is unreachable or the file is
         new, and none while a delete or rename of the path is pending (they are another path's then)."""
-        if cm.storage_unreachable():
+        if cm.remote.storage_unreachable():
             return []
         pending = cm.pending_of(cs3_path)
         if pending is not None and (pending.deleted or pending.source is not None):

@@ -20,9 +20,8 @@ import os
 import posixpath
 import re
 import time
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,8 +36,12 @@ from contents.clients import CLIENT
 from contents.config import CS3Sync
 from contents.errors import http_error, is_signed_out, is_unreachable, to_http_error
 from contents.models import (
+    NOT_FOUND,
+    Info,
     KnownInfo,
+    Pending,
     PresentedTimes,
+    Stat,
     base_model,
     content_type,
     datetime_from_ns,
@@ -50,70 +53,20 @@ from contents.models import (
 )
 from contents.mounts import SHARES_FOLDER, SPACES_FOLDER, Mountable, MountTable, under
 from contents.notebooks import NotebookCodec
+from contents.remote import Listing, RemoteView
 from contents.runtime import Runtime
 from cs3sync.cs3.uploads import human_size
-from cs3sync.journal.types import RemoteState
 
 if TYPE_CHECKING:
     from cs3sync.cs3 import CS3Client, CS3Config
+    from cs3sync.cs3.downloads import DownloadStream
     from cs3sync.engine import SyncEngine
+    from cs3sync.journal.types import RemoteState
     from cs3sync.overlay import Overlay
 
-NOT_FOUND = object()
-#: After a read found the storage unreachable, reads of paths we know answer from what we know for
-#: this long without asking again (each attempt against a dead gateway costs its retries).
-UNREACHABLE_GRACE = 5.0
-#: Folders whose last listing is kept in memory (their children's names, to know a name is free offline).
-LISTED_FOLDERS_MAX = 10_000
 
 #: A path under an unknown mount name lists spaces and shares again at most this often (seconds).
 MOUNT_REFRESH_EVERY = 10.0
-
-
-@dataclass
-class Pending:
-    """The journal's view of a path with active entries (read-your-writes)."""
-
-    kind: str  # "file" | "directory"
-    deleted: bool = False
-    size: int | None = None
-    mtime: datetime | None = None
-    sha256: str | None = None
-    blob_path: Path | None = None
-    source: str | None = None  # pending rename/copy: the remote path that holds it until applied
-
-
-class ContentCache:
-    """Bounded LRU of recently read file bytes, keyed by path and checked against the etag, for reads
-    while the storage is unreachable (``cache_max_bytes``)."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self._items: OrderedDict[str, tuple[str | None, bytes]] = OrderedDict()
-        self._size = 0
-
-    def put(self, path: str, etag: str | None, data: bytes) -> None:
-        if len(data) > self.max_bytes // 4:
-            return
-        self.drop(path)
-        self._items[path] = (etag, data)
-        self._size += len(data)
-        while self._size > self.max_bytes and self._items:
-            _, (_, old) = self._items.popitem(last=False)
-            self._size -= len(old)
-
-    def get(self, path: str, etag: str | None = None) -> bytes | None:
-        item = self._items.get(path)
-        if item is None or (etag is not None and item[0] != etag):
-            return None
-        self._items.move_to_end(path)
-        return item[1]
-
-    def drop(self, path: str) -> None:
-        item = self._items.pop(path, None)
-        if item is not None:
-            self._size -= len(item[1])
-
 
 # A listing of LISTING_BATCHED entries or more builds its child models in batches of LISTING_BATCH,
 # yielding to the event loop between them.
@@ -160,31 +113,18 @@ class CS3ContentsManager(AsyncContentsManager):
         self.cs3 = CS3Sync(parent=self)
         self.path_map: P.PathMapper | None = P.PathMapper(self.cs3.root_path) if self.cs3.root_path else None
         self.runtime = Runtime(self._client_config, self._engine_kwargs, self._entry_finished, self.log)
-        self._stat_cache: dict[str, tuple[float, Any, float]] = {}  # path -> (expiry, info, observed_at)
-        self._folders: dict[str, tuple[float, Any]] = {}  # folder path -> (expiry, info); _known_folder
-        # Time of the last invalidation: a Stat or listing that started before it may carry what the
-        # storage held before our write landed, so its answer is not cached (read-your-writes).
-        self._invalidated_at = 0.0
-        self._last_known: dict[str, KnownInfo] = {}
         # The etag of the version an editor last loaded from us (or our last landed write) per path:
         # the base of the next save there (JupyterLab does not send one).
         self._editor_bases: dict[str, str] = {}
-        self._unreachable_at: float | None = None  # monotonic time of the last read that found no storage
-        self._signed_out_at: float | None = None  # monotonic time of the last read refused for auth
-        self._observed: dict[str, RemoteState] = {}  # rows to record in the journal
-        self._observed_gone: list[tuple[str, float]] = []
-        self._observed_listed: list[tuple[str, float, list[str]]] = []  # (folder, when, child names)
-        self._listings: dict[str, frozenset[str]] = {}  # folder -> child names of its last listing
-        self._recorder: asyncio.Task[None] | None = None
         self._seeded: set[str] = set()
         self._seeded_dirs: set[str] = set()
         self.presented = PresentedTimes()
+        self.remote = RemoteView(self.cs3, self.runtime, self.presented, self.log)
         self.mount_table = MountTable()
         self._mounts_lock = asyncio.Lock()
         self._mounts_refreshed_at: float | None = None  # monotonic time of the last listing by us
         #: Paths whose save the engine merged with a foreign change: (presented time, sha256) to show next.
         self._merged: dict[str, tuple[float, str | None]] = {}
-        self.content_cache = ContentCache(self.cs3.cache_max_bytes)
         from contents.locks import LockManager
 
         self.locks = LockManager(self)
@@ -344,21 +284,6 @@ class CS3ContentsManager(AsyncContentsManager):
             await self.flush_observations()
         await self.runtime.aclose()
 
-    def engine_online(self) -> bool:
-        engine = self.runtime.engine
-        if self.signed_out():
-            return False
-        return engine is None or engine.state == "online"
-
-    def signed_out(self) -> bool:
-        """A read found our token refused moments ago (the engine pauses when it meets the same)."""
-        at = self._signed_out_at
-        return at is not None and time.monotonic() - at < UNREACHABLE_GRACE
-
-    def writing_blind(self) -> bool:
-        """Writes are journaled without asking the storage first (unreachable or signed out)."""
-        return self.signed_out() or self.storage_unreachable()
-
     # ------------------------------------------------------------------ paths
     async def locate(self, api_path: str) -> tuple[str, str]:
         """(normalised API path, CS3 path) of a Jupyter path (checkpoints, locks and /files use it too)."""
@@ -400,179 +325,12 @@ class CS3ContentsManager(AsyncContentsManager):
         return {name: _to_pending(engine, ov) for name, ov in engine.overlay_children(cs3_dir).items()}
 
     def invalidate(self, *cs3_paths: str) -> None:
-        """Forget cached stats of these paths, their descendants and parents (after our writes)."""
-        self._invalidated_at = time.time()
-        for cs3_path in cs3_paths:
-            prefix = cs3_path.rstrip("/") + "/"
-            for key in [k for k in self._folders if k == cs3_path or k.startswith(prefix)]:
-                del self._folders[key]
-            for key in [k for k in self._stat_cache if k == cs3_path or k.startswith(prefix)]:
-                del self._stat_cache[key]
-            self._stat_cache.pop(posixpath.dirname(cs3_path), None)
-            self.content_cache.drop(cs3_path)
-
-    def _observed_at(self, cs3_path: str, info: Any) -> float | None:
-        """When ``info`` (the base of a rename/delete) was seen on the storage, if we know it."""
-        if isinstance(info, KnownInfo):
-            return info.observed_at or None
-        cached = self._stat_cache.get(cs3_path)
-        return cached[2] if cached is not None and cached[1] is info else None
-
-    async def stat(self, cs3_path: str, *, fresh: bool = False) -> Any:
-        """ResourceInfo, or NOT_FOUND; errors are CS3 errors (the caller maps them).
-
-        While the storage is unreachable a path we know answers with a `KnownInfo`: what
-        this process last saw of it, else the journal's ``remote_state``.
-        """
-        from cs3sync.cs3 import errors
-
-        cached = self._stat_cache.get(cs3_path)
-        if cached is not None and not fresh and cached[0] > time.monotonic():
-            return cached[1]
-        if self.storage_unreachable():
-            # Not asked again: each try against a dead gateway costs the client's retries (~1.6 s).
-            self._nudge_engine()
-            unasked = errors.Transient("not asked while unreachable", connectivity=True, op="stat")
-            return await self._what_we_know(cs3_path, unasked)
-        client = await self.get_client()
-        observed = time.time()
-        try:
-            info: Any = await client.stat(cs3_path)
-        except errors.NotFound:
-            info = NOT_FOUND
-        except Exception as exc:
-            if is_signed_out(exc):
-                self._signed_out_at = time.monotonic()  # answered like an outage: what we know
-            elif not is_unreachable(exc):
-                raise
-            else:
-                self._unreachable_at = time.monotonic()
-            return await self._what_we_know(cs3_path, exc)
-        self._reached()
-        self._signed_out_at = None
-        if observed > self._invalidated_at:
-            self._stat_cache[cs3_path] = (time.monotonic() + self.cs3.stat_cache_ttl, info, observed)
-            if info is not NOT_FOUND and info.type == "directory":
-                if len(self._folders) > 10_000:
-                    self._folders.clear()
-                self._folders[cs3_path] = (time.monotonic() + self.cs3.stat_cache_ttl, info)
-        self._remember(cs3_path, info, observed)
-        return info
-
-    def _known_folder(self, cs3_path: str) -> Any:
-        """A folder's Stat from the last stat_cache_ttl seconds, or None. Unlike the stat cache it
-        survives writes *into* the folder (their landing changes its mtime, not that it exists or what
-        we may do in it): 2,000 new files in one folder are not 2,000 Stats of that folder."""
-        seen = self._folders.get(cs3_path)
-        return seen[1] if seen is not None and seen[0] > time.monotonic() else None
-
-    async def _what_we_know(self, cs3_path: str, unanswered: Exception) -> Any:
-        """Stat's answer when the storage is not asked or did not answer: a path we know
-        -> what we last saw; else `unanswered` is raised (a read answers 503, never 404; a save
-        writes blind, checked when applied)."""
-        known = await self.known(cs3_path)
-        if known is not None:
-            return known
-        raise unanswered
-
-    async def _list(self, client: Any, cs3_path: str) -> list[Any]:
-        return await client.list(cs3_path)
-
-    def _reached(self) -> None:
-        """A request reached the storage: reads stop answering from what we know, and an offline
-        engine reopens its queue at once (the proof it would otherwise wait for from its next probe)."""
-        self._unreachable_at = None
-        if self.runtime.engine is not None:
-            self.runtime.engine.storage_answered()
-
-    def _nudge_engine(self) -> None:
-        """A read answered from what we know instead of asking the storage: let the engine probe it
-        now, so that the queue reopens within a moment of the storage coming back."""
-        if self.runtime.engine is not None:
-            self.runtime.engine.nudge()
-
-    def storage_unreachable(self) -> bool:
-        """A read found the storage unreachable moments ago, or the engine is offline."""
-        if self.runtime.engine is not None and self.runtime.engine.state == "offline":
-            return True
-        at = self._unreachable_at
-        return at is not None and time.monotonic() - at < UNREACHABLE_GRACE
-
-    def _remember(self, cs3_path: str, info: Any, observed: float) -> None:
-        """What we last saw of a path, kept across cache expiry (the base of writes made offline) and
-        recorded in the journal's ``remote_state`` when it changed (offline reads after a restart)."""
-        if observed <= self._invalidated_at:
-            return  # seen before one of our writes landed: possibly the version it replaced
-        previous = self._last_known.get(cs3_path)
-        if info is NOT_FOUND:
-            if self._last_known.pop(cs3_path, None) is not None:
-                self._observed.pop(cs3_path, None)
-                self._observed_gone.append((cs3_path, observed))
-                self._schedule_recording()
-            return
-        if len(self._last_known) > 50_000:
-            self._last_known.clear()
-        self._last_known[cs3_path] = KnownInfo.from_info(info, observed)
-        if (
-            previous is None
-            or previous.etag != info.etag
-            or previous.type != info.type
-            or previous.size != info.size
-        ):
-            self._observed[cs3_path] = RemoteState.of(cs3_path, info, observed)
-            self._schedule_recording()
-
-    async def known(self, cs3_path: str) -> KnownInfo | None:
-        """What we last knew of a path (this process, else the journal), or None."""
-        known = self._last_known.get(cs3_path)
-        if known is not None:
-            return known
-        row = await self._remote_state(cs3_path)
-        return KnownInfo.from_remote(row) if row is not None else None
-
-    async def _remote_state(self, cs3_path: str) -> RemoteState | None:
-        """What the owner journal recorded of a path, or None (also when the journal is not available)."""
-        try:
-            return await (await self.get_engine()).journal.remote_state(cs3_path)
-        except Exception as exc:
-            self.log.debug("cs3sync: journal remote_state unavailable: %s", exc)
-            return None
-
-    async def _remote_children(self, cs3_dir: str) -> list[RemoteState]:
-        """What the owner journal recorded of a folder's children ([] when the journal is not available)."""
-        try:
-            return await (await self.get_engine()).journal.remote_children(cs3_dir)
-        except Exception as exc:
-            self.log.debug("cs3sync: journal remote_children unavailable: %s", exc)
-            return []
-
-    def _schedule_recording(self) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return
-        if not self.runtime.owns_loop(loop):
-            return  # only the loop that owns the journal writes to it
-        if self._recorder is None or self._recorder.done():
-            self._recorder = loop.create_task(self.flush_observations(), name="cs3sync-remote-state")
+        """Forget cached stats and bytes of these paths, their descendants and parents (after our writes)."""
+        self.remote.invalidate(*cs3_paths)
 
     async def flush_observations(self) -> None:
-        """Write what reads saw (and presented times that need it) to the journal, in one go."""
-        while self._observed or self._observed_gone or self._observed_listed or self.presented.has_dirty():
-            states, self._observed = list(self._observed.values()), {}
-            gone, self._observed_gone = self._observed_gone, []
-            listed, self._observed_listed = self._observed_listed, []
-            dirty = self.presented.take_dirty()
-            engine = self.runtime.local_engine()
-            if engine is None:
-                return
-            try:
-                await engine.journal.observe_remote(states, gone=gone, listed=listed)
-                for path, etag, seconds in dirty:
-                    await engine.journal.set_presented_mtime(path, etag, seconds)
-            except Exception as exc:  # a cache of what we saw: losing it costs only offline answers
-                self.log.debug("cs3sync: could not record remote state: %s", exc)
-                return
+        """Write what reads saw (and presented times that need it) to the journal (`RemoteView`)."""
+        await self.remote.flush_observations()
 
     async def _seed_presented(self, cs3_path: str, info: Any = None) -> None:
         """Before presenting a path for the first time in this process, take what an earlier process
@@ -583,12 +341,12 @@ class CS3ContentsManager(AsyncContentsManager):
             self._seeded.clear()
             self._seeded_dirs.clear()
         self._seeded.add(cs3_path)
-        row = info if isinstance(info, KnownInfo) else await self._remote_state(cs3_path)
+        row = info if isinstance(info, KnownInfo) else await self.remote.remote_state(cs3_path)
         if row is not None:
             self._seed_from(cs3_path, row)
 
     async def _seed_presented_children(self, cs3_dir: str) -> list[Any]:
-        rows = await self._remote_children(cs3_dir)
+        rows = await self.remote.remote_children(cs3_dir)
         for row in rows:
             if row.path not in self._seeded:
                 self._seeded.add(row.path)
@@ -616,10 +374,10 @@ class CS3ContentsManager(AsyncContentsManager):
             return pending, NOT_FOUND
         try:
             if pending is not None and pending.source is not None and pending.blob_path is None:
-                info = await self.stat(pending.source)  # pending rename/copy: read the source
+                info = await self.remote.stat(pending.source)  # pending rename/copy: read the source
                 if info is not NOT_FOUND:
                     return None, info  # info.path names where the bytes are until the rename lands
-            info = await self.stat(cs3_path)
+            info = await self.remote.stat(cs3_path)
         except Exception as exc:
             if pending is not None and (is_unreachable(exc) or is_signed_out(exc)):
                 return pending, NOT_FOUND
@@ -772,9 +530,9 @@ class CS3ContentsManager(AsyncContentsManager):
             is_dir = True
         elif content and type in (None, "directory") and not api_path.endswith(".ipynb"):
             # One ListContainer answers a folder listing; a file or a pending path falls through.
-            listed = await self._try_list(api_path, cs3_path)
+            listed = await self._try_list(cs3_path)
         if listed is not None:
-            pending, info, is_dir = None, listed[0], True
+            pending, info, is_dir = None, listed.info, True
         elif api_path:
             pending, info = await self.lookup(api_path, cs3_path)
             is_dir = pending.kind == "directory" if pending is not None else info.type == "directory"
@@ -782,7 +540,12 @@ class CS3ContentsManager(AsyncContentsManager):
             if type not in (None, "directory"):
                 raise HTTPError(400, f"{api_path} is a directory, not a {type}", reason="bad type")
             model = await self._dir_model(
-                api_path, cs3_path, info, content, listed[1] if listed else None, listed[2] if listed else 0.0
+                api_path,
+                cs3_path,
+                info,
+                content,
+                listed.children if listed else None,
+                listed.observed_at if listed else 0.0,
             )
         else:
             if type == "directory":
@@ -808,7 +571,7 @@ class CS3ContentsManager(AsyncContentsManager):
                 model["hash"], model["hash_algorithm"] = hash_value, hash_algorithm
         model.pop("_hash", None)
         if self.presented.has_dirty():
-            self._schedule_recording()
+            self.remote.schedule_recording()
         self.emit(data={"action": "get", "path": api_path})
         return model
 
@@ -824,49 +587,12 @@ class CS3ContentsManager(AsyncContentsManager):
             model["format"] = "json"
         return model
 
-    async def _try_list(self, api_path: str, cs3_path: str) -> tuple[Any, list[Any], float] | None:
-        """(the folder's info or None, its children) from one ListContainer; None when that is not
-        the way to answer (a pending path, a file, or any error: the normal path then reports it)."""
+    async def _try_list(self, cs3_path: str) -> Listing | None:
+        """A folder's listing from one ListContainer; None when that is not the way to answer (a pending
+        path, a file, or any error: the normal path then reports it)."""
         if self.pending_of(cs3_path) is not None:
             return None
-        cached = self._stat_cache.get(cs3_path)
-        if (
-            cached is not None
-            and cached[0] > time.monotonic()
-            and (cached[1] is NOT_FOUND or cached[1].type != "directory")
-        ):
-            return None
-        if self.storage_unreachable():
-            self._nudge_engine()
-            return None
-        client = await self.get_client()
-        observed = time.time()
-        try:
-            children = await self._list(client, cs3_path)
-        except Exception as exc:
-            if is_unreachable(exc):
-                self._unreachable_at = time.monotonic()
-            return None
-        self._reached()
-        self._record_listing(cs3_path, observed, children)
-        info = cached[1] if cached is not None and cached[0] > time.monotonic() else None
-        return info, children, observed
-
-    def _record_listing(self, cs3_path: str, observed: float, children: list[Any]) -> None:
-        """A listing tells which children a folder holds: the journal forgets the known children it
-        no longer holds, and only those (the children are recorded only when they changed, so the
-        listing carries their names)."""
-        names = [c.name or posixpath.basename(c.path.rstrip("/")) for c in children]
-        self._observed_listed.append((cs3_path, observed, names))
-        if len(self._listings) > LISTED_FOLDERS_MAX:
-            self._listings.clear()
-        self._listings[cs3_path] = frozenset(names)
-
-    def _listed_without(self, cs3_path: str) -> bool:
-        """The last listing of the folder of ``cs3_path`` did not hold it (so, offline, a rename to it
-        is to a free name, not to a path we know nothing about)."""
-        names = self._listings.get(posixpath.dirname(cs3_path))
-        return names is not None and posixpath.basename(cs3_path) not in names
+        return await self.remote.list_folder(cs3_path)
 
     async def _dir_model(
         self,
@@ -888,25 +614,18 @@ class CS3ContentsManager(AsyncContentsManager):
         children: dict[str, dict[str, Any]] = {}
         pending_children = self._pending_children(cs3_path)
         if listing is not None or info is not NOT_FOUND:
-            infos = listing
+            infos: list[Info] | None = list(listing) if listing is not None else None
             observed = listed_at if listing is not None else time.time()
-            if infos is None and not isinstance(info, KnownInfo) and not self.storage_unreachable():
-                client = await self.get_client()
-                try:
-                    infos = await self._list(client, cs3_path)
-                    self._reached()
-                    self._record_listing(cs3_path, observed, infos)
-                except Exception as exc:
-                    if not is_unreachable(exc):
-                        raise to_http_error(exc, api_path) from exc
-                    self._unreachable_at = time.monotonic()
+            if infos is None and not isinstance(info, KnownInfo) and not self.remote.storage_unreachable():
+                listed = await self.remote.list_children(cs3_path, api_path, observed)
+                infos = list(listed) if listed is not None else None
             known_rows: list[Any] = []
             if infos is None or cs3_path not in self._seeded_dirs:
                 self._seeded_dirs.add(cs3_path)
                 known_rows = await self._seed_presented_children(cs3_path)
             if infos is None:  # unreachable: the listing we know
                 infos = [KnownInfo.from_remote(row) for row in known_rows]
-                memory = {k.path: k for p, k in self._last_known.items() if posixpath.dirname(p) == cs3_path}
+                memory = {k.path: k for k in self.remote.known_children(cs3_path)}
                 infos = list({**{i.path: i for i in infos}, **memory}.values())
                 if not infos and not pending_children and not api_path:
                     raise HTTPError(503, "Storage unreachable, no cached copy of the folder list")
@@ -923,25 +642,18 @@ class CS3ContentsManager(AsyncContentsManager):
                     await asyncio.sleep(0)  # let the loop run between batches of a long listing
                 name = child.name or posixpath.basename(child.path.rstrip("/"))
                 child_cs3 = posixpath.join(cs3_path, name)
-                if not isinstance(child, KnownInfo) and observed > self._invalidated_at:
-                    self._stat_cache[child_cs3] = (
-                        time.monotonic() + self.cs3.stat_cache_ttl,
-                        child,
-                        observed,
-                    )
-                    self._remember(child_cs3, child, observed)
+                if not isinstance(child, KnownInfo):
+                    self.remote.saw(child_cs3, child, observed)
                 if name not in pending_children:  # (the remote version must not pass for our pending one)
                     children[name] = self._child_model(api_path, child_cs3, name, None, child, locks)
-            self._schedule_recording()
+            self.remote.schedule_recording()
         locks = self._lock_context()
         for name, pending in pending_children.items():
             if pending.deleted:
                 children.pop(name, None)
                 continue
             child_cs3 = posixpath.join(cs3_path, name)
-            info_child = self._stat_cache.get(child_cs3, (0, NOT_FOUND, 0.0))[1]
-            if info_child is NOT_FOUND:
-                info_child = self._last_known.get(child_cs3, NOT_FOUND)
+            info_child = self.remote.cached_or_known(child_cs3)
             children[name] = self._child_model(api_path, child_cs3, name, pending, info_child, locks)
         model["content"] = [m for name, m in sorted(children.items()) if self._listed(name)]
         model["format"] = "json"
@@ -979,73 +691,17 @@ class CS3ContentsManager(AsyncContentsManager):
             return False
         return self.allow_hidden or not name.startswith(".")
 
-    async def read_content(self, api_path: str, cs3_path: str, pending: Pending | None, info: Any) -> bytes:
+    async def read_content(
+        self, api_path: str, cs3_path: str, pending: Pending | None, info: Stat | None
+    ) -> bytes:
         """The file's bytes: a pending save from the spool, else CS3 (else the offline cache)."""
         if pending is not None and pending.blob_path is not None:
             return await asyncio.to_thread(pending.blob_path.read_bytes)
-        etag = getattr(info, "etag", None)
-        cached = self.content_cache.get(cs3_path, etag)
-        if cached is not None:
-            return cached
-        # Where the bytes are: info.path differs from cs3_path while a rename of ours is pending.
-        remote = info.path if info not in (None, NOT_FOUND) and getattr(info, "path", None) else cs3_path
-        if isinstance(info, KnownInfo) or self.storage_unreachable():
-            data = await self._offline_copy(remote, info)
-            if data is not None:
-                return data
-            if isinstance(info, KnownInfo):
-                raise HTTPError(503, f"Storage unreachable, no cached copy of {api_path}")
-        try:
-            chunks = []
-            async with self.open_download(remote, info) as stream:
-                async for chunk in stream:
-                    chunks.append(chunk)
-            data = b"".join(chunks)
-        except Exception as exc:
-            if is_unreachable(exc):
-                self._unreachable_at = time.monotonic()
-                stale = await self._offline_copy(remote, info)
-                if stale is not None:
-                    return stale
-                raise HTTPError(503, f"Storage unreachable, no cached copy of {api_path}") from exc
-            raise to_http_error(exc, api_path) from exc
-        self.content_cache.put(cs3_path, etag, data)
-        return data
+        return await self.remote.read(api_path, cs3_path, info)
 
-    async def _offline_copy(self, cs3_path: str, info: Any) -> bytes | None:
-        """The bytes of the version we know, without the storage: the read cache, else the spool blob
-        the journal kept for our own last write of it (``remote_state.cached_blob``)."""
-        etag = getattr(info, "etag", None)
-        data = self.content_cache.get(cs3_path, etag)
-        if data is not None:
-            return data
-        blob = getattr(info, "cached_blob", None) if isinstance(info, KnownInfo) else None
-        if blob is None:
-            row = await self._remote_state(cs3_path)
-            if row is not None and row.cached_blob and (etag is None or row.etag == etag):
-                blob = row.cached_blob
-        if blob is None or self.runtime.engine is None:
-            return None
-        try:
-            return await asyncio.to_thread(self.runtime.engine.blob_path(blob).read_bytes)
-        except OSError:
-            return None
-
-    @contextlib.asynccontextmanager
-    async def open_download(self, cs3_path: str, info: Any) -> AsyncIterator[Any]:
-        """A download stream of a file we have just statted (no second Stat)."""
-        client = await self.get_client()
-        if info is None or info is NOT_FOUND:
-            async with client.download(cs3_path) as stream:
-                yield stream
-            return
-        from cs3sync.cs3.downloads import DownloadStream
-
-        stream = DownloadStream(client, cs3_path, info, None)
-        try:
-            yield stream
-        finally:
-            await stream.aclose()
+    def open_download(self, cs3_path: str, info: Stat | None) -> AbstractAsyncContextManager[DownloadStream]:
+        """A download stream of a file we have just statted (no second Stat): `RemoteView.open_download`."""
+        return self.remote.open_download(cs3_path, info)
 
     @property
     def notebooks(self) -> NotebookCodec:
@@ -1105,7 +761,7 @@ class CS3ContentsManager(AsyncContentsManager):
     async def _apply(self, entry_id: int, api_path: str) -> bool:
         """Wait up to write_through_timeout (0 while offline) for an entry; True when applied."""
         engine = await self.get_engine()
-        timeout = self.cs3.write_through_timeout if self.engine_online() else 0.0
+        timeout = self.cs3.write_through_timeout if self.remote.engine_online() else 0.0
         try:
             done = bool(await engine.wait(entry_id, timeout))
         except Exception as exc:
@@ -1256,7 +912,7 @@ class CS3ContentsManager(AsyncContentsManager):
                 raise HTTPError(400, f"Not a directory: {api_path}")
             return
         try:
-            info = await self.stat(cs3_path)
+            info = await self.remote.stat(cs3_path)
         except Exception as exc:
             if not is_unreachable(exc):
                 raise to_http_error(exc, api_path) from exc
@@ -1276,14 +932,14 @@ class CS3ContentsManager(AsyncContentsManager):
 
     async def _require_parent(self, api_path: str, cs3_path: str) -> None:
         parent = P.api_parent(api_path)
-        if parent and self._known_folder(posixpath.dirname(cs3_path)) is not None:
+        if parent and self.remote.known_folder(posixpath.dirname(cs3_path)) is not None:
             pending = self.pending_of(posixpath.dirname(cs3_path))
             if pending is None or not pending.deleted:
                 return
         try:
             exists = not parent or await self.dir_exists(parent)
         except HTTPError as e:
-            if e.status_code != 503 or not self.writing_blind():
+            if e.status_code != 503 or not self.remote.writing_blind():
                 raise
             exists = True  # unreachable or signed out: the engine creates missing folders on apply
         if not exists:
@@ -1299,7 +955,7 @@ class CS3ContentsManager(AsyncContentsManager):
             return
         parent_api = P.api_parent(api_path)
         try:
-            parent = self._known_folder(posixpath.dirname(cs3_path)) or await self.stat(
+            parent = self.remote.known_folder(posixpath.dirname(cs3_path)) or await self.remote.stat(
                 posixpath.dirname(cs3_path)
             )
         except Exception:
@@ -1342,7 +998,7 @@ class CS3ContentsManager(AsyncContentsManager):
         # The cached Stat stays: until the save lands, reads answer from the journal's overlay on top of
         # it (no RPC for the GET JupyterLab sends after every save), and the landing forgets it
         # (_entry_finished), so nothing stale outlives the pending entry.
-        self.content_cache.drop(cs3_path)
+        self.remote.content_cache.drop(cs3_path)
         self._present_ours(cs3_path, sha256, entry_id)
         if await self._apply(entry_id, api_path):
             self.invalidate(cs3_path)
@@ -1351,7 +1007,7 @@ class CS3ContentsManager(AsyncContentsManager):
                 self.presented.landed(cs3_path, result[0])
                 self._set_editor_base(cs3_path, result[0])
         if self.presented.has_dirty():
-            self._schedule_recording()  # a cache of presented times: written after the reply
+            self.remote.schedule_recording()  # a cache of presented times: written after the reply
         return len(data) if isinstance(data, bytes) else None
 
     def _present_ours(self, cs3_path: str, sha256: str | None, entry_id: int | None = None) -> None:
@@ -1390,12 +1046,11 @@ class CS3ContentsManager(AsyncContentsManager):
 
     def _forget_editor_bases(self, *cs3_paths: str) -> None:
         """Our own delete or rename: the next save at these paths creates, it changes no one's version."""
+        self.remote.forget_known(*cs3_paths)
         for cs3_path in cs3_paths:
             prefix = cs3_path.rstrip("/") + "/"
             for key in [k for k in self._editor_bases if k == cs3_path or k.startswith(prefix)]:
                 del self._editor_bases[key]
-            for key in [k for k in self._last_known if k == cs3_path or k.startswith(prefix)]:
-                del self._last_known[key]
 
     async def _entry_result(self, engine: SyncEngine, entry_id: int) -> tuple[str, datetime] | None:
         """(etag, storage mtime) of our applied write, from the journal (no RPC)."""
@@ -1412,13 +1067,13 @@ class CS3ContentsManager(AsyncContentsManager):
         """Like _lookup, but a missing path is fine and an outage means "write blind" (journaled)."""
         pending = self.pending_of(cs3_path)
         try:
-            info = await self.stat(cs3_path)  # offline: what we last knew of it (the write's base)
+            info = await self.remote.stat(cs3_path)  # offline: what we last knew of it (the write's base)
         except Exception as exc:
             if is_signed_out(exc):
                 # Signed out (token refused): the save is journaled like an offline one and waits in
                 # the engine's auth pause; what we last knew of the file is its base.
-                self._signed_out_at = time.monotonic()
-                info = await self.known(cs3_path) or NOT_FOUND
+                self.remote.mark_signed_out()
+                info = await self.remote.known(cs3_path) or NOT_FOUND
             elif not is_unreachable(exc):
                 raise to_http_error(exc, api_path) from exc
             else:
@@ -1519,7 +1174,7 @@ class CS3ContentsManager(AsyncContentsManager):
                 base_etag=base_etag,
                 base_fileid=base_fileid,
                 kind=_kind(pending, info),
-                base_observed_at=self._observed_at(cs3_path, info),
+                base_observed_at=self.remote.observed_at(cs3_path, info),
             )
         self.invalidate(cs3_path)
         self.presented.forget(cs3_path)
@@ -1560,7 +1215,7 @@ class CS3ContentsManager(AsyncContentsManager):
                 new_cs3,
                 base_fileid=base_fileid,
                 kind=_kind(pending, info),
-                base_observed_at=self._observed_at(old_cs3, info),
+                base_observed_at=self.remote.observed_at(old_cs3, info),
             )
         self.invalidate(old_cs3, new_cs3)
         self.presented.move(old_cs3, new_cs3)
@@ -1572,8 +1227,7 @@ class CS3ContentsManager(AsyncContentsManager):
             # A Move keeps the resource (file id, etag, mtime): the model of the new path needs no Stat.
             with contextlib.suppress(TypeError, ValueError):
                 moved = dataclasses.replace(info, path=new_cs3, name=posixpath.basename(new_cs3))
-                self._stat_cache[new_cs3] = (time.monotonic() + self.cs3.stat_cache_ttl, moved, time.time())
-                self._remember(new_cs3, moved, time.time())
+                self.remote.moved(new_cs3, moved)
 
     async def _target_exists(self, api_path: str, cs3_path: str) -> bool:
         """Whether a rename's target is taken. Offline, a name the folder's last listing did not hold
@@ -1581,7 +1235,11 @@ class CS3ContentsManager(AsyncContentsManager):
         try:
             return bool(await self.exists(api_path))
         except HTTPError as e:
-            if e.status_code == 503 and self.pending_of(cs3_path) is None and self._listed_without(cs3_path):
+            if (
+                e.status_code == 503
+                and self.pending_of(cs3_path) is None
+                and self.remote.listed_without(cs3_path)
+            ):
                 return False
             raise
 

@@ -9,16 +9,19 @@ never earlier than what we presented before (RTC reloads only on a strictly newe
 
 from __future__ import annotations
 
+import enum
 import mimetypes
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
 from contents.paths import api_name
+from cs3sync.cs3.types import FileId, Lock, ResourceInfo
 
 if TYPE_CHECKING:
-    from cs3sync.cs3.types import Lock, ResourceInfo
+    from cs3sync.journal.types import RemoteState
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 ONE_MS = timedelta(milliseconds=1)
@@ -256,11 +259,34 @@ class PresentedTimes:
             self._by_path.clear()
 
 
+class Missing(enum.Enum):
+    """The storage said the path does not exist (a Stat's answer, as opposed to "not asked")."""
+
+    NOT_FOUND = "not found"
+
+
+NOT_FOUND: Final = Missing.NOT_FOUND
+
+
+@dataclass
+class Pending:
+    """The journal's view of a path with active entries (read-your-writes)."""
+
+    kind: str  # "file" | "directory"
+    deleted: bool = False
+    size: int | None = None
+    mtime: datetime | None = None
+    sha256: str | None = None
+    blob_path: Path | None = None
+    source: str | None = None  # pending rename/copy: the remote path that holds it until applied
+
+
 @dataclass
 class KnownInfo:
     """What we last knew of a path on the storage while it cannot be asked: from this
     process's earlier Stats and listings, or from the journal's ``remote_state``. Duck-types the
-    client's ``ResourceInfo`` for the model code; ``observed_at`` is when it was seen (epoch s)."""
+    client's ``ResourceInfo`` for the model code (the fields both have: `Info`); ``observed_at`` is when
+    it was seen (epoch s)."""
 
     path: str
     name: str
@@ -271,7 +297,7 @@ class KnownInfo:
     file_id: str | None = None
     checksum: str | None = None
     writable: bool = True
-    lock: Any = None
+    lock: Lock | None = None
     presented_mtime: float | None = None
     cached_blob: str | None = None
     observed_at: float = 0.0
@@ -293,7 +319,7 @@ class KnownInfo:
         )
 
     @classmethod
-    def from_remote(cls, row: Any) -> KnownInfo:
+    def from_remote(cls, row: RemoteState) -> KnownInfo:
         mtime = row.mtime if row.mtime is not None else row.presented_mtime
         return cls(
             path=row.path,
@@ -308,3 +334,24 @@ class KnownInfo:
             cached_blob=row.cached_blob,
             observed_at=row.updated_at,
         )
+
+    def as_resource_info(self) -> ResourceInfo:
+        """The client's shape of what we know (a download of it checks the size and etag we knew)."""
+        return ResourceInfo(
+            path=self.path,
+            name=self.name,
+            type="directory" if self.type == "directory" else "file",
+            size=self.size or 0,
+            mtime_ns=self.mtime_ns,
+            etag=self.etag or "",
+            file_id=FileId.parse(self.file_id) if self.file_id else FileId(),
+            checksum=self.checksum,
+            writable=self.writable,
+            lock=self.lock,
+        )
+
+
+#: What the storage holds at a path: its Stat now, or what we last knew of it (`KnownInfo`).
+Info: TypeAlias = ResourceInfo | KnownInfo
+#: A Stat's answer: the path's `Info`, or `NOT_FOUND`.
+Stat: TypeAlias = ResourceInfo | KnownInfo | Literal[Missing.NOT_FOUND]

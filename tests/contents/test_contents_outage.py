@@ -169,7 +169,7 @@ async def test_the_status_says_offline_from_the_first_save_that_cannot_reach_the
     await _channel_ready(cm)
     (cs3_root[1] / "other.txt").write_bytes(b"written by someone else")
     # Reads answer from what we know for a few seconds after one found no storage; not this one.
-    monkeypatch.setattr("contents.manager.UNREACHABLE_GRACE", 0.0)
+    monkeypatch.setattr("contents.remote.UNREACHABLE_GRACE", 0.0)
     body(await jp_fetch("api", "contents", "other.txt", params={"content": "0"}))  # reaches the storage
     assert body(await jp_fetch("api", "cs3sync", "journal"))["state"] == "online"
     # (the save itself lands at its next attempt, an hour away here; landing after an outage is tested above)

@@ -44,7 +44,7 @@ async def test_round_trip_budgets(jp_fetch: Any, cm: Any, emulator_thread: Any) 
     assert rpc_names(emu, mark) == ["Stat"]
 
     cm.invalidate(cm.path_map.to_cs3("d"))
-    cm.content_cache.drop(cm.path_map.to_cs3("d/n.ipynb"))
+    cm.remote.content_cache.drop(cm.path_map.to_cs3("d/n.ipynb"))
     mark = len(emu.calls)
     await jp_fetch("api", "contents", "d/n.ipynb", params={"content": "1"})
     assert rpc_names(emu, mark) == ["Stat", "InitiateFileDownload"]
