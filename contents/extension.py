@@ -3,16 +3,19 @@
 Enabled by ``jpserver_extensions = {"contents": true}`` (installed as jupyter-config with the wheel).
 It registers the lock endpoints (``contents.locks``) and the labextension's endpoints
 (``contents.handlers.setup_handlers``), and on server shutdown closes lock sessions, stops the
-engine and closes the CS3 clients.
+engine and closes the CS3 clients. With jupyter-collaboration installed it makes RTC's file ids CS3
+resource ids (``contents.fileids``), unless ``FileIdExtension.file_id_manager_class`` is configured.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.serverapp import ServerApp
+from traitlets.config import Config
 
 from contents.clients import setup_client_transform
 from contents.locks import setup_lock_handlers
@@ -30,6 +33,12 @@ class CS3SyncExtension(ExtensionApp):
         assert self.serverapp is not None
         return self.serverapp
 
+    def _link_jupyter_server_extension(self, serverapp: ServerApp) -> None:
+        super()._link_jupyter_server_extension(serverapp)
+        # Extensions link in name order ("contents" before "jupyter_server_fileid"), so the file id
+        # extension reads this when it links.
+        configure_file_ids(serverapp)
+
     def initialize_handlers(self) -> None:
         # The engine's and the client's records go through the server's handlers, at its --log-level.
         attach_to(self.server.log)
@@ -45,6 +54,7 @@ class CS3SyncExtension(ExtensionApp):
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         """Start the engine with the server: entries left by a previous run (a crash, a kill) resume
         at once, and reads overlay them from the first request on."""
+        attach_file_ids(serverapp)
         await start_engine(serverapp.contents_manager, self.log)
 
     async def stop_extension(self) -> None:
@@ -63,3 +73,32 @@ async def start_engine(cm: object, log: logging.Logger) -> None:
         await cm.get_engine()
     except Exception as exc:  # the first write will try again and report it
         log.warning("cs3sync: the engine could not start yet: %s", exc)
+
+
+def rtc_installed() -> bool:
+    """jupyter-collaboration's file id service (jupyter_server_fileid) is importable."""
+    return importlib.util.find_spec("jupyter_server_fileid") is not None
+
+
+def configure_file_ids(serverapp: ServerApp) -> None:
+    """Select `CS3FileIdManager` for jupyter_server_fileid when our contents manager serves the files
+    and nobody chose another file id manager."""
+    if not rtc_installed() or not issubclass(serverapp.contents_manager_class, CS3ContentsManager):
+        return
+    if "file_id_manager_class" in serverapp.config.get("FileIdExtension", {}):
+        return
+    chosen = Config()
+    chosen.FileIdExtension.file_id_manager_class = "contents.fileids.CS3FileIdManager"
+    serverapp.update_config(chosen)
+
+
+def attach_file_ids(serverapp: ServerApp) -> None:
+    """Give our file id manager the contents manager it asks for resource ids."""
+    if not rtc_installed():
+        return
+    from contents.fileids import CS3FileIdManager
+
+    file_ids = serverapp.web_app.settings.get("file_id_manager")
+    cm = serverapp.contents_manager
+    if isinstance(file_ids, CS3FileIdManager) and isinstance(cm, CS3ContentsManager):
+        file_ids.attach(cm)

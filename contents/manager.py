@@ -55,6 +55,7 @@ from contents.mounts import SHARES_FOLDER, SPACES_FOLDER, Mountable, MountTable,
 from contents.notebooks import NotebookCodec
 from contents.remote import Listing, RemoteView
 from contents.runtime import Runtime
+from cs3sync.cs3.types import FileId
 from cs3sync.cs3.uploads import human_size
 
 if TYPE_CHECKING:
@@ -1320,6 +1321,56 @@ class CS3ContentsManager(AsyncContentsManager):
         if last is not None:
             await self._apply(last, to_api)
         self.invalidate(to_cs3)
+
+    # ------------------------------------------------------------------ resource ids (RTC's file ids)
+    def seen_file_id(self, api_path: str) -> FileId | None:
+        """The CS3 resource id this process last saw at a Jupyter path, without asking the storage
+        (jupyter_server_fileid asks synchronously, on the event loop); None if it saw none."""
+        if self.path_map is None:
+            return None
+        try:
+            cs3_path = self.path_map.to_cs3(api_path)
+        except HTTPError:
+            return None
+        cached = self._stat_cache.get(cs3_path)
+        if cached is not None and cached[1] is not NOT_FOUND and cached[1].file_id:
+            return FileId.parse(str(cached[1].file_id))
+        known = self._last_known.get(cs3_path)
+        return FileId.parse(known.file_id) if known is not None and known.file_id else None
+
+    async def file_id_of(self, api_path: str) -> FileId | None:
+        """The CS3 resource id at a Jupyter path now (one Stat, or the stat cache); None when nothing
+        is there on the storage yet (a file whose creation is still pending) or it cannot be asked."""
+        try:
+            _, cs3_path = await self.locate(api_path)
+            info = await self.stat(cs3_path)
+        except Exception as exc:  # unreachable, refused: asked again later
+            self.log.debug("cs3sync: resource id of %s unknown: %s", api_path, exc)
+            return None
+        if info is NOT_FOUND or not info.file_id:
+            return None
+        return FileId.parse(str(info.file_id))
+
+    async def api_path_of(self, file_id: FileId) -> str | None:
+        """Where a resource is now, as a Jupyter path (a Stat by resource id): it follows a rename made
+        by anyone. None when it is gone, outside what this server shows, or the storage cannot say."""
+        client = await self.get_client()
+        path_map = await self.get_path_map()
+        try:
+            info = await client.stat(file_id)
+        except Exception as exc:
+            self.log.debug("cs3sync: no path for resource %s: %s", file_id, exc)
+            return None
+        return path_map.to_api(info.path)
+
+    def has_pending(self, api_path: str) -> bool:
+        """Whether a journaled change of ours at this Jupyter path has not reached the storage yet."""
+        if self.path_map is None:
+            return False
+        try:
+            return self.pending_of(self.path_map.to_cs3(api_path)) is not None
+        except HTTPError:
+            return False
 
     # ------------------------------------------------------------------ kernels
     def local_path(self, api_path: str) -> str | None:

@@ -83,3 +83,11 @@ settings.mkdir(parents=True)
 (settings / "notification.jupyterlab-settings").write_text('{"checkForUpdates": false, "fetchNews": "false"}')
 c.LabServerApp.user_settings_dir = str(scratch / "settings")  # noqa: F821
 c.LabServerApp.workspaces_dir = str(scratch / "workspaces")  # noqa: F821
+
+# Real-time collaboration (jupyter-collaboration, a test dependency) is off for the suite: its specs test
+# what every JupyterLab without RTC does (the editor saves through the contents API, "File Changed",
+# reloads). rtc.spec.ts runs with it on (playwright-rtc.config.js sets CS3SYNC_UI_RTC=1); docs/decisions.md.
+c.YDocExtension.disable_rtc = os.environ.get("CS3SYNC_UI_RTC") != "1"  # noqa: F821
+# The room's update store and session file belong to this run, never in the server's working folder.
+c.SQLiteYStore.db_path = str(scratch / "ystore.db")  # noqa: F821
+c.YDocExtension.session_store_path = str(scratch / "collaboration_sessions.json")  # noqa: F821
