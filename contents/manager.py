@@ -1332,18 +1332,15 @@ class CS3ContentsManager(AsyncContentsManager):
             cs3_path = self.path_map.to_cs3(api_path)
         except HTTPError:
             return None
-        cached = self._stat_cache.get(cs3_path)
-        if cached is not None and cached[1] is not NOT_FOUND and cached[1].file_id:
-            return FileId.parse(str(cached[1].file_id))
-        known = self._last_known.get(cs3_path)
-        return FileId.parse(known.file_id) if known is not None and known.file_id else None
+        seen = self.remote.cached_or_known(cs3_path)
+        return FileId.parse(str(seen.file_id)) if seen is not NOT_FOUND and seen.file_id else None
 
     async def file_id_of(self, api_path: str) -> FileId | None:
         """The CS3 resource id at a Jupyter path now (one Stat, or the stat cache); None when nothing
         is there on the storage yet (a file whose creation is still pending) or it cannot be asked."""
         try:
             _, cs3_path = await self.locate(api_path)
-            info = await self.stat(cs3_path)
+            info = await self.remote.stat(cs3_path)
         except Exception as exc:  # unreachable, refused: asked again later
             self.log.debug("cs3sync: resource id of %s unknown: %s", api_path, exc)
             return None
