@@ -57,6 +57,7 @@ from contents.remote import Listing, RemoteView
 from contents.runtime import Runtime
 from cs3sync.cs3.types import FileId
 from cs3sync.cs3.uploads import human_size
+from cs3sync.journal.types import Op
 
 if TYPE_CHECKING:
     from cs3sync.cs3 import CS3Client, CS3Config
@@ -248,10 +249,16 @@ class CS3ContentsManager(AsyncContentsManager):
         """The one `SyncEngine` of this server, started on the server's loop at first use (`Runtime`)."""
         return await self.runtime.get_engine()
 
-    def _entry_finished(self, entry: Any) -> None:
+    def _entry_finished(self, entry: Any, landed: Any = None) -> None:
         """The engine ended a run of one of our writes, maybe with no request waiting for it (an
-        optimistic answer, an entry from before a restart): what we cached of its paths is stale."""
+        optimistic answer, an entry from before a restart): what we cached of its paths is stale.
+        A save that landed comes with what the storage holds now (the engine's own last Stat): that is
+        the path's cached Stat, so the GET JupyterLab sends after every save asks the storage nothing."""
         self.invalidate(*[p for p in (entry.path, entry.src_path) if p])
+        if entry.op == Op.SAVE and landed is not None and landed.type != "directory":
+            self.remote.landed(entry.path, landed)
+            if self.presented.unsettled(entry.path) == entry.id:
+                self.presented.landed(entry.path, landed.etag)
         if entry.extra.get("merge", {}).get("merged") and entry.presented_mtime:
             # Merged with someone else's change (cs3sync.rebase): from the next read on, present the merge
             # at the time the engine gave it (newer than the editor's save) with its own hash, so
@@ -726,6 +733,14 @@ class CS3ContentsManager(AsyncContentsManager):
             self.notary.store = self.notary.store_factory()
             return action(self.notary.store)
 
+    def _store_signature(self, signature: str, api_path: str) -> None:
+        try:
+            self._with_signature_store(
+                lambda store: store.store_signature(signature, self.notary.algorithm), api_path
+            )
+        except Exception:  # the notebook is saved; it will open as not trusted
+            self.log.warning("Could not record the signature of notebook %s", api_path, exc_info=True)
+
     async def _fill_notebook(self, model: dict[str, Any], data: bytes, api_path: str) -> None:
         try:
             nb, validation_error, signature = await self.notebooks.loads(data, self.notary)
@@ -890,14 +905,17 @@ class CS3ContentsManager(AsyncContentsManager):
         if model["type"] == "notebook":
             try:
                 # check_and_sign, with the hashing done in the worker thread.
-                nb, trusted, signature = await self.notebooks.from_dict(model["content"], self.notary)
+                data, validation_error, trusted, signature = await self.notebooks.serialize(
+                    model["content"], self.notary
+                )
                 if not trusted:
                     self.log.warning("Notebook %s is not trusted", api_path)
                 elif signature is not None:
-                    self._with_signature_store(
-                        lambda store: store.store_signature(signature, self.notary.algorithm), api_path
-                    )
-                return await self.notebooks.dumps(nb)
+                    # The store's commit (SQLite with its own fsyncs, on the loop's thread) runs at the
+                    # loop's next turn, while the save's blob is written and fsynced in a worker thread,
+                    # instead of before it: still before the reply, so a reload finds the notebook trusted.
+                    asyncio.get_running_loop().call_soon(self._store_signature, signature, api_path)
+                return data, validation_error
             except HTTPError:
                 raise
             except Exception as e:

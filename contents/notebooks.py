@@ -29,18 +29,15 @@ class NotebookCodec:
     async def _run(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
-    async def from_dict(
+    async def serialize(
         self, content: dict[str, Any], notary: NotebookNotary
-    ) -> tuple[Any, bool, str | None]:
-        """A model's content -> (NotebookNode, all its code cells trusted, its signature if they are)."""
-        return await self._run(_from_dict, content, notary)
+    ) -> tuple[bytes, dict[str, Any], bool, str | None]:
+        """A model's content -> (UTF-8 JSON, validation error dict, all its code cells trusted, its
+        signature if they are), in one trip to the worker thread (a save)."""
+        return await self._run(_serialize, content, notary)
 
     async def mark_cells(self, nb: Any, trusted: bool, notary: NotebookNotary) -> None:
         await self._run(notary.mark_cells, nb, trusted)
-
-    async def dumps(self, nb: Any) -> tuple[bytes, dict[str, Any]]:
-        """NotebookNode -> (UTF-8 JSON, validation error dict)."""
-        return await self._run(_dumps, nb)
 
     async def loads(self, data: bytes, notary: NotebookNotary) -> tuple[Any, dict[str, Any], str | None]:
         """UTF-8 JSON -> (NotebookNode in version 4, validation error dict, its signature)."""
@@ -55,6 +52,14 @@ def _from_dict(content: dict[str, Any], notary: NotebookNotary) -> tuple[Any, bo
     nb = nbformat.from_dict(content)
     trusted = bool(notary.check_cells(nb))
     return nb, trusted, _signature(nb, notary) if trusted else None
+
+
+def _serialize(
+    content: dict[str, Any], notary: NotebookNotary
+) -> tuple[bytes, dict[str, Any], bool, str | None]:
+    nb, trusted, signature = _from_dict(content, notary)
+    data, validation_error = _dumps(nb)
+    return data, validation_error, trusted, signature
 
 
 def _dumps(nb: Any) -> tuple[bytes, dict[str, Any]]:

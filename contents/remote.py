@@ -303,6 +303,17 @@ class RemoteView:
         self._stat_cache[cs3_path] = CachedStat(expires, info, time.time())
         self._remember(cs3_path, info, time.time())
 
+    def landed(self, cs3_path: str, info: ResourceInfo) -> None:
+        """Our save landed at ``cs3_path``: ``info`` is the engine's own Stat after the upload (no RPC;
+        the engine recorded it in the journal's remote_state)."""
+        observed = time.time()
+        self._stat_cache[cs3_path] = CachedStat(
+            time.monotonic() + self.settings.stat_cache_ttl, info, observed
+        )
+        if len(self._last_known) > LAST_KNOWN_MAX:
+            self._last_known.clear()
+        self._last_known[cs3_path] = KnownInfo.from_info(info, observed)
+
     # ------------------------------------------------------------------ what we knew
     def _remember(
         self, cs3_path: str, info: ResourceInfo | Literal[Missing.NOT_FOUND], observed: float

@@ -37,7 +37,7 @@ class Runtime:
         self,
         client_config: Callable[[], CS3Config],
         engine_kwargs: Callable[[], dict[str, Any]],
-        on_finished: Callable[[Entry], None],
+        on_finished: Callable[[Entry, Any], None],
         log: logging.Logger | logging.LoggerAdapter[logging.Logger],
     ) -> None:
         self._client_config = client_config

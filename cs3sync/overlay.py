@@ -93,21 +93,39 @@ def children(view: dict[str, Overlay], dir_path: str) -> dict[str, Overlay]:
     return out
 
 
+def standalone(e: Entry) -> Overlay | None:
+    """The pending state an entry gives its own path when it depends on no other entry (a save, a
+    checkpoint, a copy that carries its content, a mkdir), else None (see `depends_on_others`)."""
+    if e.op in (Op.SAVE, Op.CHECKPOINT) or (e.op == Op.COPY and e.blob):
+        return Overlay(
+            e.path,
+            e.id,
+            e.op,
+            e.state,
+            kind="file",
+            size=e.size,
+            mtime=e.presented_mtime or e.created_at,
+            blob=e.blob or e.sha256,
+        )
+    if e.op == Op.MKDIR:
+        return Overlay(e.path, e.id, e.op, e.state, kind="directory", mtime=e.created_at)
+    return None
+
+
+def depends_on_others(e: Entry) -> bool:
+    """A delete, rename or copy without content: its pending state depends on the entries before it
+    (or changes theirs), so only a full `fold` says what the view is."""
+    return standalone(e) is None
+
+
 def fold(active: Iterable[Entry]) -> dict[str, Overlay]:
-    """Fold the active entries, in journal order, into path -> pending state."""
+    """Fold the active entries, in journal order, into path -> pending state. Without deletes, renames
+    and content-less copies this is each path's newest entry's `standalone` state."""
     view: dict[str, Overlay] = {}
     for e in active:
-        if e.op in (Op.SAVE, Op.CHECKPOINT) or (e.op == Op.COPY and e.blob):
-            view[e.path] = Overlay(
-                e.path,
-                e.id,
-                e.op,
-                e.state,
-                kind="file",
-                size=e.size,
-                mtime=e.presented_mtime or e.created_at,
-                blob=e.blob or e.sha256,
-            )
+        alone = standalone(e)
+        if alone is not None:
+            view[e.path] = alone
         elif e.op == Op.COPY:
             source = view.get(e.src_path or "")
             view[e.path] = Overlay(
@@ -123,8 +141,6 @@ def fold(active: Iterable[Entry]) -> dict[str, Overlay]:
                     (source.renamed_from or source.copied_from or e.src_path) if source else e.src_path
                 ),
             )
-        elif e.op == Op.MKDIR:
-            view[e.path] = Overlay(e.path, e.id, e.op, e.state, kind="directory", mtime=e.created_at)
         elif e.op == Op.DELETE:
             for p in [p for p in view if is_under(p, e.path)]:
                 del view[p]

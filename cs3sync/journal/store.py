@@ -176,6 +176,10 @@ class Journal:
         self.checkpoint_rows = Checkpoints(self)
         self.uploads = UploadSessions(self)
         self._closed = False
+        #: Entries written by the transaction in progress / by committed ones not taken yet (see
+        #: track_changes). The trigger adds from the writer's thread; sets are safe for that.
+        self._uncommitted: set[int] = set()
+        self._changed: set[int] = set()
         #: Group commit: enqueues waiting for a transaction, and the lock of the one that commits them.
         self._waiting: list[_Enqueue] = []
         self._group_lock = anyio.Lock()
@@ -380,6 +384,7 @@ class Journal:
                             )
                         await conn.execute("COMMIT")
                     except BaseException as exc:
+                        self._hand_on_changes()  # rolled back: reporting the ids anyway is harmless
                         # Also after a failed COMMIT: SQLite may or may not have rolled back by itself
                         # (SQLITE_FULL, SQLITE_IOERR); a transaction left open would make every later
                         # BEGIN fail, so the journal would never write again once space is freed.
@@ -388,9 +393,15 @@ class Journal:
                         if _is_disk_full(exc):
                             raise JournalFull("local disk full: the journal could not be written") from exc
                         raise
+                    self._hand_on_changes()
                 finally:
                     if conn is not self._writer:
                         await conn.close()
+
+    def _hand_on_changes(self) -> None:
+        if self._uncommitted:
+            self._changed |= self._uncommitted
+            self._uncommitted.clear()
 
     async def _execute_control(self, sql: str, params: Iterable[Any]) -> None:
         async with self.transaction(control=True) as conn:
@@ -1160,6 +1171,36 @@ class Journal:
             seen.add(entry.superseded_by)
             entry = await self.entry(entry.superseded_by)
         return entry
+
+    async def track_changes(self) -> None:
+        """Record from now on which entries this process's writes insert, update or delete, for
+        `take_changes` (owner only): temporary triggers on the writer connection call back into this
+        object with the row's id, so they see exactly this connection's writes, and `transaction` hands
+        the ids on once its COMMIT returned. Writes by other processes (the CLI's retry/discard) are not
+        seen: they bump the control generation instead."""
+        if self._writer is None:
+            raise NotOwner("only the journal owner tracks its changes")
+        async with self._wlock:
+            await self._writer.create_function("cs3sync_entry_changed", 1, self._uncommitted.add)
+            for event, row in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")):
+                await self._writer.execute(
+                    f"""CREATE TEMP TRIGGER IF NOT EXISTS entries_{event.lower()}_tracked
+                        AFTER {event} ON main.entries BEGIN
+                        SELECT cs3sync_entry_changed({row}.id); END"""
+                )
+
+    async def take_changes(self) -> dict[int, Entry | None]:
+        """The entries committed since the last call (`track_changes`): id -> the row as it is now,
+        None when it is gone. Read on the reader connection: no wait for the writer."""
+        ids, self._changed = self._changed, set()
+        if not ids:
+            return {}
+        rows = await self.read(
+            "SELECT * FROM entries WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(sorted(ids)),)
+        )
+        found: dict[int, Entry | None] = dict.fromkeys(ids)
+        found.update((e.id, e) for e in await convert_rows(rows, Entry.from_row))
+        return found
 
     async def active_entries(self, prefix: str | None = None, *, include_parked: bool = False) -> list[Entry]:
         """Active entries (queued/running/retrying/blocked), journal order, optionally only those whose

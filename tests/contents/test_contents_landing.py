@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from contents_helpers import body, put_text, status_of
+from contents_helpers import body, put_text, rpc_names, status_of
 
 
 async def _landed(cm: Any) -> None:
@@ -56,3 +56,27 @@ async def test_our_landed_writes_never_read_as_someone_elses(jp_fetch: Any, cm: 
         assert code == 204, f"round {i}: delete after landing answered {code}"
         await _landed(cm)
         assert await status_of(jp_fetch, "api", "contents", name) == 404
+
+
+async def test_metadata_after_a_landed_save_needs_no_rpc(
+    jp_fetch: Any, cm: Any, emulator_thread: Any
+) -> None:
+    """JupyterLab asks for a file's model (``content=0``) around every save. Once the save landed, the
+    answer comes from the engine's own Stat after the upload: no RPC, the storage's new size, and the
+    same last_modified and hash the save's reply and the pending answers gave (no "File Changed")."""
+    cm.cs3.write_through_timeout = 0.0
+    await put_text(jp_fetch, "meta.txt", "v1")
+    await _landed(cm)
+    for i in range(3):
+        text = f"version {i} " * (i + 1)
+        saved = await put_text(jp_fetch, "meta.txt", text)
+        pending = body(await jp_fetch("api", "contents", "meta.txt", params={"content": "0", "hash": "1"}))
+        await _landed(cm)
+        mark = len(emulator_thread.calls)
+        got = body(await jp_fetch("api", "contents", "meta.txt", params={"content": "0", "hash": "1"}))
+        assert rpc_names(emulator_thread, mark) == [], f"round {i}"
+        assert got["last_modified"] == saved["last_modified"] == pending["last_modified"]
+        assert got["size"] == len(text.encode())
+        assert got["hash"] == pending["hash"]
+        # The storage holds what was saved (read with content: the cached Stat names the new version).
+        assert body(await jp_fetch("api", "contents", "meta.txt"))["content"] == text

@@ -196,3 +196,51 @@ async def test_fresh_base_skips_the_stats(make_engine: Any, client: Any, home: s
         assert await engine.wait(eid, 10)
         assert [c.method.rsplit("/", 1)[-1] for c in emulator.calls] == ["Move"]
     assert await read(client, f"{home}/f2.txt") == b"f"
+
+
+async def test_overlay_follows_every_change_without_reloading(make_engine: Any, home: str) -> None:
+    """The engine applies the entries its writes changed to its cached overlay (no full reload per
+    change); at every step it must answer exactly what folding all active entries answers: while saves
+    queue up, supersede each other, run and land, around a delete and a rename (which make it refold)."""
+    from cs3sync import overlay
+
+    paths = [f"{home}/q/f{i}.txt" for i in range(6)] + [f"{home}/q", f"{home}/q/gone.txt", f"{home}/r"]
+
+    async def same_as_fold(engine: SyncEngine) -> None:
+        view = overlay.fold(await engine.journal.active_entries())
+        for path in paths:
+            assert engine.overlay(path) == overlay.lookup(view, path), path
+        assert engine.overlay_children(f"{home}/q") == overlay.children(view, f"{home}/q")
+        assert [e.id for e in engine.active_entries()] == [
+            e.id for e in await engine.journal.active_entries()
+        ]
+
+    async with make_engine(workers=0, large_upload_limit=0) as engine:  # nothing runs: all stays pending
+        await engine.submit_mkdir(f"{home}/q")
+        for i in range(6):
+            await engine.submit_save(f"{home}/q/f{i}.txt", f"v1 {i}".encode())
+            await same_as_fold(engine)
+        superseding = await engine.submit_save(f"{home}/q/f0.txt", b"v2")  # supersedes v1
+        await same_as_fold(engine)
+        assert engine.overlay(f"{home}/q/f0.txt").entry_id == superseding
+    async with make_engine() as engine:  # reopened: runs and lands them
+        assert engine.overlay(f"{home}/q/f0.txt") is not None
+        with anyio.fail_after(30):
+            assert await engine.wait_idle(20)
+        await same_as_fold(engine)
+        assert all(engine.overlay(p) is None for p in paths)
+        await engine.submit_save(f"{home}/q/gone.txt", b"x")
+        delete = await engine.submit_delete(f"{home}/q/gone.txt")
+        await same_as_fold(engine)
+        rename = await engine.submit_rename(f"{home}/q/f1.txt", f"{home}/r", None)
+        await engine.submit_save(f"{home}/q/f2.txt", b"v3")
+        await same_as_fold(engine)
+        with anyio.fail_after(30):
+            await engine.wait(delete, 20)
+            await engine.wait(rename, 20)
+            assert await engine.wait_idle(20)
+        await same_as_fold(engine)
+        await engine.submit_save(f"{home}/q/f3.txt", b"after the refold")
+        await same_as_fold(engine)
+        assert engine.overlay(f"{home}/q/f3.txt").size == len(b"after the refold")
+        assert engine.overlay(f"{home}/r") is None and engine.overlay(f"{home}/q/f1.txt") is None

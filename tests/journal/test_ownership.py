@@ -182,3 +182,34 @@ def test_default_journal_dir(monkeypatch, tmp_path: Path) -> None:
     assert a == default_journal_dir("cernbox.cern.ch:443", "einstein")
     monkeypatch.setenv("CS3SYNC_JOURNAL_DIR", str(tmp_path / "explicit"))
     assert default_journal_dir("h", "u") == tmp_path / "explicit"
+
+
+async def test_take_changes_reports_this_process_committed_writes(
+    journal: Journal, journal_dir: Path
+) -> None:
+    """What the engine's overlay refresh reads instead of every active entry: the entries this
+    process's commits inserted or changed (coalescing included), each once, as committed; a write by
+    another process is not among them (it bumps the control generation, which the engine watches)."""
+    await journal.track_changes()
+    assert await journal.take_changes() == {}
+    first = await save(journal, "/h/a", b"1")
+    second = await save(journal, "/h/a", b"2")  # supersedes the first in the same transaction
+    changes = await journal.take_changes()
+    assert set(changes) == {first.id, second.id}
+    assert changes[first.id] is not None and changes[first.id].state == State.SUPERSEDED
+    assert changes[second.id] is not None and changes[second.id].state == State.QUEUED
+    assert await journal.take_changes() == {}  # taken once
+
+    claimed = await journal.claim("w")
+    assert claimed is not None and claimed.id == second.id
+    assert (await journal.take_changes())[second.id].state == State.RUNNING  # type: ignore[union-attr]
+
+    other = await Journal.open(journal_dir, owner=False)
+    try:
+        third = await save(journal, "/h/b", b"3")
+        await journal.take_changes()
+        await other.discard(third.id)  # another process's write
+    finally:
+        await other.close()
+    assert await journal.take_changes() == {}
+    assert (await journal.entry(third.id)).state == State.CANCELLED
