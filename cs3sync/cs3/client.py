@@ -689,7 +689,7 @@ class CS3Client:
             )
         req = spaces_api.ListStorageSpacesRequest(filters=filters)
         resp = await self.gateway.call("ListStorageSpaces", req, op="spaces", idempotent=True)
-        return [convert.space(s) for s in resp.storage_spaces]
+        return convert.distinct_spaces((convert.space(s) for s in resp.storage_spaces), space_type)
 
     # --- shares -------------------------------------------------------------------------------------
 

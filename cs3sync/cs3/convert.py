@@ -274,6 +274,25 @@ def space(msg: spr.StorageSpace) -> Space:
     )
 
 
+_SPACE_RANK = {"personal": 0, "project": 1}
+
+
+def distinct_spaces(spaces: Iterable[Space], space_type: str | None = None) -> list[Space]:
+    """One space per folder, of the type asked for. Reva master's spacesregistry lists every "explorer"
+    space twice, answers them to a "project" type filter too, and a deployment may publish a project's
+    folder again as an explorer space (same id and path): the personal or project entry of a folder wins
+    over an explorer one, the first listed otherwise (storage behaviours row 8)."""
+    kept: dict[str, Space] = {}
+    for s in spaces:
+        if space_type and s.type != space_type:
+            continue
+        key = s.path or s.id
+        old = kept.get(key)
+        if old is None or _SPACE_RANK.get(s.type, 2) < _SPACE_RANK.get(old.type, 2):
+            kept[key] = s
+    return list(kept.values())
+
+
 def permission_names(msg: spr.ResourcePermissions) -> frozenset[str]:
     return frozenset(name for name in _PERMISSION_FIELDS if getattr(msg, name))
 

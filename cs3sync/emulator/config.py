@@ -103,6 +103,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "stat_reports_expired_locks": True,
         "mtime_whole_seconds": True,
         "dir_size": "tree",
+        "spaces_registry": "reva_master",
+        "resource_space_id": "bare",
     },
     "ocis": {
         "home_layout": "/home/{username}",
@@ -136,7 +138,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "empty_file_checksum": True,
         "stat_reports_expired_locks": False,
         "mtime_whole_seconds": False,
-        "dir_size": "zero",
+        "dir_size": "tree",
+        "spaces_registry": "complete",
+        "resource_space_id": "prefixed",
     },
 }
 
@@ -271,8 +275,33 @@ class EmulatorConfig:
     # Row 8: a folder's ResourceInfo.size. "tree" (cernbox): the bytes of everything under it; reva master
     # eosfs.go ``convert`` sets ``size = eosFileInfo.TreeSize`` for a folder, from EOS's ``TreeSize``
     # (eos/client/grpc/file_info.go). It changes with every write below, so nothing may read a folder's
-    # size as "unchanged" or "empty". "zero": 0 for every folder.
+    # size as "unchanged" or "empty". oCIS does the same: reva edge decomposedfs node.go ``AsResourceInfo``
+    # answers the ``treesize`` attribute for a folder (0 only while unknown), which the propagator
+    # (tree/propagator/sync.go; async.go when configured, then lagging by ``propagation_delay``) keeps
+    # up to date, and oCIS turns ``treesize_accounting`` on for its storage-users (owncloud/ocis
+    # services/storage-users/pkg/revaconfig/drivers.go ``Ocis``). "zero": 0 for every folder (the kind
+    # variant; decomposedfs without treesize accounting).
     dir_size: Literal["zero", "tree"] | None = _UNSET
+    # Row 8: ListStorageSpaces. "reva_master" (cernbox) answers like reva master's spacesregistry
+    # (internal/grpc/services/spacesregistry/spacesregistry.go, ``ListStorageSpaces``; the gateway's
+    # ``ListStorageSpaces`` in internal/grpc/services/gateway/spaces.go only forwards): the personal space
+    # (``userSpace``) and the projects (pkg/projects/manager/sql/sql.go ``projectToStorageSpace``, then
+    # ``decorateProject``) carry no ``root`` and a ``root_info`` with only the path and permissions (no
+    # id); the personal space has no ``mtime`` either. "explorer" spaces (``getAllPublicSpaces``, the
+    # deployment's ``public_spaces``) carry a root, a full root_info and a 1 EB quota; without a filter
+    # they are listed twice (``listSpacesByType`` appends them to the projects "as the front-end will
+    # filter these", then ``ListStorageSpaces`` appends them again), and a "project" type filter returns
+    # them too. Which folders a deployment publishes is open: the emulator publishes every project folder
+    # again (same id, same path, type "explorer"), the hostile reading. "complete": one entry per space,
+    # each with root, mtime and a full root_info, no explorer spaces.
+    spaces_registry: Literal["reva_master", "complete"] | None = _UNSET
+    # Row 8: ``ResourceInfo.space.id``. "bare" (cernbox): the bare base32 of the space path, without the
+    # storage id; reva master's storage provider ``addSpaceInfo`` sets ``ri.Space.Id.OpaqueId`` (and
+    # ``ri.Id.SpaceId``) to ``pathToSpaceID(path)`` = ``spaces.EncodeSpaceID`` (base32 only,
+    # pkg/spaces/utils.go), with no space name. Only ``StorageSpace.id`` from ListStorageSpaces is
+    # ``<storage_id>$<base32>`` (``spaces.EncodeStorageSpaceID``). "prefixed": ``<storage_id>$<base32>``
+    # and the space's name.
+    resource_space_id: Literal["bare", "prefixed"] | None = _UNSET
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:

@@ -581,6 +581,17 @@ class Storage:
             storage_id=self.config.storage_id, space_id=mount.space_id, opaque_id=self.file_id(disk)
         )
 
+    def _space_of(self, mount: Mount) -> res.StorageSpace:
+        """``ResourceInfo.space`` (EmulatorConfig.resource_space_id: reva master's ``addSpaceInfo``
+        sets a bare base32 id and no name)."""
+        if self.config.resource_space_id == "bare":
+            return res.StorageSpace(id=res.StorageSpaceId(opaque_id=mount.space_id), space_type=mount.kind)
+        return res.StorageSpace(
+            id=res.StorageSpaceId(opaque_id=f"{self.config.storage_id}${mount.space_id}"),
+            space_type=mount.kind,
+            name=mount.name,
+        )
+
     def info(self, node: Node, keys: list[str] | tuple[str, ...] = ()) -> res.ResourceInfo:
         if node.virtual:
             return res.ResourceInfo(
@@ -617,11 +628,7 @@ class Storage:
                 else (mimetypes.guess_type(disk.name)[0] or "application/octet-stream"),
                 permission_set=node.perms,
                 owner=self.owner_id(mount),
-                space=res.StorageSpace(
-                    id=res.StorageSpaceId(opaque_id=f"{self.config.storage_id}${mount.space_id}"),
-                    space_type=mount.kind,
-                    name=mount.name,
-                ),
+                space=self._space_of(mount),
             )
             if not node.is_root:
                 info.parent_id.CopyFrom(self.resource_id(mount, disk.parent))

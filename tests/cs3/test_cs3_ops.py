@@ -225,6 +225,7 @@ async def test_metadata(client: CS3Client, home: str) -> None:
         await client.set_metadata(path, {"k": ""})
 
 
+@pytest.mark.emu(projects={"physics-data": "physics-data"})
 async def test_quota_and_spaces(client: CS3Client, emu: Any, home: str) -> None:
     await client.upload(f"{home}/q.bin", b"x" * 1000)
     quota = await client.quota()
@@ -234,8 +235,17 @@ async def test_quota_and_spaces(client: CS3Client, emu: Any, home: str) -> None:
     assert quota.total == 5000 and not quota.unlimited
     spaces = await client.spaces()
     personal = [s for s in spaces if s.type == "personal"]
-    assert personal and personal[0].path == home and personal[0].root_id
-    assert all(s.type == "personal" for s in await client.spaces("personal"))
+    assert personal and personal[0].path == home
+    # Storage behaviours row 8: on CERNBox the personal space comes without root or mtime, and every
+    # project again as an "explorer" space, twice; the client answers each folder once, by its own type.
+    assert [s.type for s in spaces] == ["personal", "project"]
+    assert len({s.path for s in spaces}) == len(spaces)
+    if emu.config.spaces_registry == "reva_master":
+        assert personal[0].root_id is None and personal[0].mtime is None
+    else:
+        assert personal[0].root_id
+    assert [s.type for s in await client.spaces("personal")] == ["personal"]
+    assert [s.type for s in await client.spaces("project")] == ["project"]
 
 
 async def test_quota_exceeded(client: CS3Client, emu: Any, home: str) -> None:

@@ -117,19 +117,23 @@ async def test_ids_stable_etags_change_on_content_only(emulator: Emulator, gw: G
 
 
 async def test_folder_size_follows_profile(emulator: Emulator, gw: Gateway) -> None:
-    """Storage behaviours row 8: EOS reports a folder's size as the size of its tree (eosfs.go
-    ``convert``: TreeSize); the kind variant reports 0."""
+    """Storage behaviours row 8: EOS and oCIS report a folder's size as the size of its tree (reva
+    master eosfs.go ``convert``: TreeSize; reva edge decomposedfs node.go: the ``treesize`` attribute,
+    propagated on every write); the kind variant reports 0."""
     for folder in ("d", "d/e"):
         assert (
             await gw.call("CreateContainer", sp.CreateContainerRequest(ref=ref(gw.p(folder))))
         ).status.code == OK
     assert await gw.upload(gw.p("d/a.txt"), b"abc") == 200
     assert await gw.upload(gw.p("d/e/b.txt"), b"four") == 200
-    expected = 7 if emulator.config.dir_size == "tree" else 0
-    assert emulator.config.dir_size == ("tree" if emulator.config.profile == "cernbox" else "zero")
-    assert (await gw.stat(gw.p("d"))).info.size == expected
+    assert emulator.config.dir_size == "tree"  # both profiles
+    assert (await gw.stat(gw.p("d"))).info.size == 7
     listing = await gw.call("ListContainer", sp.ListContainerRequest(ref=ref(gw.home)))
-    assert [i.size for i in listing.infos if i.name == "d"] == [expected]
+    assert [i.size for i in listing.infos if i.name == "d"] == [7]
+    assert (await gw.call("Delete", sp.DeleteRequest(ref=ref(gw.p("d/e/b.txt"))))).status.code == OK
+    assert (await gw.stat(gw.p("d"))).info.size == 3  # propagated at once (the sync propagator)
+    emulator.config.dir_size = "zero"  # the kind variant
+    assert (await gw.stat(gw.p("d"))).info.size == 0
 
 
 async def test_xattrs_errors_and_unset(emulator: Emulator, gw: Gateway) -> None:
@@ -212,7 +216,6 @@ async def test_quota_and_spaces(emulator: Emulator, gw: Gateway) -> None:
     else:
         assert quota.total_bytes > 0
     spaces = (await gw.call("ListStorageSpaces", spaces_api_pb2.ListStorageSpacesRequest())).storage_spaces
-    assert [s.space_type for s in spaces] == ["personal", "project"]
     assert spaces[0].id.opaque_id.startswith("00000000-0000-0000-0000-000000000000$")
     assert spaces[0].root_info.path == gw.home and spaces[0].name == "einstein"
     Filter = spaces_api_pb2.ListStorageSpacesRequest.Filter
@@ -222,12 +225,42 @@ async def test_quota_and_spaces(emulator: Emulator, gw: Gateway) -> None:
             filters=[Filter(type=Filter.TYPE_SPACE_TYPE, space_type="project")]
         ),
     )
-    assert [s.name for s in projects.storage_spaces] == ["physics-data"]
     by_id = await gw.call(
         "ListStorageSpaces",
         spaces_api_pb2.ListStorageSpacesRequest(filters=[Filter(type=Filter.TYPE_ID, id=spaces[0].id)]),
     )
     assert [s.name for s in by_id.storage_spaces] == ["einstein"]
+    if emulator.config.spaces_registry == "reva_master":
+        # Storage behaviours row 8 (reva master spacesregistry.go ListStorageSpaces): the explorer
+        # space republishing the project comes twice; personal space and project have no root and a
+        # root_info without id, the personal space no mtime; the explorer space is complete.
+        assert [s.space_type for s in spaces] == ["personal", "project", "explorer", "explorer"]
+        home, project, explorer = spaces[0], spaces[1], spaces[2]
+        assert not home.HasField("root") and not home.HasField("mtime") and not home.root_info.id.opaque_id
+        assert (
+            not project.HasField("root") and project.HasField("mtime") and not project.root_info.id.opaque_id
+        )
+        assert explorer.id == project.id and explorer.root_info.path == project.root_info.path
+        assert explorer.root.opaque_id and explorer.quota.quota_max_bytes == 10**18
+        assert spaces[3] == explorer
+        # a "project" filter answers the explorer spaces too; an id filter stops at the first match
+        assert [s.space_type for s in projects.storage_spaces] == ["project", "explorer"]
+        by_project_id = await gw.call(
+            "ListStorageSpaces",
+            spaces_api_pb2.ListStorageSpacesRequest(filters=[Filter(type=Filter.TYPE_ID, id=project.id)]),
+        )
+        assert [s.space_type for s in by_project_id.storage_spaces] == ["project"]
+        # ResourceInfo.space.id is the bare base32 of the space path (addSpaceInfo), no storage id
+        info = (await gw.call("Stat", sp.StatRequest(ref=ref(gw.home)))).info
+        assert info.space.id.opaque_id == info.id.space_id and "$" not in info.space.id.opaque_id
+        assert f"{emulator.config.storage_id}${info.space.id.opaque_id}" == home.id.opaque_id
+    else:
+        assert [s.space_type for s in spaces] == ["personal", "project"]
+        assert all(s.root.opaque_id and s.HasField("mtime") and s.root_info.id.opaque_id for s in spaces)
+        assert [s.space_type for s in projects.storage_spaces] == ["project"]
+        info = (await gw.call("Stat", sp.StatRequest(ref=ref(gw.home)))).info
+        assert info.space.id.opaque_id == spaces[0].id.opaque_id
+    assert projects.storage_spaces[0].name == "physics-data"
     project_path = projects.storage_spaces[0].root_info.path
     assert await gw.upload(f"{project_path}/p.txt", b"p") == 200
 
