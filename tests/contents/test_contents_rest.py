@@ -281,21 +281,73 @@ async def test_lock_sessions_rest(jp_fetch: Any, cm: Any, emulator_thread: Any) 
     )
 
 
-async def test_an_internal_error_on_set_lock_does_not_switch_locking_off(
+async def test_internal_lock_errors_never_switch_locking_off(
     jp_fetch: Any, cm: Any, emulator_thread: Any
 ) -> None:
-    """EOS answers INTERNAL "eosfs: error setting eos lock" when its attribute write fails (storage
-    behaviours row 6). That is a passing failure, not a storage without locks: the open answers, and the
-    next heartbeat takes the lock."""
-    await put_text(jp_fetch, "flaky.txt", "x")
+    """Storage behaviours row 6: EOS answers INTERNAL "eosfs: error setting eos lock" when its attribute
+    write fails, on SetLock (the open), RefreshLock (the heartbeat) or Unlock (the close). Each is a
+    passing failure, not a storage without locks. The open answers (editable, not yet locked) and the
+    next heartbeat takes the lock; a refused refresh keeps our lock and locking on (the editor's poll
+    still shows it ours, saves carry it); a refused unlock leaves our lock on the storage until it
+    expires, and opening the document again recognises it as ours: editable, saves land, never
+    "locked by" ourselves."""
+    await put_text(jp_fetch, "beat.txt", "x")
+    session = {"path": "beat.txt", "session": "s1"}
     emulator_thread.storage.fail_next_lock_change()
-    open_body = json.dumps({"path": "flaky.txt", "session": "s1"})
-    first = body(await jp_fetch("api", "cs3sync", "locks", method="POST", body=open_body))
+    first = body(await jp_fetch("api", "cs3sync", "locks", method="POST", body=json.dumps(session)))
     assert first["locked"] is False and first["read_only"] is False
-    again = body(await jp_fetch("api", "cs3sync", "locks", method="POST", body=open_body))
-    assert again["locked"] is True
-    lock = await (await cm.get_client()).get_lock(cm.path_map.to_cs3("flaky.txt"))
-    assert lock is not None and lock.lock_id.startswith("cs3sync-")
+    opened = body(await jp_fetch("api", "cs3sync", "locks", method="POST", body=json.dumps(session)))
+    assert opened["locked"] is True
+    path = cm.path_map.to_cs3("beat.txt")
+    client = await cm.get_client()
+    ours = await client.get_lock(path)
+    assert ours is not None and ours.lock_id.startswith("cs3sync-")
+    now = [cm.locks.clock() + cm.locks.heartbeat + 1]  # the heartbeat is due, the session not stale
+    cm.locks.clock = lambda: now[0]
+    emulator_thread.storage.fail_next_lock_change()
+    await cm.locks.sweep()  # the heartbeat's RefreshLock answers INTERNAL
+    assert body(await jp_fetch("api", "cs3sync", "locks"))["enabled"] is True
+    # The editor's poll still shows the document locked by us, and a save carries our lock at once
+    # (dropping the lock id would leave our own lock on EOS refusing our writes until it expires).
+    polled = body(await jp_fetch("api", "cs3sync", "locks", params=session))
+    assert polled["locked"] is True and polled["read_only"] is False and polled["holder"] is None
+    await put_text(jp_fetch, "beat.txt", "saved after the refused refresh")
+    await (await cm.get_engine()).wait_idle(timeout=30)
+    assert emulator_thread.storage.read(path) == b"saved after the refused refresh"
+    beat = body(await jp_fetch("api", "cs3sync", "locks", method="POST", body=json.dumps(session)))
+    assert beat["locked"] is True and beat["read_only"] is False and beat["holder"] is None
+    after = await client.get_lock(path)
+    assert after is not None and after.lock_id == ours.lock_id
+    emulator_thread.storage.fail_next_lock_change()
+    code = await status_of(jp_fetch, "api", "cs3sync", "locks", method="DELETE", params=session)
+    assert code == 204  # the close answers; the storage keeps our lock until it expires
+    still = await client.get_lock(path)
+    assert still is not None and still.lock_id == ours.lock_id
+    again = {"path": "beat.txt", "session": "s2"}
+    reopened = body(await jp_fetch("api", "cs3sync", "locks", method="POST", body=json.dumps(again)))
+    assert reopened["locked"] is True and reopened["read_only"] is False and reopened["holder"] is None
+    await put_text(jp_fetch, "beat.txt", "saved after the refused unlock")
+    await (await cm.get_engine()).wait_idle(timeout=30)
+    assert emulator_thread.storage.read(path) == b"saved after the refused unlock"
+
+
+async def test_an_expired_lock_shown_by_stat_does_not_refuse_a_save(
+    jp_fetch: Any, cm: Any, emulator_thread: Any
+) -> None:
+    """Storage behaviours row 8: EOS's Stat keeps showing a lock after it expired (only GetLock deletes
+    it). Such a lock is nobody's: opening and saving the file answer as for an unlocked file, not 423."""
+    await put_text(jp_fetch, "was-locked.txt", "a")
+    await (await cm.get_engine()).wait_idle(timeout=30)
+    path = cm.path_map.to_cs3("was-locked.txt")
+    emulator_thread.storage.lock(path, app="Collabora", lock_id="theirs", user="marie", expiration=-60)
+    cm.invalidate(path)
+    info = await (await cm.get_client()).stat(path)
+    assert (info.lock is not None) == bool(emulator_thread.emulator.config.stat_reports_expired_locks)
+    opened = body(await jp_fetch("api", "contents", "was-locked.txt"))
+    assert opened["writable"] is True
+    await put_text(jp_fetch, "was-locked.txt", "b")
+    await (await cm.get_engine()).wait_idle(timeout=30)
+    assert emulator_thread.storage.read(path) == b"b"
 
 
 async def test_token_expiry_mid_session_is_invisible(jp_fetch: Any, cm: Any, emulator_thread: Any) -> None:

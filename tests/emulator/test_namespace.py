@@ -230,6 +230,9 @@ async def test_quota_and_spaces(emulator: Emulator, gw: Gateway) -> None:
         spaces_api_pb2.ListStorageSpacesRequest(filters=[Filter(type=Filter.TYPE_ID, id=spaces[0].id)]),
     )
     assert [s.name for s in by_id.storage_spaces] == ["einstein"]
+    cernbox = emulator.config.profile == "cernbox"  # the profile default (reva master) is what we test
+    assert emulator.config.spaces_registry == ("reva_master" if cernbox else "complete")
+    assert emulator.config.resource_space_id == ("bare" if cernbox else "prefixed")
     if emulator.config.spaces_registry == "reva_master":
         # Storage behaviours row 8 (reva master spacesregistry.go ListStorageSpaces): the explorer
         # space republishing the project comes twice; personal space and project have no root and a
