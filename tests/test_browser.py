@@ -80,7 +80,8 @@ def demo_thread(tmp_path: Path) -> Any:
         yield emu
 
 
-def test_galata(demo_thread: Any, cs3_config: Callable[..., Any]) -> None:
+def run_galata(demo_thread: Any, *args: str) -> None:
+    """``jlpm playwright test ARGS`` in labext/ui-tests against this emulator; fails with Galata's output."""
     reason = _missing()
     if reason:
         pytest.fail(f"browser tests cannot run: {reason}", pytrace=False)
@@ -99,7 +100,7 @@ def test_galata(demo_thread: Any, cs3_config: Callable[..., Any]) -> None:
     (ROOT / "docs" / "screenshots").mkdir(parents=True, exist_ok=True)
     try:
         proc = subprocess.run(
-            ["jlpm", "playwright", "test", "--reporter=list"],
+            ["jlpm", "playwright", "test", "--reporter=list", *args],
             cwd=UI_TESTS,
             env=env,
             capture_output=True,
@@ -114,6 +115,10 @@ def test_galata(demo_thread: Any, cs3_config: Callable[..., Any]) -> None:
     tail = f"{output[-6000:]}\n{proc.stderr[-3000:]}"
     assert proc.returncode == 0, f"Galata failed (rc {proc.returncode}):\n{tail}"
 
+
+def test_galata(demo_thread: Any, cs3_config: Callable[..., Any]) -> None:
+    run_galata(demo_thread)
+
     # The share created through the dialog is visible to the other demo user.
     async def marie_sees_it() -> list[Any]:
         from cs3sync.cs3 import CS3Client
@@ -124,3 +129,8 @@ def test_galata(demo_thread: Any, cs3_config: Callable[..., Any]) -> None:
     received = asyncio.run(marie_sees_it())
     names = {(rs.resource or rs.share.resource).name for rs in received if (rs.resource or rs.share.resource)}
     assert "welcome.ipynb" in names, names
+
+
+def test_galata_real_time_collaboration(demo_thread: Any) -> None:
+    """rtc.spec.ts, with jupyter-collaboration's RTC on (the suite runs with it off: docs/decisions.md)."""
+    run_galata(demo_thread, "--config", "playwright-rtc.config.js")

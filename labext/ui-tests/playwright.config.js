@@ -5,6 +5,8 @@ const baseConfig = require('@jupyterlab/galata/lib/playwright-config');
 
 module.exports = {
   ...baseConfig,
+  // rtc.spec.ts needs real-time collaboration on: playwright-rtc.config.js runs it.
+  testIgnore: '**/rtc.spec.ts',
   // Generous: CI machines with 2 cores run this beside the rest of the suite.
   timeout: 240000,
   expect: { timeout: 30000 },

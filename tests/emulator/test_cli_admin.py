@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import configparser
 import logging
 import os
@@ -91,6 +92,9 @@ def test_admin_api(served: dict[str, str]) -> None:
         )
         after = stub.Stat(stat, metadata=md, timeout=10).info
         assert after.etag != before.etag and after.size == 4
+        read = admin.post("/storage/read", json={"path": stat.ref.path}).json()
+        assert base64.b64decode(read["data_b64"]) == b"a,b\n"
+        assert admin.post("/storage/read", json={"path": stat.ref.path + ".missing"}).status_code == 404
         admin.post("/storage/lock", json={"path": stat.ref.path, "app": "other", "user": "marie"})
         assert stub.GetLock(sp.GetLockRequest(ref=stat.ref), metadata=md, timeout=10).lock.app_name == "other"
         assert admin.post("/clock/advance", json={"seconds": 7200}).json()["now"] > 0
