@@ -20,7 +20,6 @@ import os
 import posixpath
 import re
 import time
-from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from pathlib import Path
@@ -716,43 +715,23 @@ class CS3ContentsManager(AsyncContentsManager):
         """Notebook parsing, validation and serialisation, in a worker thread (contents/notebooks.py)."""
         if self._notebooks is None:
             _ = self.notary.secret  # read (or created) here, not first by the worker thread
-            self._notebooks = NotebookCodec()
+            self._notebooks = NotebookCodec(self.notary, self.log)
         return self._notebooks
 
-    def _with_signature_store(self, action: Callable[[Any], Any], api_path: str) -> Any:
-        """``action(notary.store)`` on the loop's thread (the store's SQLite connection was opened here);
-        a corrupted or unavailable store is recreated once, as jupyter_server's check_and_sign does."""
-        try:
-            return action(self.notary.store)
-        except Exception:
-            self.log.warning(
-                "Signature store for notebook %s is corrupted or unavailable; recreating the store.",
-                api_path,
-                exc_info=True,
-            )
-            self.notary.store = self.notary.store_factory()
-            return action(self.notary.store)
-
-    def _store_signature(self, signature: str, api_path: str) -> None:
-        try:
-            self._with_signature_store(
-                lambda store: store.store_signature(signature, self.notary.algorithm), api_path
-            )
-        except Exception:  # the notebook is saved; it will open as not trusted
-            self.log.warning("Could not record the signature of notebook %s", api_path, exc_info=True)
+    async def trust_notebook(self, path: str) -> None:
+        """Explicitly trust a notebook (jupyter_server's ``trust_notebook``, with the signing and the
+        signature store in the notebook worker thread, where saves and reads use the store)."""
+        model = await self.get(path)
+        self.log.warning("Trusting notebook %s", path)
+        await self.notebooks.trust(model["content"], model["path"])
 
     async def _fill_notebook(self, model: dict[str, Any], data: bytes, api_path: str) -> None:
         try:
-            nb, validation_error, signature = await self.notebooks.loads(data, self.notary)
+            nb, validation_error, trusted = await self.notebooks.read(data, api_path)  # mark_trusted_cells
         except Exception as e:
             raise HTTPError(400, f"Unreadable Notebook: {api_path} is not valid notebook JSON") from e
-        # mark_trusted_cells, with the hashing done in the worker thread.
-        trusted = signature is not None and self._with_signature_store(
-            lambda store: store.check_signature(signature, self.notary.algorithm), api_path
-        )
         if not trusted:
             self.log.warning("Notebook %s is not trusted", api_path)
-        await self.notebooks.mark_cells(nb, trusted, self.notary)
         model["content"] = nb
         model["format"] = "json"
         self.validate_notebook_model(model, validation_error)
@@ -904,17 +883,10 @@ class CS3ContentsManager(AsyncContentsManager):
     async def _serialize(self, model: dict[str, Any], api_path: str) -> tuple[bytes, dict[str, Any]]:
         if model["type"] == "notebook":
             try:
-                # check_and_sign, with the hashing done in the worker thread.
-                data, validation_error, trusted, signature = await self.notebooks.serialize(
-                    model["content"], self.notary
-                )
+                # check_and_sign: hashing and the signature store in the notebook worker thread.
+                data, validation_error, trusted = await self.notebooks.serialize(model["content"], api_path)
                 if not trusted:
                     self.log.warning("Notebook %s is not trusted", api_path)
-                elif signature is not None:
-                    # The store's commit (SQLite with its own fsyncs, on the loop's thread) runs at the
-                    # loop's next turn, while the save's blob is written and fsynced in a worker thread,
-                    # instead of before it: still before the reply, so a reload finds the notebook trusted.
-                    asyncio.get_running_loop().call_soon(self._store_signature, signature, api_path)
                 return data, validation_error
             except HTTPError:
                 raise

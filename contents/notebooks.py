@@ -2,73 +2,113 @@
 
 Parsing, validating and writing a notebook is pure CPU: for a 50,000-cell notebook, seconds during which
 the server answered nothing. `NotebookCodec` runs it in one worker thread, as jupyter_server's own
-``AsyncFileContentsManager`` runs ``nbformat.read``/``write``, and with it the CPU half of Jupyter's trust
-checks (``check_cells``, the HMAC of every cell in ``compute_signature``, ``mark_cells``). The other half,
-the notary's signature store, stays on the loop: it is a SQLite connection owned by the thread that opened
-it, and jupyter_server's trust endpoint uses the same notary there. Together this is what
-``check_and_sign`` (save) and ``mark_trusted_cells`` (read) do.
+``AsyncFileContentsManager`` runs ``nbformat.read``/``write``, and with it all of Jupyter's trust checks:
+``check_cells``, the HMAC of every cell in ``compute_signature``, ``mark_cells``, and the signature store.
+The store is a SQLite database whose every ``store_signature`` commits (with its fsyncs): on the loop's
+thread that stalled every other request during each save. The worker thread opens its own store with the
+notary's ``store_factory`` (a connection belongs to the thread that opened it) and the manager sends
+"Trust" through it too, so one store answers everything. Together this is what ``check_and_sign``
+(save), ``mark_trusted_cells`` (read) and ``trust_notebook`` do, in one trip to the thread each.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import nbformat
-from nbformat.sign import NotebookNotary
+from nbformat.sign import MemorySignatureStore, NotebookNotary, SignatureStore
 
 
 class NotebookCodec:
-    def __init__(self) -> None:
+    def __init__(self, notary: NotebookNotary, log: logging.Logger | logging.LoggerAdapter[Any]) -> None:
+        self.notary = notary
+        self.log = log
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cs3sync-notebooks")
+        self._store: SignatureStore | None = None  # opened, used and closed in the worker thread only
+        if notary.db_file == ":memory:":
+            # An in-memory SQLite database exists per connection: the worker thread's own one would not
+            # be the notary's. Both share nbformat's pure-Python memory store instead.
+            notary.store = MemorySignatureStore()
 
     def close(self) -> None:
+        self._executor.submit(self._close_store)
         self._executor.shutdown(wait=False)
 
     async def _run(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
-    async def serialize(
-        self, content: dict[str, Any], notary: NotebookNotary
-    ) -> tuple[bytes, dict[str, Any], bool, str | None]:
-        """A model's content -> (UTF-8 JSON, validation error dict, all its code cells trusted, its
-        signature if they are), in one trip to the worker thread (a save)."""
-        return await self._run(_serialize, content, notary)
+    async def serialize(self, content: dict[str, Any], api_path: str) -> tuple[bytes, dict[str, Any], bool]:
+        """A model's content -> (UTF-8 JSON, validation error dict, all its code cells trusted), the
+        signature of a trusted notebook recorded in the store (a save: ``check_and_sign``)."""
+        return await self._run(self._serialize, content, api_path)
 
-    async def mark_cells(self, nb: Any, trusted: bool, notary: NotebookNotary) -> None:
-        await self._run(notary.mark_cells, nb, trusted)
+    async def read(self, data: bytes, api_path: str) -> tuple[Any, dict[str, Any], bool]:
+        """UTF-8 JSON -> (NotebookNode in version 4 with its cells marked, validation error dict,
+        trusted) (a read: ``mark_trusted_cells``)."""
+        return await self._run(self._read, data, api_path)
 
-    async def loads(self, data: bytes, notary: NotebookNotary) -> tuple[Any, dict[str, Any], str | None]:
-        """UTF-8 JSON -> (NotebookNode in version 4, validation error dict, its signature)."""
-        return await self._run(_loads, data, notary)
+    async def trust(self, nb: Any, api_path: str) -> None:
+        """Mark every cell trusted and record the signature (the "Trust" command)."""
+        await self._run(self._trust, nb, api_path)
+
+    # ------------------------------------------------------------------ in the worker thread
+    def _serialize(self, content: dict[str, Any], api_path: str) -> tuple[bytes, dict[str, Any], bool]:
+        nb = nbformat.from_dict(content)
+        trusted = bool(self.notary.check_cells(nb))
+        signature = _signature(nb, self.notary) if trusted else None
+        if signature is not None:
+            self._with_store(lambda store: store.store_signature(signature, self.notary.algorithm), api_path)
+        validation_error: dict[str, Any] = {}
+        text = nbformat.writes(nb, version=nbformat.NO_CONVERT, capture_validation_error=validation_error)
+        return text.encode("utf-8"), validation_error, trusted
+
+    def _read(self, data: bytes, api_path: str) -> tuple[Any, dict[str, Any], bool]:
+        validation_error: dict[str, Any] = {}
+        nb = nbformat.reads(data.decode("utf-8"), as_version=4, capture_validation_error=validation_error)
+        signature = _signature(nb, self.notary)
+        trusted = signature is not None and bool(
+            self._with_store(lambda store: store.check_signature(signature, self.notary.algorithm), api_path)
+        )
+        self.notary.mark_cells(nb, trusted)
+        return nb, validation_error, trusted
+
+    def _trust(self, nb: Any, api_path: str) -> None:
+        self.notary.mark_cells(nb, True)
+        # As check_and_sign: check_cells takes the marks off again, so they are not part of what is signed.
+        signature = _signature(nb, self.notary) if self.notary.check_cells(nb) else None
+        if signature is not None:
+            self._with_store(lambda store: store.store_signature(signature, self.notary.algorithm), api_path)
+
+    def _with_store(self, action: Any, api_path: str) -> Any:
+        """``action(store)``; a corrupted or unavailable store is recreated once, as jupyter_server's
+        ``check_and_sign`` does."""
+        if self._store is None:
+            self._store = self._open_store()
+        try:
+            return action(self._store)
+        except Exception:
+            self.log.warning(
+                "Signature store for notebook %s is corrupted or unavailable; recreating the store.",
+                api_path,
+                exc_info=True,
+            )
+            self._close_store()
+            self._store = self._open_store()
+            return action(self._store)
+
+    def _open_store(self) -> SignatureStore:
+        if isinstance(self.notary.store, MemorySignatureStore):
+            return self.notary.store
+        return self.notary.store_factory()
+
+    def _close_store(self) -> None:
+        store, self._store = self._store, None
+        if store is not None and store is not self.notary.store:
+            store.close()
 
 
 def _signature(nb: Any, notary: NotebookNotary) -> str | None:
     return str(notary.compute_signature(nb)) if nb.nbformat >= 3 else None  # as NotebookNotary.sign
-
-
-def _from_dict(content: dict[str, Any], notary: NotebookNotary) -> tuple[Any, bool, str | None]:
-    nb = nbformat.from_dict(content)
-    trusted = bool(notary.check_cells(nb))
-    return nb, trusted, _signature(nb, notary) if trusted else None
-
-
-def _serialize(
-    content: dict[str, Any], notary: NotebookNotary
-) -> tuple[bytes, dict[str, Any], bool, str | None]:
-    nb, trusted, signature = _from_dict(content, notary)
-    data, validation_error = _dumps(nb)
-    return data, validation_error, trusted, signature
-
-
-def _dumps(nb: Any) -> tuple[bytes, dict[str, Any]]:
-    validation_error: dict[str, Any] = {}
-    text = nbformat.writes(nb, version=nbformat.NO_CONVERT, capture_validation_error=validation_error)
-    return text.encode("utf-8"), validation_error
-
-
-def _loads(data: bytes, notary: NotebookNotary) -> tuple[Any, dict[str, Any], str | None]:
-    validation_error: dict[str, Any] = {}
-    nb = nbformat.reads(data.decode("utf-8"), as_version=4, capture_validation_error=validation_error)
-    return nb, validation_error, _signature(nb, notary)

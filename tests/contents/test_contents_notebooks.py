@@ -84,3 +84,33 @@ async def test_nbformat_and_hashing_run_off_the_loop(jp_fetch: Any, cm: Any, mon
     assert seen["writes"] and seen["reads"] and hashed, (seen, hashed)
     assert loop_thread not in seen["writes"] | seen["reads"], "nbformat ran on the event loop's thread"
     assert loop_thread not in hashed, "the notary hashed the notebook on the event loop's thread"
+
+
+async def test_signature_store_runs_off_the_loop(jp_fetch: Any, cm: Any, monkeypatch: Any) -> None:
+    """The signature store commits (SQLite, with fsyncs) on every save of a trusted notebook: never on the
+    loop's thread, for saves, reads and "Trust" alike; what it records is what Jupyter's notary reads."""
+    from nbformat.sign import MemorySignatureStore, SQLiteSignatureStore
+
+    loop_thread = threading.get_ident()
+    used: set[int] = set()
+    for store_class in (SQLiteSignatureStore, MemorySignatureStore):  # the tests' notary keeps it in memory
+        for name in ("store_signature", "check_signature"):
+            real = getattr(store_class, name)
+
+            def spy(self: Any, *args: Any, _real: Any = real) -> Any:
+                used.add(threading.get_ident())
+                return _real(self, *args)
+
+            monkeypatch.setattr(store_class, name, spy)
+    nb = _notebook()
+    await _put(jp_fetch, "store.ipynb", nb)  # untrusted outputs: not signed by the save
+    got = body(await jp_fetch("api", "contents", "store.ipynb"))
+    assert not any(cell["metadata"].get("trusted") for cell in got["content"]["cells"])
+    await jp_fetch("api", "contents", "store.ipynb", "trust", method="POST", body="")
+    got = body(await jp_fetch("api", "contents", "store.ipynb"))
+    assert all(cell["metadata"].get("trusted") for cell in got["content"]["cells"]), "trusted after Trust"
+    for cell in got["content"]["cells"]:
+        del cell["metadata"]["trusted"]
+    await _put(jp_fetch, "store.ipynb", got["content"])  # saved again: signed again
+    assert used and loop_thread not in used, "the signature store ran on the event loop's thread"
+    assert cm.notary.check_signature(nbformat.from_dict(got["content"])), "the server's notary sees it too"
