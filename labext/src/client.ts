@@ -3,6 +3,7 @@ import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 import { ISignal, Signal } from '@lumino/signaling';
 
+import { INotebookCompare } from './nbdiff';
 import { requestAPI } from './request';
 import {
   IGroup,
@@ -165,6 +166,11 @@ export class CS3Client {
   async resolve(id: number): Promise<void> {
     await this._send<void>(`journal/${id}/resolve`, 'POST');
     this._journalChanged.emit();
+  }
+
+  /** A notebook conflict: nbdime's diff from the storage's version to the conflicted copy. */
+  compare(id: number): Promise<INotebookCompare> {
+    return this._get<INotebookCompare>(`journal/${id}/compare`);
   }
 
   /** The lock heartbeat settings of the server (seconds). */

@@ -23,6 +23,13 @@ import { diffLines } from 'diff';
 import * as React from 'react';
 
 import { CS3Client } from './client';
+import {
+  cellChanges,
+  DiffLines,
+  NotebookCompareView,
+  notebookMetadataChanged
+} from './nbdiff';
+import { CS3APIError } from './request';
 import { IJournalEntry } from './types';
 
 /** The base name of an API path. */
@@ -109,37 +116,71 @@ export class ConflictActions {
     await this._run(() => this._client.resolve(entry.id));
   }
 
-  /** Show the storage's version and mine, line by line, beside the document. */
+  /**
+   * Show the storage's version and mine beside the document: a notebook cell by
+   * cell (nbdime's diff from the compare endpoint), any other text line by line.
+   */
   async compare(entry: IJournalEntry): Promise<void> {
     const trans = this._trans;
     if (!entry.api_path || !entry.conflict_api_path) {
       return;
     }
-    let theirs: string;
-    let mine: string;
+    const theirs = trans.__('On the storage: %1', baseName(entry.api_path));
+    const mine = trans.__('Yours: %1', baseName(entry.conflict_api_path));
+    let content: React.ReactElement | null;
     try {
-      [theirs, mine] = await Promise.all([
-        this._text(entry.api_path),
-        this._text(entry.conflict_api_path)
-      ]);
+      content = entry.api_path.endsWith('.ipynb')
+        ? await this._notebookView(entry, theirs, mine)
+        : null;
+      if (content === null) {
+        const [theirText, myText] = await Promise.all([
+          this._text(entry.api_path),
+          this._text(entry.conflict_api_path)
+        ]);
+        content = (
+          <CompareView
+            rows={diffRows(theirText, myText)}
+            theirs={theirs}
+            mine={mine}
+          />
+        );
+      }
     } catch (error) {
       this._report(error as Error);
       return;
     }
-    const view = new MainAreaWidget({
-      content: ReactWidget.create(
-        <CompareView
-          rows={diffRows(theirs, mine)}
-          theirs={trans.__('On the storage: %1', baseName(entry.api_path))}
-          mine={trans.__('Yours: %1', baseName(entry.conflict_api_path))}
-        />
-      )
-    });
+    const view = new MainAreaWidget({ content: ReactWidget.create(content) });
     view.id = `cs3sync-compare-${entry.id}`;
     view.title.label = trans.__('Compare %1', baseName(entry.api_path));
     view.title.closable = true;
     view.addClass('jp-cs3sync-compare');
     this._show(view, this._docManager?.findWidget(entry.api_path)?.id);
+  }
+
+  /** The cell-by-cell view of a notebook conflict, or null when the server finds no notebook (400). */
+  private async _notebookView(
+    entry: IJournalEntry,
+    theirs: string,
+    mine: string
+  ): Promise<React.ReactElement | null> {
+    let compared;
+    try {
+      compared = await this._client.compare(entry.id);
+    } catch (error) {
+      if (error instanceof CS3APIError && error.status === 400) {
+        return null; // not a readable notebook on one side: the line diff shows what is there
+      }
+      throw error;
+    }
+    return (
+      <NotebookCompareView
+        changes={cellChanges(compared.base, compared.diff)}
+        metadataChanged={notebookMetadataChanged(compared.diff)}
+        theirs={theirs}
+        mine={mine}
+        trans={this._trans}
+      />
+    );
   }
 
   private async _text(path: string): Promise<string> {
@@ -202,19 +243,7 @@ function CompareView(props: {
         <span className="jp-cs3sync-diff-theirs">− {props.theirs}</span>
         <span className="jp-cs3sync-diff-mine">+ {props.mine}</span>
       </div>
-      <pre className="jp-cs3sync-diff" role="table">
-        {props.rows.map((row, i) => (
-          <div
-            key={i}
-            role="row"
-            className={`jp-cs3sync-diff-${row.kind}`}
-            data-kind={row.kind}
-          >
-            {row.kind === 'mine' ? '+ ' : row.kind === 'theirs' ? '− ' : '  '}
-            {row.text}
-          </div>
-        ))}
-      </pre>
+      <DiffLines rows={props.rows} />
     </div>
   );
 }
@@ -256,7 +285,7 @@ export class ConflictBanner extends ReactWidget {
     const labels: Record<ConflictChoice, [string, string]> = {
       compare: [
         trans.__('Compare'),
-        trans.__('Show both versions line by line')
+        trans.__('Show what differs between both versions')
       ],
       'keep-mine': [
         trans.__('Keep mine'),

@@ -16,15 +16,16 @@ import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { ISignal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
-import { JournalModel } from './sync';
+import { JournalModel, mergeText } from './sync';
 import { ICS3Client } from './tokens';
+import { IMergeRecord } from './types';
 
 /** A save merged with a foreign change, as the journal endpoint lists it under `merged`. */
 export interface IMergedSave {
   id: number;
   api_path: string | null;
   /** `message`: e.g. "merged with marie's change, 2 cells". */
-  merge: { merged: boolean; message: string } | null;
+  merge: IMergeRecord | null;
 }
 
 /** What the watcher reads: the polled journal answer (only its `merged` list). */
@@ -72,7 +73,7 @@ export class MergeWatcher {
       this._seen.add(save.id);
       // Merges from before this page was loaded are already in what it opened.
       if (!first && save.api_path && save.merge?.merged) {
-        void this._reload(save.api_path, save.merge.message);
+        void this._reload(save.api_path, mergeText(save.merge, this._trans));
       }
     }
   }

@@ -19,8 +19,8 @@ import { syncIcon } from './icons';
 import { PolledModel } from './model';
 import { CS3APIError } from './request';
 import { ICS3Client } from './tokens';
-import { IJournal, IJournalEntry } from './types';
-import { formatBytes } from './utils';
+import { IJournal, IJournalEntry, IMergeRecord } from './types';
+import { activation, formatBytes, formatDate } from './utils';
 
 /** Journal states that are still waiting to reach the storage. */
 export const PENDING_STATES = ['queued', 'running', 'retrying', 'blocked'];
@@ -167,6 +167,48 @@ export function syncSummary(
     parts.push(trans.__('sync restarting'));
   }
   return parts.join(' · ');
+}
+
+/**
+ * A merged save in the user's words, e.g. "merged with Marie Curie's change, 2
+ * cells": the person's display name and the count of the merge record; the
+ * server's own line where the record has no count.
+ */
+export function mergeText(
+  merge: IMergeRecord,
+  trans: TranslationBundle
+): string {
+  const n = merge.changes;
+  if (!merge.merged || n === undefined || !merge.unit) {
+    return merge.message;
+  }
+  const who = merge.with;
+  if (merge.unit === 'cell') {
+    return who
+      ? trans._n(
+          "merged with %2's change, %1 cell",
+          "merged with %2's change, %1 cells",
+          n,
+          who
+        )
+      : trans._n(
+          'merged with a change on the storage, %1 cell',
+          'merged with a change on the storage, %1 cells',
+          n
+        );
+  }
+  return who
+    ? trans._n(
+        "merged with %2's change, %1 line",
+        "merged with %2's change, %1 lines",
+        n,
+        who
+      )
+    : trans._n(
+        'merged with a change on the storage, %1 line',
+        'merged with a change on the storage, %1 lines',
+        n
+      );
 }
 
 /** The state the status item shows: the journal's, or what the failed request says. */
@@ -394,7 +436,52 @@ export class SyncList extends VDomRenderer<JournalModel> {
               )
             : trans.__('Everything is saved to the storage.')
         )}
+        {this._merged(data.merged ?? [])}
       </div>
+    );
+  }
+
+  /** The latest saves merged with someone else's change (the section is there only when there are some). */
+  private _merged(entries: IJournalEntry[]): React.ReactElement | null {
+    const trans = this._trans;
+    const merged = entries.filter(e => e.merge?.merged && e.api_path);
+    if (merged.length === 0) {
+      return null;
+    }
+    const title = trans.__('Merged');
+    return (
+      <section className="jp-cs3sync-section jp-cs3sync-mergedSection">
+        <h3 className="jp-cs3sync-subtitle">
+          {title} ({merged.length})
+        </h3>
+        <ul className="jp-cs3sync-list" role="group" aria-label={title}>
+          {merged.map(entry => {
+            const name = entry.api_path!;
+            const text = mergeText(entry.merge!, trans);
+            const when = formatDate(entry.finished ?? entry.updated);
+            return (
+              <li
+                key={entry.id}
+                className="jp-cs3sync-item jp-cs3sync-entry jp-mod-merged"
+                data-entry-id={entry.id}
+                title={when ? trans.__('%1 · %2', text, when) : text}
+                {...activation(
+                  () => void this._cs3.open(name, 'file'),
+                  trans.__('Open %1: %2', name, text)
+                )}
+              >
+                <div className="jp-cs3sync-entryMain">
+                  <span className="jp-cs3sync-op">{trans.__('merged')}</span>
+                  <span className="jp-cs3sync-name">{name}</span>
+                  <div className="jp-cs3sync-detail jp-cs3sync-mergeText">
+                    {text}
+                  </div>
+                </div>
+              </li>
+            );
+          })}
+        </ul>
+      </section>
     );
   }
 

@@ -85,6 +85,20 @@ export interface IGroup {
 
 export type SyncState = 'online' | 'offline' | 'auth';
 
+/** A save's merge with someone else's change (cs3sync/rebase.py), or why there was none. */
+export interface IMergeRecord {
+  merged: boolean;
+  /** The other person's display name; null: CS3 does not say who ("a change on the storage"). */
+  with?: string | null;
+  /** How many cells (notebook) or lines (text) their change touched. */
+  changes?: number;
+  unit?: 'cell' | 'line';
+  /** Where both sides changed the same place (1-based, in the version both started from). */
+  collisions?: number[];
+  /** The server's one line, e.g. "merged with Marie Curie's change, 2 cells". */
+  message: string;
+}
+
 export interface IJournalEntry {
   id: number;
   op: string;
@@ -101,8 +115,11 @@ export interface IJournalEntry {
   /** 0..1 upload progress, or null. */
   progress: number | null;
   conflict_api_path: string | null;
+  /** A merge with someone else's change, or why there was none. */
+  merge?: IMergeRecord | null;
   created: number | null;
   updated: number | null;
+  finished?: number | null;
 }
 
 export interface IJournal {
@@ -114,6 +131,8 @@ export interface IJournal {
   counts: { [state: string]: number };
   pending: number;
   entries: IJournalEntry[];
+  /** The latest saves merged with someone else's change (newest first). */
+  merged?: IJournalEntry[];
 }
 
 export interface ILockStatus {

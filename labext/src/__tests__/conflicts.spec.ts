@@ -1,7 +1,9 @@
 import { nullTranslator } from '@jupyterlab/translation';
 import { framePromise } from '@jupyterlab/testing';
+import { Contents, ServerConnection } from '@jupyterlab/services';
 import { Widget } from '@lumino/widgets';
 
+import { CS3Client } from '../client';
 import {
   bannerChoices,
   ConflictActions,
@@ -9,9 +11,22 @@ import {
   conflictText,
   diffRows
 } from '../conflicts';
+import { CS3APIError } from '../request';
 import { IJournalEntry } from '../types';
 
 const trans = nullTranslator.load('cs3sync');
+
+/** The first element matching `selector` once React has rendered it (frame by frame, at most 100). */
+async function rendered(node: HTMLElement, selector: string): Promise<Element> {
+  for (let frame = 0; frame < 100; frame++) {
+    const found = node.querySelector(selector);
+    if (found) {
+      return found;
+    }
+    await framePromise();
+  }
+  throw new Error(`${selector} was never rendered`);
+}
 
 const conflict: IJournalEntry = {
   id: 7,
@@ -58,6 +73,116 @@ describe('conflicts', () => {
       { kind: 'mine', text: 'B' },
       { kind: 'same', text: 'c' }
     ]);
+  });
+
+  it('Compare shows a notebook cell by cell from the compare endpoint', async () => {
+    const client = new CS3Client({
+      serverSettings: ServerConnection.makeSettings({ baseUrl: 'http://x/' })
+    });
+    const compareCall = jest.spyOn(client, 'compare').mockResolvedValue({
+      base: {
+        cells: [
+          { cell_type: 'markdown', source: '# Decay' },
+          { cell_type: 'code', source: 'rate = 0.5' }
+        ]
+      },
+      diff: [
+        {
+          op: 'patch',
+          key: 'cells',
+          diff: [
+            {
+              op: 'patch',
+              key: 1,
+              diff: [
+                {
+                  op: 'patch',
+                  key: 'source',
+                  diff: [
+                    {
+                      op: 'patch',
+                      key: 0,
+                      diff: [{ op: 'addrange', key: 9, valuelist: '2' }]
+                    }
+                  ]
+                }
+              ]
+            }
+          ]
+        }
+      ],
+      api_path: 'decay.ipynb',
+      conflict_api_path: 'decay (conflicted copy).ipynb'
+    });
+    const contents = { get: jest.fn() } as unknown as Contents.IManager;
+    const shown: Widget[] = [];
+    const actions = new ConflictActions({
+      client,
+      contents,
+      docManager: null,
+      trans,
+      show: widget => {
+        shown.push(widget);
+        Widget.attach(widget, document.body);
+      }
+    });
+    await actions.compare({
+      ...conflict,
+      api_path: 'decay.ipynb',
+      conflict_api_path: 'decay (conflicted copy).ipynb'
+    });
+    expect(compareCall).toHaveBeenCalledWith(7);
+    expect(contents.get).not.toHaveBeenCalled();
+    const modified = await rendered(
+      shown[0].node,
+      '[data-cell-kind="modified"]'
+    );
+    expect(modified.textContent).toBe(
+      'Cell 2 (code): changed− rate = 0.5+ rate = 0.25'
+    );
+    shown[0].dispose();
+  });
+
+  it('Compare falls back to the line diff when the server finds no notebook', async () => {
+    const client = new CS3Client({
+      serverSettings: ServerConnection.makeSettings({ baseUrl: 'http://x/' })
+    });
+    jest
+      .spyOn(client, 'compare')
+      .mockRejectedValue(
+        new CS3APIError('decay.ipynb is not a notebook', 400, 'bad-request')
+      );
+    const contents = {
+      get: jest.fn(async (path: string) => ({
+        type: 'file',
+        format: 'text',
+        content: path.includes('conflicted') ? 'mine\n' : 'theirs\n'
+      }))
+    } as unknown as Contents.IManager;
+    const shown: Widget[] = [];
+    const actions = new ConflictActions({
+      client,
+      contents,
+      docManager: null,
+      trans,
+      show: widget => {
+        shown.push(widget);
+        Widget.attach(widget, document.body);
+      }
+    });
+    await actions.compare({
+      ...conflict,
+      api_path: 'decay.ipynb',
+      conflict_api_path: 'decay (conflicted copy).ipynb'
+    });
+    await framePromise();
+    await framePromise();
+    const node = shown[0].node;
+    expect(node.querySelector('[data-kind="mine"]')!.textContent).toBe(
+      '+ mine'
+    );
+    expect(node.querySelector('[data-cell-kind]')).toBeNull();
+    shown[0].dispose();
   });
 
   it('the banner shows and runs the choices, and hides without a conflict', async () => {

@@ -4,7 +4,13 @@ import { Widget } from '@lumino/widgets';
 
 import { CS3Client } from '../client';
 import { ConflictActions } from '../conflicts';
-import { JournalModel, shortMessage, SyncList, SyncStatus } from '../sync';
+import {
+  JournalModel,
+  mergeText,
+  shortMessage,
+  SyncList,
+  SyncStatus
+} from '../sync';
 import { ICS3Client } from '../tokens';
 import { IJournal, IJournalEntry } from '../types';
 import { ServerConnection } from '@jupyterlab/services';
@@ -56,6 +62,36 @@ describe('shortMessage', () => {
     expect(shortMessage('storage unreachable')).toBe('storage unreachable');
     expect(shortMessage('a\nb')).toBe('a');
     expect(shortMessage('x'.repeat(500))!.length).toBe(200);
+  });
+});
+
+describe('mergeText', () => {
+  const trans = nullTranslator.load('cs3sync');
+  it("names the person and counts the merge record's cells or lines", () => {
+    const merge = {
+      merged: true,
+      with: 'Marie Curie',
+      changes: 2,
+      unit: 'cell' as const,
+      collisions: [],
+      message: 'merged with mcurie, 2 cells'
+    };
+    expect(mergeText(merge, trans)).toBe(
+      "merged with Marie Curie's change, 2 cells"
+    );
+    expect(mergeText({ ...merge, changes: 1 }, trans)).toBe(
+      "merged with Marie Curie's change, 1 cell"
+    );
+    expect(mergeText({ ...merge, unit: 'line', changes: 3 }, trans)).toBe(
+      "merged with Marie Curie's change, 3 lines"
+    );
+    expect(mergeText({ ...merge, with: null, changes: 1 }, trans)).toBe(
+      'merged with a change on the storage, 1 cell'
+    );
+    // A record without a count: the server's own line.
+    expect(mergeText({ merged: true, message: 'merged' }, trans)).toBe(
+      'merged'
+    );
   });
 });
 
@@ -145,6 +181,78 @@ describe('SyncPanel', () => {
       'notes (conflicted copy 2026-01-01 000000).md',
       'file'
     );
+    panel.dispose();
+    model.dispose();
+  });
+
+  it('lists merged saves as rows that open the document by keyboard', async () => {
+    const merge = {
+      merged: true,
+      with: 'Marie Curie',
+      changes: 2,
+      unit: 'cell' as const,
+      collisions: [],
+      message: "merged with Marie Curie's change, 2 cells"
+    };
+    const { cs3, model } = await setup({
+      state: 'online',
+      last_error: null,
+      counts: { done: 2 },
+      pending: 0,
+      entries: [],
+      merged: [
+        entry({
+          id: 9,
+          api_path: 'papers/decay.ipynb',
+          state: 'done',
+          merge,
+          finished: 1767225600
+        }),
+        // Not a merge (the record says why): not listed.
+        entry({
+          id: 8,
+          api_path: 'b.md',
+          state: 'done',
+          merge: { merged: false, message: 'not merged: binary' }
+        })
+      ]
+    });
+    const actions = {} as ConflictActions;
+    const panel = new SyncList(model, cs3, actions, nullTranslator);
+    const node = await rendered(panel);
+    const section = node.querySelector('.jp-cs3sync-mergedSection')!;
+    expect(section.querySelector('h3')!.textContent).toBe('Merged (1)');
+    const row = section.querySelector('[data-entry-id="9"]') as HTMLElement;
+    expect(row.textContent).toContain('papers/decay.ipynb');
+    expect(row.textContent).toContain(
+      "merged with Marie Curie's change, 2 cells"
+    );
+    expect(row.getAttribute('role')).toBe('button');
+    expect(row.tabIndex).toBe(0);
+    expect(row.getAttribute('aria-label')).toBe(
+      "Open papers/decay.ipynb: merged with Marie Curie's change, 2 cells"
+    );
+    row.dispatchEvent(
+      new KeyboardEvent('keydown', { key: 'Enter', bubbles: true })
+    );
+    expect(cs3.open).toHaveBeenCalledWith('papers/decay.ipynb', 'file');
+    expect(section.querySelector('[data-entry-id="8"]')).toBeNull();
+    panel.dispose();
+    model.dispose();
+  });
+
+  it('has no Merged section while nothing was merged', async () => {
+    const { cs3, model } = await setup({
+      state: 'online',
+      last_error: null,
+      counts: {},
+      pending: 0,
+      entries: [],
+      merged: []
+    });
+    const panel = new SyncList(model, cs3, {} as ConflictActions);
+    const node = await rendered(panel);
+    expect(node.querySelector('.jp-cs3sync-mergedSection')).toBeNull();
     panel.dispose();
     model.dispose();
   });
