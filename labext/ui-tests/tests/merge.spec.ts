@@ -95,5 +95,93 @@ test.describe('Saves merged with a change on the storage', () => {
     });
     await expect(toast).toBeInViewport({ ratio: 1 });
     await page.screenshot({ path: screenshot('merged.png') });
+
+    // The Sync panel lists the merged save: a row named for screen readers, opened from the keyboard.
+    await page.evaluate(() =>
+      (window as any).jupyterapp.commands.execute('application:close-all')
+    );
+    await expect(view).toBeHidden();
+    await page.sidebar.openTab('cs3sync-sync');
+    const panel = page.locator('#cs3sync-sync');
+    const row = panel.getByRole('button', {
+      name: `Open ${NAME}: merged with a change on the storage, 1 cell`
+    });
+    await expect(row).toBeVisible({ timeout: 30000 });
+    await expect(panel.locator('.jp-cs3sync-mergedSection h3')).toHaveText(
+      /^Merged \(\d+\)$/
+    );
+    await panel.screenshot({ path: screenshot('sync-merged.png') });
+    await row.focus();
+    await page.keyboard.press('Enter');
+    await expect(view).toContainText('Uranium: 4.5 billion years.');
+    await expect(view).toContainText('Half-lives (corrected)');
+  });
+
+  test('the same cell changed on both sides: a conflict, and Compare shows the cell diff', async ({
+    page,
+    tmpPath
+  }) => {
+    const NAME = `${tmpPath}/activity.ipynb`;
+    const base = ['# Activity', 'Radium: 1600 years.', 'Polonium: 138 days.'];
+    await saveNotebook(page, NAME, base);
+    await expect.poll(() => pending(page), { timeout: 60000 }).toBe(0);
+    // The version this page last read is what its next save is based on.
+    await page.evaluate(
+      async (p: string) =>
+        (window as any).jupyterapp.serviceManager.contents.get(p),
+      NAME
+    );
+    await admin('grpc/outage');
+    try {
+      await saveNotebook(page, NAME, [
+        base[0],
+        'Radium: 1601 years.',
+        base[2],
+        'Uranium: 4.5 billion years.'
+      ]);
+      await admin('storage/external_write', {
+        path: `${EINSTEIN_HOME}/${NAME}`,
+        data:
+          JSON.stringify(
+            notebook([base[0], 'Radium: 1599 years.', base[2]]),
+            null,
+            1
+          ) + '\n'
+      });
+    } finally {
+      await admin('grpc/restart');
+    }
+
+    await openFile(page, NAME);
+    const banner = page.locator(
+      '.jp-MainAreaWidget:visible .jp-cs3sync-conflictBanner'
+    );
+    await expect(banner).toBeVisible({ timeout: 120000 });
+    await banner.getByRole('button', { name: 'Compare' }).click();
+    const compare = page.locator('.jp-cs3sync-compare');
+    const changed = compare.locator('[data-cell-kind="modified"]');
+    await expect(changed).toHaveCount(1, { timeout: 30000 });
+    await expect(changed).toContainText('Cell 2 (markdown): changed');
+    await expect(changed.locator('[data-kind="theirs"]')).toHaveText(
+      '− Radium: 1599 years.'
+    );
+    await expect(changed.locator('[data-kind="mine"]')).toHaveText(
+      '+ Radium: 1601 years.'
+    );
+    await expect(compare.locator('[data-cell-kind="added"]')).toContainText(
+      'Uranium: 4.5 billion years.'
+    );
+    await expect(compare.locator('[role="status"]')).toContainText(
+      '2 cells differ.'
+    );
+    await compare.screenshot({ path: screenshot('compare-notebook.png') });
+
+    // Keep theirs: the conflict is settled (the copy stays in the test's folder, removed with it).
+    await page
+      .locator('#jp-main-dock-panel')
+      .getByRole('tab', { name: 'activity.ipynb', exact: true })
+      .click();
+    await banner.getByRole('button', { name: 'Keep theirs' }).click();
+    await expect(banner).toBeHidden({ timeout: 60000 });
   });
 });
