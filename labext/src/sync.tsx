@@ -7,6 +7,8 @@ import {
   TranslationBundle
 } from '@jupyterlab/translation';
 import {
+  fileIcon,
+  notebookIcon,
   refreshIcon,
   SidePanel,
   ToolbarButton
@@ -459,24 +461,23 @@ export class SyncList extends VDomRenderer<JournalModel> {
             const name = entry.api_path!;
             const text = mergeText(entry.merge!, trans);
             const when = formatDate(entry.finished ?? entry.updated);
+            const Icon = name.endsWith('.ipynb') ? notebookIcon : fileIcon;
             return (
               <li
                 key={entry.id}
                 className="jp-cs3sync-item jp-cs3sync-entry jp-mod-merged"
                 data-entry-id={entry.id}
-                title={when ? trans.__('%1 · %2', text, when) : text}
+                title={[name, text, when].filter(Boolean).join('\n')}
                 {...activation(
                   () => void this._cs3.open(name, 'file'),
                   trans.__('Open %1: %2', name, text)
                 )}
               >
-                <div className="jp-cs3sync-entryMain">
-                  <span className="jp-cs3sync-op">{trans.__('merged')}</span>
-                  <span className="jp-cs3sync-name">{name}</span>
-                  <div className="jp-cs3sync-detail jp-cs3sync-mergeText">
-                    {text}
-                  </div>
-                </div>
+                <Icon.react tag="span" className="jp-cs3sync-itemIcon" />
+                <span className="jp-cs3sync-name">{name.split('/').pop()}</span>
+                <span className="jp-cs3sync-detail jp-cs3sync-mergeText">
+                  {text}
+                </span>
               </li>
             );
           })}

@@ -110,6 +110,13 @@ test.describe('Saves merged with a change on the storage', () => {
     await expect(panel.locator('.jp-cs3sync-mergedSection h3')).toHaveText(
       /^Merged \(\d+\)$/
     );
+    // The notification said it already: dismissed, so that it does not cover the panel's picture.
+    await page.evaluate(() =>
+      (window as any).jupyterapp.commands.execute(
+        'apputils:dismiss-notification'
+      )
+    );
+    await expect(page.locator('.Toastify__toast')).toHaveCount(0);
     await panel.screenshot({ path: screenshot('sync-merged.png') });
     await row.focus();
     await page.keyboard.press('Enter');
