@@ -26,6 +26,7 @@ from traitlets import Bool
 
 from contents.errors import http_error
 from contents.models import datetime_from_ns
+from cs3sync.journal import Blob, JournalError
 
 if TYPE_CHECKING:
     from contents.manager import CS3ContentsManager
@@ -82,14 +83,26 @@ class CS3Checkpoints(AsyncCheckpoints):
         pending, info = await cm.lookup(api_path, cs3_path)
         # The snapshot goes to the file's folder on the storage: refused there, refused here (403).
         await cm.require_writable(api_path, cs3_path, None)
-        data = await cm.read_content(api_path, cs3_path, pending, info)
         engine = await cm.get_engine()
         journal = engine.journal
+        snapshot: bytes | Blob | None = None
+        if (
+            pending is not None
+            and pending.sha256
+            and pending.blob_path is not None
+            and pending.size is not None
+        ):
+            # The save that created the notebook is still pending (its first save makes this checkpoint):
+            # its spool blob is the snapshot, not a second copy written and fsynced again.
+            with contextlib.suppress(JournalError):
+                snapshot = await journal.reuse_blob(pending.sha256, pending.size)
+        if snapshot is None:
+            snapshot = await cm.read_content(api_path, cs3_path, pending, info)
         remote = checkpoint_remote_path(cs3_path)
         with http_error(api_path):
             with contextlib.suppress(Exception):
                 await journal.delete_checkpoint(cs3_path, CHECKPOINT_ID)
-            await engine.submit_checkpoint(cs3_path, remote, data, checkpoint_id=CHECKPOINT_ID)
+            await engine.submit_checkpoint(cs3_path, remote, snapshot, checkpoint_id=CHECKPOINT_ID)
             row = next(r for r in await journal.checkpoints(cs3_path) if r.checkpoint_id == CHECKPOINT_ID)
         return {"id": CHECKPOINT_ID, "last_modified": _timestamp(row.created_at)}
 

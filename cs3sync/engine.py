@@ -434,10 +434,11 @@ class SyncEngine:
         return await self._enqueue(Op.COPY, dst, src_path=src, blob=blob)
 
     async def submit_checkpoint(
-        self, path: str, checkpoint_path: str, data: bytes | Path, checkpoint_id: str | None = None
+        self, path: str, checkpoint_path: str, data: bytes | Path | Blob, checkpoint_id: str | None = None
     ) -> int:
-        """Journal the snapshot `data` of `path`, to be written at `checkpoint_path`."""
-        blob = await self.journal.store_blob(data)
+        """Journal the snapshot `data` of `path`, to be written at `checkpoint_path`. A `Blob` is
+        content already in the spool (`Journal.reuse_blob`)."""
+        blob = data if isinstance(data, Blob) else await self.journal.store_blob(data)
         entry_id = await self._enqueue(Op.CHECKPOINT, checkpoint_path, src_path=path, blob=blob)
         if checkpoint_id is not None:
             await self.journal.add_checkpoint(

@@ -450,6 +450,18 @@ class Journal:
         self._pins[blob.sha256] += 1
         return blob
 
+    async def reuse_blob(self, sha256: str, size: int) -> Blob:
+        """A blob already in the spool (a pending save's) for another entry with the same content,
+        without writing and fsyncing it again; held against gc like a stored one until its enqueue.
+        Raises `JournalError` if it is gone (the caller stores the content instead)."""
+        if not self.owner:
+            raise NotOwner("only the journal owner writes to the spool")
+        self._pins[sha256] += 1
+        if not await anyio.to_thread.run_sync(self.blob_path(sha256).exists):
+            self.unpin(sha256)
+            raise JournalError("the blob is not in the spool")
+        return Blob(sha256=sha256, size=size, path=self.blob_path(sha256))
+
     def unpin(self, sha: str | None) -> None:
         """Release the hold an enqueue or a checkpoint took on a blob it just stored (gc may then drop it)."""
         if sha and self._pins[sha] > 0:

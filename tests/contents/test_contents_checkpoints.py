@@ -233,3 +233,28 @@ async def test_first_save_makes_a_checkpoint_even_where_the_storage_lists_versio
     assert listed[-1]["id"] == "checkpoint"
     await _lab_save(jp_fetch, "foreign.ipynb", _nb("ours, later"))
     assert _sources(await _lab_revert(jp_fetch, "foreign.ipynb")) == ["ours"]
+
+
+async def test_first_save_checkpoints_from_the_saves_own_blob(
+    jp_fetch: Any, cm: Any, cs3_root: Any, monkeypatch: Any
+) -> None:
+    """A new notebook's first save makes its checkpoint from the pending save's spool blob: the content
+    is written and fsynced once, and the checkpoint on the storage holds the saved notebook."""
+    from cs3sync.journal.spool import Spool
+
+    stored: list[object] = []
+    real_store = Spool.store
+
+    async def store(self: Spool, source: Any) -> Any:
+        stored.append(source)
+        return await real_store(self, source)
+
+    monkeypatch.setattr(Spool, "store", store)
+    cm.cs3.write_through_timeout = 0.0
+    await jp_fetch("api", "contents", "fresh.ipynb", method="PUT", body=json.dumps(_nb("first")))
+    assert len(stored) == 1, "the checkpoint stored the content a second time"
+    checkpoints = body(await jp_fetch("api", "contents", "fresh.ipynb", "checkpoints"))
+    assert [c["id"] for c in checkpoints][-1:] == ["checkpoint"]
+    assert await (await cm.get_engine()).wait_idle(timeout=30)
+    assert _disk_sources(cs3_root[1] / ".ipynb_checkpoints" / "fresh-checkpoint.ipynb") == ["first"]
+    assert _disk_sources(cs3_root[1] / "fresh.ipynb") == ["first"]
