@@ -4,14 +4,13 @@ Modules log key=value events with ``get_logger(__name__)`` from here. `route_str
 this module is imported) drops an event the stdlib logger would not emit before rendering it, renders the
 rest to one line (``event key=value ...``) and hands it to ``logging.getLogger(name)``. So whatever governs
 stdlib logging governs cs3sync: Jupyter's handlers and ``--log-level`` (`attach_to`), the CLI's handler
-(`configure_cli_logging`), pytest's log capture. Events never carry tokens, passwords or file contents (the
-callers make sure); this only routes and renders them.
+(`cs3sync.cli.configure_cli_logging`), pytest's log capture. Events never carry tokens, passwords or file
+contents (the callers make sure); this only routes and renders them.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 
 import structlog
 
@@ -54,13 +53,6 @@ def attach_to(parent: logging.Logger) -> None:
     logger.parent = parent
     logger.propagate = True
     logger.setLevel(logging.NOTSET)  # also clears the loggers' cached levels, which the new parent changes
-
-
-def configure_cli_logging(level: int = logging.WARNING) -> None:
-    """The command line: warnings and errors on stderr, one line each."""
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

@@ -15,7 +15,8 @@ def _run(script: str) -> subprocess.CompletedProcess[str]:
 def test_the_cli_shows_warnings_through_its_stdlib_handler() -> None:
     out = _run(
         "import logging\n"
-        "from cs3sync.logs import configure_cli_logging, get_logger\n"
+        "from cs3sync.cli import configure_cli_logging\n"
+        "from cs3sync.logs import get_logger\n"
         "configure_cli_logging(logging.WARNING)\n"
         "log = get_logger('cs3sync.engine')\n"
         "log.debug('hidden-debug'); log.info('hidden-info'); log.warning('shown-warning', path='/x')\n"
@@ -49,7 +50,8 @@ def test_the_server_logger_governs_handlers_and_level() -> None:
 def test_a_logged_traceback_shows_no_local_variables() -> None:
     out = _run(
         "import logging\n"
-        "from cs3sync.logs import configure_cli_logging, get_logger\n"
+        "from cs3sync.cli import configure_cli_logging\n"
+        "from cs3sync.logs import get_logger\n"
         "configure_cli_logging(logging.WARNING)\n"
         "def login(secret):\n"
         "    raise ValueError('refused')\n"
