@@ -847,13 +847,17 @@ class CS3ContentsManager(AsyncContentsManager):
             # The Stat of the target runs while the content is serialised (and signed).
             lookup = asyncio.ensure_future(self._lookup_for_write(api_path, cs3_path))
             try:
-                data, validation_error = await self._serialize(model, api_path)
+                data, validation_error, signing = await self._serialize(model, api_path)
             except BaseException:
                 lookup.cancel()
                 with contextlib.suppress(BaseException):
                     await lookup
                 raise
-            size = await self.save_bytes(api_path, cs3_path, data, lookup=lookup)
+            try:
+                size = await self.save_bytes(api_path, cs3_path, data, lookup=lookup)
+            finally:
+                if signing is not None:  # recorded while the bytes were stored and journaled
+                    await signing
             if model["type"] == "notebook":
                 self.validate_notebook_model(model, validation_error=validation_error)
                 validation_message = model.get("message")
@@ -880,19 +884,24 @@ class CS3ContentsManager(AsyncContentsManager):
         self.emit(data={"action": "save", "path": api_path})
         return result
 
-    async def _serialize(self, model: dict[str, Any], api_path: str) -> tuple[bytes, dict[str, Any]]:
+    async def _serialize(
+        self, model: dict[str, Any], api_path: str
+    ) -> tuple[bytes, dict[str, Any], asyncio.Future[None] | None]:
+        """(bytes, validation error, the signature's recording to await) of a model's content."""
         if model["type"] == "notebook":
             try:
                 # check_and_sign: hashing and the signature store in the notebook worker thread.
-                data, validation_error, trusted = await self.notebooks.serialize(model["content"], api_path)
-                if not trusted:
-                    self.log.warning("Notebook %s is not trusted", api_path)
-                return data, validation_error
+                data, validation_error, trusted, signing = await self.notebooks.serialize(
+                    model["content"], api_path
+                )
             except HTTPError:
                 raise
             except Exception as e:
                 raise HTTPError(400, f"Unreadable Notebook: {api_path} is not a valid notebook") from e
-        return _decode_file_content(model.get("content"), model.get("format"), api_path), {}
+            if not trusted:
+                self.log.warning("Notebook %s is not trusted", api_path)
+            return data, validation_error, signing
+        return _decode_file_content(model.get("content"), model.get("format"), api_path), {}, None
 
     async def _save_directory(self, api_path: str, cs3_path: str) -> None:
         if not self.allow_hidden and P.is_hidden_api_path(api_path):

@@ -40,10 +40,22 @@ class NotebookCodec:
     async def _run(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
-    async def serialize(self, content: dict[str, Any], api_path: str) -> tuple[bytes, dict[str, Any], bool]:
-        """A model's content -> (UTF-8 JSON, validation error dict, all its code cells trusted), the
-        signature of a trusted notebook recorded in the store (a save: ``check_and_sign``)."""
-        return await self._run(self._serialize, content, api_path)
+    async def serialize(
+        self, content: dict[str, Any], api_path: str
+    ) -> tuple[bytes, dict[str, Any], bool, asyncio.Future[None] | None]:
+        """A model's content -> (UTF-8 JSON, validation error dict, all its code cells trusted, the
+        recording of a trusted notebook's signature in the store) (a save: ``check_and_sign``). The
+        recording (a SQLite commit with its fsyncs) is queued in the worker thread right behind the
+        serialisation: the caller stores and journals the bytes meanwhile and awaits it before replying."""
+        data, validation_error, trusted, signature = await self._run(self._serialize, content)
+        if signature is None:
+            return data, validation_error, trusted, None
+        return data, validation_error, trusted, self._record(signature, api_path)
+
+    def _record(self, signature: str, api_path: str) -> asyncio.Future[None]:
+        return asyncio.get_running_loop().run_in_executor(
+            self._executor, self._store_signature, signature, api_path
+        )
 
     async def read(self, data: bytes, api_path: str) -> tuple[Any, dict[str, Any], bool]:
         """UTF-8 JSON -> (NotebookNode in version 4 with its cells marked, validation error dict,
@@ -55,15 +67,19 @@ class NotebookCodec:
         await self._run(self._trust, nb, api_path)
 
     # ------------------------------------------------------------------ in the worker thread
-    def _serialize(self, content: dict[str, Any], api_path: str) -> tuple[bytes, dict[str, Any], bool]:
+    def _serialize(self, content: dict[str, Any]) -> tuple[bytes, dict[str, Any], bool, str | None]:
         nb = nbformat.from_dict(content)
         trusted = bool(self.notary.check_cells(nb))
         signature = _signature(nb, self.notary) if trusted else None
-        if signature is not None:
-            self._with_store(lambda store: store.store_signature(signature, self.notary.algorithm), api_path)
         validation_error: dict[str, Any] = {}
         text = nbformat.writes(nb, version=nbformat.NO_CONVERT, capture_validation_error=validation_error)
-        return text.encode("utf-8"), validation_error, trusted
+        return text.encode("utf-8"), validation_error, trusted, signature
+
+    def _store_signature(self, signature: str, api_path: str) -> None:
+        try:
+            self._with_store(lambda store: store.store_signature(signature, self.notary.algorithm), api_path)
+        except Exception:  # the notebook is saved all the same; it opens as not trusted
+            self.log.warning("Could not record the signature of notebook %s", api_path, exc_info=True)
 
     def _read(self, data: bytes, api_path: str) -> tuple[Any, dict[str, Any], bool]:
         validation_error: dict[str, Any] = {}
