@@ -17,6 +17,7 @@ from .errors import CS3Error
 from .faults import action_from_json
 
 if TYPE_CHECKING:
+    from .config import UserSpec
     from .server import Emulator
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
@@ -92,6 +93,8 @@ class AdminAPI:
             "storage/lock": self.storage_lock,
             "storage/quota": self.set_quota,
             "storage/fail_next_write": self.fail_next_write,
+            "shares/create": self.create_share,
+            "shares/remove": self.remove_share,
             "logs/clear": self.clear_logs,
         }
         gets: dict[str, Handler] = {
@@ -242,6 +245,28 @@ class AdminAPI:
     async def fail_next_write(self, body: dict[str, Any]) -> None:
         code = body.get("errno", "ENOSPC")
         self.emu.storage.fail_next_write(getattr(errno, code) if isinstance(code, str) else int(code))
+
+    # ------------------------------------------------------------------ shares
+    def _user(self, body: dict[str, Any], key: str) -> UserSpec:
+        user = self.emu.config.user(str(body[key]))
+        if user is None:
+            raise ValueError(f"no user {body[key]!r}")
+        return user
+
+    async def create_share(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A share made by its owner (a browser test's "marie shares a folder with einstein")."""
+        from .sharing import ShareStore
+
+        owner, grantee = self._user(body, "owner"), self._user(body, "grantee")
+        share = ShareStore(self.emu.storage).seed_share(
+            owner, body["path"], grantee, editor=bool(body.get("editor"))
+        )
+        return {"id": share.id.opaque_id}
+
+    async def remove_share(self, body: dict[str, Any]) -> None:
+        from .sharing import ShareStore
+
+        ShareStore(self.emu.storage).unseed_share(self._user(body, "owner"), str(body["id"]))
 
     # ------------------------------------------------------------------ logs
     async def list_calls(self, body: dict[str, Any]) -> dict[str, Any]:

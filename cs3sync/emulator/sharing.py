@@ -480,12 +480,15 @@ class ShareStore:
         node = self.storage.resolve_path(path, None)
         return self.storage.info(node)
 
-    def seed_share(self, owner: UserSpec, path: str, grantee: UserSpec, *, editor: bool) -> None:
+    def seed_share(self, owner: UserSpec, path: str, grantee: UserSpec, *, editor: bool) -> collab_res.Share:
         grant = collab_res.ShareGrant(
             grantee=res.Grantee(type=res.GRANTEE_TYPE_USER, user_id=user_id_proto(grantee)),
             permissions=collab_res.SharePermissions(permissions=EDITOR_PERMS if editor else VIEWER_PERMS),
         )
-        self.create(owner, self._info_for(path), grant)
+        return self.create(owner, self._info_for(path), grant)
+
+    def unseed_share(self, owner: UserSpec, share_id: str) -> None:
+        self.remove(collab_res.ShareReference(id=collab_res.ShareId(opaque_id=share_id)), owner)
 
     def seed_link(self, owner: UserSpec, path: str) -> None:
         request = link.CreatePublicShareRequest(

@@ -128,3 +128,33 @@ def test_cli_lists_subcommands(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     with pytest.raises(SystemExit):
         main(["--help"])
     assert "emulator" in capsys.readouterr().out
+
+
+def test_admin_shares(served: dict[str, str]) -> None:
+    """A browser test's "marie shares a folder with einstein": made and removed through the admin API."""
+    from cs3.gateway.v1beta1 import gateway_api_pb2_grpc
+    from cs3.sharing.collaboration.v1beta1 import collaboration_api_pb2 as collab
+
+    admin = httpx.Client(
+        base_url=served["http"] + "/_admin", timeout=10, headers={ADMIN_HEADER: ADMIN_SECRET}
+    )
+    folder = admin.get("/info").json()["homes"]["marie"] + "/radioactivity"
+    assert admin.post("/storage/external_mkdir", json={"path": folder}).status_code == 200
+    body = {"owner": "marie", "grantee": "einstein", "path": folder, "editor": True}
+    share_id = admin.post("/shares/create", json=body).json()["id"]
+    token = admin.post("/auth/token", json={"user": "einstein"}).json()["token"]
+
+    def received() -> set[str]:
+        with grpc.insecure_channel(served["grpc"]) as channel:
+            stub = gateway_api_pb2_grpc.GatewayAPIStub(channel)
+            answer = stub.ListReceivedShares(
+                collab.ListReceivedSharesRequest(), metadata=[("x-access-token", token)], timeout=10
+            )
+        return {rs.share.id.opaque_id for rs in answer.shares}
+
+    assert share_id in received()
+    assert admin.post("/shares/remove", json={"owner": "marie", "id": share_id}).json() == {"ok": True}
+    assert share_id not in received()
+    # Bad input: an unknown person, a share that is not there.
+    assert admin.post("/shares/create", json={**body, "grantee": "nobody"}).status_code == 400
+    assert admin.post("/shares/remove", json={"owner": "marie", "id": share_id}).status_code == 400

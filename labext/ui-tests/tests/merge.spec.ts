@@ -2,6 +2,8 @@ import { expect, test } from '@jupyterlab/galata';
 
 import { admin, EINSTEIN_HOME, openFile, screenshot } from './helpers';
 
+const MARIE_HOME = '/eos/user/m/marie';
+
 function notebook(cells: string[]): any {
   return {
     cells: cells.map((source, i) => ({
@@ -110,18 +112,90 @@ test.describe('Saves merged with a change on the storage', () => {
     await expect(panel.locator('.jp-cs3sync-mergedSection h3')).toHaveText(
       /^Merged \(\d+\)$/
     );
-    // The notification said it already: dismissed, so that it does not cover the panel's picture.
-    await page.evaluate(() =>
-      (window as any).jupyterapp.commands.execute(
-        'apputils:dismiss-notification'
-      )
-    );
-    await expect(page.locator('.Toastify__toast')).toHaveCount(0);
-    await panel.screenshot({ path: screenshot('sync-merged.png') });
     await row.focus();
     await page.keyboard.press('Enter');
     await expect(view).toContainText('Uranium: 4.5 billion years.');
     await expect(view).toContainText('Half-lives (corrected)');
+  });
+
+  test("in a folder marie shares, the Sync panel names her: merged with Marie Curie's change", async ({
+    page
+  }) => {
+    // marie shares a folder of hers with einstein (editor); the Shares listing mounts it under "Shared with me".
+    const FOLDER = 'radioactivity';
+    await admin('storage/external_mkdir', { path: `${MARIE_HOME}/${FOLDER}` });
+    const share = await admin('shares/create', {
+      owner: 'marie',
+      grantee: 'einstein',
+      path: `${MARIE_HOME}/${FOLDER}`,
+      editor: true
+    });
+    const NAME = `Shared with me/${FOLDER}/decay.ipynb`;
+    try {
+      await page.evaluate(async () => {
+        const response = await fetch('/api/cs3sync/shares/incoming');
+        if (!response.ok) {
+          throw new Error(`shares/incoming: ${response.status}`);
+        }
+      });
+      await saveNotebook(page, NAME, BASE);
+      await expect.poll(() => pending(page), { timeout: 60000 }).toBe(0);
+      await page.evaluate(
+        async (p: string) =>
+          (window as any).jupyterapp.serviceManager.contents.get(p),
+        NAME
+      );
+      // einstein adds a cell offline; marie corrects the title in her folder meanwhile.
+      await admin('grpc/outage');
+      try {
+        await saveNotebook(page, NAME, [
+          ...BASE,
+          'Uranium: 4.5 billion years.'
+        ]);
+        await admin('storage/external_write', {
+          path: `${MARIE_HOME}/${FOLDER}/decay.ipynb`,
+          data:
+            JSON.stringify(
+              notebook(['# Half-lives (corrected)', ...BASE.slice(1)]),
+              null,
+              1
+            ) + '\n'
+        });
+      } finally {
+        await admin('grpc/restart');
+      }
+
+      await page.sidebar.openTab('cs3sync-sync');
+      const panel = page.locator('#cs3sync-sync');
+      const row = panel.getByRole('button', {
+        name: `Open ${NAME}: merged with Marie Curie's change, 1 cell`
+      });
+      await expect(row).toBeVisible({ timeout: 90000 });
+      await expect(row).toContainText('decay.ipynb');
+      // The storage holds both edits.
+      const merged = await page.evaluate(
+        async (p: string) =>
+          (await (window as any).jupyterapp.serviceManager.contents.get(p))
+            .content,
+        NAME
+      );
+      expect(merged.cells.map((c: any) => c.source)).toEqual([
+        '# Half-lives (corrected)',
+        ...BASE.slice(1),
+        'Uranium: 4.5 billion years.'
+      ]);
+      // Notifications said it already: dismissed, so that none covers the panel's picture.
+      await page.evaluate(() =>
+        (window as any).jupyterapp.commands.execute(
+          'apputils:dismiss-notification'
+        )
+      );
+      await expect(page.locator('.Toastify__toast')).toHaveCount(0);
+      await panel.screenshot({ path: screenshot('sync-merged.png') });
+    } finally {
+      // Other specs' Shares listings and pictures stay as they were.
+      await admin('shares/remove', { owner: 'marie', id: share.id });
+    }
   });
 
   test('the same cell changed on both sides: a conflict, and Compare shows the cell diff', async ({
