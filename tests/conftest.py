@@ -155,7 +155,7 @@ def full_disk() -> Callable[[Any], contextlib.AbstractContextManager[FullDisk]]:
     @contextlib.contextmanager
     def inject(journal: Any) -> Iterator[FullDisk]:
         disk = FullDisk()
-        writer = journal._writer
+        writer = journal.unit._writer
         assert writer is not None
         execute = writer.execute
 

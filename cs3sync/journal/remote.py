@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 import aiosqlite
 import anyio
@@ -15,27 +14,24 @@ import anyio.to_thread
 from cs3sync.journal.db import convert_rows, fetchall, record_converter
 from cs3sync.journal.paths import normalize_path, parent_path, path_key
 from cs3sync.journal.types import RemoteState
-
-if TYPE_CHECKING:
-    from cs3sync.journal.store import Journal
+from cs3sync.journal.unit import UnitOfWork
 
 _remote = record_converter(RemoteState)
 
 
 class RemoteStates:
-    """Part of `Journal` (``journal.remote``), on the journal's unit of work (`Journal.transaction`,
-    `Journal.read`)."""
+    """Part of `Journal` (``journal.remote``), on the journal's unit of work (`UnitOfWork`)."""
 
-    def __init__(self, journal: Journal) -> None:
-        self.journal = journal
+    def __init__(self, unit: UnitOfWork) -> None:
+        self.unit = unit
 
     async def remote_state(self, path: str) -> RemoteState | None:
-        rows = await self.journal.read("SELECT * FROM remote_state WHERE path = ?", (normalize_path(path),))
+        rows = await self.unit.read("SELECT * FROM remote_state WHERE path = ?", (normalize_path(path),))
         return _remote(rows[0]) if rows else None
 
     async def remote_children(self, dir_path: str) -> list[RemoteState]:
         """Direct children of ``dir_path`` we know of."""
-        rows = await self.journal.read(
+        rows = await self.unit.read(
             "SELECT * FROM remote_state WHERE parent = ? AND path != ? ORDER BY path",
             (normalize_path(dir_path), "/"),
         )
@@ -44,20 +40,20 @@ class RemoteStates:
     async def put_remote_state(self, state: RemoteState) -> None:
         """Upsert. A changed etag drops ``presented_mtime`` and ``cached_blob`` unless the new row
         carries them."""
-        async with self.journal.transaction(durable=False) as conn:
+        async with self.unit.transaction(durable=False) as conn:
             await self.upsert(conn, state, state.cached_blob)
-        self.journal.unpin(state.cached_blob)
+        self.unit.unpin(state.cached_blob)
 
     async def upsert(self, conn: aiosqlite.Connection, state: RemoteState, cached: str | None) -> None:
         path = normalize_path(state.path)
-        now = self.journal.now()
+        now = self.unit.now()
         if cached is not None:
             size = (
                 state.size
                 if state.size is not None
-                else await anyio.to_thread.run_sync(lambda: self.journal.blob_path(cached).stat().st_size)
+                else await anyio.to_thread.run_sync(lambda: self.unit.blob_path(cached).stat().st_size)
             )
-            await self.journal.ensure_blob_row(conn, cached, size, now)
+            await self.unit.ensure_blob_row(conn, cached, size, now)
         await conn.execute(
             """INSERT INTO remote_state (path, parent, fileid, etag, size, mtime, checksum, kind,
                    presented_mtime, cached_blob, updated_at)
@@ -95,7 +91,7 @@ class RemoteStates:
             return
         # One statement per kind (executemany): a 1,000-entry listing is one round trip to the writer
         # thread, not 1,000 awaits each resolved on the event loop.
-        async with self.journal.transaction(durable=False) as conn:
+        async with self.unit.transaction(durable=False) as conn:
             if gone:
                 await conn.executemany(
                     """DELETE FROM remote_state WHERE (path = ? OR substr(path, 1, length(?)) = ?)
@@ -121,7 +117,7 @@ class RemoteStates:
                     [(old, path_key(old), path_key(old)) for old in stale],
                 )
             if rows:
-                now = self.journal.now()
+                now = self.unit.now()
                 await conn.executemany(
                     """INSERT INTO remote_state (path, parent, fileid, etag, size, mtime, checksum, kind,
                            presented_mtime, updated_at)
@@ -144,7 +140,7 @@ class RemoteStates:
 
     async def delete_remote_state(self, path: str, *, recursive: bool = True) -> None:
         path = normalize_path(path)
-        async with self.journal.transaction(durable=False) as conn:
+        async with self.unit.transaction(durable=False) as conn:
             await conn.execute(
                 "DELETE FROM remote_state WHERE path = ? OR (? AND substr(path, 1, length(?)) = ?)",
                 (path, int(recursive), path_key(path), path_key(path)),
@@ -154,7 +150,7 @@ class RemoteStates:
         """Re-key ``src`` and everything under it to ``dst`` (after a rename)."""
         src, dst = normalize_path(src), normalize_path(dst)
         key = path_key(src)
-        async with self.journal.transaction(durable=False) as conn:
+        async with self.unit.transaction(durable=False) as conn:
             await conn.execute(
                 "DELETE FROM remote_state WHERE path = ? OR substr(path, 1, length(?)) = ?",
                 (dst, path_key(dst), path_key(dst)),
@@ -168,12 +164,12 @@ class RemoteStates:
                 new = dst + old[len(src) :]
                 await conn.execute(
                     "UPDATE remote_state SET path = ?, parent = ?, updated_at = ? WHERE path = ?",
-                    (new, parent_path(new), self.journal.now(), old),
+                    (new, parent_path(new), self.unit.now(), old),
                 )
 
     async def presented_mtime(self, path: str, etag: str) -> float | None:
         """The last_modified we presented for this exact etag, or None (etag changed / unknown)."""
-        rows = await self.journal.read(
+        rows = await self.unit.read(
             "SELECT presented_mtime FROM remote_state WHERE path = ? AND etag = ?",
             (normalize_path(path), etag),
         )
@@ -183,7 +179,7 @@ class RemoteStates:
         """Remember the last_modified presented for ``etag`` (upserts remote_state; a different stored
         etag is replaced and its cached blob dropped)."""
         path = normalize_path(path)
-        async with self.journal.transaction(durable=False) as conn:
+        async with self.unit.transaction(durable=False) as conn:
             await conn.execute(
                 """INSERT INTO remote_state (path, parent, etag, presented_mtime, updated_at)
                    VALUES (?, ?, ?, ?, ?)
@@ -191,5 +187,5 @@ class RemoteStates:
                        cached_blob = CASE WHEN remote_state.etag IS excluded.etag
                            THEN remote_state.cached_blob END,
                        etag = excluded.etag, updated_at = excluded.updated_at""",
-                (path, parent_path(path), etag, mtime, self.journal.now()),
+                (path, parent_path(path), etag, mtime, self.unit.now()),
             )

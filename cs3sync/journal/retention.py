@@ -13,43 +13,44 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 import anyio.to_thread
 
 from cs3sync.journal.db import fetchall
+from cs3sync.journal.staging import StagingArea
 from cs3sync.journal.types import State
-
-if TYPE_CHECKING:
-    from cs3sync.journal.store import Journal
+from cs3sync.journal.unit import UnitOfWork
 
 _TERMINAL_SQL = ",".join(f"'{s}'" for s in sorted(State.TERMINAL))
 _KEEP_IN_MANIFEST_SQL = ",".join(f"'{s}'" for s in sorted(State.ACTIVE | State.PARKED))
 
 
-async def collect(journal: Journal, *, batch: int = 500, max_batches: int | None = None) -> dict[str, int]:
+async def collect(
+    unit: UnitOfWork, staging: StagingArea, *, batch: int = 500, max_batches: int | None = None
+) -> dict[str, int]:
     counters = {"entries": 0, "blobs": 0, "files": 0, "staging": 0, "events": 0}
-    counters["entries"] = await _delete_old_entries(journal, batch, max_batches)
-    counters["staging"] = await _expire_staging(journal)
-    counters["blobs"] = await _unlink_unreferenced_blobs(journal)
-    counters["files"] = await _remove_stray_files(journal)
-    counters["events"] = await _trim_events(journal)
-    if journal.owner:
-        await _compact_manifest(journal)
+    counters["entries"] = await _delete_old_entries(unit, batch, max_batches)
+    counters["staging"] = await _expire_staging(unit, staging)
+    counters["blobs"] = await _unlink_unreferenced_blobs(unit)
+    counters["files"] = await _remove_stray_files(unit)
+    counters["events"] = await _trim_events(unit)
+    if unit.owner:
+        await _compact_manifest(unit)
     return counters
 
 
-async def _delete_old_entries(journal: Journal, batch: int, max_batches: int | None) -> int:
+async def _delete_old_entries(unit: UnitOfWork, batch: int, max_batches: int | None) -> int:
     deleted = 0
     batches = 0
-    cutoff = journal.now() - journal.retention_seconds
+    cutoff = unit.now() - unit.settings.retention_seconds
     while max_batches is None or batches < max_batches:
-        async with journal.transaction(control=True) as conn:
+        async with unit.transaction(control=True) as conn:
             cap = await fetchall(
                 conn,
                 f"SELECT id FROM entries WHERE state IN ({_TERMINAL_SQL}) ORDER BY id DESC LIMIT 1 OFFSET ?",
-                (journal.retention_rows,),
+                (unit.settings.retention_rows,),
             )
             beyond_cap = cap[0][0] if cap else 0  # ids <= this are beyond the newest retention_rows
             cursor = await conn.execute(
@@ -73,29 +74,29 @@ def _old_enough(path: Path, cutoff: float) -> bool:
         return True
 
 
-async def _unlink_unreferenced_blobs(journal: Journal) -> int:
-    cutoff = journal.now() - journal.blob_grace_seconds
-    rows = await journal.read("SELECT sha256 FROM blobs WHERE refcount <= 0")
-    shas = [r[0] for r in rows if not journal.is_pinned(r[0])]
-    old = [s for s in shas if await anyio.to_thread.run_sync(_old_enough, journal.blob_path(s), cutoff)]
+async def _unlink_unreferenced_blobs(unit: UnitOfWork) -> int:
+    cutoff = unit.now() - unit.settings.blob_grace_seconds
+    rows = await unit.read("SELECT sha256 FROM blobs WHERE refcount <= 0")
+    shas = [r[0] for r in rows if not unit.is_pinned(r[0])]
+    old = [s for s in shas if await anyio.to_thread.run_sync(_old_enough, unit.blob_path(s), cutoff)]
     if not old:
         return 0
     gone: list[str] = []
-    async with journal.transaction(control=True) as conn:
+    async with unit.transaction(control=True) as conn:
         for sha in old:
             # Re-checked inside the transaction: a row may have referenced it meanwhile.
             cursor = await conn.execute("DELETE FROM blobs WHERE sha256 = ? AND refcount <= 0", (sha,))
             if cursor.rowcount:
                 gone.append(sha)
-    return await journal.spool.unlink_blobs(gone, journal.is_pinned)
+    return await unit.spool.unlink_blobs(gone, unit.is_pinned)
 
 
-async def _remove_stray_files(journal: Journal) -> int:
+async def _remove_stray_files(unit: UnitOfWork) -> int:
     """tmp files, blob files without a row, staging files without a row — all past the grace period."""
-    cutoff = journal.now() - journal.blob_grace_seconds
-    known = {r[0] for r in await journal.read("SELECT sha256 FROM blobs")}
-    staged = {r[0] for r in await journal.read("SELECT file FROM upload_staging")}
-    spool = journal.spool
+    cutoff = unit.now() - unit.settings.blob_grace_seconds
+    known = {r[0] for r in await unit.read("SELECT sha256 FROM blobs")}
+    staged = {r[0] for r in await unit.read("SELECT file FROM upload_staging")}
+    spool = unit.spool
 
     def candidates() -> list[Path]:
         found: list[Path] = []
@@ -108,7 +109,7 @@ async def _remove_stray_files(journal: Journal) -> int:
                 found += [f for f in sub.iterdir() if f.name not in staged and _old_enough(f, cutoff)]
             elif sub.is_dir() and len(sub.name) == 2:
                 found += [
-                    f for f in sub.iterdir() if f.name not in known and not journal.is_pinned(f.name)
+                    f for f in sub.iterdir() if f.name not in known and not unit.is_pinned(f.name)
                     and _old_enough(f, cutoff)
                 ]  # fmt: skip
         return found
@@ -117,7 +118,7 @@ async def _remove_stray_files(journal: Journal) -> int:
     removed = 0
     async with spool.install_lock:
         for f in files:
-            if journal.is_pinned(f.name):
+            if unit.is_pinned(f.name):
                 continue
             try:
                 await anyio.to_thread.run_sync(f.unlink)
@@ -127,33 +128,33 @@ async def _remove_stray_files(journal: Journal) -> int:
     return removed
 
 
-async def _expire_staging(journal: Journal) -> int:
-    cutoff = journal.now() - journal.staging_expiry_seconds
-    rows = await journal.read("SELECT path FROM upload_staging WHERE updated_at < ?", (cutoff,))
+async def _expire_staging(unit: UnitOfWork, staging: StagingArea) -> int:
+    cutoff = unit.now() - unit.settings.staging_expiry_seconds
+    rows = await unit.read("SELECT path FROM upload_staging WHERE updated_at < ?", (cutoff,))
     if not rows:
         return 0
-    if journal.owner:
+    if unit.owner:
         for (path,) in rows:
-            await journal.staging_area.drop(path)
+            await staging.drop(path)
     else:
-        async with journal.transaction(control=True) as conn:
+        async with unit.transaction(control=True) as conn:
             await conn.execute("DELETE FROM upload_staging WHERE updated_at < ?", (cutoff,))
         # The files become strays and go with the grace period.
     return len(rows)
 
 
-async def _trim_events(journal: Journal) -> int:
-    async with journal.transaction(control=True) as conn:
+async def _trim_events(unit: UnitOfWork) -> int:
+    async with unit.transaction(control=True) as conn:
         cursor = await conn.execute(
-            "DELETE FROM events WHERE id <= (SELECT max(id) FROM events) - ?", (journal.events_max,)
+            "DELETE FROM events WHERE id <= (SELECT max(id) FROM events) - ?", (unit.settings.events_max,)
         )
         return cursor.rowcount
 
 
-async def _compact_manifest(journal: Journal) -> None:
+async def _compact_manifest(unit: UnitOfWork) -> None:
     """Rewrite the manifest with one line per still-pending or parked entry. Under the write lock, so no
     enqueue appends meanwhile."""
-    async with journal.transaction() as conn:
+    async with unit.transaction() as conn:
         rows = await fetchall(
             conn, f"SELECT * FROM entries WHERE state IN ({_KEEP_IN_MANIFEST_SQL}) ORDER BY id"
         )
@@ -173,7 +174,7 @@ async def _compact_manifest(journal: Journal) -> None:
             }
             for r in rows
         ]
-        await anyio.to_thread.run_sync(journal.spool.rewrite_manifest, records)
+        await anyio.to_thread.run_sync(unit.spool.rewrite_manifest, records)
 
 
 __all__ = ["collect"]

@@ -23,7 +23,7 @@ import hashlib
 import os
 import secrets
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -31,10 +31,9 @@ import anyio.to_thread
 from cs3sync.journal import spool as spool_io
 from cs3sync.journal.errors import NotOwner, SpoolFull, StagingBusy, StagingError
 from cs3sync.journal.fs import FILE_MODE
+from cs3sync.journal.paths import normalize_path
 from cs3sync.journal.types import Blob, StagingInfo
-
-if TYPE_CHECKING:
-    from cs3sync.journal.store import Journal
+from cs3sync.journal.unit import UnitOfWork
 
 LAST_CHUNK = -1
 #: A staged upload that received a chunk this recently (seconds) is in progress: a new chunk 1 for the
@@ -42,42 +41,74 @@ LAST_CHUNK = -1
 BUSY_SECONDS = 10.0
 
 
+def staging_key(path: str, client: str) -> str:
+    """The staging row of one client's upload of a path (a newline never occurs in a CS3 path)."""
+    path = normalize_path(path)
+    return f"{path}\n{client}" if client else path
+
+
 class StagingArea:
-    def __init__(self, journal: Journal) -> None:
-        self._journal = journal
+    """Part of `Journal` (``journal.staging_area``). The public methods take the Jupyter path and the
+    uploading client; the others work on a staging key (`staging_key`)."""
+
+    def __init__(self, unit: UnitOfWork) -> None:
+        self._unit = unit
         self._locks: dict[str, anyio.Lock] = {}
         #: path -> (sha256 object, bytes hashed so far): valid only while chunks arrive in order.
         self._hashers: dict[str, tuple[Any, int]] = {}
 
+    # ================================================================ by Jupyter path and client
+    async def stage_chunk(self, path: str, chunk: int, data: bytes, client: str = "") -> StagingInfo:
+        """Store chunk ``chunk`` (1, 2, ..., or -1 for the last) of a JupyterLab chunked upload by
+        ``client`` (uploads of one path by different clients are staged apart). Chunk 1 restarts the
+        staging (refused with `StagingBusy` while the client's upload of the path is in progress); a
+        repeated chunk overwrites its own range (idempotent); a gap or a missing start raises
+        `StagingError`. Costs O(len(data)). The chunk is fsynced before its offset is recorded."""
+        # Without a client (a direct call, not an HTTP upload) chunk 1 simply restarts the staging.
+        return await self.stage(staging_key(path, client), chunk, data, refuse_busy=bool(client))
+
+    async def finish_staging(self, path: str, client: str = "") -> Blob:
+        """Turn the staged upload of ``path`` into a normal spool blob (then `enqueue` a save with it)."""
+        blob = await self.finish(staging_key(path, client))
+        self._unit.pin(blob.sha256)
+        return blob
+
+    async def staging(self, path: str, client: str = "") -> StagingInfo | None:
+        return await self.info(staging_key(path, client))
+
+    async def drop_staging(self, path: str, client: str = "") -> None:
+        await self.drop(staging_key(path, client))
+
+    # ================================================================ by staging key
     def _lock(self, path: str) -> anyio.Lock:
         return self._locks.setdefault(path, anyio.Lock())
 
     async def _row(self, path: str) -> Any:
-        rows = await self._journal.read("SELECT * FROM upload_staging WHERE path = ?", (path,))
+        rows = await self._unit.read("SELECT * FROM upload_staging WHERE path = ?", (path,))
         return rows[0] if rows else None
 
     async def info(self, path: str) -> StagingInfo | None:
         row = await self._row(path)
-        return _info(row, self._journal.spool.staging) if row else None
+        return _info(row, self._unit.spool.staging) if row else None
 
     async def stage(self, path: str, chunk: int, data: bytes, *, refuse_busy: bool = False) -> StagingInfo:
         if chunk == 0 or chunk < LAST_CHUNK:
             raise StagingError(f"invalid chunk number {chunk}")
-        if not self._journal.owner:
+        if not self._unit.owner:
             raise NotOwner("only the journal owner stages uploads")
         async with self._lock(path):
             if chunk == 1:
                 row = await self._row(path)
-                if refuse_busy and row is not None and self._journal.now() - row["updated_at"] < BUSY_SECONDS:
+                if refuse_busy and row is not None and self._unit.now() - row["updated_at"] < BUSY_SECONDS:
                     raise StagingBusy(f"another upload of {path} is in progress")
                 return await self._restart(path, data)
             return await self._continue(path, chunk, data)
 
     async def _restart(self, path: str, data: bytes) -> StagingInfo:
-        journal = self._journal
+        unit = self._unit
         old = await self._row(path)
         name = secrets.token_hex(16)
-        file = journal.spool.staging / name
+        file = unit.spool.staging / name
         hasher = hashlib.sha256()
 
         def write() -> None:
@@ -89,8 +120,8 @@ class StagingArea:
             hasher.update(data)
 
         await _guarded(write, file)
-        now = journal.now()
-        async with journal.transaction(durable=False) as conn:
+        now = unit.now()
+        async with unit.transaction(durable=False) as conn:
             await conn.execute("DELETE FROM upload_staging WHERE path = ?", (path,))
             await conn.execute(
                 "INSERT INTO upload_staging (path, file, size, chunks, created_at, updated_at)"
@@ -103,22 +134,22 @@ class StagingArea:
             )
         if old is not None:
             with contextlib.suppress(OSError):
-                await anyio.to_thread.run_sync((journal.spool.staging / old["file"]).unlink)
+                await anyio.to_thread.run_sync((unit.spool.staging / old["file"]).unlink)
         self._hashers[path] = (hasher, len(data))
         return StagingInfo(path, 1, len(data), file, now, now)
 
     async def _continue(self, path: str, chunk: int, data: bytes) -> StagingInfo:
-        journal = self._journal
+        unit = self._unit
         row = await self._row(path)
         if row is None:
             raise StagingError(f"no upload in progress for {path}: start again at chunk 1")
-        recorded = await journal.read(
+        recorded = await unit.read(
             "SELECT offset, length FROM upload_staging_chunks WHERE path = ? AND chunk = ?", (path, chunk)
         )
-        has_last = await journal.read(
+        has_last = await unit.read(
             "SELECT 1 FROM upload_staging_chunks WHERE path = ? AND chunk = ?", (path, LAST_CHUNK)
         )
-        file = journal.spool.staging / row["file"]
+        file = unit.spool.staging / row["file"]
         if recorded:
             # A re-sent chunk: it goes back exactly where it was. If its length changed, whatever
             # followed it is no longer valid. Other bytes of the same length are not a retry but
@@ -148,10 +179,10 @@ class StagingArea:
             self._advance_hash(path, offset, data, truncate)  # this thread; the path's lock is held
 
         await _guarded(write, None)
-        now = journal.now()
+        now = unit.now()
         size = end if truncate else max(row["size"], end)
         chunks = row["chunks"] if chunk == LAST_CHUNK else max(row["chunks"], chunk)
-        async with journal.transaction(durable=False) as conn:
+        async with unit.transaction(durable=False) as conn:
             if truncate:
                 await conn.execute(
                     "DELETE FROM upload_staging_chunks WHERE path = ? AND offset > ?", (path, offset)
@@ -179,14 +210,14 @@ class StagingArea:
             self._hashers.pop(path, None)
 
     async def finish(self, path: str) -> Blob:
-        journal = self._journal
-        if not journal.owner:
+        unit = self._unit
+        if not unit.owner:
             raise NotOwner("only the journal owner stages uploads")
         async with self._lock(path):
             row = await self._row(path)
             if row is None:
                 raise StagingError(f"no upload in progress for {path}")
-            file = journal.spool.staging / row["file"]
+            file = unit.spool.staging / row["file"]
             state = self._hashers.pop(path, None)
             if state is not None and state[1] == row["size"]:
                 sha = state[0].hexdigest()
@@ -194,10 +225,10 @@ class StagingArea:
             else:
                 sha = await anyio.to_thread.run_sync(_hash_file, file)
             # Durable before it becomes a blob: the last chunk's reply acknowledges the whole upload.
-            await journal.spool.install_file(file, sha)
-            async with journal.transaction() as conn:
+            await unit.spool.install_file(file, sha)
+            async with unit.transaction() as conn:
                 await conn.execute("DELETE FROM upload_staging WHERE path = ?", (path,))
-        return Blob(sha256=sha, size=row["size"], path=journal.blob_path(sha))
+        return Blob(sha256=sha, size=row["size"], path=unit.blob_path(sha))
 
     async def drop(self, path: str) -> None:
         async with self._lock(path):
@@ -206,12 +237,12 @@ class StagingArea:
                 await self._drop_locked(path, row)
 
     async def _drop_locked(self, path: str, row: Any) -> None:
-        journal = self._journal
-        async with journal.transaction() as conn:
+        unit = self._unit
+        async with unit.transaction() as conn:
             await conn.execute("DELETE FROM upload_staging WHERE path = ?", (path,))
         self._hashers.pop(path, None)
         with contextlib.suppress(OSError):
-            await anyio.to_thread.run_sync((journal.spool.staging / row["file"]).unlink)
+            await anyio.to_thread.run_sync((unit.spool.staging / row["file"]).unlink)
 
 
 async def _guarded(write: Any, created: Path | None) -> None:

@@ -118,7 +118,7 @@ async def test_large_filter(journal: Journal) -> None:
 
 
 async def test_large_by_threshold(journal: Journal) -> None:
-    journal.large_threshold = 100
+    journal.settings.large_threshold = 100
     e = await save(journal, "/h/x", b"z" * 100)
     assert e.large
 
@@ -238,12 +238,12 @@ def test_claim_query_uses_indexes() -> None:
     import sqlite3
 
     from cs3sync.journal import schema
-    from cs3sync.journal.store import _RUNNABLE_SQL
+    from cs3sync.journal.queries import RUNNABLE_SQL
 
     conn = sqlite3.connect(":memory:", isolation_level=None)
     schema.migrate(conn)
     plan = " | ".join(
-        r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + _RUNNABLE_SQL, {"now": 0, "large": None})
+        r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + RUNNABLE_SQL, {"now": 0, "large": None})
     )
     assert "SCAN e USING INDEX entries_runnable" in plan
     assert "SCAN mine" not in plan and "SCAN theirs" not in plan and "TEMP B-TREE" not in plan, plan

@@ -47,7 +47,7 @@ async def test_only_acknowledgements_fsync_the_wal(journal: Journal, monkeypatch
     """An enqueue (what Jupyter acknowledges) commits with synchronous=FULL; the engine's claim and
     done mark commit with NORMAL (rolled back by a power cut = a crash before them: re-run)."""
     modes: list[tuple[str, int]] = []
-    writer = journal._writer
+    writer = journal.unit._writer
     assert writer is not None
     real_execute = writer.execute
 
@@ -135,8 +135,9 @@ async def test_running_entries_are_requeued_with_check_at_restart(journal_dir, c
     journal = await Journal.open(journal_dir, owner=True, now=clock, mounts_file=local_mounts)
     s = await save(journal, "/h/a", b"1")
     await journal.claim("w")
-    await journal._writer.close()  # die without a clean close: the row still says running
-    journal._lock.release()
+    await journal.unit._writer.close()  # die without a clean close: the row still says running
+    await journal.unit._reader.close()  # (a dead process's connections are gone too)
+    journal.unit._lock.release()
 
     reopened = await Journal.open(journal_dir, owner=True, now=clock, mounts_file=local_mounts)
     try:
@@ -198,7 +199,7 @@ async def test_kill_at_crash_points(
         else:
             # Never committed: no row; at most a garbage blob, which gc collects after the grace period.
             assert entries == []
-            journal.blob_grace_seconds = -1
+            journal.settings.blob_grace_seconds = -1
             await journal.gc()
             assert [p for p in journal.spool.root.glob("??/*")] == []
     finally:

@@ -36,7 +36,7 @@ async def test_done_rows_expire_after_retention_but_parked_never(journal: Journa
 
 
 async def test_row_cap(journal: Journal, clock) -> None:
-    journal.retention_rows = 5
+    journal.settings.retention_rows = 5
     for i in range(12):
         await save(journal, f"/h/{i}", b"%d" % i)
     await drain_ids(journal)
@@ -50,14 +50,14 @@ async def test_unreferenced_blobs_are_unlinked_after_grace(journal: Journal, clo
     b = await save(journal, "/h/a", b"v2")  # supersedes: v1 unreferenced at once
     assert blob_files(journal) == {a.sha256, b.sha256}
     assert (await journal.gc())["blobs"] == 0, "still within the grace period"
-    clock.advance(journal.blob_grace_seconds + 1)
+    clock.advance(journal.settings.blob_grace_seconds + 1)
     assert (await journal.gc())["blobs"] == 1
     assert blob_files(journal) == {b.sha256}
 
 
 async def test_pinned_blob_survives_gc(journal: Journal, clock) -> None:
     blob = await journal.store_blob(b"stored, not yet enqueued")
-    clock.advance(journal.blob_grace_seconds + 1)
+    clock.advance(journal.settings.blob_grace_seconds + 1)
     await journal.gc()
     assert blob.path.exists()
     await journal.enqueue(Op.SAVE, "/h/a", blob=blob)
@@ -71,7 +71,7 @@ async def test_cached_blob_keeps_content_alive(journal: Journal, clock) -> None:
     await journal.mark_done(
         entry.id, result_etag="e2", remote=RemoteState(path="/h/a", etag="e2", size=14), cache_blob=True
     )
-    clock.advance(journal.blob_grace_seconds + 1)
+    clock.advance(journal.settings.blob_grace_seconds + 1)
     await journal.gc()
     state = await journal.remote_state("/h/a")
     assert state is not None and state.cached_blob == entry.sha256
@@ -82,7 +82,7 @@ async def test_cached_blob_keeps_content_alive(journal: Journal, clock) -> None:
 
 
 async def test_events_ring_is_bounded(journal: Journal) -> None:
-    journal.events_max = 10
+    journal.settings.events_max = 10
     for i in range(30):
         await journal.append_event("note", message=str(i))
     events = await journal.events(limit=100)
@@ -194,7 +194,7 @@ async def test_checkpoints(journal: Journal, clock) -> None:
     assert row.blob == blob.sha256
     await journal.move_checkpoints("/h/nb.ipynb", "/h/renamed.ipynb")
     assert [c.checkpoint_id for c in await journal.checkpoints("/h/renamed.ipynb")] == ["checkpoint"]
-    clock.advance(journal.blob_grace_seconds + 1)
+    clock.advance(journal.settings.blob_grace_seconds + 1)
     await journal.gc()
     assert blob.path.exists(), "referenced by the checkpoint"
     await journal.delete_checkpoint("/h/renamed.ipynb", "checkpoint")

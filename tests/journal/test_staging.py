@@ -163,7 +163,7 @@ async def test_staging_survives_a_restart(journal_dir, clock, local_mounts) -> N
 async def test_abandoned_staging_expires(journal: Journal, clock) -> None:
     await journal.stage_chunk(P, 1, b"abandoned")
     await journal.stage_chunk("/h/active.bin", 1, b"active")
-    clock.advance(journal.staging_expiry_seconds - 10)
+    clock.advance(journal.settings.staging_expiry_seconds - 10)
     await journal.stage_chunk("/h/active.bin", 2, b"still going")
     clock.advance(20)
     counters = await journal.gc()
