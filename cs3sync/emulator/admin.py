@@ -8,17 +8,15 @@ import errno
 import hmac
 import ipaddress
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 from google.protobuf import json_format
 
+from .config import UserSpec
 from .errors import CS3Error
 from .faults import action_from_json
-
-if TYPE_CHECKING:
-    from .config import UserSpec
-    from .server import Emulator
+from .host import EmulatorHost
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
 
@@ -67,7 +65,7 @@ def redact_request(value: Any) -> Any:
 
 
 class AdminAPI:
-    def __init__(self, emulator: Emulator) -> None:
+    def __init__(self, emulator: EmulatorHost) -> None:
         self.emu = emulator
 
     def routes(self, app: web.Application) -> None:

@@ -16,7 +16,7 @@ import urllib.parse
 import zlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any
 
 from aiohttp import web
 from cs3.rpc.v1beta1 import code_pb2
@@ -26,33 +26,13 @@ from multidict import CIMultiDict
 from .config import UserSpec
 from .errors import CS3Error, HTTPError
 from .faults import Delay, DropAfter, DropReply, Hang, StallAfter, Status, Throttle, WrongLength
+from .host import EmulatorHost, HttpRecord
 from .storage import Node, Session, Storage, WriteContext, parse_mtime_ns
-
-if TYPE_CHECKING:
-    from .server import Emulator
 
 log = logging.getLogger(__name__)
 
 CHUNK = 256 * 1024
 TUS_VERSION = "1.0.0"
-
-
-class HttpRecord(NamedTuple):
-    """One recorded data-plane request. ``path`` is the internal data path when the request came
-    through the datagateway. ``status`` 0 = the connection was dropped (by a fault or the client)."""
-
-    method: str
-    path: str
-    headers: CIMultiDict[str]
-    status: int
-    bytes_in: int
-    bytes_out: int
-
-    def __repr__(self) -> str:  # no header values: they carry the access and transfer tokens
-        return (
-            f"HttpRecord({self.method} {self.path} -> {self.status}, in={self.bytes_in}, "
-            f"out={self.bytes_out}, headers={sorted(self.headers.keys())})"
-        )
 
 
 class _Dropped(Exception):
@@ -82,7 +62,7 @@ def _abort(request: web.Request) -> None:
 
 
 class DataPlane:
-    def __init__(self, emulator: Emulator) -> None:
+    def __init__(self, emulator: EmulatorHost) -> None:
         self.emu = emulator
         self.config = emulator.config
         self.storage: Storage = emulator.storage

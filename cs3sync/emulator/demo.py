@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from .server import Emulator
+from .host import EmulatorHost
 
 DEMO_PROJECTS = {"cosmology": "_projects/cosmology", "relativity-lab": "_projects/relativity-lab"}
 
@@ -49,7 +47,7 @@ def _notebook() -> str:
     return json.dumps(notebook, indent=1) + "\n"
 
 
-def seed(emu: Emulator) -> None:
+def seed(emu: EmulatorHost) -> None:
     """Idempotent: existing files are left alone."""
     storage = emu.storage
     config = emu.config
@@ -73,7 +71,7 @@ def seed(emu: Emulator) -> None:
     seed_shares(emu)
 
 
-def seed_shares(emu: Emulator) -> None:
+def seed_shares(emu: EmulatorHost) -> None:
     """Shares in both directions between einstein and marie (plus a public link), once."""
     from .sharing import ShareStore
 

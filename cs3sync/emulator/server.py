@@ -21,8 +21,9 @@ from .admin import AdminAPI
 from .auth import Auth, Transfers
 from .clock import Clock
 from .config import EmulatorConfig
-from .dataplane import DataPlane, HttpRecord
+from .dataplane import DataPlane
 from .faults import Faults
+from .host import HttpRecord
 from .interceptor import Call, GatewayInterceptor
 from .servicer import GatewayServicer
 from .storage import Storage

@@ -11,7 +11,7 @@ import asyncio
 import functools
 import urllib.parse
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from cs3.gateway.v1beta1 import gateway_api_pb2 as gw
 from cs3.gateway.v1beta1 import gateway_api_pb2_grpc
@@ -26,13 +26,11 @@ from cs3.types.v1beta1 import types_pb2
 from .auth import AuthFailure, user_proto
 from .config import UserSpec
 from .errors import CS3Error, status
+from .host import EmulatorHost
 from .interceptor import current_user, response_class
 from .sharing import SharingMixin
 from .spaces import list_spaces
 from .storage import Node, Storage, parse_checksum, parse_mtime_ns, split_version_ref
-
-if TYPE_CHECKING:
-    from .server import Emulator
 
 T = TypeVar("T")
 
@@ -58,7 +56,7 @@ def opaque_value(opaque: types_pb2.Opaque, key: str) -> str:
 
 
 class GatewayServicer(SharingMixin, gateway_api_pb2_grpc.GatewayAPIServicer):
-    def __init__(self, emulator: Emulator) -> None:
+    def __init__(self, emulator: EmulatorHost) -> None:
         self.emu = emulator
         self.config = emulator.config
         self.storage: Storage = emulator.storage
