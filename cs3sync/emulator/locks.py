@@ -10,17 +10,16 @@ judged by the emulator's clock. Every operation runs under the storage mutex, so
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from cs3.rpc.v1beta1 import code_pb2
 from cs3.storage.provider.v1beta1 import resources_pb2 as res
 from cs3.types.v1beta1 import types_pb2
 
+from .backing import Backing
+from .config import UserSpec
 from .errors import CS3Error, HTTPError
-
-if TYPE_CHECKING:
-    from .config import UserSpec
-    from .storage import Node, Storage, WriteContext
+from .ids import Ids
+from .nodes import Node, WriteContext
 
 FP = code_pb2.CODE_FAILED_PRECONDITION
 
@@ -33,15 +32,16 @@ def same_holder(a: res.Lock, b: res.Lock) -> bool:
 
 
 class LockTable:
-    def __init__(self, storage: Storage) -> None:
-        self._storage = storage
-        self._eos = storage.config.lock_codes == "eos"
+    def __init__(self, backing: Backing, ids: Ids) -> None:
+        self._b = backing
+        self._ids = ids
+        self._eos = backing.config.lock_codes == "eos"
 
     # ------------------------------------------------------------------ table
     def get(self, opaque_id: str, *, keep_expired: bool = False) -> res.Lock | None:
         """The current lock, or None (an expired one is deleted here, unless ``keep_expired``: EOS's Stat
         still shows it)."""
-        s = self._storage
+        s = self._b
         with s.mutex:
             row = s.db.execute("SELECT * FROM locks WHERE id=?", (opaque_id,)).fetchone()
             if row is None:
@@ -60,7 +60,7 @@ class LockTable:
         return lock
 
     def put(self, opaque_id: str, lock: res.Lock, creation_time: float | None = None) -> None:
-        s = self._storage
+        s = self._b
         with s.mutex:
             s.db.execute(
                 "INSERT OR REPLACE INTO locks VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -77,18 +77,18 @@ class LockTable:
             )
 
     def delete(self, opaque_id: str) -> None:
-        with self._storage.mutex:
-            self._storage.db.execute("DELETE FROM locks WHERE id=?", (opaque_id,))
+        with self._b.mutex:
+            self._b.db.execute("DELETE FROM locks WHERE id=?", (opaque_id,))
 
     # ------------------------------------------------------------------ RPCs
     def _target(self, node: Node) -> str:
         disk = node.disk
         if node.virtual or disk is None or not disk.exists():
-            if self._storage.config.missing_file_on_lock_ops == "internal":
+            if self._b.config.missing_file_on_lock_ops == "internal":
                 # EOS wraps the not-found error, so Reva's type switch misses it (eos/locks.go:60-62).
                 raise CS3Error.internal("error: not found: " + node.path)
             raise CS3Error.not_found("path not found when handling lock")
-        return self._storage.file_id(disk)
+        return self._ids.file_id(disk)
 
     def _with_caller(self, lock: res.Lock, caller: UserSpec) -> res.Lock:
         out = res.Lock()
@@ -100,7 +100,7 @@ class LockTable:
         return out
 
     def set_lock(self, node: Node, lock: res.Lock, caller: UserSpec) -> None:
-        with self._storage.mutex:
+        with self._b.mutex:
             opaque_id = self._target(node)
             if lock.type == res.LOCK_TYPE_SHARED and self._eos:
                 raise CS3Error.internal("error: not supported: shared lock not supported")
@@ -109,14 +109,14 @@ class LockTable:
             self.put(opaque_id, self._with_caller(lock, caller))
 
     def get_lock(self, node: Node) -> res.Lock:
-        with self._storage.mutex:
+        with self._b.mutex:
             lock = self.get(self._target(node))
         if lock is None:
             raise CS3Error.not_found("reference or lock not found")
         return lock
 
     def refresh_lock(self, node: Node, lock: res.Lock, existing_lock_id: str, caller: UserSpec) -> None:
-        with self._storage.mutex:
+        with self._b.mutex:
             opaque_id = self._target(node)
             current = self.get(opaque_id)
             new = self._with_caller(lock, caller)
@@ -136,13 +136,11 @@ class LockTable:
                         raise CS3Error(code_pb2.CODE_ABORTED, "mismatching lock ID")
                 elif new.lock_id != current.lock_id:
                     raise CS3Error(code_pb2.CODE_ABORTED, "mismatching lock ID")
-            row = self._storage.db.execute(
-                "SELECT creation_time FROM locks WHERE id=?", (opaque_id,)
-            ).fetchone()
+            row = self._b.db.execute("SELECT creation_time FROM locks WHERE id=?", (opaque_id,)).fetchone()
             self.put(opaque_id, new, creation_time=row["creation_time"] if row else None)
 
     def unlock(self, node: Node, lock: res.Lock, caller: UserSpec) -> None:
-        with self._storage.mutex:
+        with self._b.mutex:
             opaque_id = self._target(node)
             current = self.get(opaque_id)
             request = self._with_caller(lock, caller)
@@ -166,9 +164,9 @@ class LockTable:
     def check_mutation(self, disk: Path, lock_id: str) -> None:
         """decomposedfs CheckLock on upload, move, delete, metadata and restore (gRPC side). On EOS the
         request's lock_id is ignored."""
-        if self._storage.config.lock_enforcement != "lock_id" or not disk.exists():
+        if self._b.config.lock_enforcement != "lock_id" or not disk.exists():
             return
-        current = self.get(self._storage.file_id(disk))
+        current = self.get(self._ids.file_id(disk))
         if current is None:
             if lock_id:
                 raise CS3Error(code_pb2.CODE_ABORTED, "lock does not exist")
@@ -184,15 +182,15 @@ class LockTable:
         lock_id (oCIS): no id -> 423, wrong id -> 409."""
         if not disk.exists():
             return
-        current = self.get(self._storage.file_id(disk))
+        current = self.get(self._ids.file_id(disk))
         if current is None:
             return
-        if self._storage.config.lock_enforcement == "holder":
+        if self._b.config.lock_enforcement == "holder":
             holder_ok = (ctx.lock_holder or "") == current.app_name if current.app_name else True
             user_ok = not current.user.opaque_id or current.user.opaque_id == ctx.user.opaque_id
             if not (holder_ok and user_ok):
                 # EmulatorConfig.locked_write_status: 500 in the cernbox profile (EOS EBUSY, unmapped).
-                raise HTTPError(self._storage.config.locked_write_status or 409, "file is locked")
+                raise HTTPError(self._b.config.locked_write_status or 409, "file is locked")
             return
         if not ctx.lock_id:
             raise HTTPError(423, "file is locked")

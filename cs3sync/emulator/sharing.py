@@ -71,7 +71,7 @@ class ShareStore:
         disk = self.storage.disk_for_id(opaque_id)
         if disk is None:
             raise CS3Error.not_found("resource not found")
-        mount = self.storage._mount_for_disk(disk)
+        mount = self.storage.mount_table.mount_for_disk(disk)
         if mount is None or (mount.owner is not None and mount.owner != caller):
             raise CS3Error.denied("permission denied: not the owner of the resource")
 
