@@ -105,7 +105,8 @@ async def _base_content(ctx: MergeContext, path: str, etag: str) -> bytes | None
         versions = await ctx.client.list_versions(path)
         for version in versions:
             if version.etag and _same_etag(version.etag, etag):
-                return await ctx.client.read_bytes(path, version_key=version.key)
+                data: bytes = await ctx.client.read_bytes(path, version_key=version.key)
+                return data
     except (errors.Transient, errors.Unauthenticated):
         raise  # the engine retries or pauses: the merge is tried again then
     except errors.CS3Error:

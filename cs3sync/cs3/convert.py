@@ -117,7 +117,7 @@ def ts(msg: Any) -> float | None:
     """A cs3 Timestamp as epoch seconds, None when unset."""
     if msg is None or (msg.seconds == 0 and msg.nanos == 0):
         return None
-    return msg.seconds + msg.nanos / 1e9
+    return float(msg.seconds + msg.nanos / 1e9)
 
 
 def _frozen(cls: type[T], values: dict[str, Any]) -> T:

@@ -84,7 +84,7 @@ class Gateway:
         )
         if not resp.token:
             raise errors.Unauthenticated("login returned no token", op="login")
-        return resp.token
+        return str(resp.token)
 
     async def _invoke(
         self,

@@ -16,7 +16,7 @@ import urllib.parse
 import zlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 from cs3.rpc.v1beta1 import code_pb2
@@ -30,6 +30,8 @@ from .host import EmulatorHost, HttpRecord
 from .storage import Node, Session, Storage, WriteContext, parse_mtime_ns
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 CHUNK = 256 * 1024
 TUS_VERSION = "1.0.0"
@@ -89,7 +91,7 @@ class DataPlane:
             app.router.add_route(method, "/data/tus/{upload_id}", self.direct_tus)
         app.router.add_route("GET", "/s/{token}", self.public_link)
 
-    async def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await asyncio.to_thread(functools.partial(fn, *args, **kwargs))
 
     # ------------------------------------------------------------------ logging middleware

@@ -111,7 +111,7 @@ Action = (
     | WrongLength
 )
 
-_ACTIONS: dict[str, type] = {
+_ACTIONS: dict[str, type[Action]] = {
     "unavailable": Unavailable,
     "deadline": Deadline,
     "status": Status,

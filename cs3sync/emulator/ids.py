@@ -27,7 +27,7 @@ class Ids:
         with self._b.mutex:
             row = self._b.db.execute("SELECT id FROM ids WHERE path=?", (str(disk),)).fetchone()
             if row:
-                return row["id"]
+                return str(row["id"])
             new_id = uuid.uuid4().hex
             self._b.db.execute("INSERT INTO ids (path, id) VALUES (?, ?)", (str(disk), new_id))
             return new_id
@@ -42,7 +42,8 @@ class Ids:
 
     def row(self, disk: Path) -> sqlite3.Row:
         self.file_id(disk)
-        return self._b.db.execute("SELECT * FROM ids WHERE path=?", (str(disk),)).fetchone()
+        row: sqlite3.Row = self._b.db.execute("SELECT * FROM ids WHERE path=?", (str(disk),)).fetchone()
+        return row
 
     def bump_content(self, disk: Path) -> None:
         with self._b.mutex:
@@ -100,7 +101,7 @@ class Ids:
         with self._b.mutex:
             row = self.row(disk)
             if row["checksum"] and row["ck_mtime_ns"] == st.st_mtime_ns and row["ck_size"] == st.st_size:
-                return row["checksum"]
+                return str(row["checksum"])
         value = 1
         with open(disk, "rb") as f:
             while chunk := f.read(1 << 20):
@@ -120,4 +121,4 @@ class Ids:
         with self._b.mutex:
             self._b.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('seq', 0)")
             self._b.db.execute("UPDATE meta SET value = value + 1 WHERE key='seq'")
-            return self._b.db.execute("SELECT value FROM meta WHERE key='seq'").fetchone()[0]
+            return int(self._b.db.execute("SELECT value FROM meta WHERE key='seq'").fetchone()[0])

@@ -59,7 +59,8 @@ _SERVICE = gateway_api_pb2.DESCRIPTOR.services_by_name["GatewayAPI"]
 
 
 def response_class(method: str) -> type:
-    return message_factory.GetMessageClass(_SERVICE.methods_by_name[method].output_type)
+    cls: type = message_factory.GetMessageClass(_SERVICE.methods_by_name[method].output_type)
+    return cls
 
 
 @dataclass
@@ -89,7 +90,7 @@ def _time_remaining(context: grpc.aio.ServicerContext) -> float | None:
     remaining = context.time_remaining()
     if remaining is None or remaining > 10 * 365 * 86400:
         return None
-    return remaining
+    return float(remaining)
 
 
 class GatewayInterceptor(grpc.aio.ServerInterceptor):

@@ -27,8 +27,8 @@ FP = code_pb2.CODE_FAILED_PRECONDITION
 def same_holder(a: res.Lock, b: res.Lock) -> bool:
     """EOS: compare app names if either lock has one, else the users (eos/locks.go:425-434)."""
     if a.app_name or b.app_name:
-        return a.app_name == b.app_name
-    return a.user.opaque_id == b.user.opaque_id
+        return bool(a.app_name == b.app_name)
+    return bool(a.user.opaque_id == b.user.opaque_id)
 
 
 class LockTable:

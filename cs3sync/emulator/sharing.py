@@ -164,7 +164,7 @@ class ShareStore:
             return self.share_proto(self._row(cur.lastrowid))
 
     def _row(self, share_id: Any) -> Row:
-        row = self.db.execute("SELECT * FROM shares WHERE id=?", (share_id,)).fetchone()
+        row: Row | None = self.db.execute("SELECT * FROM shares WHERE id=?", (share_id,)).fetchone()
         if row is None:
             raise CS3Error.not_found("share not found")
         return row
@@ -178,7 +178,7 @@ class ShareStore:
                 return self._row(share_id)
             key = ref.key
             grantee = key.grantee.user_id.opaque_id or key.grantee.group_id.opaque_id
-            row = self.db.execute(
+            row: Row | None = self.db.execute(
                 "SELECT * FROM shares WHERE resource_opaque=? AND grantee=?",
                 (key.resource_id.opaque_id, grantee),
             ).fetchone()
@@ -394,7 +394,9 @@ class ShareStore:
             return self.link_proto(self._link_row_by("id", cur.lastrowid))
 
     def _link_row_by(self, column: str, value: Any) -> Row:
-        row = self.db.execute(f"SELECT * FROM public_shares WHERE {column}=?", (value,)).fetchone()
+        row: Row | None = self.db.execute(
+            f"SELECT * FROM public_shares WHERE {column}=?", (value,)
+        ).fetchone()
         if row is None:
             raise CS3Error.not_found("public share not found")
         return row

@@ -165,7 +165,7 @@ class Outcomes:
         """Delay before the next try after `attempts` earlier failures: min(max, base * 2^attempts)
         with +-jitter, so a crowd of entries does not come back at the same instant."""
         host = self._host
-        delay = min(host.backoff_max, host.backoff_base * (2 ** min(attempts, 32)))
+        delay = min(host.backoff_max, host.backoff_base * (2.0 ** min(attempts, 32)))
         jitter = 1.0 + random.uniform(-host.backoff_jitter, host.backoff_jitter)
         return min(host.backoff_max, delay * jitter)
 

@@ -149,7 +149,8 @@ class EntryQueries:
                    SELECT min(next_attempt_at) AS t FROM entries WHERE state = 'retrying'
                    UNION ALL SELECT min(lease_expires) FROM entries WHERE state = 'running')"""
         )
-        return rows[0][0]
+        due = rows[0][0]
+        return None if due is None else float(due)
 
     async def has_runnable(self, *, large: bool | None = None) -> bool:
         """Whether `claim` would return something now (ignores ``paused``)."""

@@ -173,7 +173,7 @@ def _health(owner_alive: bool, heartbeat: float | None) -> str:
 def not_shown(data: dict[str, Any]) -> int:
     """Pending or parked entries left out of ``data["entries"]`` by a limit."""
     listed = sum(1 for e in data["entries"] if e["state"] in State.ACTIVE | State.PARKED)
-    return max(0, data["pending"] + data["problems"] - listed)
+    return max(0, int(data["pending"]) + int(data["problems"]) - listed)
 
 
 async def collect_entry(journal: Journal, entry_id: int) -> dict[str, Any]:
@@ -295,7 +295,7 @@ def common_dir(entries: list[dict[str, Any]]) -> str:
     paths = [p for e in entries for p in (e["path"], e["src_path"]) if p]
     if not paths:
         return "/"
-    common = posixpath.commonpath(paths)
+    common: str = posixpath.commonpath(paths)
     return common if common not in paths else posixpath.dirname(common)
 
 
