@@ -253,7 +253,7 @@ class AdminAPI:
 
     async def create_share(self, body: dict[str, Any]) -> dict[str, Any]:
         """A share made by its owner (a browser test's "marie shares a folder with einstein")."""
-        from .sharing import ShareStore
+        from .share_store import ShareStore
 
         owner, grantee = self._user(body, "owner"), self._user(body, "grantee")
         share = ShareStore(self.emu.storage).seed_share(
@@ -262,7 +262,7 @@ class AdminAPI:
         return {"id": share.id.opaque_id}
 
     async def remove_share(self, body: dict[str, Any]) -> None:
-        from .sharing import ShareStore
+        from .share_store import ShareStore
 
         ShareStore(self.emu.storage).unseed_share(self._user(body, "owner"), str(body["id"]))
 

@@ -175,7 +175,7 @@ class DataPlane:
         oCIS serve this page from their web front end, not from Reva; this stand-in answers the file's bytes
         or a plain list of a folder's names. 404 for an unknown or expired link, 401 for a missing or wrong
         password (the same check as GetPublicShareByToken)."""
-        from .sharing import ShareStore
+        from .share_store import ShareStore
 
         store = ShareStore(self.storage)
         try:

@@ -73,7 +73,7 @@ def seed(emu: EmulatorHost) -> None:
 
 def seed_shares(emu: EmulatorHost) -> None:
     """Shares in both directions between einstein and marie (plus a public link), once."""
-    from .sharing import ShareStore
+    from .share_store import ShareStore
 
     store = ShareStore(emu.storage)
     einstein = emu.config.user("einstein")
