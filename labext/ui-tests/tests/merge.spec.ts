@@ -1,6 +1,12 @@
 import { expect, test } from '@jupyterlab/galata';
 
-import { admin, EINSTEIN_HOME, openFile, screenshot } from './helpers';
+import {
+  admin,
+  EINSTEIN_HOME,
+  lowContrast,
+  openFile,
+  screenshot
+} from './helpers';
 
 const MARIE_HOME = '/eos/user/m/marie';
 
@@ -256,6 +262,31 @@ test.describe('Saves merged with a change on the storage', () => {
       '2 cells differ.'
     );
     await compare.screenshot({ path: screenshot('compare-notebook.png') });
+
+    // WCAG AA in the dark theme: this Compare view, and the Sync panel's Merged rows (from the tests above).
+    const theme = (name: string) =>
+      page.evaluate(
+        async (t: string) =>
+          (window as any).jupyterapp.commands.execute('apputils:change-theme', {
+            theme: t
+          }),
+        name
+      );
+    await theme('JupyterLab Dark');
+    try {
+      await expect(page.locator('body')).toHaveAttribute(
+        'data-jp-theme-light',
+        'false'
+      );
+      await page.sidebar.openTab('cs3sync-sync');
+      await expect(
+        page.locator('#cs3sync-sync .jp-cs3sync-mergedSection li')
+      ).not.toHaveCount(0);
+      await compare.locator('summary').first().click(); // an unfolded unchanged cell too
+      expect(await lowContrast(page)).toEqual([]);
+    } finally {
+      await theme('JupyterLab Light');
+    }
 
     // Keep theirs: the conflict is settled (the copy stays in the test's folder, removed with it).
     await page
