@@ -48,12 +48,20 @@ def cs3_settings(cs3_settings: dict, tmp_path: Any, stat_cache_ttl: float) -> di
 
 
 @pytest.fixture
-def jp_server_config(jp_server_config: Any) -> Any:
+def file_id_manager_class() -> str | None:
+    return None  # the cs3sync extension chooses
+
+
+@pytest.fixture
+def jp_server_config(jp_server_config: Any, file_id_manager_class: str | None, tmp_path: Any) -> Any:
     jp_server_config.ServerApp.jpserver_extensions = {
         "contents": True,
         "jupyter_server_fileid": True,
         "jupyter_server_ydoc": True,
     }
+    if file_id_manager_class is not None:
+        jp_server_config.FileIdExtension.file_id_manager_class = file_id_manager_class
+        jp_server_config.BaseFileIdManager.db_path = str(tmp_path / "file_ids.db")
     return jp_server_config
 
 
@@ -284,3 +292,11 @@ async def test_a_room_save_that_meets_a_change_on_the_storage_is_merged_and_the_
     assert model["content"]["cells"][0]["source"] == "# Half-lives (corrected)"
     assert model["content"]["cells"][-1]["source"] == "print(lam)"
     await loader.clean()
+
+
+@pytest.mark.parametrize("profile", ["cernbox"])
+@pytest.mark.parametrize("file_id_manager_class", ["jupyter_server_fileid.manager.ArbitraryFileIdManager"])
+def test_a_file_id_manager_chosen_in_the_config_is_kept(jp_serverapp: Any) -> None:
+    from jupyter_server_fileid.manager import ArbitraryFileIdManager
+
+    assert isinstance(jp_serverapp.web_app.settings["file_id_manager"], ArbitraryFileIdManager)
