@@ -88,6 +88,7 @@ class AdminAPI:
             "storage/external_delete": self.external_delete,
             "storage/external_mkdir": self.external_mkdir,
             "storage/read": self.read_file,
+            "storage/external_move": self.external_move,
             "storage/lock": self.storage_lock,
             "storage/quota": self.set_quota,
             "storage/fail_next_write": self.fail_next_write,
@@ -218,6 +219,9 @@ class AdminAPI:
     async def read_file(self, body: dict[str, Any]) -> dict[str, Any]:
         """What the storage holds at a path (browser tests check what a save left there)."""
         return {"data_b64": base64.b64encode(self.emu.storage.read(body["path"])).decode()}
+
+    async def external_move(self, body: dict[str, Any]) -> None:
+        self.emu.storage.external_move(body["path"], body["to"])
 
     async def external_touch(self, body: dict[str, Any]) -> None:
         self.emu.storage.external_touch(body["path"])

@@ -543,6 +543,10 @@ class Storage:
             self.db.execute("DELETE FROM locks WHERE id=?", (opaque_id,))
             self.bump_tree(parent)
 
+    def external_move(self, path: str, to: str) -> None:
+        """Test hook: another client renames ``path`` to ``to`` (CS3 paths), a Move: the id stays."""
+        self.move(self.resolve_path(path, None), self.resolve_path(to, None))
+
     def move(self, src: Node, dst: Node) -> None:
         if src.virtual or src.is_root:
             raise CS3Error.internal("can't move mount path")

@@ -95,6 +95,15 @@ def test_admin_api(served: dict[str, str]) -> None:
         read = admin.post("/storage/read", json={"path": stat.ref.path}).json()
         assert base64.b64decode(read["data_b64"]) == b"a,b\n"
         assert admin.post("/storage/read", json={"path": stat.ref.path + ".missing"}).status_code == 404
+        moved = stat.ref.path + ".renamed"
+        assert (
+            admin.post("/storage/external_move", json={"path": stat.ref.path, "to": moved}).status_code == 200
+        )
+        assert (
+            stub.Stat(sp.StatRequest(ref=res.Reference(path=moved)), metadata=md, timeout=10).info.id
+            == after.id
+        )
+        admin.post("/storage/external_move", json={"path": moved, "to": stat.ref.path})
         admin.post("/storage/lock", json={"path": stat.ref.path, "app": "other", "user": "marie"})
         assert stub.GetLock(sp.GetLockRequest(ref=stat.ref), metadata=md, timeout=10).lock.app_name == "other"
         assert admin.post("/clock/advance", json={"seconds": 7200}).json()["now"] > 0

@@ -43,6 +43,28 @@ async function cellsOf(page: any): Promise<string[]> {
   });
 }
 
+/** A second browser (a context of its own: another person's browser) on the same server. */
+async function secondBrowser(browser: any, baseURL: string): Promise<any> {
+  const context = await browser.newContext();
+  const other = await context.newPage();
+  await other.goto(`${baseURL}/lab/workspaces/second`);
+  await other.waitForFunction(() => !!(window as any).jupyterapp);
+  await other.evaluate(() => (window as any).jupyterapp.restored);
+  return other;
+}
+
+async function saveNotebook(page: any, path: string, cells: string[]) {
+  await page.evaluate(
+    async ([p, nb]: [string, any]) => {
+      await (window as any).jupyterapp.serviceManager.contents.save(p, {
+        type: 'notebook',
+        content: nb
+      });
+    },
+    [path, notebook(cells)]
+  );
+}
+
 test.describe('Real-time collaboration', () => {
   test('two pages co-edit a notebook; a change on the storage reaches both', async ({
     page,
@@ -51,24 +73,10 @@ test.describe('Real-time collaboration', () => {
     tmpPath
   }) => {
     const NAME = `${tmpPath}/co-edited.ipynb`;
-    await page.evaluate(
-      async ([p, nb]: [string, any]) => {
-        await (window as any).jupyterapp.serviceManager.contents.save(p, {
-          type: 'notebook',
-          content: nb
-        });
-      },
-      [NAME, notebook(['# Half-lives', 'Radium: 1600 years.'])]
-    );
+    await saveNotebook(page, NAME, ['# Half-lives', 'Radium: 1600 years.']);
     await waitSynced(page, expect);
-
-    // A second browser (a context of its own: another person's browser) on the same server.
-    const context = await browser.newContext();
-    const other = await context.newPage();
+    const other = await secondBrowser(browser, baseURL!);
     try {
-      await other.goto(`${baseURL}/lab/workspaces/second`);
-      await other.waitForFunction(() => !!(window as any).jupyterapp);
-      await other.evaluate(() => (window as any).jupyterapp.restored);
       await openFile(page, NAME);
       await openFile(other, NAME);
       const mine = page.locator('.jp-Notebook');
@@ -124,7 +132,71 @@ test.describe('Real-time collaboration', () => {
       expect(await cellsOf(other)).toEqual(await cellsOf(page));
       expect(sources(await stored(NAME))).toEqual(await cellsOf(page));
     } finally {
-      await context.close();
+      await other.context().close();
+    }
+  });
+
+  test('a rename, in Jupyter or on the storage, keeps the shared document: both pages follow it', async ({
+    page,
+    browser,
+    baseURL,
+    tmpPath
+  }) => {
+    const NAME = `${tmpPath}/draft.ipynb`;
+    const RENAMED = `${tmpPath}/radium.ipynb`;
+    await saveNotebook(page, NAME, ['# Radium']);
+    await waitSynced(page, expect);
+    const other = await secondBrowser(browser, baseURL!);
+    try {
+      await openFile(page, NAME);
+      await openFile(other, NAME);
+      await expect(other.locator('.jp-Notebook')).toContainText('# Radium');
+      await page.evaluate(
+        async ([from, to]: [string, string]) => {
+          await (window as any).jupyterapp.serviceManager.contents.rename(
+            from,
+            to
+          );
+        },
+        [NAME, RENAMED]
+      );
+      // The room keeps its file id (the CS3 resource id): the other page's document takes the new path.
+      const pathOf = (p: any) =>
+        p.evaluate(
+          () => (window as any).jupyterapp.shell.currentWidget.context.path
+        );
+      await expect.poll(() => pathOf(other), { timeout: 60000 }).toBe(RENAMED);
+      await expect.poll(() => pathOf(page), { timeout: 60000 }).toBe(RENAMED);
+      await other.evaluate(() => {
+        const widget = (window as any).jupyterapp.shell.currentWidget;
+        widget.context.model.sharedModel.addCell({
+          cell_type: 'markdown',
+          source: 'Found in pitchblende.'
+        });
+      });
+      await expect
+        .poll(async () => sources(await stored(RENAMED)), { timeout: 60000 })
+        .toEqual(['# Radium', 'Found in pitchblende.']);
+      await waitSynced(page, expect);
+
+      // Richard renames it on CERNBox: the resource keeps its id, so both pages follow it too.
+      const FINAL = `${tmpPath}/radium-1898.ipynb`;
+      await admin('storage/external_move', {
+        path: `${EINSTEIN_HOME}/${RENAMED}`,
+        to: `${EINSTEIN_HOME}/${FINAL}`
+      });
+      await expect.poll(() => pathOf(other), { timeout: 60000 }).toBe(FINAL);
+      await expect.poll(() => pathOf(page), { timeout: 60000 }).toBe(FINAL);
+      await page.evaluate(() => {
+        const widget = (window as any).jupyterapp.shell.currentWidget;
+        widget.context.model.sharedModel.cells[0].setSource('# Radium (1898)');
+      });
+      await expect
+        .poll(async () => sources(await stored(FINAL)), { timeout: 60000 })
+        .toEqual(['# Radium (1898)', 'Found in pitchblende.']);
+      await waitSynced(page, expect);
+    } finally {
+      await other.context().close();
     }
   });
 });
