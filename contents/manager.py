@@ -611,7 +611,7 @@ class CS3ContentsManager(AsyncContentsManager):
         listed_at: float = 0.0,
     ) -> dict[str, Any]:
         if info in (None, NOT_FOUND) and listing:
-            stamp = max(datetime_from_ns(child.mtime_ns) for child in listing)
+            stamp = datetime_from_ns(max(child.mtime_ns for child in listing))  # one datetime, not 10,000
         else:
             stamp = datetime_from_ns(info.mtime_ns) if info not in (None, NOT_FOUND) else now()
         writable = self._writable(info) if info not in (None, NOT_FOUND) else True
