@@ -211,6 +211,13 @@ saves that fail on a network blip) through the real REST API, side by side with 
 manager on local disk and with a raw loopback transfer to the emulator. `make bench QUICK=1` is the
 two-minute version with smaller sizes. How to run it and what each figure means: `benchmarks/README.md`.
 
+What the reply to a save guarantees: the content and its journal entry are on the local disk (fsynced)
+before the reply; the storage is written in the background, and reads answer from the journal until then
+(read-your-writes). Where the time of a save and of a create goes (RPCs, SQLite transactions, fsyncs,
+thread hops, counted), and the measured cause of each goal still missed: `benchmarks/README.md`, "Where a
+save's time goes" and "Known causes of missed goals". The table below is the latest recorded run; the
+commit it measured is named in its header.
+
 """
 
 
