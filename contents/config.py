@@ -9,6 +9,7 @@ over with a warning in the server's log.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 from traitlets import Bool, Float, Int, Unicode
@@ -145,6 +146,14 @@ class CS3Sync(LoggingConfigurable):
                 setattr(self, name, values[old_name])
 
     # --- derived values ---------------------------------------------------------------------------
+    def journal_path(self) -> Path:
+        """The journal directory: ``journal_dir``, else this account's default."""
+        if self.journal_dir:
+            return Path(self.journal_dir).expanduser()
+        from cs3sync.journal import default_journal_dir
+
+        return default_journal_dir(self.host, self.client_id or "default")
+
     @property
     def lock_holder(self) -> str:
         """The app name our locks carry (EOS lowercases it; so do we, to compare)."""

@@ -18,9 +18,17 @@ from jupyter_server.serverapp import ServerApp
 from traitlets.config import Config
 
 from contents.clients import setup_client_transform
+from contents.config import CS3Sync
 from contents.locks import setup_lock_handlers
 from contents.manager import CS3ContentsManager
+from cs3sync.journal.fs import ensure_private_dir
 from cs3sync.logs import attach_to
+
+#: The settings are read here only for the journal's place: their warnings (deprecated names) come once,
+#: from the contents manager.
+QUIET = logging.getLogger("cs3sync.config.quiet")
+QUIET.addHandler(logging.NullHandler())
+QUIET.propagate = False
 
 
 class CS3SyncExtension(ExtensionApp):
@@ -35,9 +43,9 @@ class CS3SyncExtension(ExtensionApp):
 
     def _link_jupyter_server_extension(self, serverapp: ServerApp) -> None:
         super()._link_jupyter_server_extension(serverapp)
-        # Extensions link in name order ("contents" before "jupyter_server_fileid"), so the file id
-        # extension reads this when it links.
-        configure_file_ids(serverapp)
+        # Extensions link in name order ("contents" before "jupyter_server_fileid" and
+        # "jupyter_server_ydoc"), so they read this when they link.
+        configure_collaboration(serverapp)
 
     def initialize_handlers(self) -> None:
         # The engine's and the client's records go through the server's handlers, at its --log-level.
@@ -80,15 +88,30 @@ def rtc_installed() -> bool:
     return importlib.util.find_spec("jupyter_server_fileid") is not None
 
 
-def configure_file_ids(serverapp: ServerApp) -> None:
-    """Select `CS3FileIdManager` for jupyter_server_fileid when our contents manager serves the files
-    and nobody chose another file id manager."""
+def configure_collaboration(serverapp: ServerApp) -> None:
+    """When our contents manager serves the files and jupyter-collaboration is installed: select
+    `CS3FileIdManager`, and keep the rooms' store and session file beside the journal, on a local disk
+    (their defaults are the working folder and ``root_dir/.jupyter``: with SWAN, the EOS mount, where
+    SQLite is not safe and files would appear in the user's storage behind the journal's back). Whatever
+    the configuration already chose is kept."""
     if not rtc_installed() or not issubclass(serverapp.contents_manager_class, CS3ContentsManager):
         return
-    if "file_id_manager_class" in serverapp.config.get("FileIdExtension", {}):
-        return
+    config = serverapp.config
     chosen = Config()
-    chosen.FileIdExtension.file_id_manager_class = "contents.fileids.CS3FileIdManager"
+    if "file_id_manager_class" not in config.get("FileIdExtension", {}):
+        chosen.FileIdExtension.file_id_manager_class = "contents.fileids.CS3FileIdManager"
+    place = CS3Sync(config=config, log=QUIET).journal_path() / "collaboration"
+    if "db_path" not in config.get("SQLiteYStore", {}):
+        chosen.SQLiteYStore.db_path = str(place / "ystore.db")
+    if "session_store_path" not in config.get("YDocExtension", {}):
+        chosen.YDocExtension.session_store_path = str(place / "sessions.json")
+    if "SQLiteYStore" in chosen or "YDocExtension" in chosen:
+        try:
+            ensure_private_dir(place)
+        except OSError as exc:  # jupyter-collaboration's own defaults then; the journal will say more
+            serverapp.log.warning("cs3sync: no folder for the collaboration rooms at %s: %s", place, exc)
+            chosen.pop("SQLiteYStore", None)
+            chosen.pop("YDocExtension", None)
     serverapp.update_config(chosen)
 
 

@@ -126,12 +126,6 @@ def lab_config(
             "journal_dir": str(state / "journal" / profile / user),
             "local_mount": str(local_home),
         },
-        # Real-time collaboration (when jupyter-collaboration is installed) keeps its rooms' state here,
-        # not in the working folder or in root_dir (the demo home, which the storage would list).
-        "SQLiteYStore": {"db_path": str(state / "collaboration" / profile / user / "ystore.db")},
-        "YDocExtension": {
-            "session_store_path": str(state / "collaboration" / profile / user / "sessions.json")
-        },
         # "Copy link" copies an address the emulator answers (its stand-in of the web front end's page).
         "CS3SyncAPI": {
             "product_name": PRODUCT_NAMES[profile],
@@ -164,9 +158,7 @@ def launch(args: argparse.Namespace, passthrough: list[str]) -> int:
 
         shutil.rmtree(storage, ignore_errors=True)
         shutil.rmtree(state / "journal" / args.profile, ignore_errors=True)
-        shutil.rmtree(state / "collaboration" / args.profile, ignore_errors=True)
     storage.mkdir(parents=True, exist_ok=True)
-    (state / "collaboration" / args.profile / args.user).mkdir(parents=True, exist_ok=True, mode=0o700)
     grpc_port, http_port = free_port(), free_port()
     token_file = state / f"{args.user}.token"
     write_private(token_file, DEMO_USERS[args.user] + "\n")

@@ -238,11 +238,7 @@ class CS3ContentsManager(AsyncContentsManager):
                 path_map.set_mounts(folder, await self.mount_table.update(store, folder, items, owner_name))
 
     def _journal_dir(self) -> Path:
-        if self.cs3.journal_dir:
-            return Path(self.cs3.journal_dir).expanduser()
-        from cs3sync.journal import default_journal_dir
-
-        return default_journal_dir(self.cs3.host, self.cs3.client_id or "default")
+        return self.cs3.journal_path()
 
     async def get_engine(self) -> SyncEngine:
         """The one `SyncEngine` of this server, started on the server's loop at first use (`Runtime`)."""

@@ -34,16 +34,13 @@ def stat_cache_ttl() -> float:
 
 
 @pytest.fixture
-def cs3_settings(cs3_settings: dict, tmp_path: Any, stat_cache_ttl: float) -> dict:
+def cs3_settings(cs3_settings: dict, stat_cache_ttl: float) -> dict:
     cs3_settings["CS3Sync"]["stat_cache_ttl"] = stat_cache_ttl
     # Every look at a room's path also asks the storage where the resource is now (5 s in production).
     cs3_settings["CS3FileIdManager"] = {"follow_interval": 0.0}
-    # The rooms' own state in this test's folder; no polling task: the tests drive the loader's check.
-    cs3_settings["SQLiteYStore"] = {"db_path": str(tmp_path / "ystore.db")}
-    cs3_settings["YDocExtension"] = {
-        "session_store_path": str(tmp_path / "sessions.json"),
-        "file_poll_interval": 0.0,
-    }
+    # No polling task: the tests drive the loader's check. The rooms' store and session file go beside
+    # the journal by default (test_the_rooms_state_is_kept_beside_the_journal).
+    cs3_settings["YDocExtension"] = {"file_poll_interval": 0.0}
     return cs3_settings
 
 
@@ -300,3 +297,13 @@ def test_a_file_id_manager_chosen_in_the_config_is_kept(jp_serverapp: Any) -> No
     from jupyter_server_fileid.manager import ArbitraryFileIdManager
 
     assert isinstance(jp_serverapp.web_app.settings["file_id_manager"], ArbitraryFileIdManager)
+
+
+@pytest.mark.parametrize("profile", ["cernbox"])
+def test_the_rooms_state_is_kept_beside_the_journal(jp_serverapp: Any, tmp_path: Any) -> None:
+    """Not jupyter-collaboration's defaults (the working folder, root_dir/.jupyter: the EOS mount in SWAN)."""
+    ydoc = jp_serverapp.extension_manager.extension_points["jupyter_server_ydoc"].app
+    place = tmp_path / "journal" / "collaboration"
+    assert ydoc.config.SQLiteYStore.db_path == str(place / "ystore.db")
+    assert jp_serverapp.web_app.settings["collaborative_session_store_path"] == str(place / "sessions.json")
+    assert place.stat().st_mode & 0o777 == 0o700
