@@ -15,14 +15,76 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import nbformat
 from nbformat.sign import MemorySignatureStore, NotebookNotary, SignatureStore
+from tornado.web import HTTPError
+
+
+class Notebooks:
+    """A notebook's bytes <-> its model content, with Jupyter's trust checks, for the contents manager:
+    the codec's worker thread starts at first use with the manager's notary (``notary()``); a notebook
+    that cannot be read or written is a 400 in the user's terms."""
+
+    def __init__(
+        self,
+        notary: Callable[[], NotebookNotary],
+        log: logging.Logger | logging.LoggerAdapter[logging.Logger],
+    ) -> None:
+        self.notary = notary
+        self.log = log
+        self._codec: NotebookCodec | None = None
+
+    @property
+    def codec(self) -> NotebookCodec:
+        if self._codec is None:
+            notary = self.notary()
+            _ = notary.secret  # read (or created) here, not first by the worker thread
+            self._codec = NotebookCodec(notary, self.log)
+        return self._codec
+
+    def close(self) -> None:
+        if self._codec is not None:
+            self._codec.close()
+            self._codec = None
+
+    async def read(self, data: bytes, api_path: str) -> tuple[Any, dict[str, Any]]:
+        """A notebook's bytes -> (its content with trusted cells marked, validation error dict)."""
+        try:
+            nb, validation_error, trusted = await self.codec.read(data, api_path)  # mark_trusted_cells
+        except Exception as e:
+            raise HTTPError(400, f"Unreadable Notebook: {api_path} is not valid notebook JSON") from e
+        if not trusted:
+            self.log.warning("Notebook %s is not trusted", api_path)
+        return nb, validation_error
+
+    async def write(
+        self, content: dict[str, Any], api_path: str
+    ) -> tuple[bytes, dict[str, Any], asyncio.Future[None] | None]:
+        """A model's notebook content -> (its bytes, validation error dict, the recording of its
+        signature when trusted: await it before replying, `NotebookCodec.serialize`)."""
+        try:
+            # check_and_sign: hashing and the signature store in the notebook worker thread.
+            data, validation_error, trusted, signing = await self.codec.serialize(content, api_path)
+        except HTTPError:
+            raise
+        except Exception as e:
+            raise HTTPError(400, f"Unreadable Notebook: {api_path} is not a valid notebook") from e
+        if not trusted:
+            self.log.warning("Notebook %s is not trusted", api_path)
+        return data, validation_error, signing
+
+    async def trust(self, nb: Any, api_path: str) -> None:
+        """Mark every cell trusted and record the signature (the "Trust" command)."""
+        await self.codec.trust(nb, api_path)
 
 
 class NotebookCodec:
+    """nbformat's parsing, validation, signing and writing, and the signature store, in one worker thread."""
+
     def __init__(self, notary: NotebookNotary, log: logging.Logger | logging.LoggerAdapter[Any]) -> None:
         self.notary = notary
         self.log = log

@@ -26,13 +26,14 @@ from typing import TYPE_CHECKING, Literal
 from tornado.web import HTTPError
 
 from contents.errors import is_signed_out, is_unreachable, to_http_error
-from contents.models import NOT_FOUND, Info, KnownInfo, Missing, PresentedTimes, Stat
+from contents.models import NOT_FOUND, Info, KnownInfo, Missing, Pending, Stat
 from cs3sync.journal.types import RemoteState
 
 if TYPE_CHECKING:
     import logging
 
     from contents.config import CS3Sync
+    from contents.presented import PresentedTimes
     from contents.runtime import Runtime
     from cs3sync.cs3.downloads import DownloadStream
     from cs3sync.cs3.types import ResourceInfo
@@ -469,8 +470,11 @@ class RemoteView:
                 return
 
     # ------------------------------------------------------------------ bytes
-    async def read(self, api_path: str, cs3_path: str, info: Stat | None) -> bytes:
-        """A file's bytes from the storage (``info``: its Stat), else, unreachable, an offline copy."""
+    async def read(self, api_path: str, cs3_path: str, pending: Pending | None, info: Stat | None) -> bytes:
+        """A file's bytes: a pending save of ours from the spool, else the storage (``info``: its Stat),
+        else, unreachable, an offline copy."""
+        if pending is not None and pending.blob_path is not None:
+            return await asyncio.to_thread(pending.blob_path.read_bytes)
         found = info if info is not None and info is not NOT_FOUND else None
         etag = found.etag if found is not None else None
         cached = self.content_cache.get(cs3_path, etag)
