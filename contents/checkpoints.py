@@ -30,6 +30,7 @@ from cs3sync.journal import Blob, JournalError
 
 if TYPE_CHECKING:
     from contents.manager import CS3ContentsManager
+    from cs3sync.journal.types import CheckpointRow
 
 CHECKPOINT_ID = "checkpoint"
 VERSION_PREFIX = "v-"
@@ -77,8 +78,8 @@ class CS3Checkpoints(AsyncCheckpoints):
         """The contents manager these checkpoints belong to (traitlets sets it as ``parent``)."""
         return cast("CS3ContentsManager", self.parent)
 
-    async def create_checkpoint(self, contents_mgr: Any, path: str) -> dict[str, Any]:
-        cm = contents_mgr
+    async def create_checkpoint(self, contents_mgr: object, path: str) -> dict[str, Any]:
+        cm = self.manager  # (the same object as contents_mgr: these checkpoints' parent)
         api_path, cs3_path = await cm.locate(path)
         pending, info = await cm.lookup(api_path, cs3_path)
         # The snapshot goes to the file's folder on the storage: refused there, refused here (403).
@@ -123,7 +124,7 @@ class CS3Checkpoints(AsyncCheckpoints):
         result.extend({"id": row.checkpoint_id, "last_modified": _timestamp(row.created_at)} for row in rows)
         return result
 
-    async def _journaled(self, cm: Any, api_path: str, cs3_path: str) -> list[Any]:
+    async def _journaled(self, cm: CS3ContentsManager, api_path: str, cs3_path: str) -> list[CheckpointRow]:
         """Our own snapshots of ``cs3_path`` (journal rows), without asking the storage."""
         engine = await cm.get_engine()
         with http_error(api_path):
@@ -136,7 +137,7 @@ class CS3Checkpoints(AsyncCheckpoints):
         api_path, cs3_path = await cm.locate(path)
         return bool(await self._journaled(cm, api_path, cs3_path))
 
-    async def _versions(self, cm: Any, api_path: str, cs3_path: str) -> list[dict[str, Any]]:
+    async def _versions(self, cm: CS3ContentsManager, api_path: str, cs3_path: str) -> list[dict[str, Any]]:
         """Storage versions, oldest first; none when the storage has none, is unreachable or the file is
         new, and none while a delete or rename of the path is pending (they are another path's then)."""
         if cm.remote.storage_unreachable():
@@ -152,8 +153,8 @@ class CS3Checkpoints(AsyncCheckpoints):
         versions = sorted(versions, key=lambda v: (v.mtime or 0, v.key))
         return [{"id": version_id(v.key), "last_modified": _timestamp(v.mtime)} for v in versions]
 
-    async def restore_checkpoint(self, contents_mgr: Any, checkpoint_id: str, path: str) -> None:
-        cm = contents_mgr
+    async def restore_checkpoint(self, contents_mgr: object, checkpoint_id: str, path: str) -> None:
+        cm = self.manager  # (the same object as contents_mgr: these checkpoints' parent)
         api_path, cs3_path = await cm.locate(path)
         key = version_key(checkpoint_id)
         if key is not None:
@@ -167,7 +168,9 @@ class CS3Checkpoints(AsyncCheckpoints):
         blob_path = engine.journal.blob_path(row.blob)
         await cm.save_bytes(api_path, cs3_path, blob_path, sha256=row.blob)
 
-    async def _row(self, cm: Any, api_path: str, cs3_path: str, checkpoint_id: str) -> Any:
+    async def _row(
+        self, cm: CS3ContentsManager, api_path: str, cs3_path: str, checkpoint_id: str
+    ) -> CheckpointRow:
         for row in await self._journaled(cm, api_path, cs3_path):
             if row.checkpoint_id == checkpoint_id:
                 return row

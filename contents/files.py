@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import mimetypes
 import re
-from typing import Any
+from pathlib import Path
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import JupyterHandler
 from tornado import iostream, web
 
 from contents import paths as P
+from contents.manager import CS3ContentsManager
+from contents.models import NOT_FOUND, Stat
 
 AUTH_RESOURCE = "contents"
 RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -60,14 +62,21 @@ class CS3FilesHandler(JupyterHandler):
 
     async def _serve(self, path: str, include_body: bool) -> None:
         self.check_xsrf_cookie()
-        cm: Any = self.contents_manager
+        cm = self.contents_manager
+        if not isinstance(cm, CS3ContentsManager):
+            raise web.HTTPError(503, "The cs3sync contents manager is not active on this server")
         api_path, cs3_path = await cm.locate(path)
         if not cm.allow_hidden and P.is_hidden_api_path(api_path):
             raise web.HTTPError(404)
         pending, info = await cm.lookup(api_path, cs3_path)
-        if (pending is not None and pending.kind == "directory") or (pending is None and info.is_dir):
+        if pending is not None and pending.kind == "directory":
             raise web.HTTPError(400, f"{api_path} is a directory")
-        size = pending.size if pending is not None and pending.size is not None else info.size
+        if pending is None and info is not NOT_FOUND and info.type == "directory":
+            raise web.HTTPError(400, f"{api_path} is a directory")
+        if pending is not None and pending.size is not None:
+            size = pending.size
+        else:
+            size = info.size if info is not NOT_FOUND and info.size is not None else 0
         name = P.api_name(api_path)
         self._set_type(name)
         if self.get_argument("download", None):
@@ -107,7 +116,7 @@ class CS3FilesHandler(JupyterHandler):
             mime = "text/plain; charset=UTF-8" if mime else "application/octet-stream"
         self.set_header("Content-Type", mime)
 
-    async def _send_file(self, file: Any, start: int, end: int) -> None:
+    async def _send_file(self, file: Path, start: int, end: int) -> None:
         import anyio
 
         async with await anyio.open_file(file, "rb") as f:
@@ -122,7 +131,7 @@ class CS3FilesHandler(JupyterHandler):
                 await self.flush()
 
     async def _send_remote(
-        self, cm: Any, api_path: str, cs3_path: str, info: Any, start: int, end: int
+        self, cm: CS3ContentsManager, api_path: str, cs3_path: str, info: Stat, start: int, end: int
     ) -> None:
         position = 0
         async with cm.open_download(cs3_path, info) as stream:

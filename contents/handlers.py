@@ -27,7 +27,7 @@ import posixpath
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, Literal, NoReturn, TypeVar, overload
 from urllib.parse import quote
 
 from jupyter_server.base.handlers import APIHandler
@@ -43,7 +43,18 @@ from contents.manager import CS3ContentsManager
 from contents.mounts import SHARES_FOLDER, SPACES_FOLDER
 from contents.paths import PathMapper
 from cs3sync.cs3 import CS3Client
-from cs3sync.cs3.types import Group, ReceivedShare, Space, User
+from cs3sync.cs3.types import (
+    FileId,
+    Grantee,
+    Group,
+    PublicLink,
+    Quota,
+    ReceivedShare,
+    ResourceInfo,
+    Share,
+    Space,
+    User,
+)
 from cs3sync.engine import SyncEngine
 from cs3sync.journal import Entry, InvalidTransition, UnknownEntry
 from cs3sync.merge import compare_in_thread
@@ -108,7 +119,7 @@ _INTERNALS = re.compile(
 _QUOTED_PATH = re.compile(r"'(/[^'\n]+)'")
 
 
-def short_error(message: Any) -> str | None:
+def short_error(message: object) -> str | None:
     """A one-line, bounded error for the panels: transport internals become 'storage unreachable'."""
     if message is None:
         return None
@@ -124,14 +135,20 @@ def short_error(message: Any) -> str | None:
 
 
 # ---------------------------------------------------------------------------------------------- errors
-def storage_errors(what: str | Callable[[Any], str] = "") -> Callable[..., Any]:
-    """Translate any exception of the storage, journal or engine into a short JSON HTTP error."""
+H = TypeVar("H", bound="CS3APIHandler")
+#: A handler method: ``get(self, *path_args)`` (tornado passes the URL's groups as strings).
+Method = Callable[..., Awaitable[None]]
 
-    def decorate(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+
+def storage_errors(what: str | Callable[[CS3APIHandler], str] = "") -> Callable[[Method], Method]:
+    """Translate any exception of the storage, journal or engine into a short JSON HTTP error.
+    ``what``: how the error names what failed, or a function of the handler that says it."""
+
+    def decorate(method: Method) -> Method:
         @functools.wraps(method)
-        async def wrapper(self: CS3APIHandler, *args: Any, **kwargs: Any) -> Any:
+        async def wrapper(self: CS3APIHandler, *args: str) -> None:
             try:
-                return await method(self, *args, **kwargs)
+                return await method(self, *args)
             except HTTPError:
                 raise
             except Exception as exc:
@@ -155,7 +172,7 @@ def storage_errors(what: str | Callable[[Any], str] = "") -> Callable[..., Any]:
 class CS3APIHandler(APIHandler):
     """Base class: JSON in and out, the manager's client/engine/path map, errors without internals."""
 
-    def initialize(self, contents_manager: Any, api_config: CS3SyncAPI | None = None) -> None:
+    def initialize(self, contents_manager: object, api_config: CS3SyncAPI | None = None) -> None:
         self.cm = contents_manager
         self.api_config = api_config
 
@@ -178,7 +195,7 @@ class CS3APIHandler(APIHandler):
         reason = self._reason or ""
         self.finish(json.dumps({"message": message or reason, "reason": reason}))
 
-    def write_json(self, data: Any, status: int = 200) -> None:
+    def write_json(self, data: object, status: int = 200) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(data))
@@ -194,7 +211,7 @@ class CS3APIHandler(APIHandler):
         except UnicodeDecodeError:
             raise HTTPError(400, f"'{name}' is not valid UTF-8") from None
 
-    def json_body(self) -> dict[str, Any]:
+    def json_body(self) -> dict[str, object]:
         if not self.request.body:
             return {}
         try:
@@ -234,7 +251,7 @@ class CS3APIHandler(APIHandler):
         except HTTPError as exc:
             if exc.status_code == 404:
                 # An unknown mount name: the mounts may not be loaded yet in this server.
-                await refresh_mounts(self.cm, await self.client(), pm, *self.folder_names())
+                await refresh_mounts(self.manager, await self.client(), pm, *self.folder_names())
                 return pm.to_cs3(api_path)
             raise
 
@@ -257,11 +274,25 @@ class CS3APIHandler(APIHandler):
         return out
 
 
-def _reject_constant(name: str) -> Any:
+def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
 
 
-def _string(body: dict[str, Any], key: str, *, required: bool = False, default: str | None = None) -> Any:
+@overload
+def _string(body: dict[str, object], key: str, *, required: Literal[True]) -> str: ...
+
+
+@overload
+def _string(body: dict[str, object], key: str, *, default: str) -> str: ...
+
+
+@overload
+def _string(body: dict[str, object], key: str) -> str | None: ...
+
+
+def _string(
+    body: dict[str, object], key: str, *, required: bool = False, default: str | None = None
+) -> str | None:
     """A string field of a JSON body (400 when it has another type or is required and missing)."""
     value = body.get(key)
     if value is None:
@@ -308,7 +339,7 @@ def role_of(permissions: Iterable[str]) -> str:
     return "custom"
 
 
-def permissions_of(role: Any) -> frozenset[str]:
+def permissions_of(role: object) -> frozenset[str]:
     from cs3sync.cs3.types import EDITOR, VIEWER
 
     if not isinstance(role, str):
@@ -320,18 +351,18 @@ def permissions_of(role: Any) -> frozenset[str]:
     raise HTTPError(400, f"Unknown role {role[:40]!r}: use one of {', '.join(ROLES)}")
 
 
-def quota_json(quota: Any) -> dict[str, Any] | None:
+def quota_json(quota: Quota | None) -> dict[str, Any] | None:
     if quota is None:
         return None
     total = int(quota.total or 0)
     return {"used": int(quota.used or 0), "total": total, "unlimited": total == 0}
 
 
-def _num(value: Any) -> float | None:
+def _num(value: float | None) -> float | None:
     return None if value is None else float(value)
 
 
-def _int(value: Any) -> int | None:
+def _int(value: float | None) -> int | None:
     return None if value is None else int(value)
 
 
@@ -340,9 +371,9 @@ class Names:
 
     def __init__(self, client: CS3Client) -> None:
         self.client = client
-        self.cache: dict[tuple[str, str], dict[str, Any]] = {}
+        self.cache: dict[tuple[str, str], dict[str, str]] = {}
 
-    async def user(self, opaque_id: str, idp: str = "") -> dict[str, Any]:
+    async def user(self, opaque_id: str, idp: str = "") -> dict[str, str]:
         key = ("user", opaque_id)
         if key not in self.cache:
             found: User | None = None
@@ -358,7 +389,7 @@ class Names:
             }
         return self.cache[key]
 
-    async def group(self, opaque_id: str, idp: str = "") -> dict[str, Any]:
+    async def group(self, opaque_id: str, idp: str = "") -> dict[str, str]:
         key = ("group", opaque_id)
         if key not in self.cache:
             found: Group | None = None
@@ -380,13 +411,13 @@ class Names:
             }
         return self.cache[key]
 
-    async def grantee(self, grantee: Any) -> dict[str, Any]:
+    async def grantee(self, grantee: Grantee) -> dict[str, str]:
         if grantee.type == "group":
             return await self.group(grantee.opaque_id, grantee.idp)
         return await self.user(grantee.opaque_id, grantee.idp)
 
 
-def _resource_fields(res: Any, fallback_id: Any) -> dict[str, Any]:
+def _resource_fields(res: ResourceInfo | None, fallback_id: FileId) -> dict[str, str]:
     if res is None:
         return {"name": str(fallback_id), "type": "file", "storage_path": ""}
     return {
@@ -418,7 +449,7 @@ class SpacesHandler(CS3APIHandler):
         client = await self.client()
         pm = await self.path_map()
         spaces = await client.spaces()
-        await refresh_mounts(self.cm, client, pm, self.folder_names()[0], "", spaces=spaces)
+        await refresh_mounts(self.manager, client, pm, self.folder_names()[0], "", spaces=spaces)
         out: list[dict[str, Any]] = []
         for s in spaces:
             out.append(
@@ -443,9 +474,9 @@ class IncomingSharesHandler(CS3APIHandler):
         client = await self.client()
         pm = await self.path_map()
         received = await client.list_incoming_shares()
-        await refresh_mounts(self.cm, client, pm, "", self.folder_names()[1], incoming=received)
+        await refresh_mounts(self.manager, client, pm, "", self.folder_names()[1], incoming=received)
         names = Names(client)
-        out = []
+        out: list[dict[str, Any]] = []
         for rs in received:
             share = rs.share
             res = rs.resource or share.resource
@@ -479,11 +510,11 @@ class OutgoingSharesHandler(CS3APIHandler):
         out.sort(key=lambda s: (s["name"].lower(), s["grantee"]["display_name"].lower(), s["id"]))
         self.write_json({"shares": out})
 
-    async def _share_json(self, share: Any, names: Names) -> dict[str, Any]:
+    async def _share_json(self, share: Share, names: Names) -> dict[str, Any]:
         return await share_json(self, share, names)
 
 
-async def share_json(handler: CS3APIHandler, share: Any, names: Names) -> dict[str, Any]:
+async def share_json(handler: CS3APIHandler, share: Share, names: Names) -> dict[str, Any]:
     res = share.resource
     return {
         "id": share.id,
@@ -502,8 +533,6 @@ class SharesHandler(CS3APIHandler):
     @web.authenticated
     @storage_errors(lambda self: "share")
     async def post(self) -> None:
-        from cs3sync.cs3.types import Grantee
-
         body = self.json_body()
         path = _string(body, "path", required=True)
         grantee_type = _string(body, "grantee_type", default="user")
@@ -517,7 +546,8 @@ class SharesHandler(CS3APIHandler):
         expiration = _expiration(body.get("expiration"))
         client = await self.client()
         target = await self.to_cs3(path)
-        grantee = Grantee(type=grantee_type, opaque_id=grantee_id, idp=idp)
+        kind: Literal["user", "group"] = "group" if grantee_type == "group" else "user"
+        grantee = Grantee(type=kind, opaque_id=grantee_id, idp=idp)
         share = await client.create_share(target, grantee, permissions, expiration=expiration)
         if share.resource is None:
             share = _with_resource(share, await client.stat(target))
@@ -552,7 +582,10 @@ class ShareHandler(CS3APIHandler):
         self.finish()
 
 
-def _with_resource(obj: Any, info: Any) -> Any:
+T = TypeVar("T", Share, PublicLink)
+
+
+def _with_resource(obj: T, info: ResourceInfo) -> T:
     import dataclasses
 
     return dataclasses.replace(obj, resource=info)
@@ -566,7 +599,7 @@ class _quiet:
         return exc[0] is not None and issubclass(exc[0], Exception)  # type: ignore[arg-type]
 
 
-def _expiration(value: Any) -> float | None:
+def _expiration(value: object) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -613,7 +646,7 @@ class LinksHandler(CS3APIHandler):
     def link_template(self) -> str:
         return self.api_config.public_link_url if self.api_config else ""
 
-    async def link_json(self, link: Any) -> dict[str, Any]:
+    async def link_json(self, link: PublicLink) -> dict[str, Any]:
         res = link.resource
         return {
             "id": link.id,
@@ -866,27 +899,27 @@ class JournalCompareHandler(CS3APIHandler):
 class NotFoundHandler(CS3APIHandler):
     """Any other URL under the namespace: a JSON 404 rather than tornado's HTML page."""
 
-    def _missing(self, *args: Any) -> None:
+    def _missing(self) -> NoReturn:
         raise HTTPError(404, "No such cs3sync endpoint")
 
     @web.authenticated
-    def get(self, *args: Any) -> None:
+    def get(self, *args: str) -> None:
         self._missing()
 
     @web.authenticated
-    def post(self, *args: Any) -> None:
+    def post(self, *args: str) -> None:
         self._missing()
 
     @web.authenticated
-    def patch(self, *args: Any) -> None:
+    def patch(self, *args: str) -> None:
         self._missing()
 
     @web.authenticated
-    def put(self, *args: Any) -> None:
+    def put(self, *args: str) -> None:
         self._missing()
 
     @web.authenticated
-    def delete(self, *args: Any) -> None:
+    def delete(self, *args: str) -> None:
         self._missing()
 
 
@@ -918,7 +951,7 @@ def fallback_route(base_url: str) -> tuple[str, type[CS3APIHandler]]:
     return (url_path_join(base_url, NAMESPACE, "(.*)"), NotFoundHandler)
 
 
-def setup_handlers(web_app: Any, contents_manager: Any) -> None:
+def setup_handlers(web_app: web.Application, contents_manager: object) -> None:
     """Register the REST API under ``<base_url>/api/cs3sync/`` (called by the server extension loader)."""
     base_url = web_app.settings.get("base_url", "/")
     if isinstance(contents_manager, Configurable):

@@ -17,19 +17,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 from contents import paths as P
 
 
-def kernel_path(cm: Any, api_path: str) -> str:
-    """The kernel's folder for ``api_path`` (a notebook or a folder), relative to ServerApp.root_dir."""
+def kernel_path(mount: str, server_root: str | None, api_path: str) -> str:
+    """The kernel's folder for ``api_path`` (a notebook or a folder), relative to ``server_root``
+    (ServerApp.root_dir; None without a server), given the local ``mount`` of the CS3 root ("": none)."""
     api_path = P.normalize_api_path(api_path)
-    mount = cm.cs3.local_mount
     if not mount:
         return ""
     folder = P.api_parent(api_path)
-    server_root = getattr(cm.parent, "root_dir", None)
     mount_dir = Path(mount).expanduser().resolve()
     if not server_root or Path(server_root).expanduser().resolve() == mount_dir:
         return folder

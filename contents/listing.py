@@ -13,7 +13,7 @@ import asyncio
 import posixpath
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tornado.web import HTTPError
 
@@ -22,6 +22,7 @@ from contents.models import (
     NOT_FOUND,
     Info,
     KnownInfo,
+    Model,
     Pending,
     Stat,
     base_model,
@@ -93,7 +94,7 @@ class ModelBuilder:
         info: Stat,
         type_: str,
         locks: LockContext | None = None,
-    ) -> tuple[dict[str, Any], Hash]:
+    ) -> tuple[Model, Hash]:
         """The model of a path (no content) and the hash presented for it."""
         self.presenter.take_merge(cs3_path)
         if pending is not None and pending.kind != "directory" and pending.mtime is not None:
@@ -126,7 +127,7 @@ class ModelBuilder:
         )
         return model, (presented.hash, presented.hash_algorithm)
 
-    def virtual_dir(self, api_path: str, content: bool, mounts: list[str]) -> dict[str, Any]:
+    def virtual_dir(self, api_path: str, content: bool, mounts: list[str]) -> Model:
         """A virtual folder (``Spaces``, ``Shared with me``): read-only, listing its mount names."""
         model = base_model(api_path, type="directory", last_modified=now(), writable=False)
         if content:
@@ -146,7 +147,7 @@ class ModelBuilder:
         content: bool,
         listing: list[ResourceInfo] | None = None,
         listed_at: float = 0.0,
-    ) -> dict[str, Any]:
+    ) -> Model:
         """A folder's model; with ``content``, its children (``listing`` if the caller listed it)."""
         if (info is None or info is NOT_FOUND) and listing:
             stamp = max(datetime_from_ns(child.mtime_ns) for child in listing)
@@ -156,7 +157,7 @@ class ModelBuilder:
         model = base_model(api_path, type="directory", last_modified=stamp, writable=writable)
         if not content:
             return model
-        children: dict[str, dict[str, Any]] = {}
+        children: dict[str, Model] = {}
         pending_children = self.pending.children(cs3_path)
         if listing is not None or info is not NOT_FOUND:
             infos: list[Info] | None = list(listing) if listing is not None else None
@@ -208,7 +209,7 @@ class ModelBuilder:
         pending: Pending | None,
         info: Stat,
         locks: LockContext,
-    ) -> dict[str, Any]:
+    ) -> Model:
         api_path = P.api_join(parent, name)
         if pending is not None:
             is_dir = pending.kind == "directory"

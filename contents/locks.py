@@ -15,7 +15,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
@@ -23,6 +23,12 @@ from tornado import web
 
 from contents import paths as P
 from contents.errors import is_offline_error, is_unreachable, to_http_error
+
+if TYPE_CHECKING:
+    from contents.manager import CS3ContentsManager
+    from contents.mounts import MetaStore
+    from cs3sync.cs3 import CS3Client
+    from cs3sync.cs3.types import Lock, LockContext
 
 LOCK_INSTANCE_KEY = "lock_instance"
 #: Seconds between two reads of a document's lock for the editor's poll (the labextension polls every 4 s).
@@ -46,7 +52,7 @@ class LockState:
 class LockManager:
     """Lock sessions per API path, and the background refresher."""
 
-    def __init__(self, cm: Any) -> None:
+    def __init__(self, cm: CS3ContentsManager) -> None:
         self.cm = cm
         self.instance = uuid.uuid4().hex[:12]
         self._states: dict[str, LockState] = {}
@@ -73,7 +79,7 @@ class LockManager:
         """Every lock id we issue starts with this (per journal, so it survives restarts)."""
         return f"cs3sync-{self.instance}-"
 
-    async def load_instance(self, store: Any) -> None:
+    async def load_instance(self, store: MetaStore) -> None:
         """Take this journal's lock id prefix (or record ours): after a restart, the locks the earlier
         process took are recognised as ours, not as someone else's."""
         instance = (await store.meta()).get(LOCK_INSTANCE_KEY)
@@ -98,7 +104,7 @@ class LockManager:
         state = self._states.get(P.normalize_api_path(api_path))
         return state.lock_id if state else None
 
-    def lock_context(self, cs3_path: str) -> Any:
+    def lock_context(self, cs3_path: str) -> LockContext | None:
         """The engine's lock provider: our LockContext for a CS3 path while we hold its lock, else None."""
         for state in self._states.values():
             if state.cs3_path == cs3_path and state.lock_id:
@@ -107,11 +113,11 @@ class LockManager:
                 return LockContext(state.lock_id, self.cm.cs3.lock_holder)
         return None
 
-    def moved(self, old_api: str, new_api: str) -> None:
+    def moved(self, old_api: str, new_api: str, new_cs3: str) -> None:
         """A rename of ours: the lock follows the file (CS3 locks are attached to the file id)."""
         state = self._states.pop(old_api, None)
         if state is not None:
-            state.cs3_path = self.cm.path_map.to_cs3(new_api)
+            state.cs3_path = new_cs3
             self._states[new_api] = state
 
     # ---------------------------------------------------------------- sessions
@@ -143,7 +149,7 @@ class LockManager:
             return self._describe(api_path, state)
 
     async def _require_file(self, api_path: str, cs3_path: str) -> None:
-        if not api_path or self.cm.path_map.is_virtual(api_path):
+        if not api_path or (await self.cm.get_path_map()).is_virtual(api_path):
             raise web.HTTPError(400, "Only files can be locked")
         try:
             exists = await self.cm.file_exists(api_path)
@@ -221,7 +227,8 @@ class LockManager:
             state.lock_id = None
             state.holder = None
             if isinstance(exc, errors.NotFound):
-                raise web.HTTPError(404, f"No such file: {self.cm.path_map.to_api(state.cs3_path)}") from exc
+                path_map = await self.cm.get_path_map()
+                raise web.HTTPError(404, f"No such file: {path_map.to_api(state.cs3_path)}") from exc
         except Exception as exc:
             if not is_unreachable(exc):
                 raise to_http_error(exc, state.cs3_path) from exc
@@ -230,7 +237,7 @@ class LockManager:
         finally:
             self.cm.invalidate(state.cs3_path)
 
-    async def _person(self, client: Any, lock: Any) -> str | None:
+    async def _person(self, client: CS3Client, lock: Lock | None) -> str | None:
         """The display name of the user holding ``lock`` ("Marie Curie"), or None when the storage does not
         say or the user is unknown. Looked up once per user id."""
         user = lock.user if lock is not None else ""
@@ -330,23 +337,26 @@ class LocksHandler(APIHandler):
     (``?path=&session=``) or, for POST, from a JSON body ``{"path", "session"}``."""
 
     def _manager(self) -> LockManager:
+        # (imported here: the manager imports this module)
+        from contents.manager import CS3ContentsManager
+
         cm = self.contents_manager
-        locks = getattr(cm, "locks", None)
-        if not isinstance(locks, LockManager):
+        if not isinstance(cm, CS3ContentsManager):
             raise web.HTTPError(503, "cs3sync contents manager is not active")
-        return locks
+        return cm.locks
 
     def _args(self) -> tuple[str, str]:
-        body: Any = {}
+        body: dict[str, object] = {}
         if self.request.body:
             try:
-                body = json.loads(self.request.body)
+                parsed = json.loads(self.request.body)
             except (ValueError, UnicodeDecodeError, RecursionError):
                 raise web.HTTPError(400, "Invalid JSON body") from None
-            if not isinstance(body, dict):
+            if not isinstance(parsed, dict):
                 raise web.HTTPError(400, "The body must be a JSON object {path, session}")
-        path = _query(self, "path")
-        path = path if path is not None else body.get("path")
+            body = parsed
+        queried = _query(self, "path")
+        path = queried if queried is not None else body.get("path")
         session = _query(self, "session") or body.get("session")
         if path is None or not session:
             raise web.HTTPError(400, "path and session are required")

@@ -46,6 +46,7 @@ from contents.formats import chunk_number, decode_file_content, fill_file
 from contents.listing import ModelBuilder
 from contents.models import (
     NOT_FOUND,
+    Model,
     Pending,
     Stat,
     base_model,
@@ -102,7 +103,7 @@ class CS3ContentsManager(AsyncContentsManager):
         return CS3Checkpoints
 
     @observe("root_dir")
-    def _root_dir_changed(self, change: dict[str, Any]) -> None:
+    def _root_dir_changed(self, change: dict[str, object]) -> None:
         pass  # root_dir is a local notion; the CS3 root is CS3Sync.root_path
 
     def __init__(self, **kwargs: Any) -> None:
@@ -183,7 +184,8 @@ class CS3ContentsManager(AsyncContentsManager):
         self.presenter.finished(entry, landed.etag if landed is not None and landed_save else None)
 
     def _engine_kwargs(self) -> dict[str, Any]:
-        """SyncEngine's arguments from the traits; ``engine_options`` adds or overrides any of them."""
+        """SyncEngine's arguments from the traits; ``engine_options`` (configuration: any of its
+        keyword arguments) adds or overrides any of them."""
         wanted: dict[str, Any] = {
             "journal_dir": self._journal_dir(),
             "workers": self.cs3.workers,
@@ -318,7 +320,7 @@ class CS3ContentsManager(AsyncContentsManager):
         type: str | None = None,
         format: str | None = None,
         require_hash: bool = False,
-    ) -> dict[str, Any]:
+    ) -> Model:
         api_path, cs3_path = await self.locate(path)
         if self.path_map is not None and self.path_map.is_virtual(api_path):
             return self.models.virtual_dir(api_path, content, list(self.path_map.mounts.get(api_path, {})))
@@ -353,7 +355,7 @@ class CS3ContentsManager(AsyncContentsManager):
         content: bool,
         type: str | None,
         listed: Listing | None = None,
-    ) -> dict[str, Any]:
+    ) -> Model:
         if type not in (None, "directory"):
             raise HTTPError(400, f"{api_path} is a directory, not a {type}", reason="bad type")
         if listed is None:
@@ -372,7 +374,7 @@ class CS3ContentsManager(AsyncContentsManager):
         type: str | None,
         format: str | None,
         require_hash: bool,
-    ) -> dict[str, Any]:
+    ) -> Model:
         if type == "directory":
             raise HTTPError(400, f"{api_path} is not a directory", reason="bad type")
         kind = content_type(api_path, False, type)
@@ -434,7 +436,7 @@ class CS3ContentsManager(AsyncContentsManager):
         self.log.warning("Trusting notebook %s", path)
         await self.notebooks.trust(model["content"], model["path"])
 
-    async def _fill_notebook(self, model: dict[str, Any], data: bytes, api_path: str) -> None:
+    async def _fill_notebook(self, model: Model, data: bytes, api_path: str) -> None:
         model["content"], validation_error = await self.notebooks.read(data, api_path)
         model["format"] = "json"
         self.validate_notebook_model(model, validation_error)
@@ -447,7 +449,7 @@ class CS3ContentsManager(AsyncContentsManager):
         if path_map.is_virtual(api_path) or path_map.is_virtual(P.api_parent(api_path)):
             raise HTTPError(403, f"Read-only folder: {P.api_parent(api_path) or api_path}")
 
-    async def save(self, model: dict[str, Any], path: str = "") -> dict[str, Any]:
+    async def save(self, model: Model, path: str = "") -> Model:
         await self._refuse_virtual(path)
         api_path, cs3_path = await self.locate(path)
         chunk = model.get("chunk")
@@ -504,7 +506,7 @@ class CS3ContentsManager(AsyncContentsManager):
         return result
 
     async def _serialize(
-        self, model: dict[str, Any], api_path: str
+        self, model: Model, api_path: str
     ) -> tuple[bytes, dict[str, Any], asyncio.Future[None] | None]:
         """(bytes, validation error, the signature's recording to await) of a model's content."""
         if model["type"] == "notebook":
@@ -526,9 +528,7 @@ class CS3ContentsManager(AsyncContentsManager):
         """Journal a save of these bytes and wait for it (`Writer.save_bytes`)."""
         return await self.writes.save_bytes(api_path, cs3_path, data, sha256)
 
-    async def _save_chunk(
-        self, model: dict[str, Any], api_path: str, cs3_path: str, chunk: int
-    ) -> dict[str, Any]:
+    async def _save_chunk(self, model: Model, api_path: str, cs3_path: str, chunk: int) -> Model:
         """JupyterLab's chunked upload (1, 2, ..., -1): staged in the spool, one journaled save at -1."""
         if chunk == 1:
             self.run_pre_save_hooks(model=model, path=api_path)
@@ -551,7 +551,7 @@ class CS3ContentsManager(AsyncContentsManager):
         self.emit(data={"action": "save", "path": api_path})
         return result
 
-    async def _staging_model(self, api_path: str) -> dict[str, Any]:
+    async def _staging_model(self, api_path: str) -> Model:
         """The model during an upload: the file as it is on the storage (never half-written)."""
         try:
             return await self.get(api_path, content=False)
@@ -560,7 +560,7 @@ class CS3ContentsManager(AsyncContentsManager):
                 raise
         return base_model(api_path, type="file", last_modified=now(), size=0)
 
-    async def update(self, model: dict[str, Any], path: str) -> dict[str, Any]:
+    async def update(self, model: Model, path: str) -> Model:
         """A rename (PATCH): the new path must be a string (jupyter_server would fail on anything else)."""
         if not isinstance(model, dict) or not isinstance(model.get("path", path), str):
             raise HTTPError(400, "The new path must be a string")
@@ -611,7 +611,7 @@ class CS3ContentsManager(AsyncContentsManager):
                 return False
             raise
 
-    async def copy(self, from_path: str, to_path: str | None = None) -> dict[str, Any]:
+    async def copy(self, from_path: str, to_path: str | None = None) -> Model:
         """Copy a file, or a folder recursively (up to max_copy_folder_size_mb), through the journal.
 
         Naming follows jupyter_server: into a folder as ``<name>-Copy<n><ext>``, else to the given path.
@@ -635,7 +635,7 @@ class CS3ContentsManager(AsyncContentsManager):
         self.emit(data={"action": "copy", "path": to_api, "source_path": from_api})
         return model
 
-    async def _listing(self, api_path: str) -> dict[str, Any]:
+    async def _listing(self, api_path: str) -> Model:
         return await self.get(api_path, content=True)
 
     async def _copy_target(self, from_api: str, to_path: str | None) -> str:
@@ -707,10 +707,13 @@ class CS3ContentsManager(AsyncContentsManager):
             return None
         return str(Path(self.cs3.local_mount).expanduser() / api_path)
 
-    def get_kernel_path(self, path: str, model: Any = None) -> str:
+    def get_kernel_path(self, path: str, model: Model | None = None) -> str:
+        from jupyter_server.serverapp import ServerApp  # loaded already: the server asks this
+
         from contents.kernels import kernel_path
 
-        return kernel_path(self, path)
+        server_root = self.parent.root_dir if isinstance(self.parent, ServerApp) else None
+        return kernel_path(self.cs3.local_mount, server_root, path)
 
     def info_string(self) -> str:
         root = self.path_map.root if self.path_map else "(the user's home)"

@@ -203,6 +203,9 @@ class KnownInfo:
         )
 
 
+#: A Jupyter contents model: jupyter_server's dict of JSON values and datetimes (its REST shape).
+Model: TypeAlias = dict[str, Any]
+
 #: What the storage holds at a path: its Stat now, or what we last knew of it (`KnownInfo`).
 Info: TypeAlias = ResourceInfo | KnownInfo
 #: A Stat's answer: the path's `Info`, or `NOT_FOUND`.

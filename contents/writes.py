@@ -20,14 +20,14 @@ import posixpath
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tornado.web import HTTPError
 
 from contents import paths as P
 from contents.clients import CLIENT
 from contents.errors import http_error, is_signed_out, is_unreachable, to_http_error
-from contents.models import NOT_FOUND, KnownInfo, Pending, Stat, is_foreign_lock, lock_holder_name
+from contents.models import NOT_FOUND, KnownInfo, Model, Pending, Stat, is_foreign_lock, lock_holder_name
 from cs3sync.cs3.uploads import human_size
 
 if TYPE_CHECKING:
@@ -393,7 +393,7 @@ class Writer:
         self.remote.invalidate(old_cs3, new_cs3)
         self.presenter.move(old_cs3, new_cs3)
         self._forget(old_cs3, new_cs3)
-        self.locks.moved(old_api, new_api)
+        self.locks.moved(old_api, new_api, new_cs3)
         applied = await self.apply(entry_id, new_api)
         self.remote.invalidate(old_cs3, new_cs3)
         if applied and pending is None and info is not NOT_FOUND and not isinstance(info, KnownInfo):
@@ -416,7 +416,7 @@ class Writer:
         source: tuple[str, str],
         target: tuple[str, str],
         max_mb: int,
-        list_folder: Callable[[str], Awaitable[dict[str, Any]]],
+        list_folder: Callable[[str], Awaitable[Model]],
     ) -> None:
         """Copy a folder (``source``, ``target``: API path and CS3 path) as a plan of journaled mkdirs
         and copies, made from its listings (``list_folder``: the model with content of an API path),
@@ -440,7 +440,7 @@ class Writer:
         source: tuple[str, str],
         target: tuple[str, str],
         max_mb: int,
-        list_folder: Callable[[str], Awaitable[dict[str, Any]]],
+        list_folder: Callable[[str], Awaitable[Model]],
     ) -> list[CopyStep]:
         limit = max_mb * 1024 * 1024
         plan: list[CopyStep] = []
