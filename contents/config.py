@@ -163,6 +163,7 @@ class CS3Sync(LoggingConfigurable):
 
     def settings(self) -> dict[str, Any]:
         """All trait values, by name."""
+        # getattr: traitlets names its traits as strings (trait_names); this reads each one's value.
         return {name: getattr(self, name) for name in self.trait_names(config=True)}
 
     def cs3_config_kwargs(self, config_class: type) -> dict[str, Any]:

@@ -57,6 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         args: object = None, namespace: object = None
     ) -> tuple[argparse.Namespace, list[str]]:
         parsed, extras = known(args, namespace)  # type: ignore[call-overload]
+        # getattr: an argparse Namespace holds what was parsed; "passthrough" is absent until set here.
         parsed.passthrough = [*getattr(parsed, "passthrough", []), *extras]
         return parsed, []
 
@@ -64,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return launch(args, list(getattr(args, "passthrough", [])))
+    return launch(args, list(getattr(args, "passthrough", [])))  # (set by parse_known_args, if it ran)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -190,6 +191,7 @@ def launch(args: argparse.Namespace, passthrough: list[str]) -> int:
         lab_cmd.append("--ip=127.0.0.1")
     if port is not None:
         lab_cmd.append(f"--port={port}")
+    # hasattr: os.geteuid exists on POSIX only.
     if hasattr(os, "geteuid") and os.geteuid() == 0 and not has_option(passthrough, "--allow-root"):
         lab_cmd.append("--allow-root")  # containers often run as root; the server listens on loopback
     lab_cmd += passthrough

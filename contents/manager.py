@@ -564,7 +564,8 @@ class CS3ContentsManager(AsyncContentsManager):
         """A rename (PATCH): the new path must be a string (jupyter_server would fail on anything else)."""
         if not isinstance(model, dict) or not isinstance(model.get("path", path), str):
             raise HTTPError(400, "The new path must be a string")
-        return await super().update(model, path)
+        renamed: Model = await super().update(model, path)
+        return renamed
 
     async def delete_file(self, path: str) -> None:
         await self._refuse_virtual(path)

@@ -17,11 +17,13 @@ import asyncio
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 import nbformat
 from nbformat.sign import MemorySignatureStore, NotebookNotary, SignatureStore
 from tornado.web import HTTPError
+
+T = TypeVar("T")
 
 
 class Notebooks:
@@ -99,7 +101,7 @@ class NotebookCodec:
         self._executor.submit(self._close_store)
         self._executor.shutdown(wait=False)
 
-    async def _run(self, fn: Any, *args: Any) -> Any:
+    async def _run(self, fn: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def serialize(
