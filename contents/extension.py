@@ -124,4 +124,4 @@ def attach_file_ids(serverapp: ServerApp) -> None:
     file_ids = serverapp.web_app.settings.get("file_id_manager")
     cm = serverapp.contents_manager
     if isinstance(file_ids, CS3FileIdManager) and isinstance(cm, CS3ContentsManager):
-        file_ids.attach(cm)
+        file_ids.attach(cm.resource_ids)

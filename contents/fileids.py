@@ -37,7 +37,7 @@ NEW = "new-"
 
 
 class ResourceIndex(Protocol):
-    """What the file id manager needs of the contents manager (`CS3ContentsManager` provides it)."""
+    """What the file id manager needs of the contents manager (its `ResourceIds`, contents/resources.py)."""
 
     def seen_file_id(self, api_path: str) -> FileId | None: ...
 

@@ -19,6 +19,7 @@ order of each request's steps; the work is done by its collaborators, each with 
 * `Writer` (writes.py): the checks before a change, journaling it and waiting for it (saves, chunked
   uploads, new folders, deletes, renames, copy plans);
 * `Notebooks` (notebooks.py) and formats.py: notebook and file content in and out;
+* `ResourceIds` (resources.py): paths <-> CS3 resource ids, for RTC's file ids;
 * `LockManager` (locks.py) and `CS3Checkpoints` (checkpoints.py), which use the manager's public methods.
 """
 
@@ -59,9 +60,9 @@ from contents.pending import PendingView
 from contents.places import Places
 from contents.presented import PresentedTimes, Presenter
 from contents.remote import Listing, RemoteView
+from contents.resources import ResourceIds
 from contents.runtime import Runtime
 from contents.writes import Chunk, Writer
-from cs3sync.cs3.types import FileId
 from cs3sync.journal.types import Op
 
 if TYPE_CHECKING:
@@ -124,6 +125,7 @@ class CS3ContentsManager(AsyncContentsManager):
         self.models = ModelBuilder(
             self.remote, self.pending, self.presenter, self.locks, self._listed, self.log
         )
+        self.resource_ids = ResourceIds(self.places, self.runtime, self.remote, self.pending, self.log)
         self._hide_globs_re: tuple[tuple[str, ...], re.Pattern[str] | None] = ((), None)
         self.notebooks = Notebooks(lambda: self.notary, self.log)
 
@@ -653,53 +655,6 @@ class CS3ContentsManager(AsyncContentsManager):
         if parent and not await self.dir_exists(parent):
             raise HTTPError(404, f"No such parent directory: {parent} to copy file in")
         return target
-
-    # ------------------------------------------------------------------ resource ids (RTC's file ids)
-    def seen_file_id(self, api_path: str) -> FileId | None:
-        """The CS3 resource id this process last saw at a Jupyter path, without asking the storage
-        (jupyter_server_fileid asks synchronously, on the event loop); None if it saw none."""
-        if self.path_map is None:
-            return None
-        try:
-            cs3_path = self.path_map.to_cs3(api_path)
-        except HTTPError:
-            return None
-        seen = self.remote.cached_or_known(cs3_path)
-        return FileId.parse(str(seen.file_id)) if seen is not NOT_FOUND and seen.file_id else None
-
-    async def file_id_of(self, api_path: str) -> FileId | None:
-        """The CS3 resource id at a Jupyter path now (one Stat, or the stat cache); None when nothing
-        is there on the storage yet (a file whose creation is still pending) or it cannot be asked."""
-        try:
-            _, cs3_path = await self.locate(api_path)
-            info = await self.remote.stat(cs3_path)
-        except Exception as exc:  # unreachable, refused: asked again later
-            self.log.debug("cs3sync: resource id of %s unknown: %s", api_path, exc)
-            return None
-        if info is NOT_FOUND or not info.file_id:
-            return None
-        return FileId.parse(str(info.file_id))
-
-    async def api_path_of(self, file_id: FileId) -> str | None:
-        """Where a resource is now, as a Jupyter path (a Stat by resource id): it follows a rename made
-        by anyone. None when it is gone, outside what this server shows, or the storage cannot say."""
-        client = await self.get_client()
-        path_map = await self.get_path_map()
-        try:
-            info = await client.stat(file_id)
-        except Exception as exc:
-            self.log.debug("cs3sync: no path for resource %s: %s", file_id, exc)
-            return None
-        return path_map.to_api(info.path)
-
-    def has_pending(self, api_path: str) -> bool:
-        """Whether a journaled change of ours at this Jupyter path has not reached the storage yet."""
-        if self.path_map is None:
-            return False
-        try:
-            return self.pending_of(self.path_map.to_cs3(api_path)) is not None
-        except HTTPError:
-            return False
 
     # ------------------------------------------------------------------ kernels
     def local_path(self, api_path: str) -> str | None:
