@@ -180,9 +180,11 @@ class NotebookCodec:
             return action(self._store)
 
     def _open_store(self) -> SignatureStore:
-        if isinstance(self.notary.store, MemorySignatureStore):
-            return self.notary.store
-        return self.notary.store_factory()
+        shared = self.notary.store
+        if isinstance(shared, MemorySignatureStore):
+            return shared
+        opened: SignatureStore = self.notary.store_factory()
+        return opened
 
     def _close_store(self) -> None:
         store, self._store = self._store, None
