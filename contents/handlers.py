@@ -61,6 +61,9 @@ from cs3sync.merge import compare_in_thread
 
 log = logging.getLogger("cs3sync.handlers")
 
+#: A JSON object of a reply (``json.dumps`` takes values of any type: strings, numbers, lists, objects).
+JSONObject = dict[str, Any]
+
 API_VERSION = 1
 NAMESPACE = "api/cs3sync"
 
@@ -351,7 +354,7 @@ def permissions_of(role: object) -> frozenset[str]:
     raise HTTPError(400, f"Unknown role {role[:40]!r}: use one of {', '.join(ROLES)}")
 
 
-def quota_json(quota: Quota | None) -> dict[str, Any] | None:
+def quota_json(quota: Quota | None) -> JSONObject | None:
     if quota is None:
         return None
     total = int(quota.total or 0)
@@ -450,7 +453,7 @@ class SpacesHandler(CS3APIHandler):
         pm = await self.path_map()
         spaces = await client.spaces()
         await refresh_mounts(self.manager, client, pm, self.folder_names()[0], "", spaces=spaces)
-        out: list[dict[str, Any]] = []
+        out: list[JSONObject] = []
         for s in spaces:
             out.append(
                 {
@@ -476,7 +479,7 @@ class IncomingSharesHandler(CS3APIHandler):
         received = await client.list_incoming_shares()
         await refresh_mounts(self.manager, client, pm, "", self.folder_names()[1], incoming=received)
         names = Names(client)
-        out: list[dict[str, Any]] = []
+        out: list[JSONObject] = []
         for rs in received:
             share = rs.share
             res = rs.resource or share.resource
@@ -510,11 +513,11 @@ class OutgoingSharesHandler(CS3APIHandler):
         out.sort(key=lambda s: (s["name"].lower(), s["grantee"]["display_name"].lower(), s["id"]))
         self.write_json({"shares": out})
 
-    async def _share_json(self, share: Share, names: Names) -> dict[str, Any]:
+    async def _share_json(self, share: Share, names: Names) -> JSONObject:
         return await share_json(self, share, names)
 
 
-async def share_json(handler: CS3APIHandler, share: Share, names: Names) -> dict[str, Any]:
+async def share_json(handler: CS3APIHandler, share: Share, names: Names) -> JSONObject:
     res = share.resource
     return {
         "id": share.id,
@@ -646,7 +649,7 @@ class LinksHandler(CS3APIHandler):
     def link_template(self) -> str:
         return self.api_config.public_link_url if self.api_config else ""
 
-    async def link_json(self, link: PublicLink) -> dict[str, Any]:
+    async def link_json(self, link: PublicLink) -> JSONObject:
         res = link.resource
         return {
             "id": link.id,
@@ -668,7 +671,7 @@ class LinkHandler(LinksHandler):
     @storage_errors(lambda self: "link")
     async def patch(self, link_id: str) -> None:
         body = self.json_body()
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {}  # update_link's keyword arguments, of several types
         if body.get("role") is not None:
             kwargs["permissions"] = permissions_of(body["role"])
         password = _string(body, "password")
@@ -798,7 +801,7 @@ class JournalHandler(CS3APIHandler):
             }
         )
 
-    async def entry_json(self, e: Entry, upload: tuple[int, int] | None) -> dict[str, Any]:
+    async def entry_json(self, e: Entry, upload: tuple[int, int] | None) -> JSONObject:
         api_path = await self.to_api(e.path)
         conflict_api_path = await self.to_api(e.conflict_path)
         message = short_error(e.last_error)
