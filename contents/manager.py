@@ -12,6 +12,7 @@ order of each request's steps; the work is done by its collaborators, each with 
 * `Runtime` (runtime.py): the CS3 client of each event loop and the engine's lifecycle;
 * `Places` (places.py): Jupyter path -> CS3 path, the virtual mounts and their stable names;
 * `PendingView` (pending.py): the journal's pending entries of a path (read-your-writes);
+* `Lookup` (lookup.py): what is at a path for a read or for a write (pending on top of remote);
 * `RemoteView` (remote.py): Stats, listings and bytes of the storage, their caches and the offline
   answers (what we last knew), recorded in the journal's ``remote_state``;
 * `Presenter` (presented.py): the presented-mtime rule (``last_modified`` and hash of a file);
@@ -42,9 +43,9 @@ from traitlets import Dict, Int, Unicode, default, observe
 from contents import paths as P
 from contents.checkpoints import CS3Checkpoints
 from contents.config import CS3Sync
-from contents.errors import is_signed_out, is_unreachable, to_http_error
 from contents.formats import chunk_number, decode_file_content, fill_file
 from contents.listing import ModelBuilder
+from contents.lookup import Lookup
 from contents.models import (
     NOT_FOUND,
     Model,
@@ -119,8 +120,16 @@ class CS3ContentsManager(AsyncContentsManager):
 
         self.locks = LockManager(self)
         self.places = Places(self.cs3.root_path, self.runtime, self.locks.load_instance, self.log)
+        self.lookups = Lookup(self.pending, self.remote)
         self.writes = Writer(
-            self.cs3, self.runtime, self.remote, self.pending, self.presenter, self.locks, self.dir_exists
+            self.cs3,
+            self.runtime,
+            self.remote,
+            self.pending,
+            self.lookups,
+            self.presenter,
+            self.locks,
+            self.dir_exists,
         )
         self.models = ModelBuilder(
             self.remote, self.pending, self.presenter, self.locks, self._listed, self.log
@@ -231,31 +240,9 @@ class CS3ContentsManager(AsyncContentsManager):
         await self.remote.flush_observations()
 
     async def lookup(self, api_path: str, cs3_path: str) -> tuple[Pending | None, Stat]:
-        """(pending state, remote info or NOT_FOUND); raises HTTPError 404 when neither exists.
-
-        An outage is a 503, never a 404: a path only reads as missing when the storage said so.
-        """
-        pending = self.pending_of(cs3_path)
-        if pending is not None and pending.deleted:
-            raise HTTPError(404, f"No such file or directory: {api_path}")
-        if pending is not None and pending.kind == "directory" and pending.source is None:
-            return pending, NOT_FOUND
-        info: Stat
-        try:
-            if pending is not None and pending.source is not None and pending.blob_path is None:
-                info = await self.remote.stat(pending.source)  # pending rename/copy: read the source
-                if info is not NOT_FOUND:
-                    return None, info  # info.path names where the bytes are until the rename lands
-            info = await self.remote.stat(cs3_path)
-        except Exception as exc:
-            if pending is not None and (is_unreachable(exc) or is_signed_out(exc)):
-                return pending, NOT_FOUND
-            if is_unreachable(exc):
-                raise HTTPError(503, f"Storage unreachable, no cached copy of {api_path}") from exc
-            raise to_http_error(exc, api_path) from exc
-        if info is NOT_FOUND and pending is None:
-            raise HTTPError(404, f"No such file or directory: {api_path}")
-        return pending, info
+        """(pending state, remote info or NOT_FOUND) for a read; 404 when neither exists, 503 for an
+        outage with nothing known (`Lookup.read`)."""
+        return await self.lookups.read(api_path, cs3_path)
 
     # ------------------------------------------------------------------ existence
     async def dir_exists(self, path: str = "") -> bool:
@@ -470,7 +457,7 @@ class CS3ContentsManager(AsyncContentsManager):
             await self._save_directory(api_path, cs3_path)
         elif model["type"] in ("notebook", "file"):
             # The Stat of the target runs while the content is serialised (and signed).
-            lookup = asyncio.ensure_future(self.writes.lookup(api_path, cs3_path))
+            lookup = asyncio.ensure_future(self.lookups.write(api_path, cs3_path))
             try:
                 data, validation_error, signing = await self._serialize(model, api_path)
             except BaseException:

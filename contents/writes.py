@@ -26,13 +26,14 @@ from tornado.web import HTTPError
 
 from contents import paths as P
 from contents.clients import CLIENT
-from contents.errors import http_error, is_signed_out, is_unreachable, to_http_error
+from contents.errors import http_error, is_unreachable, to_http_error
 from contents.models import NOT_FOUND, KnownInfo, Model, Pending, Stat, is_foreign_lock, lock_holder_name
 from cs3sync.cs3.uploads import human_size
 
 if TYPE_CHECKING:
     from contents.config import CS3Sync
     from contents.locks import LockManager
+    from contents.lookup import Lookup
     from contents.pending import PendingView
     from contents.presented import Presenter
     from contents.remote import RemoteView
@@ -69,6 +70,7 @@ class Writer:
         runtime: Runtime,
         remote: RemoteView,
         pending: PendingView,
+        lookups: Lookup,
         presenter: Presenter,
         locks: LockManager,
         dir_exists: Callable[[str], Awaitable[bool]],
@@ -77,6 +79,7 @@ class Writer:
         self.runtime = runtime
         self.remote = remote
         self.pending = pending
+        self.lookups = lookups
         self.presenter = presenter
         self.locks = locks
         self.dir_exists = dir_exists  # the manager's (an API path: mounts and virtual folders count)
@@ -85,27 +88,6 @@ class Writer:
         self._editor_bases: dict[str, str] = {}
 
     # ------------------------------------------------------------------ checks
-    async def lookup(self, api_path: str, cs3_path: str) -> tuple[Pending | None, Stat]:
-        """Like the manager's ``lookup``, but a missing path is fine and an outage means "write blind"
-        (journaled; the engine checks when it applies the write)."""
-        pending = self.pending.of(cs3_path)
-        info: Stat
-        try:
-            info = await self.remote.stat(cs3_path)  # offline: what we last knew of it (the write's base)
-        except Exception as exc:
-            if is_signed_out(exc):
-                # Signed out (token refused): the save is journaled like an offline one and waits in
-                # the engine's auth pause; what we last knew of the file is its base.
-                self.remote.mark_signed_out()
-                info = await self.remote.known(cs3_path) or NOT_FOUND
-            elif not is_unreachable(exc):
-                raise to_http_error(exc, api_path) from exc
-            else:
-                info = NOT_FOUND  # offline and never seen: a new file (the engine checks on apply)
-        if pending is not None and pending.deleted:
-            pending = None
-        return pending, info
-
     def check_lock(self, api_path: str, info: Stat | None) -> None:
         """423 when someone else holds a lock on the item."""
         if info is NOT_FOUND or info is None:
@@ -235,8 +217,8 @@ class Writer:
         lookup: asyncio.Future[tuple[Pending | None, Stat]] | None = None,
     ) -> int | None:
         """Journal a save of these bytes and wait for it (write-through, else optimistic). ``lookup``:
-        the `lookup` of the path if the caller started it already."""
-        pending, info = await (lookup if lookup is not None else self.lookup(api_path, cs3_path))
+        the `Lookup.write` of the path if the caller started it already."""
+        pending, info = await (lookup if lookup is not None else self.lookups.write(api_path, cs3_path))
         if info is not NOT_FOUND and info.type == "directory":
             raise HTTPError(400, f"{api_path} is a directory")
         if pending is None and info is NOT_FOUND:
@@ -310,7 +292,7 @@ class Writer:
         """JupyterLab's chunked upload (1, 2, ..., -1): staged in the spool, one journaled save at -1."""
         engine = await self.runtime.get_engine()
         if chunk == 1:
-            pending, info = await self.lookup(api_path, cs3_path)
+            pending, info = await self.lookups.write(api_path, cs3_path)
             if pending is None and info is NOT_FOUND:
                 await self.require_parent(api_path, cs3_path)
             self.check_lock(api_path, info)
@@ -318,7 +300,7 @@ class Writer:
         if chunk != 1 and not await self._staging_in_progress(engine, cs3_path):
             # A later chunk with no upload in progress (not something JupyterLab sends): append to the
             # file as jupyter_server's LargeFileManager does, as one journaled save.
-            pending, info = await self.lookup(api_path, cs3_path)
+            pending, info = await self.lookups.write(api_path, cs3_path)
             current = (
                 b""
                 if info is NOT_FOUND and pending is None
@@ -330,7 +312,7 @@ class Writer:
             await engine.stage_chunk(cs3_path, chunk, data, CLIENT.get())
         if chunk != -1:
             return Chunk.STAGED
-        pending, info = await self.lookup(api_path, cs3_path)
+        pending, info = await self.lookups.write(api_path, cs3_path)
         self.check_lock(api_path, info)
         base_etag = info.etag if info is not NOT_FOUND else None
         with http_error(api_path):
