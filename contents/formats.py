@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
 
 from tornado.web import HTTPError
+
+from contents.models import Model
 
 #: Highest chunk number of a chunked upload (JupyterLab's 1 MiB chunks: a 100 GiB file).
 MAX_CHUNK = 100_000
@@ -41,7 +42,7 @@ def decode_file_content(content: object, format: str | None, api_path: str) -> b
     raise HTTPError(400, "Must specify format of file contents as 'text' or 'base64'")
 
 
-def fill_file(model: dict[str, Any], data: bytes, format: str | None, api_path: str) -> None:
+def fill_file(model: Model, data: bytes, format: str | None, api_path: str) -> None:
     """Put a file's bytes into its model: as text when asked or when they are UTF-8, else base64."""
     if format not in (None, "text", "base64"):
         raise HTTPError(400, f"Unknown format {format!r} for {api_path}", reason="bad format")

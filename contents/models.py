@@ -64,7 +64,7 @@ def base_model(
     created: datetime | None = None,
     writable: bool = True,
     size: int | None = None,
-) -> dict[str, Any]:
+) -> Model:
     """A model without content; every key the REST handler requires is present."""
     return {
         "name": api_name(api_path),

@@ -19,6 +19,7 @@ from tornado.web import HTTPError
 
 if TYPE_CHECKING:
     from cs3sync.cs3 import CS3Client, CS3Config
+    from cs3sync.cs3.types import ResourceInfo
     from cs3sync.engine import SyncEngine
     from cs3sync.journal import Entry
 
@@ -37,7 +38,7 @@ class Runtime:
         self,
         client_config: Callable[[], CS3Config],
         engine_kwargs: Callable[[], dict[str, Any]],
-        on_finished: Callable[[Entry, Any], None],
+        on_finished: Callable[[Entry, ResourceInfo | None], None],
         log: logging.Logger | logging.LoggerAdapter[logging.Logger],
     ) -> None:
         self._client_config = client_config
