@@ -104,7 +104,7 @@ def standalone(e: Entry) -> Overlay | None:
             e.state,
             kind="file",
             size=e.size,
-            mtime=e.presented_mtime or e.created_at,
+            mtime=e.presented_at,
             blob=e.blob or e.sha256,
         )
     if e.op == Op.MKDIR:

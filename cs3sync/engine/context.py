@@ -116,9 +116,7 @@ class ExecutorContext:
             base_fileid=str(info.file_id),
             # Newer than what the editor saved by more than JupyterLab's 500 ms tolerance, so its "File
             # Changed" check sees the merge (a time at most 1 s ahead of the clock; presented times are ours).
-            presented_mtime=max(
-                self.now(), (entry.presented_mtime or entry.created_at) + MERGE_PRESENTED_STEP
-            ),
+            presented_mtime=max(self.now(), entry.presented_at + MERGE_PRESENTED_STEP),
             merge=merge,
         )
         host.log_entry(entry, "merged", state=State.RUNNING, note=merge.get("message"))

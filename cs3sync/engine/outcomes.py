@@ -79,7 +79,7 @@ class Outcomes:
             if entry.op in (Op.SAVE, Op.COPY, Op.CHECKPOINT) and kind == "file":
                 # Keep showing the last_modified the overlay showed while pending, so JupyterLab does
                 # not see a "newer" file than the one it saved.
-                presented = entry.presented_mtime or entry.created_at
+                presented = entry.presented_at
             remote = RemoteState.of(entry.path, info, self._host.clock.now(), presented_mtime=presented)
             kw = dict(
                 result_etag=info.etag,

@@ -126,6 +126,15 @@ class Entry:
     finished_at: float | None
 
     @property
+    def presented_at(self) -> float:
+        """The modification time Jupyter is shown for this write (epoch s): the time the journal
+        acknowledged it, unless the engine gave it another (a save merged with someone else's change is
+        shown newer than the editor's). The one rule for it: the overlay shows it while the write is
+        pending, the engine records it as ``remote_state.presented_mtime`` when the write lands, and the
+        contents side presents it (contents/presented.py)."""
+        return self.presented_mtime or self.created_at
+
+    @property
     def active(self) -> bool:
         return self.state in State.ACTIVE
 
