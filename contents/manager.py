@@ -1,27 +1,17 @@
-"""``CS3ContentsManager``: CS3 storage as the file system of Jupyter.
+"""``CS3ContentsManager``: CS3 storage as the file system of Jupyter (docs/contents.md).
 
-Reads go straight to CS3 through the client (one Stat per metadata call behind a short cache, one
-ListContainer per listing) and then overlay the journal's pending entries, so every acknowledged
-write is visible at once. Writes become durable journal entries through the `SyncEngine`; a write
-waits up to ``write_through_timeout`` to be applied and otherwise replies optimistically (the entry
-is durable, so the 2xx is honest). See docs/contents.md.
+Reads go to CS3 through the client (one Stat per metadata call behind a short cache, one ListContainer per
+listing), overlaid with the journal's pending entries, so every acknowledged write is visible at once.
+Writes become durable journal entries through the `SyncEngine`; a write waits up to
+``write_through_timeout`` to be applied and otherwise replies optimistically (the entry is durable, so the
+2xx is honest).
 
-This class keeps Jupyter's ContentsManager API (get, save, delete, rename, copy, exists...) and the
-order of each request's steps; the work is done by its collaborators, each with one job:
-
-* `Runtime` (runtime.py): the CS3 client of each event loop and the engine's lifecycle;
-* `Places` (places.py): Jupyter path -> CS3 path, the virtual mounts and their stable names;
-* `PendingView` (pending.py): the journal's pending entries of a path (read-your-writes);
-* `Lookup` (lookup.py): what is at a path for a read or for a write (pending on top of remote);
-* `RemoteView` (remote.py): Stats, listings and bytes of the storage, their caches and the offline
-  answers (what we last knew), recorded in the journal's ``remote_state``;
-* `Presenter` (presented.py): the presented-mtime rule (``last_modified`` and hash of a file);
-* `ModelBuilder` (listing.py): models of files and folders, folder listings;
-* `Writer` (writes.py): the checks before a change, journaling it and waiting for it (saves, chunked
-  uploads, new folders, deletes, renames, copy plans);
-* `Notebooks` (notebooks.py) and formats.py: notebook and file content in and out;
-* `ResourceIds` (resources.py): paths <-> CS3 resource ids, for RTC's file ids;
-* `LockManager` (locks.py) and `CS3Checkpoints` (checkpoints.py), which use the manager's public methods.
+This class keeps Jupyter's ContentsManager API and the order of each request's steps. Its collaborators
+have one job each (the module map is in docs/contents.md): `Runtime` (client and engine lifecycle),
+`Places` (paths, mounts), `PendingView` (pending entries), `Lookup` (what is at a path), `RemoteView`
+(Stats, listings, bytes, their caches, offline answers, ``remote_state``), `Presenter` (presented times),
+`ModelBuilder` (models, listings), `Writer` (the write path), `Notebooks` and formats.py (content in and
+out), `ResourceIds` (RTC's file ids). `LockManager` and `CS3Checkpoints` use the manager's public methods.
 """
 
 from __future__ import annotations
@@ -176,9 +166,6 @@ class CS3ContentsManager(AsyncContentsManager):
         """Mount the spaces and accepted received shares outside the root under their stable names."""
         await self.places.refresh(spaces_folder, shares_folder, spaces=spaces, incoming=incoming)
 
-    def _journal_dir(self) -> Path:
-        return self.cs3.journal_path()
-
     async def get_engine(self) -> SyncEngine:
         """The one `SyncEngine` of this server, started on the server's loop at first use (`Runtime`)."""
         return await self.runtime.get_engine()
@@ -198,7 +185,7 @@ class CS3ContentsManager(AsyncContentsManager):
         """SyncEngine's arguments from the traits; ``engine_options`` (configuration: any of its
         keyword arguments) adds or overrides any of them."""
         wanted: dict[str, Any] = {
-            "journal_dir": self._journal_dir(),
+            "journal_dir": self.cs3.journal_path(),
             "workers": self.cs3.workers,
             "lock_provider": self.locks.lock_context,
             "allow_network_fs": self.cs3.allow_network_fs,
