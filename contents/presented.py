@@ -186,6 +186,15 @@ class PresentedTimes:
             self._by_path.clear()
 
 
+@dataclass(frozen=True)
+class MergedSave:
+    """A save of ours the engine merged with someone else's change: shown from the next read on at the
+    time the engine gave the merge, with the merge's own hash."""
+
+    presented_at: float
+    sha256: str | None
+
+
 class Presenter:
     """What a model presents for a path: seeded from the journal before a path's first answer in this
     process, a write of ours at the time the journal acknowledged it, its outcome learnt from the
@@ -206,8 +215,8 @@ class Presenter:
         self.log = log
         self._seeded: set[str] = set()
         self._seeded_dirs: set[str] = set()
-        #: Paths whose save the engine merged with a foreign change: (presented time, sha256) to show next.
-        self._merged: dict[str, tuple[float, str | None]] = {}
+        #: Paths whose save the engine merged with a foreign change: what to show there next.
+        self._merged: dict[str, MergedSave] = {}
 
     # ------------------------------------------------------------------ from the journal
     async def seed(self, cs3_path: str, info: Stat | None = None) -> None:
@@ -290,7 +299,7 @@ class Presenter:
         if landed_etag is not None and self.times.unsettled(entry.path) == entry.id:
             self.times.landed(entry.path, landed_etag)
         if entry.extra.get("merge", {}).get("merged") and entry.presented_mtime:
-            self._merged[entry.path] = (entry.presented_mtime, entry.sha256)
+            self._merged[entry.path] = MergedSave(entry.presented_mtime, entry.sha256)
 
     def forget(self, cs3_path: str) -> None:
         self.times.forget(cs3_path)
@@ -327,4 +336,4 @@ class Presenter:
         merged = self._merged.pop(cs3_path, None)
         if merged is not None:
             self.times.forget(cs3_path)
-            self.times.ours(cs3_path, datetime_from_seconds(merged[0]), merged[1])
+            self.times.ours(cs3_path, datetime_from_seconds(merged.presented_at), merged.sha256)
