@@ -135,3 +135,32 @@ async def test_a_notebook_saved_earlier_opens_during_an_outage(
         assert opened["last_modified"] == saved["last_modified"]
     finally:
         emu.call(emu.faults.restart)
+
+
+async def test_a_file_downloads_during_an_outage_from_what_we_know(
+    jp_fetch: Any, cm: Any, emulator_thread: Any, cs3_root: Any
+) -> None:
+    """``/files/`` during an outage: a file whose bytes we know (our own landed save) streams from them;
+    one we only listed, or never saw, is a 503, never a 500 (the outage is not a failure of the server)."""
+    emu = emulator_thread
+    await jp_fetch("api", "contents", "data.csv", method="PUT", body=json.dumps(_text("a,b\n1,2\n")))
+    engine = await cm.get_engine()
+    assert await engine.wait_idle(timeout=30)
+    (cs3_root[1] / "foreign.csv").write_bytes(b"never read by us")
+    body(await jp_fetch("api", "contents", "", params={"content": "1"}))  # lists (knows) foreign.csv
+    await cm.flush_observations()
+    emu.call(emu.faults.outage)
+    try:
+        cm.invalidate(cm.path_map.to_cs3("data.csv"), cm.path_map.to_cs3(""))  # caches expired
+        response = await jp_fetch("files", "data.csv", raise_error=False)
+        assert response.code == 200 and response.body == b"a,b\n1,2\n"
+        ranged = await jp_fetch("files", "data.csv", headers={"Range": "bytes=4-"}, raise_error=False)
+        assert ranged.code == 206 and ranged.body == b"1,2\n"
+        assert await status_of(jp_fetch, "files", "foreign.csv") == 503
+        assert await status_of(jp_fetch, "files", "never-seen.csv") == 503
+    finally:
+        emu.call(emu.faults.restart)
+
+
+def _text(text: str) -> dict[str, Any]:
+    return {"type": "file", "format": "text", "content": text}
