@@ -22,7 +22,9 @@ from typing import Any, Literal, Protocol
 import anyio
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from cs3sync.cs3 import errors
+from cs3sync.cs3 import CS3Client, errors
+from cs3sync.cs3.types import LockContext, ResourceInfo, UploadSession
+from cs3sync.journal import Entry
 from cs3sync.logs import get_logger
 from cs3sync.rebase import MergeContext, merge_foreign_change
 
@@ -39,13 +41,13 @@ class Outcome:
     """What an executor achieved. `info` is the remote state after the command (None after a delete)."""
 
     state: Literal["done", "conflict"]
-    info: Any = None  # cs3sync.cs3.types.ResourceInfo | None
+    info: ResourceInfo | None = None
     conflict_path: str | None = None
     message: str = ""
     # True when the postcondition already held, i.e. this attempt changed nothing on the storage.
     already_done: bool = False
     # The entry as the executor left it when a merge made it carry new content (`cs3sync.rebase`).
-    entry: Any = None
+    entry: Entry | None = None
 
 
 class CommandError(Exception):
@@ -59,7 +61,7 @@ class CommandError(Exception):
 class CommandContext(MergeContext, Protocol):
     """What an executor may use besides the CS3 client. Implemented by the engine."""
 
-    client: Any  # cs3sync.cs3.CS3Client
+    client: CS3Client
 
     def blob_path(self, sha256: str) -> Path: ...
 
@@ -67,22 +69,22 @@ class CommandContext(MergeContext, Protocol):
 
     def now(self) -> float: ...
 
-    def lock_for(self, path: str) -> Any: ...  # cs3sync.cs3.types.LockContext | None
+    def lock_for(self, path: str) -> LockContext | None: ...
 
-    async def recorded_session(self, entry: Any) -> Any: ...  # UploadSession | None
+    async def recorded_session(self, entry: Entry) -> UploadSession | None: ...
 
-    async def record_session(self, entry: Any, session: Any) -> None: ...
+    async def record_session(self, entry: Entry, session: UploadSession) -> None: ...
 
-    async def is_own_version(self, entry: Any, info: Any) -> bool: ...
+    async def is_own_version(self, entry: Entry, info: ResourceInfo) -> bool: ...
 
-    def progress(self, entry: Any, sent: int, total: int) -> None: ...
+    def progress(self, entry: Entry, sent: int, total: int) -> None: ...
 
     def crash_point(self, label: str) -> None: ...
 
-    def fresh_base(self, entry: Any) -> bool: ...
+    def fresh_base(self, entry: Entry) -> bool: ...
 
 
-Executor = Callable[[Any, CommandContext], Awaitable[Outcome]]
+Executor = Callable[[Entry, CommandContext], Awaitable[Outcome]]
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -94,7 +96,7 @@ def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, errors.Transient) and not exc.connectivity
 
 
-async def stat_or_none(client: Any, path: str, attempts: int = 2) -> Any:
+async def stat_or_none(client: CS3Client, path: str, attempts: int = 2) -> ResourceInfo | None:
     """Stat with a quick in-attempt retry (Stat is idempotent: safe to repeat); NotFound -> None."""
     async for attempt in AsyncRetrying(
         stop=stop_after_attempt(attempts),
@@ -157,7 +159,7 @@ def parse_adler32(checksum: str | None) -> int | None:
         return None
 
 
-async def same_content(info: Any, blob: Path, size: int) -> bool:
+async def same_content(info: ResourceInfo | None, blob: Path, size: int) -> bool:
     """Does the remote file `info` hold exactly the bytes of `blob`? (size, then adler32)."""
     if info is None or info.type != "file" or info.size != size:
         return False
@@ -182,7 +184,7 @@ def conflict_copy_name(path: str, when: float, taken: set[str] | None = None) ->
     return candidate
 
 
-async def _expected(ctx: CommandContext, entry: Any, info: Any, base_etag: str | None) -> bool:
+async def _expected(ctx: CommandContext, entry: Entry, info: ResourceInfo, base_etag: str | None) -> bool:
     """Is the remote version one we expect: the caller's base, or one our own writes produced (an
     earlier save of this path applied while this entry waited, or a superseded save that had already
     reached the storage)? Anything else is someone else's change."""
@@ -191,7 +193,7 @@ async def _expected(ctx: CommandContext, entry: Any, info: Any, base_etag: str |
     return await ctx.is_own_version(entry, info)
 
 
-async def _ensure_parents(client: Any, path: str) -> None:
+async def _ensure_parents(client: CS3Client, path: str) -> None:
     """mkdir -p the parents of `path` (the user's intent was a file there; recreating a folder someone
     removed loses nothing)."""
     parent = str(PurePosixPath(path).parent)
@@ -211,7 +213,7 @@ async def _ensure_parents(client: Any, path: str) -> None:
 
 async def upload_blob(
     ctx: CommandContext,
-    entry: Any,
+    entry: Entry,
     path: str,
     blob: Path,
     size: int,
@@ -227,7 +229,7 @@ async def upload_blob(
     client = ctx.client
     session = await ctx.recorded_session(entry) if resumable else None
 
-    async def on_session(s: Any) -> None:
+    async def on_session(s: UploadSession) -> None:
         if resumable:
             await ctx.record_session(entry, s)
         # After the first confirmed tus chunk: a crash here must resume from the server's offset.
@@ -265,7 +267,7 @@ async def upload_blob(
 
 async def _write_content(
     ctx: CommandContext,
-    entry: Any,
+    entry: Entry,
     path: str,
     blob: Path,
     size: int,
@@ -299,7 +301,7 @@ async def _write_content(
             if attempt.entry is None:
                 return await _conflict_copy(ctx, entry, path, blob, size, attempt.note)
             entry = merged = attempt.entry
-            blob, size, base_etag = ctx.blob_path(entry.blob), entry.size, entry.base_etag
+            (blob, size), base_etag = _content(ctx, entry), entry.base_etag
             continue
         try:
             info = await upload_blob(
@@ -318,7 +320,7 @@ async def _write_content(
 
 async def _conflict_copy(
     ctx: CommandContext,
-    entry: Any,
+    entry: Entry,
     path: str,
     blob: Path,
     size: int,
@@ -354,18 +356,30 @@ async def _conflict_copy(
 # ---------------------------------------------------------------------------------------------- executors
 
 
-async def run_save(entry: Any, ctx: CommandContext) -> Outcome:
-    blob = ctx.blob_path(entry.blob)
-    return await _write_content(ctx, entry, entry.path, blob, entry.size, entry.base_etag)
+def _content(ctx: CommandContext, entry: Entry) -> tuple[Path, int]:
+    """The spool blob of a save, a checkpoint or a copy of pending content, and its size."""
+    assert entry.blob is not None and entry.size is not None, "enqueue gives it a blob"
+    return ctx.blob_path(entry.blob), entry.size
 
 
-async def run_checkpoint(entry: Any, ctx: CommandContext) -> Outcome:
+def _source(entry: Entry) -> str:
+    """A rename's or a copy's source path."""
+    assert entry.src_path is not None, "enqueue refuses a rename or copy without one"
+    return entry.src_path
+
+
+async def run_save(entry: Entry, ctx: CommandContext) -> Outcome:
+    blob, size = _content(ctx, entry)
+    return await _write_content(ctx, entry, entry.path, blob, size, entry.base_etag)
+
+
+async def run_checkpoint(entry: Entry, ctx: CommandContext) -> Outcome:
     """A checkpoint is our own file: written unconditionally (no one else edits it), as a save."""
-    blob = ctx.blob_path(entry.blob)
-    return await _write_content(ctx, entry, entry.path, blob, entry.size, None, conflict_check=False)
+    blob, size = _content(ctx, entry)
+    return await _write_content(ctx, entry, entry.path, blob, size, None, conflict_check=False)
 
 
-async def run_mkdir(entry: Any, ctx: CommandContext) -> Outcome:
+async def run_mkdir(entry: Entry, ctx: CommandContext) -> Outcome:
     client = ctx.client
     try:
         await client.mkdir(entry.path)
@@ -393,7 +407,7 @@ async def run_mkdir(entry: Any, ctx: CommandContext) -> Outcome:
     return Outcome("done", info)
 
 
-async def run_delete(entry: Any, ctx: CommandContext) -> Outcome:
+async def run_delete(entry: Entry, ctx: CommandContext) -> Outcome:
     client = ctx.client
     if ctx.fresh_base(entry):
         # The caller Stat'ed the item a moment ago and passed its base: delete without a second Stat.
@@ -407,7 +421,7 @@ async def run_delete(entry: Any, ctx: CommandContext) -> Outcome:
     info = await stat_or_none(client, entry.path)
     if info is None:
         return Outcome("done", None, already_done=True)
-    base_fileid = getattr(entry, "base_fileid", None)
+    base_fileid = entry.base_fileid
     if base_fileid and str(info.file_id) != base_fileid:
         return Outcome("conflict", info, message=f"{entry.path} was replaced on the storage; not deleted")
     # A folder's etag moves with every change below it, our own included, so only files are compared.
@@ -422,10 +436,10 @@ async def run_delete(entry: Any, ctx: CommandContext) -> Outcome:
     return Outcome("done", None)
 
 
-async def run_rename(entry: Any, ctx: CommandContext) -> Outcome:
+async def run_rename(entry: Entry, ctx: CommandContext) -> Outcome:
     client = ctx.client
-    src, dst = entry.src_path, entry.path
-    base_fileid = getattr(entry, "base_fileid", None)
+    src, dst = _source(entry), entry.path
+    base_fileid = entry.base_fileid
     if ctx.fresh_base(entry):
         # The caller Stat'ed source and destination a moment ago: Move straight away. The moved item
         # keeps its etag, so no Stat afterwards either (remote_state is re-keyed by the engine).
@@ -465,13 +479,13 @@ async def run_rename(entry: Any, ctx: CommandContext) -> Outcome:
     return Outcome("done", None)
 
 
-async def _undo_nesting(ctx: CommandContext, entry: Any, moved_id: str | None = None) -> Outcome | None:
+async def _undo_nesting(ctx: CommandContext, entry: Entry, moved_id: str | None = None) -> Outcome | None:
     """EOS moves a folder *into* a folder that already exists at the destination (storage behaviours
     row 5), e.g. one someone created after our last look. Recognise it by the moved folder's id (kept
     by the Move), move it back and report the conflict; None when the Move did what we meant."""
     client = ctx.client
-    src, dst = entry.src_path, entry.path
-    moved_id = moved_id or getattr(entry, "base_fileid", None)
+    src, dst = _source(entry), entry.path
+    moved_id = moved_id or entry.base_fileid
     if not moved_id:
         return None
     d = await stat_or_none(client, dst)
@@ -485,19 +499,20 @@ async def _undo_nesting(ctx: CommandContext, entry: Any, moved_id: str | None = 
     return Outcome("conflict", d, message=f"{dst} already exists on the storage; not renamed")
 
 
-async def run_copy(entry: Any, ctx: CommandContext) -> Outcome:
+async def run_copy(entry: Entry, ctx: CommandContext) -> Outcome:
     """There is no Copy RPC: upload the local blob (when the source had a pending save) or download
     the source into the spool's tmp dir and upload that."""
-    if getattr(entry, "blob", None):
-        blob = ctx.blob_path(entry.blob)
-        return await _write_content(ctx, entry, entry.path, blob, entry.size, None, conflict_check=False)
+    if entry.blob:
+        blob, size = _content(ctx, entry)
+        return await _write_content(ctx, entry, entry.path, blob, size, None, conflict_check=False)
     client = ctx.client
-    src_info = await stat_or_none(client, entry.src_path)
+    src = _source(entry)
+    src_info = await stat_or_none(client, src)
     dst_info = await stat_or_none(client, entry.path)
     if src_info is None:
         if dst_info is not None:
             return Outcome("done", dst_info, already_done=True)
-        return Outcome("conflict", None, message=f"{entry.src_path} no longer exists; not copied")
+        return Outcome("conflict", None, message=f"{src} no longer exists; not copied")
     if src_info.type != "file":
         raise CommandError("copying folders is not supported")
     if (
@@ -510,7 +525,7 @@ async def run_copy(entry: Any, ctx: CommandContext) -> Outcome:
     tmp = Path(await anyio.to_thread.run_sync(_new_tmp_file, ctx.spool_tmp_dir()))
     try:
         size = 0
-        async with await anyio.open_file(tmp, "wb") as out, client.download(entry.src_path) as stream:
+        async with await anyio.open_file(tmp, "wb") as out, client.download(src) as stream:
             async for chunk in stream:
                 await out.write(chunk)
                 size += len(chunk)
@@ -528,7 +543,7 @@ def _new_tmp_file(tmp_dir: Path) -> str:
 
 def _lock_id(ctx: CommandContext, path: str) -> str | None:
     lock = ctx.lock_for(path)
-    return getattr(lock, "lock_id", None) if lock is not None else None
+    return lock.lock_id if lock is not None else None
 
 
 EXECUTORS: dict[str, Executor] = {

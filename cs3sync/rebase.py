@@ -18,7 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from cs3sync.cs3 import errors
+from cs3sync.cs3 import CS3Client, errors
+from cs3sync.cs3.types import ResourceInfo
+from cs3sync.journal import Entry
 from cs3sync.logs import get_logger
 from cs3sync.merge import MergeResult, describe, merge3_in_thread, why_not
 
@@ -31,7 +33,7 @@ MAX_MERGE_BYTES = 32 * 1024 * 1024
 class MergeContext(Protocol):
     """What the merge needs from the engine (part of `commands.CommandContext`)."""
 
-    client: Any  # cs3sync.cs3.CS3Client
+    client: CS3Client
 
     @property
     def merge_enabled(self) -> bool: ...
@@ -44,11 +46,9 @@ class MergeContext(Protocol):
 
     async def kept_content(self, path: str, etag: str) -> bytes | None: ...
 
-    async def rebase(
-        self, entry: Any, data: bytes, info: Any, merge: dict[str, Any]
-    ) -> Any: ...  # -> the rebased Entry
+    async def rebase(self, entry: Entry, data: bytes, info: ResourceInfo, merge: dict[str, Any]) -> Entry: ...
 
-    async def note_merge(self, entry: Any, merge: dict[str, Any]) -> None: ...
+    async def note_merge(self, entry: Entry, merge: dict[str, Any]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -56,11 +56,11 @@ class MergeAttempt:
     """``entry``: the rebased entry (carrying the merge) when merged, else None; ``note``: why not, short,
     for the conflict message ("" when merged or no merge was tried)."""
 
-    entry: Any = None
+    entry: Entry | None = None
     note: str = ""
 
 
-async def merge_foreign_change(ctx: MergeContext, entry: Any, info: Any) -> MergeAttempt:
+async def merge_foreign_change(ctx: MergeContext, entry: Entry, info: ResourceInfo) -> MergeAttempt:
     """Try to merge the pending save ``entry`` with the foreign version ``info`` (a fresh Stat)."""
     if not ctx.merge_enabled or not entry.base_etag or not entry.blob:
         return MergeAttempt()
@@ -78,6 +78,7 @@ async def merge_foreign_change(ctx: MergeContext, entry: Any, info: Any) -> Merg
             theirs_info = stream.info  # the version these bytes are: the merge will be based on it
     except errors.NotFound:
         return MergeAttempt()  # removed since the Stat: the caller's conflict handling decides
+    assert theirs_info is not None, "download() Stats before it reads"
     ours = await ctx.read_blob(entry.blob)
     ours_newer = entry.created_at >= theirs_info.mtime_ns / 1e9
     result = await merge3_in_thread(path, base, ours, theirs, ours_newer=ours_newer)
@@ -118,10 +119,10 @@ def _same_etag(a: str, b: str) -> bool:
     return a.strip('"') == b.strip('"')
 
 
-async def _author(client: Any, info: Any) -> str | None:
+async def _author(client: CS3Client, info: ResourceInfo) -> str | None:
     """Whose change this is, as far as CS3 tells: the file's owner when that is someone else (a file
     shared with us). CS3 records no last modifier, so a change to our own file is "someone else's"."""
-    owner = getattr(info, "owner", "")
+    owner = info.owner
     if not owner:
         return None
     try:
@@ -134,7 +135,7 @@ async def _author(client: Any, info: Any) -> str | None:
     return user.display_name or user.username or None
 
 
-def _note(result: MergeResult, who: str | None, info: Any) -> dict[str, Any]:
+def _note(result: MergeResult, who: str | None, info: ResourceInfo) -> dict[str, Any]:
     """What `status` and the sync panel show of a merge (``extra['merge']`` of the entry)."""
     return {
         "merged": result.clean,
@@ -152,7 +153,7 @@ def _reason(why: str) -> dict[str, Any]:
     return {"merged": False, "collisions": [], "message": f"not merged: {why}"}
 
 
-async def _not_merged(ctx: MergeContext, entry: Any, note: dict[str, Any], why: str) -> MergeAttempt:
+async def _not_merged(ctx: MergeContext, entry: Entry, note: dict[str, Any], why: str) -> MergeAttempt:
     await ctx.note_merge(entry, note)
     log.info("save.not_merged", entry_id=entry.id, path=entry.path, reason=note["message"])
     return MergeAttempt(None, why)

@@ -212,10 +212,10 @@ class Connectivity:
         await self._host.after_change()
 
     async def _wait_token_file_change(self) -> None:
-        path = getattr(getattr(self._host.client, "config", None), "token_path", None)
+        path = self._host.client.config.token_path
         if not path:
             await anyio.sleep_forever()
-        p = await anyio.Path(str(path)).expanduser()
+        p = await anyio.Path(path).expanduser()
 
         async def signature() -> tuple[float, int] | None:
             try:

@@ -8,6 +8,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Literal, Protocol
 
 from cs3sync.clock import Clock, Signal
+from cs3sync.cs3 import CS3Client
 from cs3sync.journal import Entry, Journal
 
 EngineState = Literal["online", "offline", "auth"]
@@ -15,7 +16,7 @@ EngineState = Literal["online", "offline", "auth"]
 
 class EngineHost(Protocol):
     # The settings (read live: tests and hosts change them on a running engine).
-    client: Any  # cs3sync.cs3.CS3Client or a test double
+    client: CS3Client
     clock: Clock
     name: str
     lease_seconds: float

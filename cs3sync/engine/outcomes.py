@@ -108,7 +108,7 @@ class Outcomes:
 
     async def on_error(self, entry: Entry, exc: Exception, duration: float) -> None:
         journal = self._host.journal
-        kind = getattr(exc, "kind", type(exc).__name__)
+        kind = exc.kind if isinstance(exc, errors.CS3Error) else type(exc).__name__
         message = str(exc)
         self.last_error = message
         if isinstance(exc, errors.Unauthenticated):

@@ -23,6 +23,7 @@ from typing import Any, Literal
 import anyio
 
 from cs3sync.clock import Clock, Signal
+from cs3sync.cs3 import CS3Client
 from cs3sync.engine.active import ActiveEntries
 from cs3sync.engine.connectivity import Connectivity
 from cs3sync.engine.control import ControlWatch
@@ -57,7 +58,7 @@ class SyncEngine:
 
     def __init__(
         self,
-        client: Any,
+        client: CS3Client,
         journal_dir: str | Path | None = None,
         *,
         journal: Journal | None = None,
@@ -565,10 +566,9 @@ class SyncEngine:
         )
 
 
-def _account_label(client: Any) -> str | None:
+def _account_label(client: CS3Client) -> str | None:
     """The account label `status` shows ("user @ host"), from the client settings (no secrets)."""
-    config = getattr(client, "config", None)
-    user, host = getattr(config, "client_id", None), getattr(config, "host", None)
+    user, host = client.config.client_id, client.config.host
     return f"{user} @ {host}" if user and host else None
 
 

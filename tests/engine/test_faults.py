@@ -48,9 +48,11 @@ async def test_backoff_is_persisted_and_follows_the_clock(make_engine: Any, emul
 
 
 def test_backoff_formula() -> None:
+    from cs3sync.cs3 import CS3Client, CS3Config
     from cs3sync.engine import SyncEngine
 
-    engine = SyncEngine(object(), journal_dir="unused", backoff_jitter=0.0)
+    client = CS3Client(CS3Config(host="127.0.0.1:1"))  # never used: no I/O until a call
+    engine = SyncEngine(client, journal_dir="unused", backoff_jitter=0.0)
     assert [engine.backoff(n) for n in range(8)] == [5, 10, 20, 40, 80, 160, 300, 300]
     engine.backoff_jitter = 0.2
     assert all(4.0 <= engine.backoff(0) <= 6.0 for _ in range(100))
