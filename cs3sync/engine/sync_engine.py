@@ -236,7 +236,8 @@ class SyncEngine:
         """Journal a save (durable when this returns) and return its entry id. `base_etag` is the
         version the user edited; None means "the version we last knew of" (remote_state), or a new file
         when we know of none."""
-        blob = await self.journal.store_blob(data)
+        # The enqueue makes the blob's rename durable together with its manifest line (for_enqueue).
+        blob = await self.journal.store_blob(data, for_enqueue=True)
         base_etag, base_fileid = await self._default_base(path, base_etag, base_fileid)
         return await self._enqueue(Op.SAVE, path, blob=blob, base_etag=base_etag, base_fileid=base_fileid)
 

@@ -5,6 +5,7 @@ after a broken database was set aside."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import os
@@ -137,8 +138,17 @@ class Queue:
                         row, lines = await self._insert_entry(conn, request)
                         rows.append(row)
                         records += lines
-                    # Written and fsynced before the commit: a committed row always has its manifest line.
-                    await self.unit.spool.append_manifest(records, durable=True)
+                    # Written and fsynced before the commit: a committed row always has its manifest line,
+                    # and its blob's rename into the spool is durable (blobs stored for an enqueue leave
+                    # their folder's fsync to here: both fsyncs wait together, not in turn).
+                    spool = self.unit.spool
+                    unsynced = {
+                        r.blob.path.parent: r.blob for r in batch if r.blob and not r.blob.folder_synced
+                    }
+                    await asyncio.gather(
+                        spool.append_manifest(records, durable=True),
+                        *(spool.sync_folder(blob) for blob in unsynced.values()),
+                    )
                     crash_point("manifest_written")
             except Exception as exc:
                 if len(batch) > 1:

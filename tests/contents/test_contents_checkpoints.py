@@ -245,9 +245,9 @@ async def test_first_save_checkpoints_from_the_saves_own_blob(
     stored: list[object] = []
     real_store = Spool.store
 
-    async def store(self: Spool, source: Any) -> Any:
+    async def store(self: Spool, source: Any, **kw: Any) -> Any:
         stored.append(source)
-        return await real_store(self, source)
+        return await real_store(self, source, **kw)
 
     monkeypatch.setattr(Spool, "store", store)
     cm.cs3.write_through_timeout = 0.0

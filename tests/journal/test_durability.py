@@ -43,6 +43,36 @@ async def test_blob_is_fsynced_and_renamed_before_the_row_commits(journal: Journ
     assert (await journal.entry(entry.id)).blob == blob.sha256
 
 
+async def test_a_saves_blob_folder_is_fsynced_with_its_manifest_line_before_the_commit(
+    journal: Journal, monkeypatch
+) -> None:
+    """A save's blob (``for_enqueue``) leaves its folder's fsync to the enqueue, which runs it together with
+    the manifest line's fsync: both are done when the commit comes, and a blob stored for anything else
+    still makes its rename durable at once."""
+    from cs3sync.journal import queue
+
+    calls: list[str] = []
+    real_fsync, real_fsync_dir = spool.os_fsync, journal_fs.fsync_dir
+    monkeypatch.setattr(spool, "os_fsync", lambda fd: (calls.append("fsync"), real_fsync(fd))[1])
+    monkeypatch.setattr(
+        spool, "fsync_dir", lambda p: (calls.append(f"fsync_dir {p.name}"), real_fsync_dir(p))[1]
+    )
+    monkeypatch.setattr(queue, "crash_point", lambda label: calls.append(label))
+
+    blob = await journal.store_blob(b"saved bytes", for_enqueue=True)
+    assert calls == ["fsync"], "data fsynced before the rename; the folder left to the enqueue"
+    assert not blob.folder_synced and blob.path.read_bytes() == b"saved bytes"
+    calls.clear()
+    await journal.enqueue(Op.SAVE, "/h/saved", blob=blob)
+    before_commit = calls[: calls.index("manifest_written")]
+    assert sorted(before_commit) == sorted(["fsync", f"fsync_dir {blob.sha256[:2]}"]), calls
+    assert calls[-1] == "committed"
+
+    calls.clear()
+    other = await journal.store_blob(b"a checkpoint's bytes")
+    assert calls == ["fsync", f"fsync_dir {other.sha256[:2]}"] and other.folder_synced
+
+
 async def test_only_acknowledgements_fsync_the_wal(journal: Journal, monkeypatch) -> None:
     """An enqueue (what Jupyter acknowledges) commits with synchronous=FULL; the engine's claim and
     done mark commit with NORMAL (rolled back by a power cut = a crash before them: re-run)."""
