@@ -4,7 +4,8 @@ Enabled by ``jpserver_extensions = {"contents": true}`` (installed as jupyter-co
 It registers the lock endpoints (``contents.locks``) and the labextension's endpoints
 (``contents.handlers.setup_handlers``), and on server shutdown closes lock sessions, stops the
 engine and closes the CS3 clients. With jupyter-collaboration installed it makes RTC's file ids CS3
-resource ids (``contents.fileids``), unless ``FileIdExtension.file_id_manager_class`` is configured.
+resource ids (``contents.fileids``) and keeps the rooms' files beside the journal, unless the
+configuration chose otherwise (docs/collaboration.md).
 """
 
 from __future__ import annotations
