@@ -54,17 +54,18 @@ class ResourceIds:
         return FileId.parse(str(seen.file_id)) if seen is not NOT_FOUND and seen.file_id else None
 
     async def file_id_of(self, api_path: str) -> FileId | None:
-        """The CS3 resource id at a Jupyter path now (one Stat, or the stat cache); None when nothing
-        is there on the storage yet (a file whose creation is still pending) or it cannot be asked."""
+        """The CS3 resource id at a Jupyter path now (one Stat, asked even in the moments after an
+        outage when reads answer from what we know: the file id manager asks in the background, for a
+        file whose creation was journaled while the storage was away); None when nothing is there yet
+        or the storage cannot say."""
         try:
             _, cs3_path = await self.places.locate(api_path)
-            info = await self.remote.stat(cs3_path)
-        except Exception as exc:  # unreachable, refused: asked again later
+            client = await self.runtime.get_client()
+            info = await client.stat(cs3_path)
+        except Exception as exc:  # unreachable, not there yet, refused: asked again later
             self.log.debug("cs3sync: resource id of %s unknown: %s", api_path, exc)
             return None
-        if info is NOT_FOUND or not info.file_id:
-            return None
-        return FileId.parse(str(info.file_id))
+        return FileId.parse(str(info.file_id)) if info.file_id else None
 
     async def api_path_of(self, file_id: FileId) -> str | None:
         """Where a resource is now, as a Jupyter path (a Stat by resource id): it follows a rename made
