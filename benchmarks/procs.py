@@ -22,7 +22,17 @@ REPO = Path(__file__).resolve().parent.parent
 LOCAL_MANAGER = "jupyter_server.services.contents.largefilemanager.AsyncLargeFileManager"
 CS3_MANAGER = "contents.manager.CS3ContentsManager"
 # Server extensions found in the environment that the benchmark does not need; both servers run without them.
-UNUSED_EXTENSIONS = ("jupyterlab", "jupyter_lsp", "jupyter_server_terminals", "notebook_shim")
+# Installed in the same environment but not part of what is compared. The collaboration extensions
+# (jupyter-collaboration, a test extra of cs3sync) listen to every contents event: jupyter_server_fileid
+# indexes each save of the stock manager in its own SQLite database, which the stock setup does not do.
+UNUSED_EXTENSIONS = (
+    "jupyterlab",
+    "jupyter_lsp",
+    "jupyter_server_terminals",
+    "notebook_shim",
+    "jupyter_server_fileid",
+    "jupyter_server_ydoc",
+)
 
 
 ERROR_GRACE_S = 15.0  # how long a server that answers with errors gets to come right
