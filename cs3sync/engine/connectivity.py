@@ -5,6 +5,10 @@ auth pause (until the token file changes).
   blocked(offline) and a probe Stats the home folder every `offline_probe_interval` s (doubling up to
   `offline_probe_max`), sooner when the host nudges, until the storage answers; any answer, the probe's
   or a request of the host's, closes it again.
+- Below the threshold, an entry that met a connectivity failure waits in `retrying` for its backoff.
+  The next answer of the storage (a request of the host, another entry landing) makes such entries due
+  at once: once per failure-then-answer, and once per entry until it lands, so a storage that answers
+  some requests and drops others cannot make an entry retry on every answer.
 - An auth error pauses the whole queue (blocked(auth)) until the token changes.
 """
 
@@ -40,6 +44,10 @@ class Connectivity:
         self._reopening = False
         self._auth_watch_running = False
         self._home: str | None = None
+        #: Entries went into backoff after a connectivity failure since the storage last answered.
+        self._backed_off = False
+        #: Entries made due early that have not landed since: their next failure waits its backoff.
+        self._made_due: set[int] = set()
 
     def reset(self) -> None:
         self.state = "online"
@@ -51,6 +59,18 @@ class Connectivity:
         if self.state == "online" and self.failures > 0:
             return "offline"
         return self.state
+
+    def backed_off(self, entry_id: int) -> bool:
+        """An entry went into backoff after a connectivity failure: the next answer of the storage makes
+        it due at once, unless it was made due early before and has not landed since (False)."""
+        if entry_id in self._made_due:
+            return False
+        self._backed_off = True
+        return True
+
+    def landed(self, entry_id: int) -> None:
+        """An entry left the queue (applied, parked): it may be made due early again next time."""
+        self._made_due.discard(entry_id)
 
     def connectivity_failed(self) -> bool:
         """Count one connectivity failure; True when the entry should wait for the breaker."""
@@ -126,12 +146,30 @@ class Connectivity:
             self._nudge.set()
 
     def storage_answered(self) -> None:
-        """See `SyncEngine.storage_answered`."""
+        """See `SyncEngine.storage_answered`. Also called for every answer the workers get."""
         if self.state == "online" and self.failures:
             self.failures = 0
             self._host.changed.set()
         if self.state == "offline" and not self._reopening and self._host.spawn(self._reopen):
             self._reopening = True
+        if self.state == "online" and self._backed_off and self._host.spawn(self._make_due):
+            self._backed_off = False  # one wake per failure-then-answer
+
+    async def _make_due(self) -> None:
+        """Entries waiting out a connectivity backoff: next attempt now (attempts unchanged, so
+        `max_attempts` still parks an entry that keeps failing), and wake the workers."""
+        journal = self._host.journal
+        ids: list[int] = []
+
+        async def step() -> None:
+            nonlocal ids
+            ids = await journal.make_due("connectivity", exclude=self._made_due)
+
+        await self._health.persist("make_due", step)
+        if ids:
+            self._made_due.update(ids)
+            log.info("engine.made_due", entries=len(ids))
+            await self._host.after_change()
 
     async def _reopen(self) -> None:
         try:

@@ -55,7 +55,8 @@ class Outcomes:
 
     async def on_success(self, entry: Entry, outcome: Outcome, duration: float) -> None:
         journal = self._host.journal
-        self._connectivity.failures = 0
+        self._connectivity.landed(entry.id)
+        self._connectivity.storage_answered()
         if outcome.state == "conflict":
             await unless_moot(
                 journal.mark_conflict(entry.id, conflict_path=outcome.conflict_path, error=outcome.message)
@@ -132,10 +133,11 @@ class Outcomes:
                 )
                 await self._connectivity.open_breaker(message)
                 return
-            await self._retry_later(entry, message, "connectivity", duration)
+            if await self._retry_later(entry, message, "connectivity", duration):
+                self._connectivity.backed_off(entry.id)
             return
         # The storage answered (with an error): the connection is fine, the failures are not consecutive.
-        self._connectivity.failures = 0
+        self._connectivity.storage_answered()
         if isinstance(exc, errors.Transient | errors.Locked | errors.QuotaExceeded):
             # Locked: someone else holds the file; quota: someone may free space. Both resolve by
             # themselves, so they wait with backoff like a transient error instead of failing.
@@ -158,6 +160,7 @@ class Outcomes:
             await self._retry_later(entry, f"internal error: {message}", "internal", duration)
 
     async def _fail(self, entry: Entry, message: str, kind: str, duration: float) -> None:
+        self._connectivity.landed(entry.id)
         await unless_moot(self._host.journal.mark_failed(entry.id, error=message, error_kind=kind))
         self._host.log_entry(entry, "failed", state=State.FAILED, duration=duration, error_kind=kind)
 
@@ -169,12 +172,13 @@ class Outcomes:
         jitter = 1.0 + random.uniform(-host.backoff_jitter, host.backoff_jitter)
         return min(host.backoff_max, delay * jitter)
 
-    async def _retry_later(self, entry: Entry, message: str, kind: str, duration: float) -> None:
-        """Retry with backoff, or park the entry as failed once it has used its `max_attempts` (no
-        retry loop is unbounded: a lock never released or a quota never freed must reach the user)."""
+    async def _retry_later(self, entry: Entry, message: str, kind: str, duration: float) -> bool:
+        """Retry with backoff (True), or park the entry as failed once it has used its `max_attempts`
+        (False: no retry loop is unbounded, a lock never released or a quota never freed must reach
+        the user)."""
         if entry.attempts + 1 >= self._host.max_attempts:
             await self._fail(entry, f"gave up after {entry.attempts + 1} attempts: {message}", kind, duration)
-            return
+            return False
         delay = self.backoff(entry.attempts)
         await unless_moot(
             self._host.journal.mark_retry(
@@ -189,3 +193,4 @@ class Outcomes:
             error_kind=kind,
             retry_in=round(delay, 3),
         )
+        return True

@@ -101,7 +101,7 @@ class Journal:
         t = self.transitions
         self.mark_done, self.mark_retry, self.mark_blocked = t.mark_done, t.mark_retry, t.mark_blocked
         self.mark_conflict, self.mark_failed, self.requeue = t.mark_conflict, t.mark_failed, t.requeue
-        self.block_runnable, self.unblock = t.block_runnable, t.unblock
+        self.block_runnable, self.unblock, self.make_due = t.block_runnable, t.unblock, t.make_due
         self.rebase_save, self.note_merge = t.rebase_save, t.note_merge
         self.retry, self.keep_mine, self.retry_all_failed = t.retry, t.keep_mine, t.retry_all_failed
         self.discard, self.resolve = t.discard, t.resolve

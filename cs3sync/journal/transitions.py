@@ -198,6 +198,23 @@ class Transitions:
                 )
             return cursor.rowcount
 
+    async def make_due(self, error_kind: str, *, exclude: Iterable[int] = ()) -> list[int]:
+        """retrying entries whose last error was of ``error_kind``: next attempt now (their attempt
+        counts unchanged), in one transaction, except the ids in ``exclude``. Returns their ids."""
+        async with self.unit.transaction(durable=False) as conn:
+            now = self.unit.now()
+            cursor = await conn.execute(
+                """UPDATE entries SET next_attempt_at = ?, updated_at = ?
+                   WHERE state = 'retrying' AND last_error_kind = ? AND next_attempt_at > ?
+                     AND id NOT IN (SELECT value FROM json_each(?))
+                   RETURNING id""",
+                (now, now, error_kind, now, json.dumps(sorted(exclude))),
+            )
+            ids = [int(row[0]) for row in await cursor.fetchall()]
+            if ids:
+                await self.unit.event(conn, "made_due", None, f"{len(ids)} entries: {error_kind}")
+            return ids
+
     async def mark_conflict(self, entry_id: int, *, conflict_path: str | None, error: str) -> Entry:
         """running -> conflict. The blob is kept (user's bytes); never deleted automatically."""
         return await self._transition(

@@ -1,0 +1,98 @@
+"""Issue 14: after a short outage (the breaker still closed), an entry waiting out a connectivity
+backoff is made due by the first answer of the storage instead of waiting for its backoff. Time only
+moves when the test advances the `ManualClock`; nothing here advances it before the entry lands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import pytest
+
+from cs3sync.engine import ManualClock, SyncEngine
+from cs3sync.journal import State
+
+from .helpers import reconnected, until
+
+pytestmark = pytest.mark.anyio
+
+
+async def _attempts(engine: SyncEngine, entry_id: int, n: int) -> bool:
+    entry = await engine.journal.entry(entry_id)
+    return entry.attempts >= n and entry.state != State.RUNNING
+
+
+async def _state(engine: SyncEngine, entry_id: int, state: str) -> bool:
+    return (await engine.journal.entry(entry_id)).state == state
+
+
+async def _backed_off_once(engine: SyncEngine, emulator: Any, home: str) -> int:
+    """A save that met one connectivity failure (below `offline_threshold`): retrying in 5 s."""
+    await engine.submit_save(f"{home}/warm.txt", b"x")  # log in and learn home while online
+    await engine.wait_idle(20)
+    await emulator.faults.outage()
+    eid = await engine.submit_save(f"{home}/a.txt", b"saved during a short outage")
+    await until(engine, lambda: _attempts(engine, eid, 1))
+    entry = await engine.journal.entry(eid)
+    assert entry.state == State.RETRYING and entry.last_error_kind == "connectivity"
+    assert entry.next_attempt_at == pytest.approx(engine.clock.now() + 5.0)
+    assert engine.state == "online"  # one failure of three: the breaker stays closed
+    return eid
+
+
+async def test_another_entry_landing_makes_a_connectivity_backoff_due(
+    make_engine: Any, emulator: Any, home: str
+) -> None:
+    """The 2.5-3.4 s the offline storm measured: the queued save waited out its 5 s backoff although
+    the storage was back. Another entry reaching the storage is proof enough."""
+    async with make_engine(clock=ManualClock(), backoff_jitter=0.0) as engine:
+        eid = await _backed_off_once(engine, emulator, home)
+        await emulator.faults.restart()
+        await reconnected(engine.client)
+        other = await engine.submit_save(f"{home}/b.txt", b"saved after it came back")
+        with anyio.fail_after(20):
+            assert await engine.wait(other, 20)
+            assert await engine.wait(eid, 20)  # the clock never moved: not its backoff
+        assert (await engine.journal.entry(eid)).attempts == 1  # the attempt still counts
+
+
+async def test_a_host_request_makes_a_connectivity_backoff_due_once_per_entry(
+    make_engine: Any, emulator: Any, home: str
+) -> None:
+    """A request of the host that reached the storage (`storage_answered`) makes the entry due. If its
+    early run fails again (a storage that answers reads and drops uploads), it waits its backoff: the
+    next answers do not make it due again until it lands."""
+    clock = ManualClock()
+    async with make_engine(clock=clock, backoff_jitter=0.0) as engine:
+        eid = await _backed_off_once(engine, emulator, home)
+        engine.storage_answered()  # but the storage is still down: the early run fails
+        await until(engine, lambda: _attempts(engine, eid, 2))
+        entry = await engine.journal.entry(eid)
+        assert entry.state == State.RETRYING
+        assert entry.next_attempt_at == pytest.approx(clock.now() + 10.0)  # 5 s * 2^1
+        await emulator.faults.restart()
+        await reconnected(engine.client)
+        for _ in range(3):
+            engine.storage_answered()
+        assert await engine.wait(eid, 0.5) is False
+        entry = await engine.journal.entry(eid)
+        assert entry.state == State.RETRYING and entry.attempts == 2
+        clock.advance(10.0)
+        with anyio.fail_after(20):
+            assert await engine.wait(eid, 20)
+
+
+async def test_answers_between_failures_still_park_at_the_ceiling(
+    make_engine: Any, emulator: Any, home: str
+) -> None:
+    """A flapping storage: an answer after every failure. Early runs count as attempts, so the entry is
+    parked at `max_attempts` like any other retry, with the reason the user sees."""
+    clock = ManualClock()
+    async with make_engine(clock=clock, backoff_jitter=0.0, max_attempts=2) as engine:
+        eid = await _backed_off_once(engine, emulator, home)
+        engine.storage_answered()
+        await until(engine, lambda: _state(engine, eid, State.FAILED))
+        entry = await engine.journal.entry(eid)
+        assert entry.last_error is not None and entry.last_error.startswith("gave up after 2 attempts")
+        engine.storage_answered()
+        assert (await engine.journal.entry(eid)).state == State.FAILED
