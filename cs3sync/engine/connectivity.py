@@ -8,7 +8,9 @@ auth pause (until the token file changes).
 - Below the threshold, an entry that met a connectivity failure waits in `retrying` for its backoff.
   The next answer of the storage (a request of the host, another entry landing) makes such entries due
   at once: once per failure-then-answer, and once per entry until it lands, so a storage that answers
-  some requests and drops others cannot make an entry retry on every answer.
+  some requests and drops others cannot make an entry retry on every answer. A nudge of the host
+  meanwhile (a read answered from what we know) asks the storage once, at most every
+  `probe_nudge_min` s, so its return is noticed even when nothing else reaches it.
 - An auth error pauses the whole queue (blocked(auth)) until the token changes.
 """
 
@@ -35,7 +37,8 @@ class Connectivity:
         self.state: EngineState = "online"
         #: Connectivity failures in a row (any answer of the storage resets it).
         self.failures = 0
-        #: Offline probes made so far (observable by tests and `status`).
+        #: Probes made so far: offline, or nudged while entries wait out a connectivity backoff
+        #: (observable by tests and `status`).
         self.probes = 0
         self._probe_running = False
         self._nudge = Signal()  # the host used the storage while it is unreachable: probe now
@@ -48,6 +51,7 @@ class Connectivity:
         self._backed_off = False
         #: Entries made due early that have not landed since: their next failure waits its backoff.
         self._made_due: set[int] = set()
+        self._checking = False  # a nudged check of the storage is under way (breaker closed)
 
     def reset(self) -> None:
         self.state = "online"
@@ -144,6 +148,33 @@ class Connectivity:
         """See `SyncEngine.nudge`."""
         if self.state == "offline":
             self._nudge.set()
+        elif (
+            self.state == "online"
+            and self._backed_off
+            and not self._checking
+            and self._host.spawn(self._check_when_backed_off)
+        ):
+            self._checking = True
+
+    async def _check_when_backed_off(self) -> None:
+        """The host answered a read from what we know while entries wait out a connectivity backoff
+        (the breaker still closed): ask the storage once, at most every `probe_nudge_min` s. If it
+        answers, those entries are due now (`storage_answered`), not at the end of their backoff."""
+        clock = self._host.clock
+        try:
+            wait = self._last_probe_at + self._host.probe_nudge_min - clock.now()
+            if wait > 0:
+                await clock.sleep(wait)
+            if self.state != "online" or not self._backed_off:
+                return  # the breaker opened, or an answer came meanwhile
+            self._last_probe_at = clock.now()
+            reachable = await self._probe_once()
+            self.probes += 1
+            self._host.changed.set()
+            if reachable:
+                self.storage_answered()
+        finally:
+            self._checking = False
 
     def storage_answered(self) -> None:
         """See `SyncEngine.storage_answered`. Also called for every answer the workers get."""

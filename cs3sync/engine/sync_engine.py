@@ -425,7 +425,8 @@ class SyncEngine:
 
     @property
     def probes(self) -> int:
-        """Offline probes made so far (observable by tests and `status`)."""
+        """Probes made so far: offline, or nudged while entries wait out a connectivity backoff
+        (observable by tests and `status`)."""
         return self.connectivity.probes
 
     @property
@@ -523,13 +524,16 @@ class SyncEngine:
     def nudge(self) -> None:
         """The host is using the storage while it is unreachable (a read answered from what we know,
         a save journaled): probe it now (at most every `probe_nudge_min` s) rather than at the next
-        timed probe, so the queue reopens within a moment of the storage coming back."""
+        timed probe, so the queue reopens within a moment of the storage coming back. Online, while
+        entries wait out a backoff after a connectivity failure, the same: one Stat of the home folder
+        (at most every `probe_nudge_min` s) whose answer makes them due."""
         self.connectivity.nudge()
 
     def storage_answered(self) -> None:
         """A request of the host reached the storage: proof that it is back. Reopen the queue now
         instead of at the next probe. Online, it ends a run of connectivity failures (`shown_state`
-        says online again; the breaker counts consecutive failures)."""
+        says online again; the breaker counts consecutive failures), and entries waiting out a backoff
+        after a connectivity failure are due at once (attempts unchanged; see `Connectivity`)."""
         self.connectivity.storage_answered()
 
     # ------------------------------------------------------------------ for the parts (EngineHost)

@@ -96,3 +96,32 @@ async def test_answers_between_failures_still_park_at_the_ceiling(
         assert entry.last_error is not None and entry.last_error.startswith("gave up after 2 attempts")
         engine.storage_answered()
         assert (await engine.journal.entry(eid)).state == State.FAILED
+
+
+async def test_a_nudge_asks_the_storage_when_entries_wait_out_a_connectivity_backoff(
+    make_engine: Any, emulator: Any, home: str
+) -> None:
+    """In the offline storm nothing reached the storage after it returned: the folder listing was
+    answered from what the server knew (the storage counts as unreachable for a moment after a failed
+    read) and only nudged the engine, which acted on nudges only with the breaker open. With the
+    breaker closed and an entry in connectivity backoff, a nudge asks the storage (at most every
+    probe_nudge_min s) and its answer makes the entry due."""
+    clock = ManualClock()
+    async with make_engine(clock=clock, backoff_jitter=0.0, probe_nudge_min=1.0) as engine:
+        eid = await _backed_off_once(engine, emulator, home)
+        engine.nudge()  # still down: one probe, which fails; the entry keeps its backoff
+        await until(engine, lambda: engine.probes == 1)
+        assert (await engine.journal.entry(eid)).state == State.RETRYING
+        await emulator.faults.restart()
+        await reconnected(engine.client)
+        engine.nudge()  # within probe_nudge_min of the last probe: it waits for the clock
+        assert engine.probes == 1
+        clock.advance(1.0)  # probe_nudge_min, far from the entry's 5 s backoff
+        with anyio.fail_after(20):
+            assert await engine.wait(eid, 20)
+        assert engine.probes == 2 and engine.state == "online"
+        assert (await engine.journal.entry(eid)).attempts == 1
+        engine.nudge()  # nothing waits a connectivity backoff any more: no probe
+        clock.advance(5.0)
+        await engine.wait_idle(20)
+        assert engine.probes == 2
