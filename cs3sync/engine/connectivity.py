@@ -52,6 +52,7 @@ class Connectivity:
         #: Entries made due early that have not landed since: their next failure waits its backoff.
         self._made_due: set[int] = set()
         self._checking = False  # a nudged check of the storage is under way (breaker closed)
+        self._check_nudges = 0  # nudges counted for those checks
 
     def reset(self) -> None:
         self.state = "online"
@@ -148,13 +149,10 @@ class Connectivity:
         """See `SyncEngine.nudge`."""
         if self.state == "offline":
             self._nudge.set()
-        elif (
-            self.state == "online"
-            and self._backed_off
-            and not self._checking
-            and self._host.spawn(self._check_when_backed_off)
-        ):
-            self._checking = True
+        elif self.state == "online" and self._backed_off:
+            self._check_nudges += 1
+            if not self._checking and self._host.spawn(self._check_when_backed_off):
+                self._checking = True
 
     async def _check_when_backed_off(self) -> None:
         """The host answered a read from what we know while entries wait out a connectivity backoff
@@ -162,17 +160,23 @@ class Connectivity:
         answers, those entries are due now (`storage_answered`), not at the end of their backoff."""
         clock = self._host.clock
         try:
-            wait = self._last_probe_at + self._host.probe_nudge_min - clock.now()
-            if wait > 0:
-                await clock.sleep(wait)
-            if self.state != "online" or not self._backed_off:
-                return  # the breaker opened, or an answer came meanwhile
-            self._last_probe_at = clock.now()
-            reachable = await self._probe_once()
-            self.probes += 1
-            self._host.changed.set()
-            if reachable:
-                self.storage_answered()
+            while True:
+                wait = self._last_probe_at + self._host.probe_nudge_min - clock.now()
+                if wait > 0:
+                    await clock.sleep(wait)
+                if self.state != "online" or not self._backed_off:
+                    return  # the breaker opened, or an answer came meanwhile
+                self._last_probe_at = clock.now()
+                nudges = self._check_nudges
+                reachable = await self._probe_once()
+                self.probes += 1
+                self._host.changed.set()
+                if reachable:
+                    self.storage_answered()
+                # A nudge during a failed check (the storage may have come back meanwhile: a failed
+                # Stat takes the client's retries) asks again; without one, the check ends.
+                if reachable is not False or self._check_nudges == nudges:
+                    return
         finally:
             self._checking = False
 
