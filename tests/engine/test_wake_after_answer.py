@@ -9,6 +9,7 @@ from typing import Any
 import anyio
 import pytest
 
+from cs3sync.emulator import Hang
 from cs3sync.engine import ManualClock, SyncEngine
 from cs3sync.journal import State
 
@@ -125,3 +126,27 @@ async def test_a_nudge_asks_the_storage_when_entries_wait_out_a_connectivity_bac
         clock.advance(5.0)
         await engine.wait_idle(20)
         assert engine.probes == 2
+
+
+async def test_a_nudge_during_a_failed_check_asks_again(make_engine: Any, emulator: Any, home: str) -> None:
+    """Traced in the storm: the listing sent as the storage came back nudged the engine while a check
+    started during the outage was still failing; the nudge was dropped and the save waited out its
+    backoff. A check that fails with nudges during it asks again (after probe_nudge_min)."""
+    clock = ManualClock()
+    async with make_engine(clock=clock, backoff_jitter=0.0, probe_nudge_min=1.0) as engine:
+        eid = await _backed_off_once(engine, emulator, home)
+        await emulator.faults.restart()
+        await reconnected(engine.client)
+        hang = emulator.faults.grpc("Stat", Hang())
+        engine.nudge()
+        await emulator.faults.wait_fired(hang)  # the check's Stat is in flight
+        engine.nudge()  # (the storage came back: a listing answered from what we know)
+        await emulator.faults.outage()  # the check fails after all
+        await until(engine, lambda: engine.probes == 1)
+        assert (await engine.journal.entry(eid)).state == State.RETRYING
+        await emulator.faults.restart()
+        await reconnected(engine.client)
+        clock.advance(1.0)  # probe_nudge_min, far from the entry's 5 s backoff
+        with anyio.fail_after(20):
+            assert await engine.wait(eid, 20)
+        assert engine.probes == 2 and (await engine.journal.entry(eid)).attempts == 1
