@@ -9,8 +9,9 @@ auth pause (until the token file changes).
   The next answer of the storage (a request of the host, another entry landing) makes such entries due
   at once: once per failure-then-answer, and once per entry until it lands, so a storage that answers
   some requests and drops others cannot make an entry retry on every answer. A nudge of the host
-  meanwhile (a read answered from what we know) asks the storage once, at most every
-  `probe_nudge_min` s, so its return is noticed even when nothing else reaches it.
+  meanwhile (a read answered from what we know) asks the storage, at most every `probe_nudge_min` s
+  and for `CHECK_WINDOW` s after the last nudge, so its return is noticed even when nothing else
+  reaches it.
 - An auth error pauses the whole queue (blocked(auth)) until the token changes.
 """
 
@@ -28,6 +29,10 @@ from cs3sync.journal import BlockedReason
 from cs3sync.logs import get_logger
 
 log = get_logger("cs3sync.engine")
+
+#: After a nudge, checks of the storage (breaker closed) go on at most every `probe_nudge_min` s for
+#: this long: the client's gRPC channel reconnects on its own backoff, at most 5 s (cs3/channel.py).
+CHECK_WINDOW = 5.0
 
 
 class Connectivity:
@@ -52,7 +57,7 @@ class Connectivity:
         #: Entries made due early that have not landed since: their next failure waits its backoff.
         self._made_due: set[int] = set()
         self._checking = False  # a nudged check of the storage is under way (breaker closed)
-        self._check_nudges = 0  # nudges counted for those checks
+        self._check_nudged_at = -math.inf  # the last nudge for those checks
 
     def reset(self) -> None:
         self.state = "online"
@@ -150,7 +155,7 @@ class Connectivity:
         if self.state == "offline":
             self._nudge.set()
         elif self.state == "online" and self._backed_off:
-            self._check_nudges += 1
+            self._check_nudged_at = self._host.clock.now()
             if not self._checking and self._host.spawn(self._check_when_backed_off):
                 self._checking = True
 
@@ -167,15 +172,16 @@ class Connectivity:
                 if self.state != "online" or not self._backed_off:
                     return  # the breaker opened, or an answer came meanwhile
                 self._last_probe_at = clock.now()
-                nudges = self._check_nudges
                 reachable = await self._probe_once()
                 self.probes += 1
                 self._host.changed.set()
                 if reachable:
                     self.storage_answered()
-                # A nudge during a failed check (the storage may have come back meanwhile: a failed
-                # Stat takes the client's retries) asks again; without one, the check ends.
-                if reachable is not False or self._check_nudges == nudges:
+                # A failed check asks again while the last nudge is recent: the storage may be back
+                # while our gRPC channel still waits out its reconnect backoff (calls fail fast
+                # meanwhile), and a failed Stat takes the client's retries, during which the nudge
+                # that tells the storage is back may arrive.
+                if reachable is not False or clock.now() - self._check_nudged_at >= CHECK_WINDOW:
                     return
         finally:
             self._checking = False

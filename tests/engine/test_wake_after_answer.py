@@ -150,3 +150,41 @@ async def test_a_nudge_during_a_failed_check_asks_again(make_engine: Any, emulat
         with anyio.fail_after(20):
             assert await engine.wait(eid, 20)
         assert engine.probes == 2 and (await engine.journal.entry(eid)).attempts == 1
+
+
+async def test_checks_go_on_for_a_moment_after_a_nudge(make_engine: Any, emulator: Any, home: str) -> None:
+    """Traced in the storm: the one listing after the storage came back nudged a check whose Stat failed
+    fast (our gRPC channel was still waiting out its reconnect backoff). Checks go on every
+    probe_nudge_min s for CHECK_WINDOW s after the last nudge, then stop."""
+    from cs3sync.engine.connectivity import CHECK_WINDOW
+
+    clock = ManualClock()
+    async with make_engine(clock=clock, backoff_jitter=0.0, backoff_base=60.0, probe_nudge_min=1.0) as engine:
+        eid = await _backed_off_once(engine, emulator, home)
+        engine.nudge()  # the only nudge
+        await until(engine, lambda: engine.probes == 1)
+        clock.advance(1.0)
+        await until(engine, lambda: engine.probes == 2)  # still down: fails again, no nudge needed
+        await emulator.faults.restart()
+        await reconnected(engine.client)
+        clock.advance(1.0)
+        with anyio.fail_after(20):
+            assert await engine.wait(eid, 20)
+        assert engine.probes == 3
+
+        clock.advance(1.0)  # probe_nudge_min since the last check
+        other = await _backed_off_once_more(engine, emulator, home)
+        engine.nudge()  # the storage stays down: a check at once, then one a second for CHECK_WINDOW
+        for n in range(int(CHECK_WINDOW) + 1):
+            await until(engine, lambda n=n: engine.probes == 4 + n)
+            clock.advance(1.0)
+        clock.advance(10.0)  # the window is over (the last check ended at once): nothing more
+        assert engine.probes == 4 + int(CHECK_WINDOW)
+        assert (await engine.journal.entry(other)).state == State.RETRYING
+
+
+async def _backed_off_once_more(engine: SyncEngine, emulator: Any, home: str) -> int:
+    await emulator.faults.outage()
+    eid = await engine.submit_save(f"{home}/b.txt", b"saved during a second outage")
+    await until(engine, lambda: _attempts(engine, eid, 1))
+    return eid
