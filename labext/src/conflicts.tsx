@@ -37,6 +37,9 @@ function baseName(path: string | null): string {
   return (path ?? '').split('/').pop() ?? '';
 }
 
+/** What a choice acts on: one journal entry (the Sync panel) or its whole document (the banner). */
+export type ConflictScope = 'entry' | 'document';
+
 /** The choices a conflict offers, in the order the banner shows them. */
 export type ConflictChoice = 'compare' | 'keep-mine' | 'keep-theirs';
 
@@ -93,14 +96,33 @@ export class ConflictActions {
     this._trans = options.trans;
   }
 
-  /** Put my version over theirs. The conflict copy stays (it is the user's data). */
-  async keepMine(entry: IJournalEntry): Promise<void> {
-    await this._run(() => this._client.keepMine(entry.id));
+  /**
+   * Put my version over theirs. The conflict copy stays (it is the user's data).
+   * `scope` 'document' (the banner): the document's newest conflict is kept and
+   * its older ones are settled (see `_documentConflicts`).
+   */
+  async keepMine(
+    entry: IJournalEntry,
+    scope: ConflictScope = 'entry'
+  ): Promise<void> {
+    await this._run(async () => {
+      const [newest, ...earlier] = await this._conflictsOf(entry, scope);
+      await this._client.keepMine(newest.id);
+      await this._settle(earlier);
+    });
   }
 
   /** Keep the storage's version, and show it in the open editor. The conflict copy stays. */
-  async keepTheirs(entry: IJournalEntry): Promise<void> {
-    if (!(await this._run(() => this._client.resolve(entry.id)))) {
+  async keepTheirs(
+    entry: IJournalEntry,
+    scope: ConflictScope = 'entry'
+  ): Promise<void> {
+    const settled = await this._run(async () => {
+      const [newest, ...earlier] = await this._conflictsOf(entry, scope);
+      await this._client.resolve(newest.id);
+      await this._settle(earlier);
+    });
+    if (!settled) {
       return;
     }
     const widget = entry.api_path
@@ -183,6 +205,50 @@ export class ConflictActions {
     );
   }
 
+  /**
+   * The conflicts a choice acts on, newest first: the entry itself, or (scope
+   * 'document') every conflict of its document as the journal has them now.
+   * With real-time collaboration one conflict often comes as two: the room,
+   * opened on the version the conflicting save had journaled, saves that same
+   * content once more and gets a conflict copy of its own
+   * (docs/collaboration.md) — possibly a moment before the click, so the
+   * banner's list, a poll old, is not enough.
+   */
+  private async _conflictsOf(
+    entry: IJournalEntry,
+    scope: ConflictScope
+  ): Promise<IJournalEntry[]> {
+    if (scope === 'entry' || entry.api_path === null) {
+      return [entry];
+    }
+    const { entries } = await this._client.journal();
+    const same = entries
+      .filter(e => e.state === 'conflict' && e.api_path === entry.api_path)
+      .sort((x, y) => y.id - x.id);
+    return same.length > 0 ? same : [entry];
+  }
+
+  /**
+   * Older conflicts of a document settled from its banner: marked resolved, so
+   * the banner does not come back with one of them. Nothing changes on the
+   * storage and their conflict copies stay. One that has moved on meanwhile
+   * (404/409: settled in the Sync panel) is no longer a conflict to settle.
+   */
+  private async _settle(earlier: IJournalEntry[]): Promise<void> {
+    for (const entry of earlier) {
+      try {
+        await this._client.resolve(entry.id);
+      } catch (error) {
+        if (
+          !(error instanceof CS3APIError) ||
+          (error.status !== 404 && error.status !== 409)
+        ) {
+          throw error;
+        }
+      }
+    }
+  }
+
   private async _text(path: string): Promise<string> {
     const model = await this._contents.get(path, { content: true });
     if (model.type === 'notebook') {
@@ -263,21 +329,29 @@ export class ConflictBanner extends ReactWidget {
     this.hide();
   }
 
+  /** The newest conflict of the document: the one the banner describes. */
   get entry(): IJournalEntry | null {
-    return this._entry;
+    return this._conflicts[0] ?? null;
   }
 
   set entry(entry: IJournalEntry | null) {
-    if (entry?.id === this._entry?.id && entry?.state === this._entry?.state) {
+    this.conflicts = entry ? [entry] : [];
+  }
+
+  /** The document's conflicts, newest first (the choices settle all of them). */
+  set conflicts(entries: IJournalEntry[]) {
+    const key = (list: IJournalEntry[]) =>
+      list.map(e => `${e.id}:${e.state}`).join(',');
+    if (key(entries) === key(this._conflicts)) {
       return;
     }
-    this._entry = entry;
-    this.setHidden(entry === null);
+    this._conflicts = entries;
+    this.setHidden(entries.length === 0);
     this.update();
   }
 
   protected render(): React.ReactElement | null {
-    const entry = this._entry;
+    const entry = this._conflicts[0];
     const trans = this._trans;
     if (!entry) {
       return null;
@@ -300,8 +374,8 @@ export class ConflictBanner extends ReactWidget {
     };
     const run: Record<ConflictChoice, () => Promise<void>> = {
       compare: () => this._actions.compare(entry),
-      'keep-mine': () => this._actions.keepMine(entry),
-      'keep-theirs': () => this._actions.keepTheirs(entry)
+      'keep-mine': () => this._actions.keepMine(entry, 'document'),
+      'keep-theirs': () => this._actions.keepTheirs(entry, 'document')
     };
     return (
       <>
@@ -325,7 +399,7 @@ export class ConflictBanner extends ReactWidget {
     );
   }
 
-  private _entry: IJournalEntry | null = null;
+  private _conflicts: IJournalEntry[] = [];
 }
 
 /**
@@ -348,23 +422,33 @@ export class ConflictWatcher {
     widget.contentHeader.addWidget(banner);
     this._banners.set(widget, banner);
     widget.disposed.connect(() => this._banners.delete(widget));
-    banner.entry = this._conflicts.get(widget.context.localPath) ?? null;
+    banner.conflicts = this._conflicts.get(widget.context.localPath) ?? [];
   }
 
   /** The journal's current entries. */
   update(entries: IJournalEntry[]): void {
     this._conflicts.clear();
-    for (const entry of entries) {
+    // Newest first: the banner describes the newest conflict of its document.
+    const newestFirst = [...entries].sort((a, b) => b.id - a.id);
+    for (const entry of newestFirst) {
       if (entry.state === 'conflict' && entry.api_path !== null) {
-        this._conflicts.set(entry.api_path, entry);
-        if (!this._notified.has(entry.id)) {
-          this._notified.add(entry.id);
-          this._notify(entry);
-        }
+        const known = this._conflicts.get(entry.api_path) ?? [];
+        this._conflicts.set(entry.api_path, [...known, entry]);
+      }
+    }
+    // One notification per document in conflict, not per entry: a document
+    // whose conflicts were all notified, or that gets a second one while the
+    // first is still open (the room's save, with real-time collaboration), is
+    // not announced again.
+    for (const conflicts of this._conflicts.values()) {
+      const fresh = conflicts.filter(e => !this._notified.has(e.id));
+      fresh.forEach(e => this._notified.add(e.id));
+      if (fresh.length === conflicts.length) {
+        this._notify(conflicts[0]);
       }
     }
     for (const [widget, banner] of this._banners) {
-      banner.entry = this._conflicts.get(widget.context.localPath) ?? null;
+      banner.conflicts = this._conflicts.get(widget.context.localPath) ?? [];
     }
   }
 
@@ -386,7 +470,8 @@ export class ConflictWatcher {
   private _trans: TranslationBundle;
   private _open: (entry: IJournalEntry) => Promise<void>;
   private _banners = new Map<IDocumentWidget, ConflictBanner>();
-  private _conflicts = new Map<string, IJournalEntry>();
+  /** Each document's conflicts, newest first. */
+  private _conflicts = new Map<string, IJournalEntry[]>();
   private _notified = new Set<number>();
 }
 

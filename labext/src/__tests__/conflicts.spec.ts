@@ -1,6 +1,7 @@
 import { nullTranslator } from '@jupyterlab/translation';
 import { framePromise } from '@jupyterlab/testing';
 import { Contents, ServerConnection } from '@jupyterlab/services';
+import { Notification } from '@jupyterlab/apputils';
 import { Widget } from '@lumino/widgets';
 
 import { CS3Client } from '../client';
@@ -9,6 +10,7 @@ import {
   ConflictActions,
   ConflictBanner,
   conflictText,
+  ConflictWatcher,
   diffRows
 } from '../conflicts';
 import { CS3APIError } from '../request';
@@ -203,10 +205,127 @@ describe('conflicts', () => {
       'Keep theirs'
     ]);
     buttons[2].click();
-    expect(actions.keepTheirs).toHaveBeenCalledWith(conflict);
+    expect(actions.keepTheirs).toHaveBeenCalledWith(conflict, 'document');
     expect(banner.isHidden).toBe(false);
     banner.entry = null;
     expect(banner.isHidden).toBe(true);
     banner.dispose();
+  });
+
+  it('with several conflicts on one document the banner shows the newest and settles them all', async () => {
+    const actions = {
+      keepMine: jest.fn(),
+      keepTheirs: jest.fn(),
+      compare: jest.fn()
+    } as unknown as ConflictActions;
+    const older = { ...conflict, id: 6 };
+    const banner = new ConflictBanner(actions, trans);
+    Widget.attach(banner, document.body);
+    banner.conflicts = [conflict, older];
+    expect(banner.entry).toBe(conflict);
+    const keepMine = await rendered(banner.node, '[data-choice="keep-mine"]');
+    (keepMine as HTMLButtonElement).click();
+    expect(actions.keepMine).toHaveBeenCalledWith(conflict, 'document');
+    banner.dispose();
+  });
+
+  it('from the banner, Keep mine keeps the newest conflict of the document and resolves the others; Keep theirs resolves all', async () => {
+    const client = new CS3Client({
+      serverSettings: ServerConnection.makeSettings({ baseUrl: 'http://x/' })
+    });
+    // The journal as it is at the click: the room saved once more after the
+    // banner's last poll (entry 9), and another document has a conflict too.
+    jest.spyOn(client, 'journal').mockResolvedValue({
+      state: 'online',
+      last_error: null,
+      counts: {},
+      pending: 0,
+      entries: [
+        { ...conflict, id: 4 },
+        { ...conflict, id: 3, api_path: 'papers/other.md' },
+        conflict,
+        { ...conflict, id: 8, state: 'done' },
+        { ...conflict, id: 9 }
+      ]
+    });
+    const kept = jest.spyOn(client, 'keepMine').mockResolvedValue();
+    const resolved = jest
+      .spyOn(client, 'resolve')
+      // One older conflict was settled meanwhile (in the Sync panel): not an error.
+      .mockImplementation(async (id: number) => {
+        if (id === 4) {
+          throw new CS3APIError('moved on', 409, 'conflict');
+        }
+      });
+    const actions = new ConflictActions({
+      client,
+      contents: { get: jest.fn() } as unknown as Contents.IManager,
+      docManager: null,
+      trans,
+      show: jest.fn()
+    });
+    await actions.keepMine(conflict, 'document');
+    expect(kept.mock.calls).toEqual([[9]]);
+    expect(resolved.mock.calls).toEqual([[7], [4]]);
+
+    kept.mockClear();
+    resolved.mockClear();
+    await actions.keepTheirs(conflict, 'document');
+    expect(kept).not.toHaveBeenCalled();
+    expect(resolved.mock.calls).toEqual([[9], [7], [4]]);
+    expect(document.querySelector('.jp-Dialog')).toBeNull();
+
+    // The Sync panel acts on its row only.
+    kept.mockClear();
+    resolved.mockClear();
+    await actions.keepMine(conflict);
+    expect(kept.mock.calls).toEqual([[7]]);
+    expect(resolved).not.toHaveBeenCalled();
+  });
+
+  it('notifies once per document in conflict, however many entries it has', () => {
+    const warning = jest.spyOn(Notification, 'warning').mockReturnValue('');
+    const watcher = new ConflictWatcher({
+      actions: {} as ConflictActions,
+      trans,
+      open: jest.fn()
+    });
+    const other = { ...conflict, id: 3, api_path: 'papers/other.md' };
+    watcher.update([other, conflict]);
+    expect(warning).toHaveBeenCalledTimes(2);
+    // The room saved the same content once more: a second conflict, the same document.
+    watcher.update([other, conflict, { ...conflict, id: 9 }]);
+    expect(warning).toHaveBeenCalledTimes(2);
+    // Settled, then a new conflict on it: announced.
+    watcher.update([other]);
+    watcher.update([other, { ...conflict, id: 12 }]);
+    expect(warning).toHaveBeenCalledTimes(3);
+    warning.mockRestore();
+  });
+
+  it('when Keep mine is refused the older conflicts stay', async () => {
+    const client = new CS3Client({
+      serverSettings: ServerConnection.makeSettings({ baseUrl: 'http://x/' })
+    });
+    jest
+      .spyOn(client, 'keepMine')
+      .mockRejectedValue(new CS3APIError('moved on', 409, 'conflict'));
+    const resolved = jest.spyOn(client, 'resolve').mockResolvedValue();
+    const actions = new ConflictActions({
+      client,
+      contents: { get: jest.fn() } as unknown as Contents.IManager,
+      docManager: null,
+      trans,
+      show: jest.fn()
+    });
+    jest.spyOn(client, 'journal').mockResolvedValue({
+      state: 'online',
+      last_error: null,
+      counts: {},
+      pending: 0,
+      entries: [{ ...conflict, id: 6 }, conflict]
+    });
+    await actions.keepMine(conflict, 'document');
+    expect(resolved).not.toHaveBeenCalled();
   });
 });
