@@ -132,6 +132,6 @@ def test_galata(demo_thread: Any, cs3_config: Callable[..., Any]) -> None:
 
 
 def test_galata_real_time_collaboration(demo_thread: Any) -> None:
-    """rtc.spec.ts, and the conflict banner and merge specs again, with jupyter-collaboration's RTC on (the
-    suite runs with it off: docs/decisions.md, docs/collaboration.md)."""
+    """rtc.spec.ts, and merge.spec.ts again (conflict banner, Keep theirs), with jupyter-collaboration's RTC
+    on (the suite runs with it off: docs/decisions.md, docs/collaboration.md)."""
     run_galata(demo_thread, "--config", "playwright-rtc.config.js")
