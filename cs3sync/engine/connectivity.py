@@ -30,6 +30,9 @@ from cs3sync.logs import get_logger
 
 log = get_logger("cs3sync.engine")
 
+#: Ids of entries made due early kept in memory at most (see `Connectivity.remember_made_due`).
+MADE_DUE_MAX = 10_000
+
 #: After a nudge, checks of the storage (breaker closed) go on at most every `probe_nudge_min` s for
 #: this long: the client's gRPC channel reconnects on its own backoff, at most 5 s (cs3/channel.py).
 CHECK_WINDOW = 5.0
@@ -77,6 +80,14 @@ class Connectivity:
             return False
         self._backed_off = True
         return True
+
+    def remember_made_due(self, ids: list[int]) -> None:
+        """Entries just made due early. Entries superseded or cancelled while they waited never land,
+        so past `MADE_DUE_MAX` ids the set starts again from these: the worst an entry forgotten that way
+        gets is one more early attempt, still under `max_attempts`."""
+        if len(self._made_due) + len(ids) > MADE_DUE_MAX:
+            self._made_due.clear()
+        self._made_due.update(ids)
 
     def landed(self, entry_id: int) -> None:
         """An entry left the queue (applied, parked): it may be made due early again next time."""
@@ -208,7 +219,7 @@ class Connectivity:
 
         await self._health.persist("make_due", step)
         if ids:
-            self._made_due.update(ids)
+            self.remember_made_due(ids)
             log.info("engine.made_due", entries=len(ids))
             await self._host.after_change()
 

@@ -188,3 +188,26 @@ async def _backed_off_once_more(engine: SyncEngine, emulator: Any, home: str) ->
     eid = await engine.submit_save(f"{home}/b.txt", b"saved during a second outage")
     await until(engine, lambda: _attempts(engine, eid, 1))
     return eid
+
+
+def test_made_due_ids_stay_bounded() -> None:
+    """Entries superseded or cancelled while they waited never land; their ids must not pile up in the
+    engine's memory for the life of the server. Past the cap the set starts again from the newest ids,
+    so an entry forgotten that way may be made due early once more (still under `max_attempts`)."""
+    from typing import cast
+
+    from cs3sync.engine.connectivity import MADE_DUE_MAX, Connectivity
+    from cs3sync.engine.host import EngineHost
+    from cs3sync.engine.journal_health import JournalHealth
+
+    connectivity = Connectivity(cast(EngineHost, None), cast(JournalHealth, None))
+    for start in range(0, 3 * MADE_DUE_MAX, 1000):
+        connectivity.remember_made_due(list(range(start, start + 1000)))
+    newest = 3 * MADE_DUE_MAX - 1
+    assert connectivity.backed_off(newest) is False  # made due early and not landed: waits its backoff
+    assert connectivity.backed_off(0) is True  # forgotten: the next answer may make it due once more
+    connectivity.landed(newest)
+    assert connectivity.backed_off(newest) is True
+    # The bound itself: at most MADE_DUE_MAX ids are remembered.
+    remembered = [i for i in range(3 * MADE_DUE_MAX) if not connectivity.backed_off(i)]
+    assert len(remembered) <= MADE_DUE_MAX
