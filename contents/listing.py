@@ -167,6 +167,7 @@ class ModelBuilder:
                 infos = list(listed) if listed is not None else None
             known_rows = await self.presenter.seed_folder(cs3_path, rows_wanted=infos is None)
             if infos is None:  # unreachable: the listing we know
+                self.remote.nudge_engine()  # answered without asking: let the engine check the storage
                 infos = [KnownInfo.from_remote(row) for row in known_rows]
                 memory = {k.path: k for k in self.remote.known_children(cs3_path)}
                 infos = list({**{i.path: i for i in infos}, **memory}.values())

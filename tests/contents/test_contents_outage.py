@@ -50,6 +50,41 @@ async def test_the_first_request_after_the_storage_returns_reopens_the_queue(
     assert engine.state == "online"
 
 
+async def test_after_a_short_outage_the_first_request_makes_the_waiting_save_due(
+    jp_fetch: Any, cm: Any, emulator_thread: Any
+) -> None:
+    """Issue 14's drain through the REST API: an outage shorter than the breaker's threshold leaves the
+    save waiting out a connectivity backoff with the queue still "online". The backoff here is an hour,
+    so only the path under test can land it: the next request is answered from what the server knows
+    (the storage counts as unreachable for a moment), nudges the engine, whose check of the storage
+    makes the waiting save due at once."""
+    await put_text(jp_fetch, "s.txt", "v1")
+    engine = await cm.get_engine()
+    assert await engine.wait_idle(timeout=30)
+    engine.backoff_base = engine.backoff_max = 3600.0
+    engine.offline_probe_interval = 3600.0
+    cm.cs3.write_through_timeout = 0.0
+    emulator_thread.call(emulator_thread.faults.outage)
+    try:
+        await put_text(jp_fetch, "s.txt", "v2, saved during a short outage")
+        [entry] = [e for e in engine.active_entries() if e.path.endswith("/s.txt")]
+        with anyio.fail_after(30):
+            while (await engine.journal.entry(entry.id)).attempts < 1:
+                await engine.changed.wait(timeout=30)
+        waiting = await engine.journal.entry(entry.id)
+        assert waiting.state == "retrying" and waiting.last_error_kind == "connectivity"
+        assert engine.state == "online"  # one failure of three: the breaker is still closed
+    finally:
+        emulator_thread.call(emulator_thread.faults.restart)
+    await _channel_ready(cm)
+    got = body(await jp_fetch("api", "contents", "", params={"content": "1"}))  # the next request
+    assert "s.txt" in {c["name"] for c in got["content"]}
+    assert await engine.wait(entry.id, timeout=30)  # not its one-hour backoff
+    landed = body(await jp_fetch("api", "contents", "s.txt", params={"content": "1"}))
+    assert landed["content"] == "v2, saved during a short outage"
+    assert (await engine.journal.entry(entry.id)).attempts == 1  # the early run did not cost an attempt
+
+
 async def test_a_server_restarted_during_an_outage_serves_what_it_had_seen(
     make_cm: Any, emulator_thread: Any, cs3_root: Any
 ) -> None:
