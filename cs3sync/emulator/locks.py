@@ -9,6 +9,8 @@ judged by the emulator's clock. Every operation runs under the storage mutex, so
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from pathlib import Path
 
 from cs3.rpc.v1beta1 import code_pb2
@@ -41,14 +43,24 @@ class LockTable:
     def get(self, opaque_id: str, *, keep_expired: bool = False) -> res.Lock | None:
         """The current lock, or None (an expired one is deleted here, unless ``keep_expired``: EOS's Stat
         still shows it)."""
+        return self.get_many([opaque_id], keep_expired=keep_expired).get(opaque_id)
+
+    def get_many(self, opaque_ids: list[str], *, keep_expired: bool = False) -> dict[str, res.Lock]:
+        """`get` for many ids at once (a listing): id -> its current lock, for those that have one."""
         s = self._b
         with s.mutex:
-            row = s.db.execute("SELECT * FROM locks WHERE id=?", (opaque_id,)).fetchone()
-            if row is None:
-                return None
-            if row["expiration"] and row["expiration"] <= s.clock.now() and not keep_expired:
-                s.db.execute("DELETE FROM locks WHERE id=?", (opaque_id,))
-                return None
+            rows = s.db.execute(
+                "SELECT * FROM locks WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(opaque_ids),)
+            ).fetchall()
+            now = s.clock.now()
+            expired = [r["id"] for r in rows if r["expiration"] and r["expiration"] <= now]
+            if expired and not keep_expired:
+                s.db.executemany("DELETE FROM locks WHERE id=?", [(i,) for i in expired])
+                rows = [r for r in rows if r["id"] not in expired]
+        return {row["id"]: self._lock_of(row) for row in rows}
+
+    @staticmethod
+    def _lock_of(row: sqlite3.Row) -> res.Lock:
         lock = res.Lock(lock_id=row["lock_id"], type=row["type"], app_name=row["app_name"] or "")
         if row["user_opaque"]:
             lock.user.opaque_id = row["user_opaque"]

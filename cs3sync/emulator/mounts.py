@@ -92,7 +92,37 @@ class Mounts:
             return False
         return True
 
+    def visible_names(self, directory: Path, mount: Mount) -> list[str]:
+        """The sorted names in ``directory`` that `visible` lets through and that exist (a dangling symlink
+        does not). One realpath per folder, not per entry: an entry that is not a symlink resolves to its
+        folder's real path plus its name; a symlink gets the full `confine`."""
+        folder_real = os.path.realpath(directory)
+        mount_real = os.path.realpath(mount.disk)
+        state_real = os.path.realpath(self._b.state_dir)
+        # A plain entry's real path is below the folder's, so it is inside the mount when the folder is,
+        # and in the state dir when it is the state dir or the folder is in it.
+        folder_in_mount = _within(folder_real, mount_real)
+        folder_in_state = _within(folder_real, state_real)
+        mount_in_state = _within(mount_real, state_real)
+        names = []
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.is_symlink():
+                    visible = self.visible(Path(entry.path), mount) and os.path.exists(entry.path)
+                else:
+                    in_state = folder_in_state or os.path.join(folder_real, entry.name) == state_real
+                    visible = folder_in_mount and (mount_in_state or not in_state)
+                if visible:
+                    names.append(entry.name)
+        names.sort()
+        return names
+
     def visible_mounts(self, user: UserSpec | None) -> list[Mount]:
         if user is None:
             return list(self.mounts)
         return [m for m in self.mounts if m.kind == "project" or m.owner == user]
+
+
+def _within(path: str, ancestor: str) -> bool:
+    """``path`` is ``ancestor`` or below it (both real, normalised paths)."""
+    return path == ancestor or path.startswith(ancestor.rstrip("/") + "/")

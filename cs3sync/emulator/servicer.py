@@ -174,20 +174,7 @@ class GatewayServicer(SharingMixin, gateway_api_pb2_grpc.GatewayAPIServicer):
         node = await self._resolve(request.ref, "path not found when listing container")
         Storage.require(node, "list_container")
         keys = list(request.arbitrary_metadata_keys)
-        user = self._user()
-
-        def listing() -> list[res.ResourceInfo]:
-            infos = []
-            for child in self.storage.children(node, user):
-                try:
-                    info = self.storage.info(child, keys)
-                except CS3Error:
-                    continue  # vanished meanwhile
-                self.storage.relative_path(info, child)
-                infos.append(info)
-            return infos
-
-        infos = await self._run(listing)
+        infos = await self._run(self.storage.list_container, node, self._user(), keys)
         return sp.ListContainerResponse(status=status(), infos=infos)
 
     @rpc

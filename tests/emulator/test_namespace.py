@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import zlib
+from pathlib import Path
 
 import pytest
 from cs3.rpc.v1beta1 import code_pb2
@@ -51,6 +53,48 @@ async def test_mkdir_touch_list_move_delete(emulator: Emulator, gw: Gateway) -> 
     assert [i.ref.path for i in recycle.recycle_items] == [gw.p("b.txt")]
     mount = await gw.call("Delete", sp.DeleteRequest(ref=ref(gw.home)))
     assert mount.status.code == code_pb2.CODE_INTERNAL
+
+
+async def test_listing_shows_what_stat_shows(emulator: Emulator, gw: Gateway, tmp_path: Path) -> None:
+    """ListContainer answers for each child what a Stat of it answers (ids, etags, checksums, metadata,
+    locks, sizes), sorted by name, including files written straight to the disk (ids assigned by the
+    listing, checksums computed then), and leaves out what a Stat cannot reach."""
+    storage = emulator.storage
+    home_disk = emulator.config.root / "einstein"
+    assert await gw.upload(gw.p("b.ipynb"), b"{}") == 200
+    md = res.ArbitraryMetadata(metadata={"color": "red", "other": "x"})
+    set_md = sp.SetArbitraryMetadataRequest(ref=ref(gw.p("b.ipynb")), arbitrary_metadata=md)
+    assert (await gw.call("SetArbitraryMetadata", set_md)).status.code == OK
+    (home_disk / "a-disk.txt").write_bytes(b"written on disk")  # never seen by the emulator
+    (home_disk / "empty.txt").write_bytes(b"")
+    storage.external_mkdir(gw.p("sub/deeper"))
+    storage.external_write(gw.p("sub/x.py"), b"print()")
+    storage.lock(gw.p("a-disk.txt"))
+    storage.lock(gw.p("empty.txt"), expiration=1.0)
+    emulator.clock.advance(10)  # the lock on empty.txt has expired (EOS still shows it)
+    os.symlink(home_disk / "b.ipynb", home_disk / "link.ipynb")
+    os.symlink(home_disk / "gone", home_disk / "dangling")
+    os.symlink(tmp_path, home_disk / "escape")
+    request = sp.ListContainerRequest(ref=ref(gw.home), arbitrary_metadata_keys=["color"])
+    listing = await gw.call("ListContainer", request)
+    assert listing.status.code == OK
+    assert [i.name for i in listing.infos] == ["a-disk.txt", "b.ipynb", "empty.txt", "link.ipynb", "sub"]
+    for info in listing.infos:
+        alone = await gw.stat(gw.p(info.name), arbitrary_metadata_keys=["color"])
+        assert alone.info == info, info.name
+    by_name = {i.name: i for i in listing.infos}
+    assert len({i.id.opaque_id for i in listing.infos}) == 5
+    assert by_name["b.ipynb"].arbitrary_metadata.metadata["color"] == "red"
+    assert by_name["a-disk.txt"].lock.lock_id == "foreign-lock"
+    assert by_name["empty.txt"].HasField("lock") == bool(emulator.config.stat_reports_expired_locks)
+    adler = format(zlib.adler32(b"written on disk"), "x")
+    if emulator.config.checksum_type == "sha1":
+        assert by_name["a-disk.txt"].opaque.map["adler32"].value.decode() == adler
+    else:
+        assert by_name["a-disk.txt"].checksum.sum == adler
+    assert by_name["sub"].type == res.RESOURCE_TYPE_CONTAINER and by_name["sub"].size == len(b"print()")
+    again = await gw.call("ListContainer", request)
+    assert list(again.infos) == list(listing.infos)
 
 
 async def test_touch_existing_and_move_onto_existing_follow_profile(emulator: Emulator, gw: Gateway) -> None:
