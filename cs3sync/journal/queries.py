@@ -36,6 +36,12 @@ RUNNABLE_SQL = f"""
           WHERE mine.entry_id = e.id AND o.state IN ({ACTIVE_SQL}))
     ORDER BY e.id LIMIT 1"""
 
+#: Whether `Queue.claim` would claim or requeue anything now: read first, so that a claim with nothing
+#: to do takes no write transaction.
+CLAIMABLE_SQL = f"""
+    SELECT EXISTS (SELECT 1 FROM entries WHERE state = 'running' AND lease_expires < :now)
+        OR (NOT (SELECT paused FROM control WHERE id = 1) AND EXISTS ({RUNNABLE_SQL}))"""
+
 
 class EntryQueries:
     """Part of `Journal` (``journal.queries``)."""

@@ -22,7 +22,7 @@ from cs3sync.journal.crash import crash_point
 from cs3sync.journal.db import fetchall
 from cs3sync.journal.errors import JournalError, NotOwner
 from cs3sync.journal.paths import is_same_or_related, normalize_path, path_rows
-from cs3sync.journal.queries import RUNNABLE_SQL
+from cs3sync.journal.queries import CLAIMABLE_SQL, RUNNABLE_SQL
 from cs3sync.journal.types import Blob, Entry, Op, Resolution, State
 from cs3sync.journal.unit import UnitOfWork
 
@@ -278,6 +278,12 @@ class Queue:
             "expires": now + lease_seconds,
             "large": None if large is None else int(large),
         }
+        # First ask the reader whether this claim would change anything: every change wakes every idle
+        # worker, and most of their claims find nothing. As write transactions they took the writer's
+        # lock (and its thread) 4-5 round trips each, several times per save, queued with the
+        # enqueue of the next save (issue 14). A row committed before the wake-up is visible here (WAL).
+        if not (await self.unit.read(CLAIMABLE_SQL, params))[0][0]:
+            return None
         async with self.unit.transaction(durable=False) as conn:
             await conn.execute(
                 """UPDATE entries SET state = 'queued', needs_check = 1, lease_owner = NULL,

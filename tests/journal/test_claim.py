@@ -3,6 +3,7 @@ in parallel; leases, retries, blocked and parked entries."""
 
 from __future__ import annotations
 
+import anyio
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -143,6 +144,20 @@ async def test_expired_lease_is_requeued_with_check(journal: Journal, clock) -> 
     assert claimed.needs_check and claimed.lease_owner == "w2"
 
 
+async def test_claim_with_nothing_runnable_does_not_wait_for_the_writer(journal: Journal, clock) -> None:
+    """Every change wakes every idle worker and most of their claims find nothing: those must not take
+    the writer (an enqueue committing meanwhile would wait behind each of them). A claim that has
+    something to do still does, an expired lease included."""
+    s = await save(journal, "/h/a", b"1")
+    await journal.claim("w1", lease_seconds=10)
+    async with journal.transaction():  # the writer is busy (here: until the claim returns)
+        with anyio.fail_after(5):
+            assert await journal.claim("w2") is None
+    clock.advance(11)
+    claimed = await journal.claim("w2")
+    assert claimed is not None and claimed.id == s.id and claimed.needs_check
+
+
 async def test_transitions_need_running(journal: Journal) -> None:
     from cs3sync.journal import InvalidTransition, UnknownEntry
 
@@ -238,7 +253,7 @@ def test_claim_query_uses_indexes() -> None:
     import sqlite3
 
     from cs3sync.journal import schema
-    from cs3sync.journal.queries import RUNNABLE_SQL
+    from cs3sync.journal.queries import CLAIMABLE_SQL, RUNNABLE_SQL
 
     conn = sqlite3.connect(":memory:", isolation_level=None)
     schema.migrate(conn)
@@ -246,6 +261,12 @@ def test_claim_query_uses_indexes() -> None:
         r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + RUNNABLE_SQL, {"now": 0, "large": None})
     )
     assert "SCAN e USING INDEX entries_runnable" in plan
+    assert "SCAN mine" not in plan and "SCAN theirs" not in plan and "TEMP B-TREE" not in plan, plan
+    # The read that spares an idle claim its write transaction: the same, plus an index lookup.
+    plan = " | ".join(
+        r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + CLAIMABLE_SQL, {"now": 0, "large": None})
+    )
+    assert "SEARCH entries USING" in plan and "SCAN entries" not in plan, plan
     assert "SCAN mine" not in plan and "SCAN theirs" not in plan and "TEMP B-TREE" not in plan, plan
 
 
