@@ -371,17 +371,17 @@ class SyncEngine:
         with anyio.move_on_after(deadline):
             while True:
                 since = self._transitions.generation
-                if await self._settled(entry_id, cached=True):
+                if await self._settled(entry_id):
                     return True
                 await self._transitions.wait(since)
         return False
 
-    async def _settled(self, entry_id: int, *, cached: bool = False) -> bool:
-        """``cached``: first look at the cached active entries (refreshed before every transition is
-        signalled): an entry still listed there as active is not settled, without a journal read. With
-        many saves waiting at once, every transition wakes every waiter; this keeps each wake-up off the
-        database."""
-        if cached and self.active.states.get(entry_id) in State.ACTIVE:
+    async def _settled(self, entry_id: int) -> bool:
+        """First the cached active entries (refreshed before every transition is signalled): an entry
+        still listed there as active is not settled, without a journal read. With many saves waiting at
+        once, every transition wakes every waiter; and a save's reply asks this of the entry it has just
+        journaled. Both stay off the database."""
+        if self.active.states.get(entry_id) in State.ACTIVE:
             return False
         entry = await self.journal.outcome(entry_id)
         if entry.state in (State.DONE, State.CANCELLED, State.SUPERSEDED):

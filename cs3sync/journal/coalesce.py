@@ -1,4 +1,4 @@
-"""Coalescing rules, decided inside the enqueue transaction.
+"""Coalescing rules, decided inside the enqueue transaction (on the connection's thread: `db.run_on`).
 
 Only entries that have not started running can be folded away. Anything else is simply ordered: the
 claim never runs an entry while an older active entry touches the same path, an ancestor or a
@@ -9,11 +9,9 @@ source" hold without special cases.
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import dataclass, field
 
-import aiosqlite
-
-from cs3sync.journal.db import fetchall
 from cs3sync.journal.paths import is_under, path_key, path_rows
 from cs3sync.journal.types import Op, State
 
@@ -35,7 +33,7 @@ class Plan:
     prior_blobs: list[str] = field(default_factory=list)
 
 
-async def _intersecting_active(conn: aiosqlite.Connection, path: str) -> list[aiosqlite.Row]:
+def _intersecting_active(conn: sqlite3.Connection, path: str) -> list[sqlite3.Row]:
     """Active entries touching ``path``, an ancestor or a descendant of it, oldest first."""
     ancestors_and_self = [key for key, _ in path_rows(path)]
     marks = ",".join("?" * len(ancestors_and_self))
@@ -43,10 +41,10 @@ async def _intersecting_active(conn: aiosqlite.Connection, path: str) -> list[ai
               WHERE e.state IN ({_ACTIVE_SQL})
                 AND (ep.key = ? OR (ep.self = 1 AND ep.key IN ({marks})))
               ORDER BY e.id"""
-    return list(await fetchall(conn, sql, [path_key(path), *ancestors_and_self]))
+    return list(conn.execute(sql, [path_key(path), *ancestors_and_self]).fetchall())
 
 
-def _priors(row: aiosqlite.Row) -> list[str]:
+def _priors(row: sqlite3.Row) -> list[str]:
     """Blobs that may already be on the storage because of ``row`` (or what it superseded)."""
     priors = list(json.loads(row["prior_blobs"] or "[]"))
     if row["claims"] > 0 and row["sha256"]:
@@ -54,18 +52,18 @@ def _priors(row: aiosqlite.Row) -> list[str]:
     return priors
 
 
-async def plan(conn: aiosqlite.Connection, op: str, path: str, src_path: str | None) -> Plan:
+def plan(conn: sqlite3.Connection, op: str, path: str, src_path: str | None) -> Plan:
     if op == Op.SAVE:
-        return await _plan_save(conn, path)
+        return _plan_save(conn, path)
     if op == Op.DELETE:
-        return await _plan_delete(conn, path)
+        return _plan_delete(conn, path)
     return Plan()
 
 
-async def _plan_save(conn: aiosqlite.Connection, path: str) -> Plan:
+def _plan_save(conn: sqlite3.Connection, path: str) -> Plan:
     # Only the most recent command touching the path matters: if anything else (a rename, a delete, a
     # mkdir of a child...) came after the earlier save, folding would reorder commands.
-    related = await _intersecting_active(conn, path)
+    related = _intersecting_active(conn, path)
     if not related:
         return Plan()
     last = related[-1]
@@ -80,7 +78,7 @@ async def _plan_save(conn: aiosqlite.Connection, path: str) -> Plan:
     )
 
 
-def _is_create_under(row: aiosqlite.Row, path: str) -> bool:
+def _is_create_under(row: sqlite3.Row, path: str) -> bool:
     """A command that only brings new things into existence at or under ``path``."""
     if not is_under(row["path"], path):
         return False
@@ -91,8 +89,8 @@ def _is_create_under(row: aiosqlite.Row, path: str) -> bool:
     return row["op"] in (Op.COPY, Op.CHECKPOINT)
 
 
-async def _plan_delete(conn: aiosqlite.Connection, path: str) -> Plan:
-    related = await _intersecting_active(conn, path)
+def _plan_delete(conn: sqlite3.Connection, path: str) -> Plan:
+    related = _intersecting_active(conn, path)
     # A pending mkdir of an ancestor neither conflicts with nor is affected by deleting below it.
     relevant = [r for r in related if not (r["op"] == Op.MKDIR and not is_under(r["path"], path))]
     if not relevant or any(r["state"] not in FOLDABLE for r in relevant):

@@ -13,18 +13,17 @@ import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
-import aiosqlite
 import anyio
 import anyio.to_thread
 
 from cs3sync.journal import coalesce
 from cs3sync.journal.crash import crash_point
-from cs3sync.journal.db import fetchall
+from cs3sync.journal.db import fetchall, run_on
 from cs3sync.journal.errors import JournalError, NotOwner
 from cs3sync.journal.paths import is_same_or_related, normalize_path, path_rows
 from cs3sync.journal.queries import CLAIMABLE_SQL, RUNNABLE_SQL
 from cs3sync.journal.types import Blob, Entry, Op, Resolution, State
-from cs3sync.journal.unit import UnitOfWork
+from cs3sync.journal.unit import BLOB_ROW_SQL, UnitOfWork, append_event
 
 
 @dataclasses.dataclass
@@ -133,11 +132,11 @@ class Queue:
         with anyio.CancelScope(shield=True):
             try:
                 async with self.unit.transaction() as conn:
-                    rows, records = [], []
-                    for request in batch:
-                        row, lines = await self._insert_entry(conn, request)
-                        rows.append(row)
-                        records += lines
+                    # Every row of the group in one round trip to the writer's thread.
+                    ring = self.unit.settings.events_max
+                    inserted = await run_on(conn, lambda c: [_insert_entry(c, r, ring) for r in batch])
+                    rows = [row for row, _ in inserted]
+                    records = [line for _, lines in inserted for line in lines]
                     # Written and fsynced before the commit: a committed row always has its manifest line,
                     # and its blob's rename into the spool is durable (blobs stored for an enqueue leave
                     # their folder's fsync to here: both fsyncs wait together, not in turn).
@@ -162,105 +161,6 @@ class Queue:
                 if request.blob is not None:
                     self.unit.unpin(request.blob.sha256)
                 request.entry, request.done = Entry.from_row(row), True
-
-    async def _insert_entry(
-        self, conn: aiosqlite.Connection, request: _Enqueue
-    ) -> tuple[sqlite3.Row, list[dict[str, Any]]]:
-        """The rows of one enqueue (coalescing applied), and its manifest lines."""
-        op, path, src, blob, kind, now = (
-            request.op,
-            request.path,
-            request.src,
-            request.blob,
-            request.kind,
-            request.now,
-        )
-        base_etag, base_fileid = request.base_etag, request.base_fileid
-        size = blob.size if blob is not None else None
-        if blob is not None:
-            await self.unit.ensure_blob_row(conn, blob.sha256, blob.size, now)
-        plan = await coalesce.plan(conn, op, path, src)
-        if plan.inherit_base:
-            base_etag, base_fileid = plan.base_etag, plan.base_fileid
-        state = State.CANCELLED if plan.cancel_self else State.QUEUED
-        rows = await fetchall(
-            conn,
-            """INSERT INTO entries (op, path, src_path, kind, state, blob, sha256, size, base_etag,
-                   base_fileid, large, needs_check, prior_blobs, extra, resolution, created_at,
-                   updated_at, finished_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *""",
-            (
-                op,
-                path,
-                src,
-                kind,
-                state,
-                None if plan.cancel_self or blob is None else blob.sha256,
-                blob.sha256 if blob is not None else None,
-                size,
-                base_etag,
-                base_fileid,
-                int(request.large),
-                int(request.needs_check),
-                json.dumps(plan.prior_blobs) if plan.prior_blobs else None,
-                json.dumps(dict(request.extra)) if request.extra else None,
-                Resolution.ANNIHILATED if plan.cancel_self else None,
-                now,
-                now,
-                now if plan.cancel_self else None,
-            ),
-        )
-        row = rows[0]
-        new_id = row["id"]
-        if not plan.cancel_self:
-            await conn.executemany(
-                "INSERT INTO entry_paths (entry_id, key, self) VALUES (?, ?, ?)",
-                [(new_id, key, is_self) for key, is_self in path_rows(path, *([src] if src else []))],
-            )
-        for old in plan.supersede:
-            await self._finish_folded(conn, old, new_id, State.SUPERSEDED, Resolution.SUPERSEDED, now)
-        for old in plan.cancel:
-            await self._finish_folded(conn, old, new_id, State.CANCELLED, Resolution.ANNIHILATED, now)
-        await self.unit.event(
-            conn,
-            "enqueued",
-            new_id,
-            f"{op} {path}",
-            {"superseded": plan.supersede, "cancelled": plan.cancel},
-        )
-        record = {
-            "v": 1,
-            "id": new_id,
-            "op": op,
-            "path": path,
-            "src": src,
-            "blob": blob.sha256 if blob else None,
-            "size": size,
-            "base_etag": base_etag,
-            "base_fileid": base_fileid,
-            "kind": kind,
-            "at": now,
-        }
-        ended = [{"v": 1, "id": i, "end": "folded"} for i in (*plan.supersede, *plan.cancel)]
-        if plan.cancel_self:
-            ended.append({"v": 1, "id": new_id, "end": "folded"})
-        return row, [record, *ended]
-
-    async def _finish_folded(
-        self, conn: aiosqlite.Connection, entry_id: int, by: int, state: str, resolution: str, now: float
-    ) -> None:
-        # An entry that never ran cannot be on the storage: its blob is released at once (1000 offline
-        # autosaves must not keep 1000 copies). One that ran may be there; the new entry lists it in
-        # prior_blobs and this row keeps the blob until retention.
-        await conn.execute(
-            """UPDATE entries SET state = ?, resolution = ?, superseded_by = ?, finished_at = ?,
-                   updated_at = ?, blocked_reason = NULL, lease_owner = NULL, lease_expires = NULL,
-                   blob = CASE WHEN claims = 0 THEN NULL ELSE blob END
-               WHERE id = ?""",
-            (state, resolution, by, now, now, entry_id),
-        )
-        await conn.execute("DELETE FROM entry_paths WHERE entry_id = ?", (entry_id,))
-        await self.unit.event(conn, state, entry_id, f"by {by}")
 
     async def claim(
         self, worker_id: str, *, lease_seconds: float = 300.0, large: bool | None = None
@@ -357,3 +257,105 @@ class Queue:
             )
             ids.append(entry.id)
         return ids
+
+
+def _insert_entry(
+    conn: sqlite3.Connection, request: _Enqueue, ring: int
+) -> tuple[sqlite3.Row, list[dict[str, Any]]]:
+    """The rows of one enqueue (coalescing applied), and its manifest lines; on the writer's thread, inside
+    the group's transaction (`db.run_on`). ``ring``: the size of the events ring."""
+    op, path, src, blob, kind, now = (
+        request.op,
+        request.path,
+        request.src,
+        request.blob,
+        request.kind,
+        request.now,
+    )
+    base_etag, base_fileid = request.base_etag, request.base_fileid
+    size = blob.size if blob is not None else None
+    if blob is not None:
+        conn.execute(BLOB_ROW_SQL, (blob.sha256, blob.size, now))
+    plan = coalesce.plan(conn, op, path, src)
+    if plan.inherit_base:
+        base_etag, base_fileid = plan.base_etag, plan.base_fileid
+    state = State.CANCELLED if plan.cancel_self else State.QUEUED
+    row: sqlite3.Row = conn.execute(
+        """INSERT INTO entries (op, path, src_path, kind, state, blob, sha256, size, base_etag,
+               base_fileid, large, needs_check, prior_blobs, extra, resolution, created_at,
+               updated_at, finished_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *""",
+        (
+            op,
+            path,
+            src,
+            kind,
+            state,
+            None if plan.cancel_self or blob is None else blob.sha256,
+            blob.sha256 if blob is not None else None,
+            size,
+            base_etag,
+            base_fileid,
+            int(request.large),
+            int(request.needs_check),
+            json.dumps(plan.prior_blobs) if plan.prior_blobs else None,
+            json.dumps(dict(request.extra)) if request.extra else None,
+            Resolution.ANNIHILATED if plan.cancel_self else None,
+            now,
+            now,
+            now if plan.cancel_self else None,
+        ),
+    ).fetchall()[0]
+    new_id = row["id"]
+    if not plan.cancel_self:
+        conn.executemany(
+            "INSERT INTO entry_paths (entry_id, key, self) VALUES (?, ?, ?)",
+            [(new_id, key, is_self) for key, is_self in path_rows(path, *([src] if src else []))],
+        )
+    for old in plan.supersede:
+        _finish_folded(conn, old, new_id, State.SUPERSEDED, Resolution.SUPERSEDED, now, ring)
+    for old in plan.cancel:
+        _finish_folded(conn, old, new_id, State.CANCELLED, Resolution.ANNIHILATED, now, ring)
+    append_event(
+        conn,
+        now,
+        ring,
+        "enqueued",
+        new_id,
+        f"{op} {path}",
+        {"superseded": plan.supersede, "cancelled": plan.cancel},
+    )
+    record = {
+        "v": 1,
+        "id": new_id,
+        "op": op,
+        "path": path,
+        "src": src,
+        "blob": blob.sha256 if blob else None,
+        "size": size,
+        "base_etag": base_etag,
+        "base_fileid": base_fileid,
+        "kind": kind,
+        "at": now,
+    }
+    ended = [{"v": 1, "id": i, "end": "folded"} for i in (*plan.supersede, *plan.cancel)]
+    if plan.cancel_self:
+        ended.append({"v": 1, "id": new_id, "end": "folded"})
+    return row, [record, *ended]
+
+
+def _finish_folded(
+    conn: sqlite3.Connection, entry_id: int, by: int, state: str, resolution: str, now: float, ring: int
+) -> None:
+    # An entry that never ran cannot be on the storage: its blob is released at once (1000 offline
+    # autosaves must not keep 1000 copies). One that ran may be there; the new entry lists it in
+    # prior_blobs and this row keeps the blob until retention.
+    conn.execute(
+        """UPDATE entries SET state = ?, resolution = ?, superseded_by = ?, finished_at = ?,
+               updated_at = ?, blocked_reason = NULL, lease_owner = NULL, lease_expires = NULL,
+               blob = CASE WHEN claims = 0 THEN NULL ELSE blob END
+           WHERE id = ?""",
+        (state, resolution, by, now, now, entry_id),
+    )
+    conn.execute("DELETE FROM entry_paths WHERE entry_id = ?", (entry_id,))
+    append_event(conn, now, ring, state, entry_id, f"by {by}")

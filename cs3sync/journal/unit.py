@@ -152,12 +152,11 @@ class UnitOfWork:
                     else await db.connect(self.db_path, readonly=False)
                 )
                 try:
-                    if conn is self._writer:
-                        wanted = "FULL" if durable else "NORMAL"
-                        if self._synchronous != wanted:
-                            await conn.execute(f"PRAGMA synchronous = {wanted}")
-                            self._synchronous = wanted
-                    await conn.execute("BEGIN IMMEDIATE")
+                    wanted = "FULL" if durable else "NORMAL"
+                    switch = conn is self._writer and self._synchronous != wanted
+                    await db.run_on(conn, lambda c: _begin(c, wanted if switch else None))
+                    if switch:
+                        self._synchronous = wanted
                     try:
                         yield conn
                         if not self.owner:
@@ -224,14 +223,8 @@ class UnitOfWork:
         data: Mapping[str, Any] | None = None,
     ) -> None:
         """Append to the bounded ``events`` ring, inside the caller's transaction."""
-        cursor = await conn.execute(
-            "INSERT INTO events (at, entry_id, kind, message, data) VALUES (?, ?, ?, ?, ?)",
-            (self.now(), entry_id, kind, message, json.dumps(dict(data)) if data else None),
-        )
-        # The ring: drop what fell off the end (a primary-key range, so cheap).
-        await conn.execute(
-            "DELETE FROM events WHERE id <= ?", ((cursor.lastrowid or 0) - self.settings.events_max,)
-        )
+        now, ring = self.now(), self.settings.events_max
+        await db.run_on(conn, lambda c: append_event(c, now, ring, kind, entry_id, message, data))
 
     async def manifest_end(self, ids: Iterable[int], end: str) -> None:
         """Best-effort "this entry is finished" lines (the manifest is only read after corruption)."""
@@ -287,11 +280,40 @@ class UnitOfWork:
     @staticmethod
     async def ensure_blob_row(conn: aiosqlite.Connection, sha: str, size: int, now: float) -> None:
         """The ``blobs`` row of a spool blob, inside a transaction (refcount 0 until an entry uses it)."""
-        await conn.execute(
-            "INSERT INTO blobs (sha256, size, refcount, created_at) VALUES (?, ?, 0, ?)"
-            " ON CONFLICT (sha256) DO NOTHING",
-            (sha, size, now),
-        )
+        await conn.execute(BLOB_ROW_SQL, (sha, size, now))
+
+
+#: The ``blobs`` row of a spool blob (`UnitOfWork.ensure_blob_row`).
+BLOB_ROW_SQL = (
+    "INSERT INTO blobs (sha256, size, refcount, created_at) VALUES (?, ?, 0, ?)"
+    " ON CONFLICT (sha256) DO NOTHING"
+)
+
+
+def _begin(conn: sqlite3.Connection, synchronous: str | None) -> None:
+    """``BEGIN IMMEDIATE``, after switching ``PRAGMA synchronous`` if asked (one round trip for both)."""
+    if synchronous is not None:
+        conn.execute(f"PRAGMA synchronous = {synchronous}")
+    conn.execute("BEGIN IMMEDIATE")
+
+
+def append_event(
+    conn: sqlite3.Connection,
+    now: float,
+    ring: int,
+    kind: str,
+    entry_id: int | None = None,
+    message: str | None = None,
+    data: Mapping[str, Any] | None = None,
+) -> None:
+    """Append to the bounded ``events`` ring of ``ring`` rows, inside the caller's transaction, on the
+    connection's thread (`db.run_on`)."""
+    cursor = conn.execute(
+        "INSERT INTO events (at, entry_id, kind, message, data) VALUES (?, ?, ?, ?, ?)",
+        (now, entry_id, kind, message, json.dumps(dict(data)) if data else None),
+    )
+    # The ring: drop what fell off the end (a primary-key range, so cheap).
+    conn.execute("DELETE FROM events WHERE id <= ?", ((cursor.lastrowid or 0) - ring,))
 
 
 def _is_disk_full(exc: BaseException) -> bool:

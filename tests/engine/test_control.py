@@ -37,6 +37,29 @@ async def test_pause_from_another_process_stops_claims(
     assert await client.read_bytes(f"{home}/p.txt") == b"paused"
 
 
+async def test_waiting_for_a_pending_entry_reads_no_journal(make_engine: Any, home: str, monkeypatch) -> None:
+    """A save's reply asks whether the entry it has just journaled was applied (write_through_timeout
+    0): the cached active entries answer, without a round trip to the journal."""
+    async with make_engine() as engine:
+        engine.set_paused(True)  # the entry stays pending
+        eid = await engine.submit_save(f"{home}/w.txt", b"w")
+        reads: list[int] = []
+        real_outcome = engine.journal.outcome
+
+        async def outcome(entry_id: int) -> Any:
+            reads.append(entry_id)
+            return await real_outcome(entry_id)
+
+        monkeypatch.setattr(engine.journal, "outcome", outcome)
+        assert await engine.wait(eid, 0) is False
+        assert reads == []
+        engine.set_paused(False)
+        engine.wake()
+        with anyio.fail_after(20):
+            assert await engine.wait(eid, 20)
+        assert reads, "a settled entry is read from the journal (its outcome)"
+
+
 async def test_progress_and_change_signal(make_engine: Any, emulator: Any, home: str) -> None:
     size = 3 * 1024 * 1024
     emulator.faults.http("PUT", Throttle(4 * 1024 * 1024))

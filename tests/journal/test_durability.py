@@ -259,10 +259,10 @@ async def test_concurrent_enqueues_share_one_commit_and_fail_alone(journal: Jour
         appends.append(len(records))
         await real_append(records, durable=durable)
 
-    async def plan(conn, op, path, src):  # type: ignore[no-untyped-def]
+    def plan(conn, op, path, src):  # type: ignore[no-untyped-def]
         if path.startswith("/h/bad"):
             raise RuntimeError("refused")
-        return await real_plan(conn, op, path, src)
+        return real_plan(conn, op, path, src)
 
     monkeypatch.setattr(journal.spool, "append_manifest", append)
     monkeypatch.setattr(coalesce, "plan", plan)
