@@ -6,7 +6,10 @@ committed in ``upload_staging_chunks``. Chunk 1 starts over in a fresh file; a c
 again overwrites its own range (a client retry); a chunk beyond the next one is refused. Nothing reaches
 CS3 until the last chunk: then the staging file is renamed into the spool as a normal blob and the
 caller enqueues a save. Every chunk costs O(chunk): one positioned write, one small transaction, and an
-incremental hash while chunks arrive in order (in the same worker thread as the write).
+incremental hash while chunks arrive in order (in the same worker thread as the write). What the rows
+say is also kept in memory (`_Staged`, owner only, changed only under the upload's lock and only after
+its transaction committed), so a chunk in order reads nothing back from SQLite; a re-sent chunk looks up
+its recorded range. After a restart the first chunk reloads the row.
 
 Only the last chunk is an acknowledgement (of the whole upload), so only then is the file fsynced, before
 it becomes a blob and its save is enqueued. The chunks before are written and committed without fsyncs
@@ -22,6 +25,7 @@ import contextlib
 import hashlib
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +51,26 @@ def staging_key(path: str, client: str) -> str:
     return f"{path}\n{client}" if client else path
 
 
+@dataclass
+class _Staged:
+    """One staged upload as its rows were last committed by this process, plus the incremental hash."""
+
+    file: str  # name in the spool's staging folder
+    size: int
+    chunks: int
+    has_last: bool  # chunk -1 is recorded
+    created_at: float
+    updated_at: float
+    #: sha256 of the file's first ``hashed`` bytes while chunks arrive in order (None: hash at the end).
+    hasher: Any = None
+    hashed: int = 0
+
+    def info(self, path: str, staging_dir: Path) -> StagingInfo:
+        return StagingInfo(
+            path, self.chunks, self.size, staging_dir / self.file, self.created_at, self.updated_at
+        )
+
+
 class StagingArea:
     """Part of `Journal` (``journal.staging_area``). The public methods take the Jupyter path and the
     uploading client; the others work on a staging key (`staging_key`)."""
@@ -54,8 +78,8 @@ class StagingArea:
     def __init__(self, unit: UnitOfWork) -> None:
         self._unit = unit
         self._locks: dict[str, anyio.Lock] = {}
-        #: path -> (sha256 object, bytes hashed so far): valid only while chunks arrive in order.
-        self._hashers: dict[str, tuple[Any, int]] = {}
+        #: staging key -> its upload as committed; read and written only under the key's lock (`_load`).
+        self._staged: dict[str, _Staged] = {}
 
     # ================================================================ by Jupyter path and client
     async def stage_chunk(self, path: str, chunk: int, data: bytes, client: str = "") -> StagingInfo:
@@ -84,11 +108,37 @@ class StagingArea:
         return self._locks.setdefault(path, anyio.Lock())
 
     async def _row(self, path: str) -> Any:
-        rows = await self._unit.read("SELECT * FROM upload_staging WHERE path = ?", (path,))
+        rows = await self._unit.read(
+            "SELECT s.*, EXISTS (SELECT 1 FROM upload_staging_chunks c WHERE c.path = s.path AND c.chunk = ?)"
+            " AS has_last FROM upload_staging s WHERE s.path = ?",
+            (LAST_CHUNK, path),
+        )
         return rows[0] if rows else None
 
+    async def _load(self, path: str) -> _Staged | None:
+        """The upload staged under ``path`` (the caller holds its lock): from memory, else from its row
+        (the first chunk after a restart; the in-order hash is then gone, so `finish` reads the file)."""
+        staged = self._staged.get(path)
+        if staged is None:
+            row = await self._row(path)
+            if row is None:
+                return None
+            staged = _Staged(
+                row["file"],
+                row["size"],
+                row["chunks"],
+                bool(row["has_last"]),
+                row["created_at"],
+                row["updated_at"],
+            )
+            self._staged[path] = staged
+        return staged
+
     async def info(self, path: str) -> StagingInfo | None:
-        row = await self._row(path)
+        staged = self._staged.get(path)
+        if staged is not None:
+            return staged.info(path, self._unit.spool.staging)
+        row = await self._row(path)  # (not cached: only `_load`, under the lock, fills the cache)
         return _info(row, self._unit.spool.staging) if row else None
 
     async def stage(self, path: str, chunk: int, data: bytes, *, refuse_busy: bool = False) -> StagingInfo:
@@ -97,16 +147,21 @@ class StagingArea:
         if not self._unit.owner:
             raise NotOwner("only the journal owner stages uploads")
         async with self._lock(path):
-            if chunk == 1:
-                row = await self._row(path)
-                if refuse_busy and row is not None and self._unit.now() - row["updated_at"] < BUSY_SECONDS:
-                    raise StagingBusy(f"another upload of {path} is in progress")
-                return await self._restart(path, data)
-            return await self._continue(path, chunk, data)
+            old = await self._load(path) if chunk == 1 else None
+            if refuse_busy and old is not None and self._unit.now() - old.updated_at < BUSY_SECONDS:
+                raise StagingBusy(f"another upload of {path} is in progress")  # (it goes on unharmed)
+            try:
+                if chunk == 1:
+                    return await self._restart(path, old, data)
+                return await self._continue(path, chunk, data)
+            except BaseException:
+                # Whatever failed (a refused chunk, a full disk, a rolled-back transaction), the rows are
+                # what they were or gone: the next chunk reads them again rather than trust memory.
+                self._staged.pop(path, None)
+                raise
 
-    async def _restart(self, path: str, data: bytes) -> StagingInfo:
+    async def _restart(self, path: str, old: _Staged | None, data: bytes) -> StagingInfo:
         unit = self._unit
-        old = await self._row(path)
         name = secrets.token_hex(16)
         file = unit.spool.staging / name
         hasher = hashlib.sha256()
@@ -132,37 +187,36 @@ class StagingArea:
                 "INSERT INTO upload_staging_chunks (path, chunk, offset, length) VALUES (?, 1, 0, ?)",
                 (path, len(data)),
             )
+        self._staged[path] = _Staged(name, len(data), 1, False, now, now, hasher, len(data))
         if old is not None:
             with contextlib.suppress(OSError):
-                await anyio.to_thread.run_sync((unit.spool.staging / old["file"]).unlink)
-        self._hashers[path] = (hasher, len(data))
+                await anyio.to_thread.run_sync((unit.spool.staging / old.file).unlink)
         return StagingInfo(path, 1, len(data), file, now, now)
 
     async def _continue(self, path: str, chunk: int, data: bytes) -> StagingInfo:
         unit = self._unit
-        row = await self._row(path)
-        if row is None:
+        staged = await self._load(path)
+        if staged is None:
             raise StagingError(f"no upload in progress for {path}: start again at chunk 1")
-        recorded = await unit.read(
-            "SELECT offset, length FROM upload_staging_chunks WHERE path = ? AND chunk = ?", (path, chunk)
-        )
-        has_last = await unit.read(
-            "SELECT 1 FROM upload_staging_chunks WHERE path = ? AND chunk = ?", (path, LAST_CHUNK)
-        )
-        file = unit.spool.staging / row["file"]
-        if recorded:
+        file = unit.spool.staging / staged.file
+        # The next chunk in order is never recorded yet: every recorded chunk number is at most
+        # ``chunks``, and -1 is recorded exactly when ``has_last``.
+        if (chunk == LAST_CHUNK or chunk == staged.chunks + 1) and not staged.has_last:
+            offset, truncate = staged.size, False
+        else:
+            recorded = await unit.read(
+                "SELECT offset, length FROM upload_staging_chunks WHERE path = ? AND chunk = ?", (path, chunk)
+            )
+            if not recorded:
+                raise StagingError(f"chunk {chunk} does not follow chunk {staged.chunks} of {path}")
             # A re-sent chunk: it goes back exactly where it was. If its length changed, whatever
             # followed it is no longer valid. Other bytes of the same length are not a retry but
             # another upload's chunk: the staged upload is dropped rather than mixed.
             offset, old_length = recorded[0]
             truncate = len(data) != old_length
             if not truncate and await anyio.to_thread.run_sync(_read_range, file, offset, old_length) != data:
-                await self._drop_locked(path, row)
+                await self._drop_locked(path, staged)
                 raise StagingBusy(f"two uploads of {path} at once: start again")
-        elif (chunk == LAST_CHUNK or chunk == row["chunks"] + 1) and not has_last:
-            offset, truncate = row["size"], False
-        else:
-            raise StagingError(f"chunk {chunk} does not follow chunk {row['chunks']} of {path}")
         end = offset + len(data)
 
         def write() -> None:
@@ -176,51 +230,50 @@ class StagingArea:
                     os.ftruncate(fd, end)
             finally:
                 os.close(fd)
-            self._advance_hash(path, offset, data, truncate)  # this thread; the path's lock is held
+            _advance_hash(staged, offset, data, truncate)  # this thread; the path's lock is held
 
         await _guarded(write, None)
         now = unit.now()
-        size = end if truncate else max(row["size"], end)
-        chunks = row["chunks"] if chunk == LAST_CHUNK else max(row["chunks"], chunk)
+        size = end if truncate else max(staged.size, end)
+        chunks = staged.chunks if chunk == LAST_CHUNK else max(staged.chunks, chunk)
+        if truncate and chunk != LAST_CHUNK:
+            chunks = chunk
         async with unit.transaction(durable=False) as conn:
+            # The row first: if it is gone (another process's gc expired it), nothing is recorded.
+            cursor = await conn.execute(
+                "UPDATE upload_staging SET size = ?, chunks = ?, updated_at = ? WHERE path = ?",
+                (size, chunks, now, path),
+            )
+            if cursor.rowcount != 1:
+                raise StagingError(f"no upload in progress for {path}: start again at chunk 1")
             if truncate:
                 await conn.execute(
                     "DELETE FROM upload_staging_chunks WHERE path = ? AND offset > ?", (path, offset)
                 )
-                if chunk != LAST_CHUNK:
-                    chunks = chunk
             await conn.execute(
                 "INSERT INTO upload_staging_chunks (path, chunk, offset, length) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (path, chunk) DO UPDATE SET offset = excluded.offset, length = excluded.length",
                 (path, chunk, offset, len(data)),
             )
-            await conn.execute(
-                "UPDATE upload_staging SET size = ?, chunks = ?, updated_at = ? WHERE path = ?",
-                (size, chunks, now, path),
-            )
-        return StagingInfo(path, chunks, size, file, row["created_at"], now)
-
-    def _advance_hash(self, path: str, offset: int, data: bytes, truncate: bool) -> None:
-        state = self._hashers.get(path)
-        if state is not None and state[1] == offset and not truncate:
-            state[0].update(data)
-            self._hashers[path] = (state[0], offset + len(data))
-        else:
-            # Out of order (a re-sent chunk): hash the whole file once at the end instead.
-            self._hashers.pop(path, None)
+        staged.size, staged.chunks, staged.updated_at = size, chunks, now
+        if chunk == LAST_CHUNK:
+            staged.has_last = True
+        elif truncate:  # the rows after this chunk's, -1 included, were deleted
+            staged.has_last = False
+        return StagingInfo(path, chunks, size, file, staged.created_at, now)
 
     async def finish(self, path: str) -> Blob:
         unit = self._unit
         if not unit.owner:
             raise NotOwner("only the journal owner stages uploads")
         async with self._lock(path):
-            row = await self._row(path)
-            if row is None:
+            staged = await self._load(path)
+            if staged is None:
                 raise StagingError(f"no upload in progress for {path}")
-            file = unit.spool.staging / row["file"]
-            state = self._hashers.pop(path, None)
-            if state is not None and state[1] == row["size"]:
-                sha = state[0].hexdigest()
+            self._staged.pop(path)  # whatever happens next, the rows are read again if still there
+            file = unit.spool.staging / staged.file
+            if staged.hasher is not None and staged.hashed == staged.size:
+                sha = staged.hasher.hexdigest()
                 await anyio.to_thread.run_sync(_fsync_file, file)
             else:
                 sha = await anyio.to_thread.run_sync(_hash_file, file)
@@ -228,21 +281,30 @@ class StagingArea:
             await unit.spool.install_file(file, sha)
             async with unit.transaction() as conn:
                 await conn.execute("DELETE FROM upload_staging WHERE path = ?", (path,))
-        return Blob(sha256=sha, size=row["size"], path=unit.blob_path(sha))
+        return Blob(sha256=sha, size=staged.size, path=unit.blob_path(sha))
 
     async def drop(self, path: str) -> None:
         async with self._lock(path):
-            row = await self._row(path)
-            if row is not None:
-                await self._drop_locked(path, row)
+            staged = await self._load(path)
+            if staged is not None:
+                await self._drop_locked(path, staged)
 
-    async def _drop_locked(self, path: str, row: Any) -> None:
+    async def _drop_locked(self, path: str, staged: _Staged) -> None:
         unit = self._unit
+        self._staged.pop(path, None)
         async with unit.transaction() as conn:
             await conn.execute("DELETE FROM upload_staging WHERE path = ?", (path,))
-        self._hashers.pop(path, None)
         with contextlib.suppress(OSError):
-            await anyio.to_thread.run_sync((unit.spool.staging / row["file"]).unlink)
+            await anyio.to_thread.run_sync((unit.spool.staging / staged.file).unlink)
+
+
+def _advance_hash(staged: _Staged, offset: int, data: bytes, truncate: bool) -> None:
+    if staged.hasher is not None and staged.hashed == offset and not truncate:
+        staged.hasher.update(data)
+        staged.hashed = offset + len(data)
+    else:
+        # Out of order (a re-sent chunk): hash the whole file once at the end instead.
+        staged.hasher = None
 
 
 async def _guarded(write: Any, created: Path | None) -> None:

@@ -188,3 +188,46 @@ async def test_only_the_finished_upload_is_fsynced(journal: Journal, monkeypatch
     blob = await journal.finish_staging(P)
     assert len(fsynced) == 1
     assert blob.path.read_bytes() == chunk(1) + chunk(2) + chunk(3) + b"tail"
+
+
+async def test_a_chunk_in_order_reads_nothing_back(journal: Journal, monkeypatch) -> None:
+    """What the rows say is kept in memory: a chunk in order costs its write and its transaction, no
+    query (the answer to "is an upload in progress?" included); a re-sent chunk looks up its range."""
+    reads: list[str] = []
+    real = journal.unit.read
+
+    async def counting(sql: str, params: Any = ()) -> Any:
+        reads.append(sql)
+        return await real(sql, params)
+
+    await journal.stage_chunk(P, 1, chunk(1), "client")
+    monkeypatch.setattr(journal.unit, "read", counting)
+    for i in range(2, 6):
+        await journal.stage_chunk(P, i, chunk(i), "client")
+        assert (await journal.staging(P, "client")) is not None
+    await journal.stage_chunk(P, -1, b"tail", "client")
+    assert reads == []
+    await journal.stage_chunk(P, 3, chunk(3), "client")  # re-sent
+    assert len(reads) == 1
+    blob = await journal.finish_staging(P, "client")
+    assert blob.path.read_bytes() == b"".join(chunk(i) for i in range(1, 6)) + b"tail"
+
+
+async def test_a_chunk_after_another_process_expired_the_upload_is_refused(
+    journal: Journal, journal_dir, clock, local_mounts
+) -> None:
+    """The CLI's gc (another process) may drop an abandoned upload's row: what this process remembers
+    of it must not revive it."""
+    await journal.stage_chunk(P, 1, b"first|")
+    await journal.stage_chunk(P, 2, b"second|")
+    clock.advance(journal.settings.staging_expiry_seconds + 1)
+    cli = await Journal.open(journal_dir, owner=False, now=clock, mounts_file=local_mounts)
+    try:
+        assert (await cli.gc())["staging"] == 1
+    finally:
+        await cli.close()
+    with pytest.raises(StagingError):
+        await journal.stage_chunk(P, 3, b"third")
+    assert await journal.staging(P) is None
+    with pytest.raises(StagingError):
+        await journal.stage_chunk(P, 4, b"fourth")
