@@ -159,6 +159,7 @@ class ModelBuilder:
             return model
         children: dict[str, Model] = {}
         pending_children = self.pending.children(cs3_path)
+        batched = False
         if listing is not None or info is not NOT_FOUND:
             infos: list[Info] | None = list(listing) if listing is not None else None
             observed = listed_at if listing is not None else time.time()
@@ -187,7 +188,8 @@ class ModelBuilder:
                 child_cs3 = posixpath.join(cs3_path, name)
                 if not isinstance(child, KnownInfo):
                     self.remote.saw(child_cs3, child, observed)
-                if name not in pending_children:  # (the remote version must not pass for our pending one)
+                # (the remote version must not pass for our pending one)
+                if name not in pending_children and self.listed(name):
                     children[name] = self._child(api_path, child_cs3, name, None, child, locks)
             self.remote.schedule_recording()
         locks = self.lock_context()
@@ -195,11 +197,15 @@ class ModelBuilder:
             if pending.deleted:
                 children.pop(name, None)
                 continue
+            if not self.listed(name):
+                continue
             child_cs3 = posixpath.join(cs3_path, name)
             info_child = self.remote.cached_or_known(child_cs3)
             children[name] = self._child(api_path, child_cs3, name, pending, info_child, locks)
-        model["content"] = [m for name, m in sorted(children.items()) if self.listed(name)]
+        model["content"] = [children[name] for name in sorted(children)]
         model["format"] = "json"
+        if batched:
+            await asyncio.sleep(0)  # jupyter_server encodes the reply in the step that follows: not with ours
         return model
 
     def _child(

@@ -428,3 +428,21 @@ async def test_a_lock_taken_after_opening_is_seen_by_the_check_and_names_the_per
     assert checked["read_only"] is True
     assert checked["holder"] == "Marie Curie" and checked["holder_app"] == "cernbox-office"
     assert await status_of(jp_fetch, "api", "cs3sync", "locks", params={**session, "session": "nope"}) == 404
+
+
+async def test_big_listing_leaves_out_hidden_names_and_shows_our_pending_files(
+    jp_fetch: Any, cm: Any, cs3_root: Any
+) -> None:
+    """A folder listed in batches (LISTING_BATCHED entries or more): every visible child once, sorted by
+    name, without dot-names or names matching ``hide_globs``, with our own files added since."""
+    from contents.listing import LISTING_BATCHED
+
+    folder = cs3_root[1] / "big"
+    (folder / "__pycache__").mkdir(parents=True)
+    names = [f"f-{i:04d}.txt" for i in range(LISTING_BATCHED + 50)]
+    for name in [*names, ".hidden.txt", "old.pyc", "backup.txt~"]:
+        (folder / name).write_text("x")
+    await put_text(jp_fetch, "big/zz-ours.txt", "mine")
+    listed = body(await jp_fetch("api", "contents", "big", params={"content": "1"}))
+    assert [m["name"] for m in listed["content"]] == [*names, "zz-ours.txt"]
+    assert all(m["path"] == f"big/{m['name']}" and m["type"] == "file" for m in listed["content"])
