@@ -5,11 +5,12 @@ is written at its recorded offset in a staging file in the spool, and then its (
 committed in ``upload_staging_chunks``. Chunk 1 starts over in a fresh file; a chunk received
 again overwrites its own range (a client retry); a chunk beyond the next one is refused. Nothing reaches
 CS3 until the last chunk: then the staging file is renamed into the spool as a normal blob and the
-caller enqueues a save. Every chunk costs O(chunk): one positioned write, one small transaction, and an
-incremental hash while chunks arrive in order (in the same worker thread as the write). What the rows
-say is also kept in memory (`_Staged`, owner only, changed only under the upload's lock and only after
-its transaction committed), so a chunk in order reads nothing back from SQLite; a re-sent chunk looks up
-its recorded range. After a restart the first chunk reloads the row.
+caller enqueues a save. Every chunk costs O(chunk): one positioned write, one small transaction (one
+round trip to the writer's thread), and an incremental hash while chunks arrive in order (in the same
+worker thread as the write). What the rows say is also kept in memory (`_Staged`, owner only, changed
+only under the upload's lock and only after its transaction committed), so a chunk in order reads
+nothing back from SQLite; a re-sent chunk looks up its recorded range. After a restart the first chunk
+reloads the row.
 
 Only the last chunk is an acknowledgement (of the whole upload), so only then is the file fsynced, before
 it becomes a blob and its save is enqueued. The chunks before are written and committed without fsyncs
@@ -25,6 +26,7 @@ import contextlib
 import hashlib
 import os
 import secrets
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -238,23 +240,26 @@ class StagingArea:
         chunks = staged.chunks if chunk == LAST_CHUNK else max(staged.chunks, chunk)
         if truncate and chunk != LAST_CHUNK:
             chunks = chunk
-        async with unit.transaction(durable=False) as conn:
+
+        def record(conn: sqlite3.Connection) -> None:
             # The row first: if it is gone (another process's gc expired it), nothing is recorded.
-            cursor = await conn.execute(
+            cursor = conn.execute(
                 "UPDATE upload_staging SET size = ?, chunks = ?, updated_at = ? WHERE path = ?",
                 (size, chunks, now, path),
             )
             if cursor.rowcount != 1:
                 raise StagingError(f"no upload in progress for {path}: start again at chunk 1")
             if truncate:
-                await conn.execute(
+                conn.execute(
                     "DELETE FROM upload_staging_chunks WHERE path = ? AND offset > ?", (path, offset)
                 )
-            await conn.execute(
+            conn.execute(
                 "INSERT INTO upload_staging_chunks (path, chunk, offset, length) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (path, chunk) DO UPDATE SET offset = excluded.offset, length = excluded.length",
                 (path, chunk, offset, len(data)),
             )
+
+        await unit.run_transaction(record, durable=False)  # one round trip to the writer's thread
         staged.size, staged.chunks, staged.updated_at = size, chunks, now
         if chunk == LAST_CHUNK:
             staged.has_last = True

@@ -20,7 +20,7 @@ import sys
 from collections import Counter
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 import anyio
@@ -30,6 +30,8 @@ from cs3sync.journal import db, ownership
 from cs3sync.journal.errors import JournalError, JournalFull, NotOwner
 from cs3sync.journal.spool import Spool
 from cs3sync.journal.types import Blob
+
+T = TypeVar("T")
 
 #: Saves at least this big are flagged ``large`` (claimed by the large-upload workers).
 DEFAULT_LARGE_THRESHOLD = 16 * 1024 * 1024
@@ -180,6 +182,31 @@ class UnitOfWork:
                     if conn is not self._writer:
                         await conn.close()
 
+    async def run_transaction(self, body: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T:
+        """`transaction` for a body that awaits nothing: ``BEGIN IMMEDIATE``, ``body(connection)`` and
+        ``COMMIT`` (``ROLLBACK`` if it raises) in one round trip to the writer's thread instead of one
+        for each step: for a statement or two written very often (a chunk of an upload). Owner only."""
+        if not self.owner or self._writer is None:
+            raise NotOwner("this process does not own the journal (opened read-only)")
+        if self._closed:
+            raise JournalError("the journal is closed")
+        writer, wanted = self._writer, "FULL" if durable else "NORMAL"
+        async with self._wlock:
+            with anyio.CancelScope(shield=True):
+                switch = wanted if self._synchronous != wanted else None
+                try:
+                    result = await db.run_on(writer, lambda c: _atomically(c, switch, body))
+                except BaseException as exc:
+                    if switch is not None:
+                        self._synchronous = ""  # switched or not: the next transaction sets it again
+                    self._hand_on_changes()
+                    if _is_disk_full(exc):
+                        raise JournalFull("local disk full: the journal could not be written") from exc
+                    raise
+                self._synchronous = wanted
+                self._hand_on_changes()
+        return result
+
     def _hand_on_changes(self) -> None:
         if self._uncommitted:
             self._changed |= self._uncommitted
@@ -288,6 +315,21 @@ BLOB_ROW_SQL = (
     "INSERT INTO blobs (sha256, size, refcount, created_at) VALUES (?, ?, 0, ?)"
     " ON CONFLICT (sha256) DO NOTHING"
 )
+
+
+def _atomically(
+    conn: sqlite3.Connection, synchronous: str | None, body: Callable[[sqlite3.Connection], T]
+) -> T:
+    """`UnitOfWork.run_transaction` on the writer's thread."""
+    _begin(conn, synchronous)
+    try:
+        result = body(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):  # also after a failed COMMIT (see `transaction`)
+            conn.execute("ROLLBACK")
+        raise
+    return result
 
 
 def _begin(conn: sqlite3.Connection, synchronous: str | None) -> None:

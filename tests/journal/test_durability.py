@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -290,3 +291,24 @@ async def test_concurrent_enqueues_share_one_commit_and_fail_alone(journal: Jour
     assert sorted(e.path for e in outcomes.values()) == sorted(f"/h/g{i}" for i in range(8))  # type: ignore[attr-defined]
     assert await journal.counts() == dict.fromkeys(State.ALL, 0) | {State.QUEUED: 16}
     assert len(journal.spool.read_manifest()) == 16, "one manifest line per journaled entry"
+
+
+async def test_a_transaction_in_one_round_trip_commits_or_rolls_back_whole(journal: Journal) -> None:
+    """`run_transaction` (a staged chunk's rows): NORMAL when asked, all or nothing, and the next
+    durable transaction is FULL again."""
+    unit = journal.unit
+
+    def insert(conn: sqlite3.Connection, fail: bool) -> int:
+        conn.execute("INSERT INTO meta (key, value) VALUES ('probe', 'x')")
+        if fail:
+            raise RuntimeError("the body failed after a write")
+        return int(conn.execute("PRAGMA synchronous").fetchone()[0])
+
+    with pytest.raises(RuntimeError):
+        await unit.run_transaction(lambda c: insert(c, True), durable=False)
+    assert await unit.read("SELECT 1 FROM meta WHERE key = 'probe'") == []
+    assert await unit.run_transaction(lambda c: insert(c, False), durable=False) == 1  # NORMAL
+    assert len(await unit.read("SELECT 1 FROM meta WHERE key = 'probe'")) == 1
+    async with unit.transaction() as conn:
+        rows = await (await conn.execute("PRAGMA synchronous")).fetchall()
+    assert rows[0][0] == 2, "FULL again for an acknowledgement"
