@@ -27,6 +27,7 @@ from tornado.web import HTTPError
 
 from contents.errors import is_signed_out, is_unreachable, to_http_error
 from contents.models import NOT_FOUND, Info, KnownInfo, Missing, Pending, Stat
+from contents.pathcache import PathCache
 from cs3sync.journal.types import RemoteState
 
 if TYPE_CHECKING:
@@ -47,6 +48,8 @@ LISTED_FOLDERS_MAX = 10_000
 LAST_KNOWN_MAX = 50_000
 #: Folders whose Stat is kept apart from the stat cache (`RemoteView.known_folder`).
 KNOWN_FOLDERS_MAX = 10_000
+#: Paths in the stat cache (expired ones stay until then: `cached_or_known` answers from them).
+STAT_CACHE_MAX = 100_000
 
 
 @dataclass(frozen=True)
@@ -139,9 +142,9 @@ class RemoteView:
         self.presented = presented
         self.log = log
         self.content_cache = ContentCache(settings.cache_max_bytes)
-        self._stat_cache: dict[str, CachedStat] = {}
+        self._stat_cache: PathCache[CachedStat] = PathCache(STAT_CACHE_MAX)
         # A folder's Stat survives writes into it (`known_folder`).
-        self._folders: dict[str, CachedStat] = {}
+        self._folders: PathCache[CachedStat] = PathCache(KNOWN_FOLDERS_MAX)
         # Time of the last invalidation: a Stat or listing that started before it may carry what the
         # storage held before our write landed, so its answer is not cached (read-your-writes).
         self._invalidated_at = 0.0
@@ -203,12 +206,9 @@ class RemoteView:
         """Forget cached stats and bytes of these paths, their descendants and parents (after our writes)."""
         self._invalidated_at = time.time()
         for cs3_path in cs3_paths:
-            prefix = cs3_path.rstrip("/") + "/"
-            for key in [k for k in self._folders if k == cs3_path or k.startswith(prefix)]:
-                del self._folders[key]
-            for key in [k for k in self._stat_cache if k == cs3_path or k.startswith(prefix)]:
-                del self._stat_cache[key]
-            self._stat_cache.pop(posixpath.dirname(cs3_path), None)
+            self._folders.drop_tree(cs3_path)
+            self._stat_cache.drop_tree(cs3_path)
+            self._stat_cache.pop(posixpath.dirname(cs3_path))
             self.content_cache.drop(cs3_path)
 
     def cached(self, cs3_path: str) -> Stat | None:
@@ -267,11 +267,9 @@ class RemoteView:
         self._signed_out_at = None
         if observed > self._invalidated_at:
             expires = time.monotonic() + self.settings.stat_cache_ttl
-            self._stat_cache[cs3_path] = CachedStat(expires, info, observed)
+            self._stat_cache.put(cs3_path, CachedStat(expires, info, observed))
             if info is not NOT_FOUND and info.type == "directory":
-                if len(self._folders) > KNOWN_FOLDERS_MAX:
-                    self._folders.clear()
-                self._folders[cs3_path] = CachedStat(expires, info, observed)
+                self._folders.put(cs3_path, CachedStat(expires, info, observed))
         self._remember(cs3_path, info, observed)
         return info
 
@@ -295,21 +293,21 @@ class RemoteView:
         """A listing (started at ``observed``) showed this child: it answers Stats of it for a while."""
         if observed > self._invalidated_at:
             expires = time.monotonic() + self.settings.stat_cache_ttl
-            self._stat_cache[cs3_path] = CachedStat(expires, info, observed)
+            self._stat_cache.put(cs3_path, CachedStat(expires, info, observed))
             self._remember(cs3_path, info, observed)
 
     def moved(self, cs3_path: str, info: ResourceInfo) -> None:
         """Our rename landed at ``cs3_path`` and kept the resource: ``info`` is its Stat (no RPC)."""
         expires = time.monotonic() + self.settings.stat_cache_ttl
-        self._stat_cache[cs3_path] = CachedStat(expires, info, time.time())
+        self._stat_cache.put(cs3_path, CachedStat(expires, info, time.time()))
         self._remember(cs3_path, info, time.time())
 
     def landed(self, cs3_path: str, info: ResourceInfo) -> None:
         """Our save landed at ``cs3_path``: ``info`` is the engine's own Stat after the upload (no RPC;
         the engine recorded it in the journal's remote_state)."""
         observed = time.time()
-        self._stat_cache[cs3_path] = CachedStat(
-            time.monotonic() + self.settings.stat_cache_ttl, info, observed
+        self._stat_cache.put(
+            cs3_path, CachedStat(time.monotonic() + self.settings.stat_cache_ttl, info, observed)
         )
         if len(self._last_known) > LAST_KNOWN_MAX:
             self._last_known.clear()

@@ -19,10 +19,9 @@ from cs3sync.overlay import Overlay
 class ActiveEntries:
     def __init__(self, host: EngineHost) -> None:
         self._host = host
-        #: The active entries, journal order.
-        self.entries: list[Entry] = []
-        #: id -> state of `entries`.
+        #: id -> state of the active entries.
         self.states: dict[int, str] = {}
+        self._entries: list[Entry] | None = []  # `entries`, None until asked again after a change
         # The entries folded into path -> pending state, once per refresh: every read of a path asks
         # for its overlay (several times per request), and folding hundreds of pending entries each time
         # made 600 creates in flight spend a third of the event loop's time in fold().
@@ -41,6 +40,14 @@ class ActiveEntries:
     def start(self) -> None:
         """On the engine's loop, before the first refresh."""
         self._lock = anyio.Lock()
+
+    @property
+    def entries(self) -> list[Entry]:
+        """The active entries, journal order (sorted when asked after a change, not at every change:
+        with thousands of creates queued, each enqueue, claim and landing re-sorted them all)."""
+        if self._entries is None:
+            self._entries = [self._by_id[i] for i in sorted(self._by_id)]
+        return self._entries
 
     def lookup(self, path: str) -> Overlay | None:
         return overlay.lookup(self.view, path)
@@ -77,7 +84,7 @@ class ActiveEntries:
         for e in active:
             self._ids_by_path.setdefault(e.path, set()).add(e.id)
         self._dependent = sum(1 for e in active if overlay.depends_on_others(e))
-        self.entries = active
+        self._entries = active
         self.view = overlay.fold(active)
         self.states = {e.id: e.state for e in active}
 
@@ -91,17 +98,18 @@ class ActiveEntries:
         dependent_before = self._dependent
         for entry_id, row in changed.items():
             old = self._by_id.pop(entry_id, None)
+            self.states.pop(entry_id, None)
             if old is not None:
                 touched.add(old.path)
                 self._ids_by_path[old.path].discard(entry_id)
                 self._dependent -= overlay.depends_on_others(old)
             if row is not None and row.state in State.ACTIVE:
                 self._by_id[entry_id] = row
+                self.states[entry_id] = row.state
                 touched.add(row.path)
                 self._ids_by_path.setdefault(row.path, set()).add(entry_id)
                 self._dependent += overlay.depends_on_others(row)
-        self.entries = [self._by_id[i] for i in sorted(self._by_id)]
-        self.states = {e.id: e.state for e in self.entries}
+        self._entries = None
         if self._dependent or dependent_before:
             self.view = overlay.fold(self.entries)
             return

@@ -399,7 +399,8 @@ class SyncEngine:
             while True:
                 since = self._transitions.generation
                 if not any(
-                    e.state in (State.QUEUED, State.RUNNING, State.RETRYING) for e in self.active.entries
+                    state in (State.QUEUED, State.RUNNING, State.RETRYING)
+                    for state in self.active.states.values()
                 ):
                     return True
                 await self._transitions.wait(since)
