@@ -12,7 +12,7 @@ import anyio
 from cs3sync import commands
 from cs3sync.cs3.types import UploadSession
 from cs3sync.engine.host import EngineHost
-from cs3sync.engine.progress import ProgressTracker
+from cs3sync.engine.progress import PERSIST_STEP, ProgressTracker
 from cs3sync.journal import Entry, State, crash_point
 
 #: How much newer than the editor's save a merged save is presented (see `ExecutorContext.rebase`).
@@ -53,6 +53,11 @@ class ExecutorContext:
 
     async def record_session(self, entry: Entry, session: Any) -> None:
         journal = self._host.journal
+        if session.protocol != "tus" and session.length < PERSIST_STEP:
+            # A simple PUT is never resumed (`recorded_session`): its row would only carry the progress
+            # `status` shows, which a file below one step does not persist (a transaction per small file).
+            self._progress.set(entry, session.offset, session.length)
+            return
         rec = await journal.upload_session(entry.id)
         if rec is not None and rec.url == session.url:
             await journal.update_upload(entry.id, offset=session.offset)
