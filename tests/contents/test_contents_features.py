@@ -302,3 +302,19 @@ def test_deprecated_sections_are_taken_over_and_logged_once_through_the_parents_
             "c.CS3Mixin.client_id is deprecated and overridden by c.CS3Sync.client_id",
         ]
     ), messages
+
+
+async def test_the_server_start_leaves_its_startup_objects_out_of_full_collections(cm: Any) -> None:
+    """A full garbage collection walks every tracked object with the GIL held (a big listing set one off
+    that held the loop ~100 ms): what the server made while starting is frozen when our engine starts
+    with it, and thawed when it stops."""
+    import gc
+    import logging
+
+    from contents.extension import shutdown_manager, start_engine
+
+    gc.unfreeze()
+    await start_engine(cm, logging.getLogger("test"))
+    assert gc.get_freeze_count() > 0
+    await shutdown_manager(cm)
+    assert gc.get_freeze_count() == 0
