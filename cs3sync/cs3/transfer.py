@@ -106,17 +106,22 @@ class DataPlane:
         if self._client is None:
             async with self._lock:
                 if self._client is None:
-                    verify = await anyio.to_thread.run_sync(http_verify, self._config)
-                    cfg = self._config
-                    self._client = httpx.AsyncClient(
-                        verify=verify,
-                        # The idle deadline applies per read/write: a slow but moving transfer never
-                        # times out, a stalled one does.
-                        timeout=httpx.Timeout(cfg.transfer_deadline, connect=cfg.connect_timeout),
-                        follow_redirects=False,
-                        headers={"Accept-Encoding": "identity"},
-                    )
+                    self._client = await anyio.to_thread.run_sync(self._new_client)
         return self._client
+
+    def _new_client(self) -> httpx.AsyncClient:
+        """Blocking: reads certificate files and builds the SSL context, which with the default CA
+        bundle is 20-40 ms of CPU (even for plain http: httpx builds it up front). In a worker thread,
+        so the first transfer does not hold the event loop for it."""
+        cfg = self._config
+        return httpx.AsyncClient(
+            verify=http_verify(cfg),
+            # The idle deadline applies per read/write: a slow but moving transfer never times out, a
+            # stalled one does.
+            timeout=httpx.Timeout(cfg.transfer_deadline, connect=cfg.connect_timeout),
+            follow_redirects=False,
+            headers={"Accept-Encoding": "identity"},
+        )
 
     async def aclose(self) -> None:
         client, self._client = self._client, None

@@ -4,13 +4,16 @@ config validation, secrets hygiene, lazy connection."""
 from __future__ import annotations
 
 import socket
+import threading
 import time
+from typing import Any
 
 import grpc
+import httpx
 import jwt
 import pytest
 
-from cs3sync.cs3 import CS3Client, CS3Config, errors
+from cs3sync.cs3 import CS3Client, CS3Config, errors, transfer
 from cs3sync.cs3.auth import Authenticator, Secret, refresh_time, token_expiry
 from cs3sync.cs3.retry import retry_idempotent
 from cs3sync.cs3.transfer import PIECE, Source
@@ -430,3 +433,24 @@ def test_resource_info_conversion_builds_the_same_dataclasses() -> None:
         path="/x/", name="x", type="directory", size=0, mtime_ns=0, etag="", file_id=FileId(),
         mimetype="httpd/unix-directory",
     )  # fmt: skip
+
+
+@pytest.mark.anyio
+async def test_the_data_planes_http_client_is_built_off_the_event_loop(monkeypatch) -> None:
+    """Building httpx's client reads the CA bundle into an SSL context (20-40 ms of CPU): the first
+    transfer must not hold the event loop for it."""
+    built_in: list[str] = []
+    real = httpx.AsyncClient
+
+    def recording(*args: Any, **kwargs: Any) -> httpx.AsyncClient:
+        built_in.append(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(transfer.httpx, "AsyncClient", recording)
+    data = transfer.DataPlane(CS3Config(host="h:1"))
+    try:
+        client = await data.client()
+        assert await data.client() is client
+    finally:
+        await data.aclose()
+    assert len(built_in) == 1 and built_in[0] != threading.current_thread().name
