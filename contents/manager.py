@@ -443,20 +443,21 @@ class CS3ContentsManager(AsyncContentsManager):
         if model["type"] == "directory":
             await self._save_directory(api_path, cs3_path)
         elif model["type"] in ("notebook", "file"):
-            # The Stat of the target runs while the content is serialised (and signed).
-            lookup = asyncio.ensure_future(self.lookups.write(api_path, cs3_path))
-            try:
-                data, validation_error, signing = await self._serialize(model, api_path)
-            except BaseException:
-                lookup.cancel()
-                with contextlib.suppress(BaseException):
-                    await lookup
-                raise
-            try:
-                size = await self.writes.save_bytes(api_path, cs3_path, data, lookup=lookup)
-            finally:
-                if signing is not None:  # recorded while the bytes were stored and journaled
-                    await signing
+            with self.writes.requests_first():
+                # The Stat of the target runs while the content is serialised (and signed).
+                lookup = asyncio.ensure_future(self.lookups.write(api_path, cs3_path))
+                try:
+                    data, validation_error, signing = await self._serialize(model, api_path)
+                except BaseException:
+                    lookup.cancel()
+                    with contextlib.suppress(BaseException):
+                        await lookup
+                    raise
+                try:
+                    size = await self.writes.save_bytes(api_path, cs3_path, data, lookup=lookup)
+                finally:
+                    if signing is not None:  # recorded while the bytes were stored and journaled
+                        await signing
             if model["type"] == "notebook":
                 self.validate_notebook_model(model, validation_error=validation_error)
                 validation_message = model.get("message")

@@ -132,12 +132,19 @@ class Writer:
             raise HTTPError(404, f"No such directory: {parent}")
 
     # ------------------------------------------------------------------ waiting for the engine
+    def requests_first(self) -> contextlib.AbstractContextManager[None]:
+        """Around a save's work up to its reply: the engine's workers hold back meanwhile
+        (`cs3sync.engine.priority`); nothing to do before the engine has started."""
+        engine = self.runtime.local_engine()
+        return engine.priority.request() if engine is not None else contextlib.nullcontext()
+
     async def apply(self, entry_id: int, api_path: str) -> bool:
         """Wait up to write_through_timeout (0 while offline) for an entry; True when applied."""
         engine = await self.runtime.get_engine()
         timeout = self.settings.write_through_timeout if self.remote.engine_online() else 0.0
         try:
-            done = bool(await engine.wait(entry_id, timeout))
+            with engine.priority.waiting():  # the engine must not hold back for a request waiting on it
+                done = bool(await engine.wait(entry_id, timeout))
         except Exception as exc:
             await self._raise_if_refused(engine, entry_id, api_path)
             raise to_http_error(exc, api_path) from exc

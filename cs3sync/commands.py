@@ -83,6 +83,10 @@ class CommandContext(MergeContext, Protocol):
 
     def fresh_base(self, entry: Entry) -> bool: ...
 
+    async def requests_first(self) -> None:
+        """Before the next call to the storage: wait (briefly) while a request journals a change."""
+        ...
+
 
 Executor = Callable[[Entry, CommandContext], Awaitable[Outcome]]
 
@@ -287,6 +291,7 @@ async def _write_content(
     client = ctx.client
     merged: Any = None  # the entry as rebased by a merge
     for _ in range(3):  # a PreconditionFailed race (oCIS) sends us back to the Stat once or twice
+        await ctx.requests_first()
         info = await stat_or_none(client, path)
         if info is not None and info.type != "file":
             raise CommandError(f"a folder exists at {path}")
@@ -303,6 +308,7 @@ async def _write_content(
             entry = merged = attempt.entry
             (blob, size), base_etag = _content(ctx, entry), entry.base_etag
             continue
+        await ctx.requests_first()
         try:
             info = await upload_blob(
                 ctx,

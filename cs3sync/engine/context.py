@@ -91,6 +91,9 @@ class ExecutorContext:
     def progress(self, entry: Entry, sent: int, total: int) -> None:
         self._progress.set(entry, sent, total)
 
+    async def requests_first(self) -> None:
+        await self._host.requests_first()
+
     def crash_point(self, label: str) -> None:
         crash_point(label)
 

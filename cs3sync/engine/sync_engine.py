@@ -31,6 +31,7 @@ from cs3sync.engine.errors import ConflictError, FailedError
 from cs3sync.engine.host import EngineState
 from cs3sync.engine.journal_health import JournalHealth, unless_moot
 from cs3sync.engine.outcomes import MAX_ATTEMPTS, Outcomes
+from cs3sync.engine.priority import DEFAULT_YIELD_LIMIT, RequestPriority
 from cs3sync.engine.progress import Progress, ProgressTracker
 from cs3sync.engine.workers import Workers
 from cs3sync.journal import (
@@ -77,6 +78,7 @@ class SyncEngine:
         fresh_base_seconds: float = 5.0,
         max_attempts: int = MAX_ATTEMPTS,
         merge_conflicts: bool = True,
+        request_priority_limit: float = DEFAULT_YIELD_LIMIT,
         clock: Clock | None = None,
         lock_provider: Callable[[str], Any] | None = None,
         allow_network_fs: bool = False,
@@ -120,6 +122,8 @@ class SyncEngine:
         self._transitions = Signal()  # waiters: an entry changed state
         self.changed = Signal()  # UIs: anything visible changed (entries, state, progress)
         self.active = ActiveEntries(self)  # what reads overlay and waiters check
+        #: Workers hold back their next step while a request journals a change (priority.py).
+        self.priority = RequestPriority(request_priority_limit)
         self._paused = False
         # The parts (each gets this engine as its `EngineHost`).
         self.journal_health = JournalHealth(self.clock, self.changed)
@@ -236,10 +240,11 @@ class SyncEngine:
         """Journal a save (durable when this returns) and return its entry id. `base_etag` is the
         version the user edited; None means "the version we last knew of" (remote_state), or a new file
         when we know of none."""
-        # The enqueue makes the blob's rename durable together with its manifest line (for_enqueue).
-        blob = await self.journal.store_blob(data, for_enqueue=True)
-        base_etag, base_fileid = await self._default_base(path, base_etag, base_fileid)
-        return await self._enqueue(Op.SAVE, path, blob=blob, base_etag=base_etag, base_fileid=base_fileid)
+        with self.priority.request():
+            # The enqueue makes the blob's rename durable together with its manifest line (for_enqueue).
+            blob = await self.journal.store_blob(data, for_enqueue=True)
+            base_etag, base_fileid = await self._default_base(path, base_etag, base_fileid)
+            return await self._enqueue(Op.SAVE, path, blob=blob, base_etag=base_etag, base_fileid=base_fileid)
 
     async def _default_base(
         self, path: str, base_etag: str | None, base_fileid: str | None
@@ -336,12 +341,13 @@ class SyncEngine:
         return await self._enqueue(Op.SAVE, path, blob=blob, base_etag=base_etag, base_fileid=base_fileid)
 
     async def _enqueue(self, op: str, path: str, **kw: Any) -> int:
-        entry = await self.journal.enqueue(op, normalize_path(path), **kw)
-        self.log_entry(entry, "enqueued", state=entry.state)
-        if self.connectivity.state != "online" and entry.state == State.QUEUED:
-            await self._block_new(entry)
-        await self.after_change()
-        return entry.id
+        with self.priority.request():
+            entry = await self.journal.enqueue(op, normalize_path(path), **kw)
+            self.log_entry(entry, "enqueued", state=entry.state)
+            if self.connectivity.state != "online" and entry.state == State.QUEUED:
+                await self._block_new(entry)
+            await self.after_change()
+            return entry.id
 
     async def _block_new(self, entry: Entry) -> None:
         """An entry journaled while the storage is unreachable (or the token refused) waits for it,
@@ -544,6 +550,10 @@ class SyncEngine:
             return False
         self._tg.start_soon(task, *args)
         return True
+
+    async def requests_first(self) -> None:
+        """A worker's next step waits while a request journals a change (see `RequestPriority`)."""
+        await self.priority.turn()
 
     def _on_clock(self) -> None:
         self._wake.set()

@@ -59,6 +59,7 @@ class Workers:
                 await wake.wait(since)
                 continue
             try:
+                await self._host.requests_first()
                 entry, due = await self._claim(worker_id, large, since)
                 if entry is None:
                     await wake.wait(since, timeout=clock.seconds_until(due))
@@ -123,6 +124,7 @@ class Workers:
             raise
         duration = time.monotonic() - started
         try:
+            await host.requests_first()
             if failure is not None:
                 error = failure
                 await self._health.persist("outcome", lambda: self._outcomes.on_error(entry, error, duration))

@@ -60,6 +60,34 @@ async def test_waiting_for_a_pending_entry_reads_no_journal(make_engine: Any, ho
         assert reads, "a settled entry is read from the journal (its outcome)"
 
 
+async def test_workers_hold_back_while_a_request_is_saving(make_engine: Any, home: str, client: Any) -> None:
+    """Requests first (engine/priority.py): no claim while a request is saving, up to the limit (here
+    30 s); once it is done the entry lands. A request that waits for its entry gives up its priority."""
+    async with make_engine(request_priority_limit=30.0) as engine:
+        with engine.priority.request():
+            eid = await engine.submit_save(f"{home}/held.txt", b"held")
+            assert not await engine.wait(eid, 1.0)
+            assert (await engine.journal.entry(eid)).claims == 0
+        with anyio.fail_after(20):
+            assert await engine.wait(eid, 20)
+
+        with engine.priority.request():
+            eid = await engine.submit_save(f"{home}/waited.txt", b"waited")
+            with anyio.fail_after(20), engine.priority.waiting():
+                assert await engine.wait(eid, 20)
+        assert engine.priority.requests == 0
+    assert await client.read_bytes(f"{home}/held.txt") == b"held"
+
+
+async def test_requests_do_not_starve_the_workers(make_engine: Any, home: str) -> None:
+    """A worker's step waits for the requests in flight at most `request_priority_limit` each time."""
+    async with make_engine(request_priority_limit=0.05) as engine:
+        with engine.priority.request():  # a request that never ends
+            eid = await engine.submit_save(f"{home}/starved.txt", b"x")
+            with anyio.fail_after(20):
+                assert await engine.wait(eid, 20)
+
+
 async def test_progress_and_change_signal(make_engine: Any, emulator: Any, home: str) -> None:
     size = 3 * 1024 * 1024
     emulator.faults.http("PUT", Throttle(4 * 1024 * 1024))
