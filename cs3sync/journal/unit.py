@@ -30,6 +30,7 @@ from cs3sync.journal import db, ownership
 from cs3sync.journal.errors import JournalError, JournalFull, NotOwner
 from cs3sync.journal.spool import Spool
 from cs3sync.journal.types import Blob
+from cs3sync.journal.writelock import WriteLock
 
 T = TypeVar("T")
 
@@ -83,7 +84,7 @@ class UnitOfWork:
         self._reader = reader
         self._writer = writer
         self._lock = lock
-        self._wlock = anyio.Lock()
+        self._wlock = WriteLock()  # acknowledging (durable) transactions and bookkeeping take turns
         self._synchronous = "FULL"  # the writer connection's current PRAGMA synchronous (see transaction)
         #: Blobs stored by this process but not yet referenced by a row: protected from gc.
         self._pins: Counter[str] = Counter()
@@ -141,12 +142,13 @@ class UnitOfWork:
         without its own fsync of the WAL. A power cut may roll such a commit back, which is the same as
         a crash just before it, and every command is built to be re-run ("already done?" first); the
         next durable commit (an enqueue, a user's retry/discard, gc before it unlinks blobs) fsyncs the
-        WAL and with it every commit before it. Acknowledged changes are always ``durable``."""
+        WAL and with it every commit before it. Acknowledged changes are always ``durable``, and take
+        turns with the bookkeeping queued for the writer (`WriteLock`) instead of waiting for all of it."""
         if not self.owner and not control:
             raise NotOwner("this process does not own the journal (opened read-only)")
         if self._closed:
             raise JournalError("the journal is closed")
-        async with self._wlock:
+        async with self._wlock.hold(urgent=durable):
             with anyio.CancelScope(shield=True):
                 conn = (
                     self._writer
@@ -191,7 +193,7 @@ class UnitOfWork:
         if self._closed:
             raise JournalError("the journal is closed")
         writer, wanted = self._writer, "FULL" if durable else "NORMAL"
-        async with self._wlock:
+        async with self._wlock.hold(urgent=durable):
             with anyio.CancelScope(shield=True):
                 switch = wanted if self._synchronous != wanted else None
                 try:
@@ -220,7 +222,7 @@ class UnitOfWork:
         seen: they bump the control generation instead."""
         if self._writer is None:
             raise NotOwner("only the journal owner tracks its changes")
-        async with self._wlock:
+        async with self._wlock.hold(urgent=True):
             await self._writer.create_function("cs3sync_entry_changed", 1, self._uncommitted.add)
             for event, row in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")):
                 await self._writer.execute(
