@@ -8,7 +8,9 @@ The store is a SQLite database whose every ``store_signature`` commits (with its
 thread that stalled every other request during each save. The worker thread opens its own store with the
 notary's ``store_factory`` (a connection belongs to the thread that opened it) and the manager sends
 "Trust" through it too, so one store answers everything. Together this is what ``check_and_sign``
-(save), ``mark_trusted_cells`` (read) and ``trust_notebook`` do, in one trip to the thread each.
+(save), ``mark_trusted_cells`` (read) and ``trust_notebook`` do, in one trip to the thread each. A save of
+a v4 notebook is checked, signed and written a slice of cells at a time (contents/notebook_slices.py), so
+no copy of a big notebook makes the garbage collector stop every thread.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from typing import Any, TypeVar
 import nbformat
 from nbformat.sign import MemorySignatureStore, NotebookNotary, SignatureStore
 from tornado.web import HTTPError
+
+from contents import notebook_slices
 
 T = TypeVar("T")
 
@@ -132,6 +136,10 @@ class NotebookCodec:
 
     # ------------------------------------------------------------------ in the worker thread
     def _serialize(self, content: dict[str, Any]) -> tuple[bytes, dict[str, Any], bool, str | None]:
+        sliced = notebook_slices.write_v4(content, self.notary)  # no copy of the whole notebook
+        if sliced is not None:
+            data, trusted, signature = sliced
+            return data, {}, trusted, signature
         nb = nbformat.from_dict(content)
         trusted = bool(self.notary.check_cells(nb))
         signature = _signature(nb, self.notary) if trusted else None
