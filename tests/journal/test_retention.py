@@ -235,3 +235,17 @@ async def test_observe_remote_batches_reads_and_never_overwrites_newer_rows(jour
     assert [r.path for r in await journal.remote_children("/h/d")] == ["/h/d/a"]
     await journal.observe_remote(gone=[("/h/d/a", newer.updated_at + 20)])
     assert await journal.remote_state("/h/d/a") is None
+
+
+async def test_observe_remote_of_a_big_listing_is_recorded_like_a_small_one(journal: Journal) -> None:
+    """A listing of more than CONVERT_INLINE_ROWS children (its statements prepared off the loop):
+    every child recorded, then the children a later listing no longer holds dropped, a gone one too."""
+    from cs3sync.journal.db import CONVERT_INLINE_ROWS
+
+    names = [f"f{i:04d}" for i in range(CONVERT_INLINE_ROWS + 100)]
+    states = [RemoteState(path=f"/h/big/{n}", etag=f"e{n}", size=1, updated_at=100.0) for n in names]
+    await journal.observe_remote(states, listed=[("/h/big", 100.0, names)])
+    assert [r.path for r in await journal.remote_children("/h/big")] == [f"/h/big/{n}" for n in names]
+    kept = names[: CONVERT_INLINE_ROWS + 1]
+    await journal.observe_remote(listed=[("/h/big", 200.0, kept)], gone=[(f"/h/big/{kept[0]}", 200.0)])
+    assert [r.path for r in await journal.remote_children("/h/big")] == [f"/h/big/{n}" for n in kept[1:]]
