@@ -10,7 +10,14 @@ from benchmarks.measure import lag_read, lag_reset
 from benchmarks.results import Figure, Measurement
 from benchmarks.stats import median, p99
 
-LISTING_GOAL = 1.5
+#: Issue 14: as fast as local up to 10,000 entries; 50,000 (where the emulator's own cost shows) ≤ 1.5x.
+LISTING_GOAL = 1.0
+LISTING_GOAL_HUGE = 1.5
+HUGE = 50_000
+
+
+def listing_goal(count: int) -> float:
+    return LISTING_GOAL_HUGE if count >= HUGE else LISTING_GOAL
 
 
 def populate(target: Target, folder: str, count: int) -> None:
@@ -96,14 +103,15 @@ async def run(bench: Bench) -> Measurement:
         cs3_med = median(cs3_r[1]) if cs3_r else None
         local_med = median(local_r[1]) if local_r else None
         ratio = cs3_med / local_med if cs3_med is not None and local_med else None
+        goal = listing_goal(count)
         m.add(
             Figure(
                 f"{count:,} entries: time per listing",
                 "ms",
                 cs3_med * 1000 if cs3_med is not None else None,
                 local_med * 1000 if local_med is not None else None,
-                goal=f"≤ {LISTING_GOAL}x local",
-                met=None if ratio is None else ratio <= LISTING_GOAL,
+                goal=f"≤ {goal}x local",
+                met=None if ratio is None else ratio <= goal,
             )
         )
         m.add(
