@@ -14,6 +14,7 @@ Every transition is a structlog event with entry id, op, path, attempt, duration
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import os
 from collections.abc import Callable, Coroutine, Iterable
@@ -48,6 +49,9 @@ from cs3sync.logs import get_logger
 from cs3sync.overlay import Overlay
 
 log = get_logger("cs3sync.engine")
+
+#: Saves up to this size store their content while their enqueue writes its rows (`Journal.write_blob`).
+OVERLAPPED_STORE_MAX = 1024 * 1024
 
 #: "ok"; "journal_error": journal writes keep failing (disk full?), the engine retries them;
 #: "dead": the engine's tasks ended without stop() (a bug; its host restarts it); "stopped".
@@ -241,10 +245,27 @@ class SyncEngine:
         version the user edited; None means "the version we last knew of" (remote_state), or a new file
         when we know of none."""
         with self.priority.request():
-            # The enqueue makes the blob's rename durable together with its manifest line (for_enqueue).
-            blob = await self.journal.store_blob(data, for_enqueue=True)
-            base_etag, base_fileid = await self._default_base(path, base_etag, base_fileid)
-            return await self._enqueue(Op.SAVE, path, blob=blob, base_etag=base_etag, base_fileid=base_fileid)
+            installing: asyncio.Task[None] | None = None
+            if isinstance(data, bytes) and len(data) <= OVERLAPPED_STORE_MAX:
+                # The blob is fsynced and renamed into place while the enqueue writes its rows; the
+                # commit waits for both (a bigger blob would hold up the saves that share its commit).
+                blob, installing = await self.journal.write_blob(data)
+            else:
+                blob = await self.journal.store_blob(data)
+            try:
+                base_etag, base_fileid = await self._default_base(path, base_etag, base_fileid)
+                return await self._enqueue(
+                    Op.SAVE,
+                    path,
+                    blob=blob,
+                    base_etag=base_etag,
+                    base_fileid=base_fileid,
+                    installing=installing,
+                )
+            finally:
+                if installing is not None and not installing.done():  # the enqueue never came to it
+                    with contextlib.suppress(Exception):
+                        await installing
 
     async def _default_base(
         self, path: str, base_etag: str | None, base_fileid: str | None

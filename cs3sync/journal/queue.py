@@ -10,7 +10,7 @@ import dataclasses
 import json
 import os
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
 import anyio
@@ -41,6 +41,7 @@ class _Enqueue:
     extra: Mapping[str, Any] | None
     needs_check: bool
     now: float
+    installing: Awaitable[None] | None = None  # the blob being made durable (`Spool.write`)
     done: bool = False
     entry: Entry | None = None
     error: BaseException | None = None
@@ -68,6 +69,7 @@ class Queue:
         large: bool | None = None,
         extra: Mapping[str, Any] | None = None,
         needs_check: bool = False,
+        installing: Awaitable[None] | None = None,
     ) -> Entry:
         """Journal a command durably and return its entry (state ``queued``, or ``cancelled`` if it
         annihilated with a pending create). Applies the coalescing rules (coalesce.py) in the same
@@ -85,7 +87,9 @@ class Queue:
 
         ``save``/``checkpoint`` need ``blob`` (from `store_blob`); ``copy`` may carry one (the source's
         content) or not (the engine downloads). The manifest line is appended and fsynced before the
-        commit. ``large`` defaults to ``size >= large_threshold``.
+        commit. ``large`` defaults to ``size >= large_threshold``. ``installing``: the blob comes from
+        `write_blob` and is being made durable; the rows are written meanwhile, the commit waits for it
+        (its failure is this enqueue's).
         """
         if op not in Op.ALL:
             raise ValueError(f"unknown op {op!r}")
@@ -107,7 +111,18 @@ class Queue:
         size = blob.size if blob is not None else None
         is_large = bool(large) if large is not None else (size or 0) >= self.unit.settings.large_threshold
         request = _Enqueue(
-            op, path, src, blob, base_etag, base_fileid, kind, is_large, extra, needs_check, self.unit.now()
+            op,
+            path,
+            src,
+            blob,
+            base_etag,
+            base_fileid,
+            kind,
+            is_large,
+            extra,
+            needs_check,
+            self.unit.now(),
+            installing,
         )
         self._waiting.append(request)
         try:
@@ -137,16 +152,12 @@ class Queue:
                     inserted = await run_on(conn, lambda c: [_insert_entry(c, r, ring) for r in batch])
                     rows = [row for row, _ in inserted]
                     records = [line for _, lines in inserted for line in lines]
-                    # Written and fsynced before the commit: a committed row always has its manifest line,
-                    # and its blob's rename into the spool is durable (blobs stored for an enqueue leave
-                    # their folder's fsync to here: both fsyncs wait together, not in turn).
-                    spool = self.unit.spool
-                    unsynced = {
-                        r.blob.path.parent: r.blob for r in batch if r.blob and not r.blob.folder_synced
-                    }
-                    await asyncio.gather(
-                        spool.append_manifest(records, durable=True),
-                        *(spool.sync_folder(blob) for blob in unsynced.values()),
+                    # Done before the commit: a committed row always has its manifest line (fsynced), and
+                    # its blob is durable in place (a blob from `write_blob` was being fsynced and renamed
+                    # while the rows were written: its wait runs alongside the manifest's, not before).
+                    await _all(
+                        self.unit.spool.append_manifest(records, durable=True),
+                        *(r.installing for r in batch if r.installing is not None),
                     )
                     crash_point("manifest_written")
             except Exception as exc:
@@ -257,6 +268,14 @@ class Queue:
             )
             ids.append(entry.id)
         return ids
+
+
+async def _all(*steps: Awaitable[None]) -> None:
+    """Await every step, then raise the first failure (nothing left running behind the rollback)."""
+    outcomes = await asyncio.gather(*steps, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
 
 
 def _insert_entry(

@@ -14,6 +14,7 @@ tests can inject failures (ENOSPC) and count bytes.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import hashlib
@@ -95,14 +96,8 @@ class Spool:
         return self.root / sha256[:2] / sha256
 
     # ------------------------------------------------------------ blobs
-    async def store(self, source: bytes | Path | AsyncIterable[bytes], *, sync_folder: bool = True) -> Blob:
-        """tmp -> fsync -> rename to ``<sha[:2]>/<sha>`` -> fsync dir. Raises `SpoolFull` on ENOSPC.
-
-        ``sync_folder=False`` leaves the last step to the caller (`sync_folder`), who must do it before
-        anything durable refers to the blob: the journal's enqueue does it alongside the manifest line's
-        fsync, so a save waits for one of them instead of both in turn. The data is fsynced before the
-        rename either way, so the name never points to bytes that could be lost: a power cut before the
-        folder's fsync leaves the old entry (same bytes) or none, and no committed row refers to it."""
+    async def store(self, source: bytes | Path | AsyncIterable[bytes]) -> Blob:
+        """tmp -> fsync -> rename to ``<sha[:2]>/<sha>`` -> fsync dir. Raises `SpoolFull` on ENOSPC."""
         tmp = self.tmp / f"{secrets.token_hex(8)}.tmp"
         hasher = hashlib.sha256()
         size = 0
@@ -112,7 +107,7 @@ class Spool:
                 size = await anyio.to_thread.run_sync(self._write_new, tmp, hasher, bytes(source))
                 sha = hasher.hexdigest()
                 async with self.install_lock:
-                    await anyio.to_thread.run_sync(self._install, tmp, sha, sync_folder)
+                    await anyio.to_thread.run_sync(self._install, tmp, sha)
             except BaseException as exc:
                 with contextlib.suppress(OSError):
                     tmp.unlink()
@@ -120,7 +115,7 @@ class Spool:
                     raise SpoolFull("no space left for the journal spool; nothing was saved") from exc
                 raise
             crash_point("blob_written")
-            return Blob(sha256=sha, size=size, path=self.blob_path(sha), folder_synced=sync_folder)
+            return Blob(sha256=sha, size=size, path=self.blob_path(sha))
         fd = await anyio.to_thread.run_sync(
             lambda: os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
         )
@@ -136,7 +131,7 @@ class Spool:
                 os.close(fd)
             sha = hasher.hexdigest()
             async with self.install_lock:
-                await anyio.to_thread.run_sync(self._install, tmp, sha, sync_folder)
+                await anyio.to_thread.run_sync(self._install, tmp, sha)
         except BaseException as exc:
             with contextlib.suppress(OSError):
                 tmp.unlink()
@@ -144,7 +139,52 @@ class Spool:
                 raise SpoolFull("no space left for the journal spool; nothing was saved") from exc
             raise
         crash_point("blob_written")
-        return Blob(sha256=sha, size=size, path=self.blob_path(sha), folder_synced=sync_folder)
+        return Blob(sha256=sha, size=size, path=self.blob_path(sha))
+
+    async def write(self, data: bytes) -> tuple[Blob, asyncio.Task[None]]:
+        """Write and hash ``data`` into ``tmp/`` (one trip to a worker thread), and start making it
+        durable in place (`installing`: fsync, rename to ``<sha[:2]>/<sha>``, fsync of the folder) while
+        the caller goes on: an enqueue writes its rows meanwhile and commits once `installing` is done,
+        instead of waiting for the fsyncs before it starts. Raises `SpoolFull` on ENOSPC (from
+        `installing` too), leaving nothing behind."""
+        tmp = self.tmp / f"{secrets.token_hex(8)}.tmp"
+        hasher = hashlib.sha256()
+        try:
+            with anyio.CancelScope(shield=True):  # a cancellation must not lose the open descriptor
+                fd, size = await anyio.to_thread.run_sync(self._write_unsynced, tmp, hasher, data)
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            if is_space_error(exc):
+                raise SpoolFull("no space left for the journal spool; nothing was saved") from exc
+            raise
+        sha = hasher.hexdigest()
+        installing = asyncio.ensure_future(self._make_durable(fd, tmp, sha))
+        return Blob(sha256=sha, size=size, path=self.blob_path(sha)), installing
+
+    def _write_unsynced(self, tmp: Path, hasher: Any, data: bytes) -> tuple[int, int]:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        try:
+            return fd, self._write_pieces(fd, hasher, _pieces(data))
+        except BaseException:
+            os.close(fd)
+            raise
+
+    async def _make_durable(self, fd: int, tmp: Path, sha: str) -> None:
+        try:
+            try:
+                await anyio.to_thread.run_sync(os_fsync, fd)
+            finally:
+                os.close(fd)
+            async with self.install_lock:
+                await anyio.to_thread.run_sync(self._install, tmp, sha)
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)  # (an error path: rare, and as quick as the other cleanups here)
+            if is_space_error(exc):
+                raise SpoolFull("no space left for the journal spool; nothing was saved") from exc
+            raise
+        crash_point("blob_written")
 
     def _write_new(self, tmp: Path, hasher: Any, data: bytes) -> int:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
@@ -168,21 +208,15 @@ class Spool:
         with source.open("rb") as f:
             return self._write_pieces(fd, hasher, iter(lambda: f.read(IO_CHUNK), b""))
 
-    def _install(self, tmp: Path, sha: str, sync_folder: bool = True) -> None:
-        """Rename a fully written, fsynced file into its content address and make the rename durable
-        (unless the caller does, `store`). Replacing an existing copy is harmless (same bytes) and
-        refreshes it against gc."""
+    def _install(self, tmp: Path, sha: str) -> None:
+        """Rename a fully written, fsynced file into its content address and make the rename durable.
+        Replacing an existing copy is harmless (same bytes) and refreshes it against gc."""
         final = self.blob_path(sha)
         if not final.parent.exists():
             final.parent.mkdir(mode=DIR_MODE, exist_ok=True)
             fsync_dir(self.root)
         os.replace(tmp, final)
-        if sync_folder:
-            fsync_dir(final.parent)
-
-    async def sync_folder(self, blob: Blob) -> None:
-        """Make the rename of a blob stored with ``sync_folder=False`` durable."""
-        await anyio.to_thread.run_sync(fsync_dir, blob.path.parent)
+        fsync_dir(final.parent)
 
     async def install_file(self, path: Path, sha: str) -> None:
         """Move an already fsynced file (a finished staging file) into place as blob ``sha``."""

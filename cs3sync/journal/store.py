@@ -89,7 +89,7 @@ class Journal:
         self.now = unit.now
         self.blob_path = unit.blob_path
         self.read = unit.read
-        self.store_blob, self.reuse_blob = unit.store_blob, unit.reuse_blob
+        self.store_blob, self.write_blob, self.reuse_blob = unit.store_blob, unit.write_blob, unit.reuse_blob
         self.unpin = unit.unpin
         self.is_pinned = unit.is_pinned
         self.ensure_blob_row = unit.ensure_blob_row

@@ -70,14 +70,12 @@ class Resolution:
 
 @dataclass(frozen=True)
 class Blob:
-    """A durable, content-addressed file in the spool (fsynced and renamed into place). ``folder_synced``
-    False: the rename is not durable yet; the enqueue that references it fsyncs the folder before it
-    commits (together with the manifest line, see `Spool.store`)."""
+    """A content-addressed file in the spool: durable (fsynced and renamed into place), or being made so
+    (`Spool.write`: the enqueue that references it commits once it is)."""
 
     sha256: str
     size: int
     path: Path
-    folder_synced: bool = True
 
 
 @dataclass(frozen=True)

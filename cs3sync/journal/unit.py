@@ -12,6 +12,7 @@ transactions: pause/resume, retry, discard, resolve, gc), which SQLite serialise
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import json
@@ -263,22 +264,28 @@ class UnitOfWork:
                 await self.spool.append_manifest(records, durable=False)
 
     # ================================================================ spool blobs
-    async def store_blob(
-        self, source: bytes | Path | AsyncIterable[bytes], *, for_enqueue: bool = False
-    ) -> Blob:
+    async def store_blob(self, source: bytes | Path | AsyncIterable[bytes]) -> Blob:
         """Write content durably to the spool: tmp -> fsync -> rename -> fsync dir (all in threads).
 
         Returns the content-addressed `Blob`. Until it is referenced by ``enqueue`` (or a checkpoint /
         remote_state row) it is protected from gc in this process. Raises `SpoolFull` on ENOSPC/EDQUOT,
-        leaving nothing behind. Owner only. ``for_enqueue``: the blob goes straight to `enqueue`, which
-        fsyncs its folder together with the manifest line (one wait instead of two, before the commit);
-        nothing else may refer to it before that.
+        leaving nothing behind. Owner only.
         """
         if not self.owner:
             raise NotOwner("only the journal owner writes to the spool")
-        blob = await self.spool.store(source, sync_folder=not for_enqueue)
+        blob = await self.spool.store(source)
         self.pin(blob.sha256)
         return blob
+
+    async def write_blob(self, data: bytes) -> tuple[Blob, asyncio.Task[None]]:
+        """Like `store_blob`, but returns once the content is written and hashed, with the task that
+        makes it durable (`Spool.write`): for `enqueue` (``installing=``), which writes its rows
+        meanwhile and commits once the task is done. Nothing else may refer to the blob before."""
+        if not self.owner:
+            raise NotOwner("only the journal owner writes to the spool")
+        blob, installing = await self.spool.write(data)
+        self.pin(blob.sha256)
+        return blob, installing
 
     async def reuse_blob(self, sha256: str, size: int) -> Blob:
         """A blob already in the spool (a pending save's) for another entry with the same content,

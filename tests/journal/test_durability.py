@@ -44,34 +44,54 @@ async def test_blob_is_fsynced_and_renamed_before_the_row_commits(journal: Journ
     assert (await journal.entry(entry.id)).blob == blob.sha256
 
 
-async def test_a_saves_blob_folder_is_fsynced_with_its_manifest_line_before_the_commit(
-    journal: Journal, monkeypatch
-) -> None:
-    """A save's blob (``for_enqueue``) leaves its folder's fsync to the enqueue, which runs it together with
-    the manifest line's fsync: both are done when the commit comes, and a blob stored for anything else
-    still makes its rename durable at once."""
+async def test_a_saves_blob_is_made_durable_while_its_rows_are_written(journal: Journal, monkeypatch) -> None:
+    """`write_blob` (a save's content): written and hashed, then fsynced, renamed into place and its
+    folder fsynced while the enqueue writes its rows; all of that and the manifest line's fsync are done
+    when the commit comes."""
     from cs3sync.journal import queue
 
     calls: list[str] = []
-    real_fsync, real_fsync_dir = spool.os_fsync, journal_fs.fsync_dir
-    monkeypatch.setattr(spool, "os_fsync", lambda fd: (calls.append("fsync"), real_fsync(fd))[1])
-    monkeypatch.setattr(
-        spool, "fsync_dir", lambda p: (calls.append(f"fsync_dir {p.name}"), real_fsync_dir(p))[1]
-    )
+    real_fsync, real_replace, real_fsync_dir = spool.os_fsync, os.replace, journal_fs.fsync_dir
+
+    def fsync(fd: int) -> None:
+        what = "manifest" if os.readlink(f"/proc/self/fd/{fd}").endswith("manifest.log") else "blob"
+        calls.append(f"fsync {what}")
+        real_fsync(fd)
+
+    monkeypatch.setattr(spool, "os_fsync", fsync)
+    monkeypatch.setattr(spool.os, "replace", lambda a, b: (calls.append("rename"), real_replace(a, b))[1])
+    monkeypatch.setattr(spool, "fsync_dir", lambda p: (calls.append("fsync_dir"), real_fsync_dir(p))[1])
     monkeypatch.setattr(queue, "crash_point", lambda label: calls.append(label))
+    monkeypatch.setattr(spool, "crash_point", lambda label: calls.append(label))
 
-    blob = await journal.store_blob(b"saved bytes", for_enqueue=True)
-    assert calls == ["fsync"], "data fsynced before the rename; the folder left to the enqueue"
-    assert not blob.folder_synced and blob.path.read_bytes() == b"saved bytes"
-    calls.clear()
-    await journal.enqueue(Op.SAVE, "/h/saved", blob=blob)
-    before_commit = calls[: calls.index("manifest_written")]
-    assert sorted(before_commit) == sorted(["fsync", f"fsync_dir {blob.sha256[:2]}"]), calls
+    blob, installing = await journal.write_blob(b"saved bytes")
+    entry = await journal.enqueue(Op.SAVE, "/h/saved", blob=blob, installing=installing)
     assert calls[-1] == "committed"
+    blob_steps = [c for c in calls if c in ("fsync blob", "rename", "fsync_dir", "blob_written")]
+    assert blob_steps == ["fsync blob", "rename", "fsync_dir", "blob_written"], calls
+    assert calls.index("fsync manifest") < calls.index("manifest_written")
+    assert calls.index("blob_written") < calls.index("manifest_written") < calls.index("committed")
+    assert blob.path.read_bytes() == b"saved bytes" and list(journal.spool.tmp.iterdir()) == []
+    assert (await journal.entry(entry.id)).blob == blob.sha256
 
-    calls.clear()
-    other = await journal.store_blob(b"a checkpoint's bytes")
-    assert calls == ["fsync", f"fsync_dir {other.sha256[:2]}"] and other.folder_synced
+
+async def test_a_written_blob_that_cannot_be_made_durable_rolls_back_its_enqueue(
+    journal: Journal, monkeypatch
+) -> None:
+    kept = await save(journal, "/h/a", b"v1", base_etag="e1")
+
+    def full(fd: int) -> None:
+        raise OSError(errno.EDQUOT, "Disk quota exceeded")
+
+    monkeypatch.setattr(spool, "os_fsync", full)
+    blob, installing = await journal.write_blob(b"v2")
+    with pytest.raises(SpoolFull):
+        await journal.enqueue(Op.SAVE, "/h/a", blob=blob, installing=installing)
+    monkeypatch.undo()
+    # Nothing of the failed enqueue happened, not even the coalescing; no file left behind.
+    assert [e.id for e in await journal.active_entries()] == [kept.id]
+    assert (await journal.entry(kept.id)).state == State.QUEUED
+    assert list(journal.spool.tmp.iterdir()) == [] and not blob.path.exists()
 
 
 async def test_only_acknowledgements_fsync_the_wal(journal: Journal, monkeypatch) -> None:
@@ -191,8 +211,12 @@ CRASHER = textwrap.dedent(
 
     async def main():
         journal = await Journal.open(Path(sys.argv[1]), owner=True, mounts_file=sys.argv[2])
-        blob = await journal.store_blob(b"acknowledged?")
-        await journal.enqueue(Op.SAVE, "/h/a", blob=blob)
+        if sys.argv[3] == "store":
+            blob = await journal.store_blob(b"acknowledged?")
+            await journal.enqueue(Op.SAVE, "/h/a", blob=blob)
+        else:  # a save's content, made durable while the enqueue writes its rows
+            blob, installing = await journal.write_blob(b"acknowledged?")
+            await journal.enqueue(Op.SAVE, "/h/a", blob=blob, installing=installing)
         print("replied", flush=True)
 
     anyio.run(main)
@@ -200,17 +224,18 @@ CRASHER = textwrap.dedent(
 )
 
 
+@pytest.mark.parametrize("blob_from", ["store", "write"])
 @pytest.mark.parametrize(
     ("crash_at", "expect_entry"),
     [("blob_written:1", False), ("manifest_written:1", False), ("committed:1", True)],
 )
 async def test_kill_at_crash_points(
-    journal_dir: Path, local_mounts: Path, crash_at: str, expect_entry: bool
+    journal_dir: Path, local_mounts: Path, crash_at: str, expect_entry: bool, blob_from: str
 ) -> None:
     env = {**os.environ, "CS3SYNC_CRASH_AT": crash_at}
     proc = await anyio.to_thread.run_sync(
         lambda: subprocess.run(
-            [sys.executable, "-c", CRASHER, str(journal_dir), str(local_mounts)],
+            [sys.executable, "-c", CRASHER, str(journal_dir), str(local_mounts), blob_from],
             env=env,
             capture_output=True,
             text=True,
