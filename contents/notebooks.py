@@ -8,9 +8,10 @@ The store is a SQLite database whose every ``store_signature`` commits (with its
 thread that stalled every other request during each save. The worker thread opens its own store with the
 notary's ``store_factory`` (a connection belongs to the thread that opened it) and the manager sends
 "Trust" through it too, so one store answers everything. Together this is what ``check_and_sign``
-(save), ``mark_trusted_cells`` (read) and ``trust_notebook`` do, in one trip to the thread each. A save of
-a v4 notebook is checked, signed and written a slice of cells at a time (contents/notebook_slices.py), so
-no copy of a big notebook makes the garbage collector stop every thread.
+(save), ``mark_trusted_cells`` (read) and ``trust_notebook`` do, in one trip to the thread each. A v4
+notebook is checked, signed and written, or parsed, a slice of cells at a time (contents/notebook_slices.py):
+no copy of a big notebook makes the garbage collector stop every thread, and no single C call holds the
+GIL for a whole notebook.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any, TypeVar
 import nbformat
 from nbformat.sign import MemorySignatureStore, NotebookNotary, SignatureStore
 from tornado.web import HTTPError
+from traitlets.log import get_logger
 
 from contents import notebook_slices
 
@@ -155,7 +157,16 @@ class NotebookCodec:
 
     def _read(self, data: bytes, api_path: str) -> tuple[Any, dict[str, Any], bool]:
         validation_error: dict[str, Any] = {}
-        nb = nbformat.reads(data.decode("utf-8"), as_version=4, capture_validation_error=validation_error)
+        text = data.decode("utf-8")
+        nb = notebook_slices.read_v4(text)  # a v4 notebook a slice of cells at a time, not yet validated
+        if nb is None:
+            nb = nbformat.reads(text, as_version=4, capture_validation_error=validation_error)
+        else:
+            try:  # as nbformat.reads validates what it read
+                nbformat.validate(nb)
+            except nbformat.ValidationError as e:
+                get_logger().error("Notebook JSON is invalid: %s", e)
+                validation_error["ValidationError"] = e
         signature = _signature(nb, self.notary)
         trusted = signature is not None and bool(
             self._with_store(lambda store: store.check_signature(signature, self.notary.algorithm), api_path)

@@ -59,8 +59,8 @@ async def test_nbformat_and_hashing_run_off_the_loop(jp_fetch: Any, cm: Any, mon
     run on the loop's thread, whole or a slice of cells at a time (contents/notebook_slices.py)."""
     loop_thread = threading.get_ident()
     nb = _notebook(200)
-    seen: dict[str, set[int]] = {"reads": set(), "writes_json": set(), "yield_everything": set()}
-    modules = {"reads": nbformat, "writes_json": nbformat.v4, "yield_everything": nbformat.sign}
+    seen: dict[str, set[int]] = {"to_notebook_json": set(), "writes_json": set(), "yield_everything": set()}
+    modules = {"to_notebook_json": nbformat.v4, "writes_json": nbformat.v4, "yield_everything": nbformat.sign}
     real = {name: getattr(modules[name], name) for name in seen}
 
     def spy(name: str) -> Any:
@@ -70,7 +70,8 @@ async def test_nbformat_and_hashing_run_off_the_loop(jp_fetch: Any, cm: Any, mon
 
         return call
 
-    for name in seen:  # the notary's compute_signature and the sliced writer both hash through it
+    # nbformat's v4 reader and writer and the notary's hashing: whole notebooks and slices go through them.
+    for name in seen:
         monkeypatch.setattr(modules[name], name, spy(name))
     await _put(jp_fetch, "big.ipynb", nb)
     assert seen["writes_json"], seen

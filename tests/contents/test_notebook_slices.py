@@ -5,6 +5,7 @@ it was, and never a copy of more than one slice of cells."""
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import nbformat
@@ -192,3 +193,91 @@ def test_what_the_sliced_path_cannot_reproduce_goes_the_whole_way(change: Any) -
     before = copy.deepcopy(content)
     assert notebook_slices.write_v4(content, NOTARY) is None
     assert content == before
+
+
+def renderings(content: dict[str, Any]) -> list[str]:
+    """The notebook as nbformat writes it, and as other writers may: compact, keys in another order."""
+    written = nbformat.writes(nbformat.from_dict(copy.deepcopy(content)))
+    reordered = dict(reversed(list(content.items())))
+    return [written, json.dumps(content), json.dumps(reordered, indent=3) + "\n\t "]
+
+
+@settings(max_examples=200, deadline=None)
+@given(content=notebooks(), slice_cells=st.integers(1, 4))
+def test_sliced_read_is_nbformat_reads(content: dict[str, Any], slice_cells: int) -> None:
+    for text in renderings(content):
+        got = notebook_slices.read_v4(text, slice_cells=slice_cells)
+        assert got is not None, "a well-formed v4 notebook takes the sliced path"
+        nbformat.validate(got)  # what the caller does (nbformat.reads validates what it read)
+        expected = nbformat.reads(text, as_version=4)
+        assert json.dumps(got) == json.dumps(expected), "the same content, keys in the same order"
+        assert isinstance(got, nbformat.NotebookNode) and all(
+            isinstance(cell, nbformat.NotebookNode) for cell in got.cells
+        )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "[]",
+        "{}",
+        '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5} x',  # extra data
+        '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5',  # cut short
+        '{"cells": [{"cell_type": "raw", "metadata": {}, "source": ""},], "nbformat": 4}',  # trailing comma
+        '{"cells": [1], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}',  # a cell that is no object
+        '{"cells": 1, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}',
+        '{"cells": [], "metadata": {}, "nbformat": 4.0, "nbformat_minor": 5}',
+        '{"worksheets": [], "metadata": {}, "nbformat": 3, "nbformat_minor": 0}',
+        '{"cells": [], "metadata": {}, "nbformat_minor": 5}',  # no version: nbformat takes it for v1
+    ],
+)
+def test_what_the_sliced_reader_does_not_read_is_left_to_nbformat(text: str) -> None:
+    assert notebook_slices.read_v4(text) is None
+
+
+def test_a_big_notebook_is_never_parsed_in_one_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fails on nbformat.reads: one json.loads of the whole file (one C call holding the GIL throughout)."""
+    content = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "execution_count": 1,
+                "id": f"c{i}",
+                "metadata": {},
+                "outputs": [],
+                "source": "x",
+            }
+            for i in range(1000)
+        ],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    data = nbformat.writes(nbformat.from_dict(content)).encode()
+    parsed: list[int] = []
+    real_loads, real_raw_decode = json.loads, json.JSONDecoder.raw_decode
+
+    def loads(s: Any, *args: Any, **kwargs: Any) -> Any:
+        parsed.append(len(s))
+        return real_loads(s, *args, **kwargs)
+
+    def raw_decode(self: json.JSONDecoder, s: str, idx: int = 0) -> Any:
+        value, end = real_raw_decode(self, s, idx)
+        parsed.append(end - idx)
+        return value, end
+
+    monkeypatch.setattr(json, "loads", loads)
+    monkeypatch.setattr(json.JSONDecoder, "raw_decode", raw_decode)
+    from contents.notebooks import NotebookCodec
+
+    codec = NotebookCodec(NOTARY, __import__("logging").getLogger("test"))
+    try:
+        nb, validation_error, trusted = codec._read(data, "big.ipynb")
+    finally:
+        codec.close()
+    assert parsed and max(parsed) < len(data) / 100, max(parsed)
+    monkeypatch.undo()
+    expected = nbformat.reads(data.decode(), as_version=4)
+    NOTARY.mark_cells(expected, trusted)
+    assert json.dumps(nb) == json.dumps(expected) and validation_error == {}
