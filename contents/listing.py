@@ -150,7 +150,8 @@ class ModelBuilder:
     ) -> Model:
         """A folder's model; with ``content``, its children (``listing`` if the caller listed it)."""
         if (info is None or info is NOT_FOUND) and listing:
-            stamp = max(datetime_from_ns(child.mtime_ns) for child in listing)
+            # (one datetime, not 10,000: the newest child's time, as datetime_from_ns keeps the order)
+            stamp = datetime_from_ns(max(child.mtime_ns or 0 for child in listing))
         else:
             stamp = datetime_from_ns(info.mtime_ns) if info is not None and info is not NOT_FOUND else now()
         writable = self.writable(info) if info is not None and info is not NOT_FOUND else True
