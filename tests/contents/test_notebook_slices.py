@@ -4,8 +4,12 @@ it was, and never a copy of more than one slice of cells."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
+import logging
+import threading
+import weakref
 from typing import Any
 
 import nbformat
@@ -151,7 +155,7 @@ def test_a_big_notebook_is_never_copied_whole(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(nbformat.v4, "writes_json", writes_json)
     from contents.notebooks import NotebookCodec
 
-    codec = NotebookCodec(NOTARY, __import__("logging").getLogger("test"))
+    codec = NotebookCodec(NOTARY, logging.getLogger("test"))
     try:
         data, validation_error, trusted, signature = codec._serialize(content)
     finally:
@@ -271,7 +275,7 @@ def test_a_big_notebook_is_never_parsed_in_one_call(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(json.JSONDecoder, "raw_decode", raw_decode)
     from contents.notebooks import NotebookCodec
 
-    codec = NotebookCodec(NOTARY, __import__("logging").getLogger("test"))
+    codec = NotebookCodec(NOTARY, logging.getLogger("test"))
     try:
         nb, validation_error, trusted = codec._read(data, "big.ipynb")
     finally:
@@ -281,3 +285,48 @@ def test_a_big_notebook_is_never_parsed_in_one_call(monkeypatch: pytest.MonkeyPa
     expected = nbformat.reads(data.decode(), as_version=4)
     NOTARY.mark_cells(expected, trusted)
     assert json.dumps(nb) == json.dumps(expected) and validation_error == {}
+
+
+async def test_a_big_notebook_read_is_freed_off_the_thread_that_drops_it() -> None:
+    """Fails without NotebookCodec._free_here_later: the thread that drops the model (the loop's, in
+    jupyter_server's handler) freed all 1,000 cells in one go."""
+    from contents.notebooks import NotebookCodec
+
+    content = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "execution_count": 1,
+                "id": f"c{i}",
+                "metadata": {},
+                "outputs": [],
+                "source": "x",
+            }
+            for i in range(1000)
+        ],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    data = nbformat.writes(nbformat.from_dict(content)).encode()
+    codec = NotebookCodec(NOTARY, logging.getLogger("test"))
+    try:
+        nb, _, _ = await codec.read(data, "big.ipynb")
+        await codec._run(lambda: None)  # the worker has let go of the read's work item and its result
+        freed: list[int] = []
+        all_freed = threading.Event()
+
+        def on_free() -> None:
+            freed.append(threading.get_ident())
+            if len(freed) == 19:  # all but the one kept below
+                all_freed.set()
+
+        for i in range(0, 1000, 50):
+            weakref.finalize(nb.cells[i], on_free)
+        kept = nb.cells[500]  # someone else's reference to one cell
+        del nb  # the model is dropped on this thread
+        assert await asyncio.to_thread(all_freed.wait, 30)
+    finally:
+        codec.close()
+    assert len(freed) == 19 and threading.get_ident() not in freed, "freed by the thread that dropped it"
+    assert kept["source"] == "x" and kept["id"] == "c500", "a cell someone holds is left alone"
