@@ -12,12 +12,13 @@ is split into the part that overlaps that work and the rest, so ``max_ms`` has t
 ``server_max_ms`` (jupyter_server's own handler work, with whatever garbage collection its allocations set
 off) and ``manager_max_ms`` (everything else on the loop's thread or holding the GIL: the contents
 manager, its worker threads' C calls, the collections *they* set off). Both are measured, not inferred.
+``full_gcs`` counts CPython's full garbage collections meanwhile (a count, so independent of the load).
 
 Endpoints (token-protected like the rest of the API):
 
 - ``GET /api/bench/looplag``: ``{"ticks", "max_ms", "p99_ms", "p50_ms", "server_max_ms",
-  "manager_max_ms", "requests"}`` since the last reset, ``requests`` being ``[method, path, status, ms]``
-  lists;
+  "manager_max_ms", "full_gcs", "requests"}`` since the last reset, ``requests`` being
+  ``[method, path, status, ms]`` lists;
 - ``POST /api/bench/looplag``: reset the recorders.
 """
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import json
 import time
 from array import array
@@ -58,6 +60,7 @@ class Recorder:
         self.requests: list[tuple[str, str, int, float]] = []
         self.late: list[tuple[float, float, float]] = []  # (slept at, woke at, lag) of late wake-ups
         self.server_work: list[tuple[float, float]] = []  # jupyter_server's own handler work on the loop
+        self.full_gcs_before = _full_collections()
         self._task: asyncio.Task[None] | None = None
 
     def reset(self) -> None:
@@ -65,6 +68,7 @@ class Recorder:
         self.requests = []
         self.late = []
         self.server_work = []
+        self.full_gcs_before = _full_collections()
 
     def start(self) -> None:
         if self._task is None:
@@ -133,8 +137,16 @@ class Recorder:
             "p50_ms": _quantile(lags, 0.50) * 1000,
             "server_max_ms": server_max * 1000,
             "manager_max_ms": other_max * 1000,
+            "full_gcs": _full_collections() - self.full_gcs_before,
             "requests": self.requests,
         }
+
+
+def _full_collections() -> int:
+    """Full garbage collections so far: each one walks every object of the process holding the GIL,
+    whichever thread's allocation set it off (counted, not timed: a gc.callbacks hook would itself let
+    other threads in mid-collection and change what is measured)."""
+    return int(gc.get_stats()[2]["collections"])
 
 
 RECORDER = Recorder()

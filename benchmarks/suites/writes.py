@@ -193,4 +193,20 @@ async def run(bench: Bench) -> Measurement:
         label = f"{what} a {sizes.big_notebook_cells:,}-cell notebook"
         for figure in stall_figures(label, stalls.get("cs3"), stalls.get("local"), stalls.get(PEER)):
             m.add(figure)
+
+        def full_gcs(side: str, stalls: dict[str, dict[str, Any]] = stalls) -> float | None:
+            value = stalls.get(side, {}).get("full_gcs")
+            return None if value is None else float(value)
+
+        m.add(
+            Figure(
+                f"{label}: full garbage collections in the server",
+                "count",
+                full_gcs("cs3"),
+                full_gcs("local"),
+                peer=full_gcs(PEER),
+                note="each walks the whole heap holding the GIL (100 ms and more here): the stall's "
+                "main cause, a count independent of the load",
+            )
+        )
     return m
