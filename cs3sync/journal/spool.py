@@ -23,7 +23,7 @@ import os
 import secrets
 from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -42,6 +42,8 @@ os_pwrite = os.pwrite
 os_fsync = os.fsync
 
 _SPACE_ERRORS = {errno.ENOSPC, errno.EDQUOT}
+
+T = TypeVar("T")
 
 
 def is_space_error(exc: BaseException) -> bool:
@@ -69,6 +71,13 @@ def _pieces(data: bytes) -> Iterator[memoryview]:
         yield view[start : start + IO_CHUNK]
 
 
+#: The spool's blocking calls in flight at once. anyio starts a worker thread for a call when none is
+#: idle, and starting one holds the event loop until the new thread runs: 50 saves at once made it start
+#: about 40 of them, stalling the loop 40-60 ms on a busy machine (issue 14). A few threads keep the disk
+#: as busy as it gets; the calls beyond them wait their turn off the loop.
+SPOOL_THREADS = 6
+
+
 class Spool:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -77,6 +86,13 @@ class Spool:
         self.manifest = root / "manifest.log"
         #: Serialises renames into place with gc unlinks, so a blob re-stored while gc runs survives.
         self.install_lock = anyio.Lock()
+        self._limiter: anyio.CapacityLimiter | None = None  # made on first use, in the event loop
+
+    async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in a worker thread, at most `SPOOL_THREADS` of them at once."""
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(SPOOL_THREADS)
+        return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)
 
     def setup(self) -> None:
         for path in (self.root, self.tmp, self.staging):
@@ -104,10 +120,10 @@ class Spool:
         if isinstance(source, bytes | bytearray | memoryview):
             # Bytes in hand (a save): create, write, hash and fsync in one trip to a worker thread.
             try:
-                size = await anyio.to_thread.run_sync(self._write_new, tmp, hasher, bytes(source))
+                size = await self._in_thread(self._write_new, tmp, hasher, bytes(source))
                 sha = hasher.hexdigest()
                 async with self.install_lock:
-                    await anyio.to_thread.run_sync(self._install, tmp, sha)
+                    await self._in_thread(self._install, tmp, sha)
             except BaseException as exc:
                 with contextlib.suppress(OSError):
                     tmp.unlink()
@@ -116,22 +132,20 @@ class Spool:
                 raise
             crash_point("blob_written")
             return Blob(sha256=sha, size=size, path=self.blob_path(sha))
-        fd = await anyio.to_thread.run_sync(
-            lambda: os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-        )
+        fd = await self._in_thread(lambda: os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
         try:
             try:
                 if isinstance(source, Path):
-                    size = await anyio.to_thread.run_sync(self._copy_file, fd, hasher, source)
+                    size = await self._in_thread(self._copy_file, fd, hasher, source)
                 else:
                     async for chunk in source:
-                        size += await anyio.to_thread.run_sync(self._write_pieces, fd, hasher, [chunk])
-                await anyio.to_thread.run_sync(os_fsync, fd)
+                        size += await self._in_thread(self._write_pieces, fd, hasher, [chunk])
+                await self._in_thread(os_fsync, fd)
             finally:
                 os.close(fd)
             sha = hasher.hexdigest()
             async with self.install_lock:
-                await anyio.to_thread.run_sync(self._install, tmp, sha)
+                await self._in_thread(self._install, tmp, sha)
         except BaseException as exc:
             with contextlib.suppress(OSError):
                 tmp.unlink()
@@ -151,7 +165,7 @@ class Spool:
         hasher = hashlib.sha256()
         try:
             with anyio.CancelScope(shield=True):  # a cancellation must not lose the open descriptor
-                fd, size = await anyio.to_thread.run_sync(self._write_unsynced, tmp, hasher, data)
+                fd, size = await self._in_thread(self._write_unsynced, tmp, hasher, data)
         except BaseException as exc:
             with contextlib.suppress(OSError):
                 tmp.unlink()
@@ -173,11 +187,11 @@ class Spool:
     async def _make_durable(self, fd: int, tmp: Path, sha: str) -> None:
         try:
             try:
-                await anyio.to_thread.run_sync(os_fsync, fd)
+                await self._in_thread(os_fsync, fd)
             finally:
                 os.close(fd)
             async with self.install_lock:
-                await anyio.to_thread.run_sync(self._install, tmp, sha)
+                await self._in_thread(self._install, tmp, sha)
         except BaseException as exc:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)  # (an error path: rare, and as quick as the other cleanups here)
@@ -221,7 +235,7 @@ class Spool:
     async def install_file(self, path: Path, sha: str) -> None:
         """Move an already fsynced file (a finished staging file) into place as blob ``sha``."""
         async with self.install_lock:
-            await anyio.to_thread.run_sync(self._install, path, sha)
+            await self._in_thread(self._install, path, sha)
 
     async def unlink_blobs(self, shas: Iterable[str], keep: Callable[[str], bool]) -> int:
         """Unlink blob files unless ``keep(sha)`` (checked under the install lock). Returns how many."""
@@ -232,7 +246,7 @@ class Spool:
                     continue
                 path = self.blob_path(sha)
                 try:
-                    await anyio.to_thread.run_sync(path.unlink)
+                    await self._in_thread(path.unlink)
                     removed += 1
                 except FileNotFoundError:
                     pass
@@ -253,7 +267,7 @@ class Spool:
                 os.close(fd)
 
         try:
-            await anyio.to_thread.run_sync(append)
+            await self._in_thread(append)
         except OSError as exc:
             if is_space_error(exc):
                 raise SpoolFull("no space left for the journal manifest; nothing was saved") from exc

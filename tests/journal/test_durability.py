@@ -94,6 +94,41 @@ async def test_a_written_blob_that_cannot_be_made_durable_rolls_back_its_enqueue
     assert list(journal.spool.tmp.iterdir()) == [] and not blob.path.exists()
 
 
+async def test_a_burst_of_saves_shares_a_few_threads(journal: Journal, monkeypatch) -> None:
+    """The spool's blocking calls run at most `spool.SPOOL_THREADS` at once: anyio starts a worker thread
+    when none is idle, and each start holds the event loop until the new thread runs; 50 saves at once
+    started ~40 (each up to 100 ms and more on a busy machine)."""
+    import threading
+
+    limit = spool.SPOOL_THREADS
+    in_flight, most = 0, 0
+    changed = threading.Condition()
+    real_fsync = spool.os_fsync
+
+    def fsync(fd: int) -> None:  # each blob's fsync waits (briefly) for one more than the limit
+        nonlocal in_flight, most
+        with changed:
+            in_flight += 1
+            most = max(most, in_flight)
+            changed.notify_all()
+            changed.wait_for(lambda: in_flight > limit, timeout=0.3)
+        real_fsync(fd)
+        with changed:
+            in_flight -= 1
+
+    monkeypatch.setattr(spool, "os_fsync", fsync)
+
+    async def one(i: int) -> None:
+        blob, installing = await journal.write_blob(b"content %d" % i)
+        await journal.enqueue(Op.SAVE, f"/h/burst{i}", blob=blob, installing=installing)
+
+    async with anyio.create_task_group() as tg:
+        for i in range(2 * limit + 2):
+            tg.start_soon(one, i)
+    assert len(await journal.active_entries()) == 2 * limit + 2
+    assert most == limit, f"{most} blocking spool calls at once"
+
+
 async def test_only_acknowledgements_fsync_the_wal(journal: Journal, monkeypatch) -> None:
     """An enqueue (what Jupyter acknowledges) commits with synchronous=FULL; the engine's claim and
     done mark commit with NORMAL (rolled back by a power cut = a crash before them: re-run)."""
