@@ -517,8 +517,9 @@ class CS3ContentsManager(AsyncContentsManager):
             raise HTTPError(400, "No file content provided")
         if chunk != 1 and model.get("format") not in ("text", "base64"):
             raise HTTPError(400, "Must specify format of file contents as 'text' or 'base64'")
-        data = decode_file_content(model["content"], model.get("format"), api_path)
-        done = await self.writes.chunk(api_path, cs3_path, chunk, data)
+        with self.writes.requests_first():  # as a save: the engine's workers hold back meanwhile
+            data = decode_file_content(model["content"], model.get("format"), api_path)
+            done = await self.writes.chunk(api_path, cs3_path, chunk, data)
         if done is Chunk.STAGED:
             result = await self._staging_model(api_path)
         else:

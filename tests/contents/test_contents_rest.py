@@ -198,6 +198,27 @@ async def test_chunked_upload_assembles_exact_bytes_and_touches_storage_once(
     assert rpc_names(emulator_thread, mark).count("InitiateFileUpload") == 1
 
 
+async def test_a_chunk_is_staged_with_the_requests_first(jp_fetch: Any, cm: Any, monkeypatch: Any) -> None:
+    """Like a save, a chunk of an upload is a request the engine's workers hold back for
+    (`cs3sync.engine.priority`): a chunk shares the loop and the writer with the engine applying a
+    folder of files uploaded just before."""
+    engine = await cm.get_engine()
+    seen: list[int] = []
+    real = engine.stage_chunk
+
+    async def stage_chunk(*args: Any, **kwargs: Any) -> Any:
+        seen.append(engine.priority.requests)
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "stage_chunk", stage_chunk)
+    for number in (1, 2, -1):
+        model = {"type": "file", "format": "base64", "name": "p.bin", "chunk": number,
+                 "content": base64.b64encode(b"x" * 10).decode()}  # fmt: skip
+        await jp_fetch("api", "contents", "p.bin", method="PUT", body=json.dumps(model))
+    assert seen == [1, 1, 1]
+    assert engine.priority.requests == 0
+
+
 async def test_save_while_storage_down_is_accepted_and_applied_later(
     jp_fetch: Any, cm: Any, emulator_thread: Any, cs3_root: Any
 ) -> None:
