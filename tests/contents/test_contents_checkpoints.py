@@ -243,13 +243,18 @@ async def test_first_save_checkpoints_from_the_saves_own_blob(
     from cs3sync.journal.spool import Spool
 
     stored: list[object] = []
-    real_store = Spool.store
+    real_store, real_write = Spool.store, Spool.write
 
     async def store(self: Spool, source: Any, **kw: Any) -> Any:
         stored.append(source)
         return await real_store(self, source, **kw)
 
+    async def write(self: Spool, data: bytes) -> Any:  # a save's content (made durable meanwhile)
+        stored.append(data)
+        return await real_write(self, data)
+
     monkeypatch.setattr(Spool, "store", store)
+    monkeypatch.setattr(Spool, "write", write)
     cm.cs3.write_through_timeout = 0.0
     await jp_fetch("api", "contents", "fresh.ipynb", method="PUT", body=json.dumps(_nb("first")))
     assert len(stored) == 1, "the checkpoint stored the content a second time"
