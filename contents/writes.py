@@ -241,8 +241,13 @@ class Writer:
         # Presenter.ours takes the sha256 from the pending entry.
         engine = await self.runtime.get_engine()
         await self.presenter.seed(cs3_path, info if info is not NOT_FOUND else None)
+        # The storage said there is no file here (a Stat, not an outage): a create, which the engine
+        # turns into a conflict copy if someone else makes the file before it is applied.
+        create = info is NOT_FOUND and not self.remote.writing_blind()
         with http_error(api_path):
-            entry_id = await engine.submit_save(cs3_path, data, base_etag=base_etag, base_fileid=base_fileid)
+            entry_id = await engine.submit_save(
+                cs3_path, data, base_etag=base_etag, base_fileid=base_fileid, create=create
+            )
         # The cached Stat stays: until the save lands, reads answer from the journal's overlay on top of
         # it (no RPC for the GET JupyterLab sends after every save), and the landing forgets it
         # (the manager's entry listener), so nothing stale outlives the pending entry.

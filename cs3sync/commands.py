@@ -31,6 +31,9 @@ from cs3sync.rebase import MergeContext, merge_foreign_change
 log = get_logger(__name__)
 
 HASH_BLOCK = 1 << 20
+#: ``Entry.extra`` key of a save made where the storage had no file (`SyncEngine.submit_save`): a file
+#: found there when it is applied is someone else's, never overwritten.
+CREATE = "create"
 
 
 # ---------------------------------------------------------------------------------------------- results
@@ -301,6 +304,16 @@ async def _write_content(
             # The version the user edited was deleted by someone else: recreating it would undo their
             # delete without a word (our own deletes leave the save without a base, engine.submit_save).
             return await _conflict_copy(ctx, entry, path, blob, size, deleted=True)
+        if (
+            conflict_check
+            and info is not None
+            and base_etag is None
+            and entry.extra.get(CREATE)
+            and not await ctx.is_own_version(entry, info)
+        ):
+            # Created where the storage had no file, and now it has one that is not ours (an earlier
+            # save of ours that landed is): someone else made it meanwhile. Theirs stays.
+            return await _conflict_copy(ctx, entry, path, blob, size, created=True)
         if conflict_check and info is not None and not await _expected(ctx, entry, info, base_etag):
             attempt = await merge_foreign_change(ctx, entry, info)
             if attempt.entry is None:
@@ -333,6 +346,7 @@ async def _conflict_copy(
     note: str = "",
     *,
     deleted: bool = False,
+    created: bool = False,
 ) -> Outcome:
     """Keep the user's bytes beside the foreign version, leaving the foreign version untouched.
 
@@ -349,7 +363,7 @@ async def _conflict_copy(
             break
         taken.add(target)
     remote = await stat_or_none(ctx.client, path)
-    what = "deleted" if deleted else "changed"
+    what = "deleted" if deleted else "created" if created else "changed"
     return Outcome(
         "conflict",
         remote,

@@ -24,6 +24,7 @@ from typing import Any, Literal
 import anyio
 
 from cs3sync.clock import Clock, Signal
+from cs3sync.commands import CREATE
 from cs3sync.cs3 import CS3Client
 from cs3sync.engine.active import ActiveEntries
 from cs3sync.engine.connectivity import Connectivity
@@ -240,10 +241,15 @@ class SyncEngine:
         data: bytes | Path,
         base_etag: str | None = None,
         base_fileid: str | None = None,
+        *,
+        create: bool = False,
     ) -> int:
         """Journal a save (durable when this returns) and return its entry id. `base_etag` is the
         version the user edited; None means "the version we last knew of" (remote_state), or a new file
-        when we know of none."""
+        when we know of none. ``create``: the caller saw no file at `path` on the storage. Unless we know
+        a version there after all, or something of ours is pending at the path, the entry is then a
+        create (``extra[CREATE]``): a file someone else makes there before it is applied becomes a
+        conflict copy instead of being overwritten (`commands._write_content`)."""
         with self.priority.request():
             installing: asyncio.Task[None] | None = None
             if isinstance(data, bytes) and len(data) <= OVERLAPPED_STORE_MAX:
@@ -253,7 +259,11 @@ class SyncEngine:
             else:
                 blob = await self.journal.store_blob(data)
             try:
+                pending = self.overlay(path)
                 base_etag, base_fileid = await self._default_base(path, base_etag, base_fileid)
+                # Only with nothing of ours pending at the path: a pending save, rename or copy of ours
+                # may put a file there first that the check could not tell from someone else's.
+                is_create = create and pending is None and base_etag is None and base_fileid is None
                 return await self._enqueue(
                     Op.SAVE,
                     path,
@@ -261,6 +271,7 @@ class SyncEngine:
                     base_etag=base_etag,
                     base_fileid=base_fileid,
                     installing=installing,
+                    extra={CREATE: True} if is_create else None,
                 )
             finally:
                 if installing is not None and not installing.done():  # the enqueue never came to it

@@ -263,3 +263,27 @@ async def test_a_foreign_write_in_the_same_second_is_a_change(
     got = body(await jp_fetch("api", "contents", "second.txt"))
     assert got["content"] == "marie's!"
     assert (_time(got) - _time(saved)).total_seconds() > 0.5, (got["last_modified"], saved["last_modified"])
+
+
+async def test_a_new_file_whose_name_someone_else_took_before_it_landed_is_a_conflict_copy(
+    jp_fetch: Any, cm: Any, emulator_thread: Any, cs3_root: Any
+) -> None:
+    """The PUT of a new name is acknowledged once journaled; if someone else creates that name on the
+    storage before the engine applies it, their file stays and ours lands beside it (it was
+    overwritten: the engine's check before writing took a save without a base for "write anyway")."""
+    engine = await cm.get_engine()
+    assert await engine.wait_idle(timeout=30)
+    cm.cs3.write_through_timeout = 0.0
+    await engine.journal.set_control(paused=True)  # the create stays pending until the queue resumes
+    engine.set_paused(True)
+    try:
+        assert (await put_text(jp_fetch, "taken.txt", "ours"))["path"] == "taken.txt"
+        (cs3_root[1] / "taken.txt").write_bytes(b"marie's, made meanwhile")
+    finally:
+        await engine.journal.set_control(paused=False)
+        engine.set_paused(False)
+        engine.wake()
+    entries = await _settle(engine, "taken.txt")
+    assert entries[-1].state == "conflict"
+    assert (cs3_root[1] / "taken.txt").read_bytes() == b"marie's, made meanwhile"
+    assert _copies(cs3_root[1], "taken") == [b"ours"]

@@ -244,3 +244,32 @@ async def test_overlay_follows_every_change_without_reloading(make_engine: Any, 
         await same_as_fold(engine)
         assert engine.overlay(f"{home}/q/f3.txt").size == len(b"after the refold")
         assert engine.overlay(f"{home}/r") is None and engine.overlay(f"{home}/q/f1.txt") is None
+
+
+async def test_a_create_whose_name_someone_else_took_meanwhile_is_a_conflict_copy(
+    make_engine: Any, client: Any, home: str, emulator: Any
+) -> None:
+    """The caller saw no file (``create``); by the time the save is applied someone else made one:
+    theirs stays, ours goes beside it. Without ``create`` (nothing known either way) it is written."""
+    path = f"{home}/new.txt"
+    async with make_engine() as engine:
+        await engine.journal.set_control(paused=True)  # applied after the foreign write
+        engine.set_paused(True)
+        ours = await engine.submit_save(path, b"ours", create=True)
+        emulator.storage.external_write(path, b"someone else's")
+        await engine.journal.set_control(paused=False)
+        engine.set_paused(False)
+        engine.wake()
+        with pytest.raises(ConflictError) as err:
+            await engine.wait(ours, 10)
+        assert await read(client, path) == b"someone else's"
+        copy = err.value.conflict_path
+        assert copy and "(conflicted copy " in copy and await read(client, copy) == b"ours"
+        assert "was created on the storage" in (await engine.journal.entry(ours)).last_error
+
+        # Our own create that landed is ours: the next create-like save of the path writes over it.
+        mine = await engine.submit_save(f"{home}/mine.txt", b"v1", create=True)
+        assert await engine.wait(mine, 10)
+        again = await engine.submit_save(f"{home}/mine.txt", b"v2", create=True)
+        assert await engine.wait(again, 10)
+        assert await read(client, f"{home}/mine.txt") == b"v2"
