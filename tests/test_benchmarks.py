@@ -79,3 +79,16 @@ def test_peer_column_appears_only_with_peer_figures() -> None:
     assert "| 100 KB notebook: save p50 | 9.00 ms | 6.00 ms | 23.0 ms | 1.50x | ≤ local + 5 ms: met |" in text
     assert report.PEER_COLUMN in report.render_performance(results, "x.json")
     assert "| cs3sync | baseline | ratio | goal |" in report.render(_results(), "x.json")  # older results
+
+
+def test_a_late_wake_up_is_split_by_jupyter_servers_own_work() -> None:
+    from benchmarks.looplag import Recorder
+
+    recorder = Recorder()
+    # Late wake-ups (slept at, woke at, lag): 100 ms late with 50 ms of jupyter_server's work inside it;
+    # 80 ms late with none (the manager's); 60 ms late, all of it inside jupyter_server's work.
+    recorder.late = [(0.0, 0.105, 0.100), (1.0, 1.085, 0.080), (2.0, 2.065, 0.060)]
+    recorder.server_work = [(0.02, 0.07), (1.5, 1.6), (1.995, 2.07)]
+    server, manager = recorder.attributed()
+    assert server == pytest.approx(0.06)
+    assert manager == pytest.approx(0.08)
