@@ -165,10 +165,28 @@ def full_disk() -> Callable[[Any], contextlib.AbstractContextManager[FullDisk]]:
                 raise FullDisk.error()
             return await execute(sql, *args, **kw)
 
+        # A transaction made in one round trip to the writer's thread (`UnitOfWork.run_transaction`)
+        # commits there: refused the same way, after its statements ran.
+        from cs3sync.journal import unit as unit_module
+
+        atomically = unit_module._atomically
+
+        def refusing_atomically(conn: Any, synchronous: str | None, body: Any) -> Any:
+            def then_full(c: Any) -> Any:
+                result = body(c)
+                if disk.full:
+                    disk.refused += 1
+                    raise FullDisk.error()
+                return result
+
+            return atomically(conn, synchronous, then_full)
+
         writer.execute = refusing_execute
+        unit_module._atomically = refusing_atomically
         try:
             yield disk
         finally:
             writer.execute = execute
+            unit_module._atomically = atomically
 
     return inject

@@ -5,6 +5,7 @@ seen) and the ``last_modified`` presented to Jupyter for an etag. Read while the
 from __future__ import annotations
 
 import posixpath
+import sqlite3
 from collections.abc import Iterable
 
 import aiosqlite
@@ -14,7 +15,7 @@ import anyio.to_thread
 from cs3sync.journal.db import CONVERT_INLINE_ROWS, convert_rows, fetchall, record_converter
 from cs3sync.journal.paths import normalize_path, parent_path, path_key
 from cs3sync.journal.types import RemoteState
-from cs3sync.journal.unit import UnitOfWork
+from cs3sync.journal.unit import BLOB_ROW_SQL, UnitOfWork
 
 _remote = record_converter(RemoteState)
 
@@ -39,6 +40,36 @@ def _observation_params(
         state_rows.append((path, parent_path(path), s.fileid, s.etag, s.size, s.mtime, s.checksum, s.kind,
                            s.presented_mtime, s.updated_at or now))  # fmt: skip
     return gone_rows, present_in, state_rows
+
+
+#: What the storage holds at a path (`RemoteStates.upsert`, `upsert_on`): a presented time and a cached
+#: blob survive an update only while the etag stays the same.
+UPSERT_SQL = """INSERT INTO remote_state (path, parent, fileid, etag, size, mtime, checksum, kind,
+        presented_mtime, cached_blob, updated_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (path) DO UPDATE SET fileid = excluded.fileid, etag = excluded.etag,
+        size = excluded.size, mtime = excluded.mtime, checksum = excluded.checksum,
+        kind = excluded.kind, updated_at = excluded.updated_at,
+        presented_mtime = CASE WHEN excluded.presented_mtime IS NOT NULL
+            THEN excluded.presented_mtime WHEN remote_state.etag IS excluded.etag
+            THEN remote_state.presented_mtime END,
+        cached_blob = CASE WHEN excluded.cached_blob IS NOT NULL THEN excluded.cached_blob
+            WHEN remote_state.etag IS excluded.etag THEN remote_state.cached_blob END"""
+
+
+def upsert_params(state: RemoteState, cached: str | None, now: float) -> tuple[object, ...]:
+    path = normalize_path(state.path)
+    return (path, parent_path(path), state.fileid, state.etag, state.size, state.mtime, state.checksum,
+            state.kind, state.presented_mtime, cached, now)  # fmt: skip
+
+
+def upsert_on(conn: sqlite3.Connection, state: RemoteState, cached: str | None, now: float) -> None:
+    """`RemoteStates.upsert` on the writer's thread (`UnitOfWork.run_transaction`), for a state whose
+    size is known when it caches a blob (the blob's row records it)."""
+    if cached is not None:
+        assert state.size is not None, "upsert_on needs the size of the cached blob"
+        conn.execute(BLOB_ROW_SQL, (cached, state.size, now))
+    conn.execute(UPSERT_SQL, upsert_params(state, cached, now))
 
 
 class RemoteStates:
@@ -67,7 +98,6 @@ class RemoteStates:
         self.unit.unpin(state.cached_blob)
 
     async def upsert(self, conn: aiosqlite.Connection, state: RemoteState, cached: str | None) -> None:
-        path = normalize_path(state.path)
         now = self.unit.now()
         if cached is not None:
             size = (
@@ -76,21 +106,7 @@ class RemoteStates:
                 else await anyio.to_thread.run_sync(lambda: self.unit.blob_path(cached).stat().st_size)
             )
             await self.unit.ensure_blob_row(conn, cached, size, now)
-        await conn.execute(
-            """INSERT INTO remote_state (path, parent, fileid, etag, size, mtime, checksum, kind,
-                   presented_mtime, cached_blob, updated_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-               ON CONFLICT (path) DO UPDATE SET fileid = excluded.fileid, etag = excluded.etag,
-                   size = excluded.size, mtime = excluded.mtime, checksum = excluded.checksum,
-                   kind = excluded.kind, updated_at = excluded.updated_at,
-                   presented_mtime = CASE WHEN excluded.presented_mtime IS NOT NULL
-                       THEN excluded.presented_mtime WHEN remote_state.etag IS excluded.etag
-                       THEN remote_state.presented_mtime END,
-                   cached_blob = CASE WHEN excluded.cached_blob IS NOT NULL THEN excluded.cached_blob
-                       WHEN remote_state.etag IS excluded.etag THEN remote_state.cached_blob END""",
-            (path, parent_path(path), state.fileid, state.etag, state.size, state.mtime, state.checksum,
-             state.kind, state.presented_mtime, cached, now),
-        )  # fmt: skip
+        await conn.execute(UPSERT_SQL, upsert_params(state, cached, now))
 
     async def observe_remote(
         self,

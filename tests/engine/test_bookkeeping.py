@@ -17,16 +17,18 @@ pytestmark = pytest.mark.anyio
 
 
 def count_transactions(engine: SyncEngine, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The callers of every write transaction from now on (``durable`` or ``bookkeeping``)."""
+    """Every write transaction from now on, ``durable`` or ``bookkeeping`` (both ways of making one:
+    `UnitOfWork.transaction` and the single round trip of `UnitOfWork.run_transaction`)."""
     unit = engine.journal.unit
-    original: Callable[..., Any] = unit.transaction
     made: list[str] = []
+    for name in ("transaction", "run_transaction"):
+        original: Callable[..., Any] = getattr(unit, name)
 
-    def counting(*args: Any, **kwargs: Any) -> Any:
-        made.append("durable" if kwargs.get("durable", True) else "bookkeeping")
-        return original(*args, **kwargs)
+        def counting(*args: Any, original: Callable[..., Any] = original, **kwargs: Any) -> Any:
+            made.append("durable" if kwargs.get("durable", True) else "bookkeeping")
+            return original(*args, **kwargs)
 
-    monkeypatch.setattr(unit, "transaction", counting)
+        monkeypatch.setattr(unit, name, counting)
     return made
 
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -16,6 +17,7 @@ import pytest
 
 from cs3sync.journal import Journal, Op, SpoolFull, State, spool
 from cs3sync.journal import fs as journal_fs
+from cs3sync.journal import unit as unit_module
 
 from .helpers import save
 
@@ -144,6 +146,19 @@ async def test_only_acknowledgements_fsync_the_wal(journal: Journal, monkeypatch
         return await real_execute(sql, *args)
 
     monkeypatch.setattr(writer, "execute", execute)
+    # Transactions made in one round trip to the writer's thread (`UnitOfWork.run_transaction`: the done
+    # mark) commit there: their mode is read on that thread just before their COMMIT.
+    real_atomically = unit_module._atomically
+
+    def atomically(conn: sqlite3.Connection, synchronous: str | None, body: Any) -> Any:
+        def observed(c: sqlite3.Connection) -> Any:
+            result = body(c)
+            modes.append(("COMMIT", c.execute("PRAGMA synchronous").fetchone()[0]))
+            return result
+
+        return real_atomically(conn, synchronous, observed)
+
+    monkeypatch.setattr(unit_module, "_atomically", atomically)
     entry = await save(journal, "/h/acked", b"v1")
     assert modes == [("COMMIT", 2)], "the enqueue commits with synchronous=FULL"
     modes.clear()
