@@ -297,6 +297,18 @@ class CS3ContentsManager(AsyncContentsManager):
         format: str | None = None,
         require_hash: bool = False,
     ) -> Model:
+        if content:
+            return await self._get(path, content, type, format, require_hash)
+        # A GET without content is answered from our caches in a few ms (JupyterLab asks right after
+        # each save): the engine's workers hold back their next step meanwhile, as for a save, else
+        # the GET waits on the loop behind the engine landing that save (cs3sync.engine.priority).
+        # Not a GET with content: a download may take long and needs no priority over the engine.
+        with self.writes.requests_first():
+            return await self._get(path, content, type, format, require_hash)
+
+    async def _get(
+        self, path: str, content: bool, type: str | None, format: str | None, require_hash: bool
+    ) -> Model:
         api_path, cs3_path = await self.locate(path)
         if self.path_map is not None and self.path_map.is_virtual(api_path):
             return self.models.virtual_dir(api_path, content, list(self.path_map.mounts.get(api_path, {})))

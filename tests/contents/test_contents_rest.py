@@ -219,6 +219,30 @@ async def test_a_chunk_is_staged_with_the_requests_first(jp_fetch: Any, cm: Any,
     assert engine.priority.requests == 0
 
 
+async def test_a_get_without_content_is_answered_with_the_requests_first(
+    jp_fetch: Any, cm: Any, monkeypatch: Any
+) -> None:
+    """`GET ?content=0` (JupyterLab's ask right after a save) is a request the engine's workers hold
+    back for, like a save: else it waits on the loop behind the engine landing that save. A GET with
+    content (a download, maybe long) is not."""
+    await put_text(jp_fetch, "g.txt", "v1")
+    engine = await cm.get_engine()
+    seen: list[int] = []
+    real = cm.lookups.read
+
+    async def read(*args: Any, **kwargs: Any) -> Any:
+        seen.append(engine.priority.requests)
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(cm.lookups, "read", read)
+    got = body(await jp_fetch("api", "contents", "g.txt", params={"content": "0"}))
+    assert got["content"] is None and got["path"] == "g.txt"
+    got = body(await jp_fetch("api", "contents", "g.txt"))
+    assert got["content"] == "v1"
+    assert seen == [1, 0]
+    assert engine.priority.requests == 0
+
+
 async def test_save_while_storage_down_is_accepted_and_applied_later(
     jp_fetch: Any, cm: Any, emulator_thread: Any, cs3_root: Any
 ) -> None:
