@@ -33,8 +33,9 @@ log = get_logger("cs3sync.engine")
 #: Ids of entries made due early kept in memory at most (see `Connectivity.remember_made_due`).
 MADE_DUE_MAX = 10_000
 
-#: After a nudge, checks of the storage (breaker closed) go on at most every `probe_nudge_min` s for
-#: this long: the client's gRPC channel reconnects on its own backoff, at most 5 s (cs3/channel.py).
+#: After a nudge, failed checks of the storage (breaker closed) and failed probes (breaker open) are
+#: repeated at most every `probe_nudge_min` s for this long: the client's gRPC channel reconnects on
+#: its own backoff (at most 1 s, cs3/channel.py) and its calls fail fast until then.
 CHECK_WINDOW = 5.0
 
 
@@ -139,6 +140,12 @@ class Connectivity:
         finally:
             self._probe_running = False
 
+    def _nudged_lately(self) -> bool:
+        """A nudge came within `CHECK_WINDOW` s: the storage may be back while our gRPC channel still
+        waits out its reconnect backoff (calls fail fast meanwhile), so a failed check is worth
+        repeating soon rather than at the next timed probe."""
+        return self._host.clock.now() - self._check_nudged_at < CHECK_WINDOW
+
     async def _until_probe_due(self, interval: float) -> None:
         """Wait `interval`, or less when the host nudges (someone uses the storage): then the probe
         runs as soon as `probe_nudge_min` has passed since the last one. Without this, the queue
@@ -148,7 +155,15 @@ class Connectivity:
         async with anyio.create_task_group() as tg:
 
             async def timed() -> None:
-                await clock.sleep(interval)
+                # After a nudge, a probe that failed is repeated every `probe_nudge_min` s for
+                # `CHECK_WINDOW` s: the nudge that would wake it has come and gone (measured before:
+                # the queue reopened at the next timed probe, 17.9 s after a 30 s outage).
+                wait = interval
+                if self._nudged_lately():
+                    wait = min(
+                        interval, max(0.0, self._last_probe_at + self._host.probe_nudge_min - clock.now())
+                    )
+                await clock.sleep(wait)
                 tg.cancel_scope.cancel()
 
             async def nudged() -> None:
@@ -164,6 +179,7 @@ class Connectivity:
     def nudge(self) -> None:
         """See `SyncEngine.nudge`."""
         if self.state == "offline":
+            self._check_nudged_at = self._host.clock.now()
             self._nudge.set()
         elif self.state == "online" and self._backed_off:
             self._check_nudged_at = self._host.clock.now()
@@ -192,7 +208,7 @@ class Connectivity:
                 # while our gRPC channel still waits out its reconnect backoff (calls fail fast
                 # meanwhile), and a failed Stat takes the client's retries, during which the nudge
                 # that tells the storage is back may arrive.
-                if reachable is not False or clock.now() - self._check_nudged_at >= CHECK_WINDOW:
+                if reachable is not False or not self._nudged_lately():
                     return
         finally:
             self._checking = False

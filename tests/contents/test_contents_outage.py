@@ -11,6 +11,8 @@ from typing import Any
 import anyio
 from contents_helpers import body, put_text
 
+from cs3sync.emulator import Unavailable
+
 
 async def _channel_ready(cm: Any) -> None:
     """The client's gRPC channel reconnected after the emulator came back (grpc-core's own backoff)."""
@@ -48,6 +50,44 @@ async def test_the_first_request_after_the_storage_returns_reopens_the_queue(
     landed = time.monotonic() - returned
     print(f"queued save landed {landed:.3f} s after the storage returned")  # measured, not asserted
     assert engine.state == "online"
+
+
+async def test_after_a_long_outage_the_first_request_reopens_the_queue_before_the_channel_is_back(
+    jp_fetch: Any, cm: Any, emulator_thread: Any
+) -> None:
+    """Issue 14's drain after a long outage (the breaker open): the storage comes back while the
+    client's gRPC channel still waits out its reconnect backoff, so the probe that the next request
+    nudges fails fast (modelled by failing the probe's Stats). Before: nothing probed again until the
+    next timed probe (17.9 s measured after a 30 s outage; an hour here), so the save waited. Now a
+    failed probe is repeated for a few seconds after a nudge: the save lands without any timed probe."""
+    await put_text(jp_fetch, "l.txt", "v1")
+    engine = await cm.get_engine()
+    assert await engine.wait_idle(timeout=30)
+    # In this test only a request can bring the queue back: no timed probe within the hour.
+    engine.offline_probe_interval = engine.offline_probe_max = 3600.0
+    engine.offline_threshold = 1
+    cm.cs3.write_through_timeout = 0.0
+    emulator_thread.call(emulator_thread.faults.outage)
+    try:
+        await put_text(jp_fetch, "l.txt", "v2, saved during a long outage")
+        with anyio.fail_after(30):
+            while engine.state != "offline":
+                await engine.changed.wait(timeout=30)
+        [entry] = [e for e in engine.active_entries() if e.path.endswith("/l.txt")]
+    finally:
+        emulator_thread.call(emulator_thread.faults.restart)
+    # The storage is back, but the probe's Stat (with the client's retries) fails fast, as it does while
+    # our channel waits out its reconnect backoff after a long outage (grpc-core fails calls fast in
+    # TRANSIENT_FAILURE until its next connection attempt).
+    retries = (await cm.get_client()).config.retry_attempts
+    emulator_thread.faults.grpc("Stat", Unavailable(), times=retries)
+    # At once, as JupyterLab's file browser does: answered from what we know, it nudges the probe.
+    got = body(await jp_fetch("api", "contents", "", params={"content": "1"}))
+    assert "l.txt" in {c["name"] for c in got["content"]}
+    assert await engine.wait(entry.id, timeout=20)  # not the next timed probe, an hour away
+    assert engine.state == "online"
+    landed = body(await jp_fetch("api", "contents", "l.txt", params={"content": "1"}))
+    assert landed["content"] == "v2, saved during a long outage"
 
 
 async def test_after_a_short_outage_the_first_request_makes_the_waiting_save_due(
