@@ -30,7 +30,8 @@ async def test_the_first_request_after_the_storage_returns_reopens_the_queue(
     await put_text(jp_fetch, "r.txt", "v1")
     engine = await cm.get_engine()
     assert await engine.wait_idle(timeout=30)
-    engine.offline_probe_interval = 3600.0  # in this test only a request can bring the queue back
+    # In this test only a request can bring the queue back (the fixture caps the probe at 0.5 s).
+    engine.offline_probe_interval = engine.offline_probe_max = 3600.0
     engine.offline_threshold = 1
     cm.cs3.write_through_timeout = 0.0
     emulator_thread.call(emulator_thread.faults.outage)
@@ -102,7 +103,7 @@ async def test_after_a_short_outage_the_first_request_makes_the_waiting_save_due
     engine = await cm.get_engine()
     assert await engine.wait_idle(timeout=30)
     engine.backoff_base = engine.backoff_max = 3600.0
-    engine.offline_probe_interval = 3600.0
+    engine.offline_probe_interval = engine.offline_probe_max = 3600.0
     cm.cs3.write_through_timeout = 0.0
     emulator_thread.call(emulator_thread.faults.outage)
     try:
