@@ -65,6 +65,20 @@ def pwrite_all(fd: int, data: bytes | memoryview, offset: int) -> None:
         offset += written
 
 
+@contextlib.contextmanager
+def _discarded_on_failure(tmp: Path) -> Iterator[None]:
+    """A blob being written: on any failure its temporary file goes (an error path, as quick as a
+    syscall), and no space left becomes `SpoolFull`, the one error the write path reports for it."""
+    try:
+        yield
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if is_space_error(exc):
+            raise SpoolFull("no space left for the journal spool; nothing was saved") from exc
+        raise
+
+
 def _pieces(data: bytes) -> Iterator[memoryview]:
     view = memoryview(data)
     for start in range(0, len(view), IO_CHUNK):
@@ -119,21 +133,15 @@ class Spool:
         size = 0
         if isinstance(source, bytes | bytearray | memoryview):
             # Bytes in hand (a save): create, write, hash and fsync in one trip to a worker thread.
-            try:
+            with _discarded_on_failure(tmp):
                 size = await self._in_thread(self._write_new, tmp, hasher, bytes(source))
                 sha = hasher.hexdigest()
                 async with self.install_lock:
                     await self._in_thread(self._install, tmp, sha)
-            except BaseException as exc:
-                with contextlib.suppress(OSError):
-                    tmp.unlink()
-                if is_space_error(exc):
-                    raise SpoolFull("no space left for the journal spool; nothing was saved") from exc
-                raise
             crash_point("blob_written")
             return Blob(sha256=sha, size=size, path=self.blob_path(sha))
         fd = await self._in_thread(lambda: os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
-        try:
+        with _discarded_on_failure(tmp):
             try:
                 if isinstance(source, Path):
                     size = await self._in_thread(self._copy_file, fd, hasher, source)
@@ -146,12 +154,6 @@ class Spool:
             sha = hasher.hexdigest()
             async with self.install_lock:
                 await self._in_thread(self._install, tmp, sha)
-        except BaseException as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            if is_space_error(exc):
-                raise SpoolFull("no space left for the journal spool; nothing was saved") from exc
-            raise
         crash_point("blob_written")
         return Blob(sha256=sha, size=size, path=self.blob_path(sha))
 
@@ -163,15 +165,9 @@ class Spool:
         `installing` too), leaving nothing behind."""
         tmp = self.tmp / f"{secrets.token_hex(8)}.tmp"
         hasher = hashlib.sha256()
-        try:
-            with anyio.CancelScope(shield=True):  # a cancellation must not lose the open descriptor
-                fd, size = await self._in_thread(self._write_unsynced, tmp, hasher, data)
-        except BaseException as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            if is_space_error(exc):
-                raise SpoolFull("no space left for the journal spool; nothing was saved") from exc
-            raise
+        with _discarded_on_failure(tmp), anyio.CancelScope(shield=True):
+            # (shielded: a cancellation must not lose the open descriptor)
+            fd, size = await self._in_thread(self._write_unsynced, tmp, hasher, data)
         sha = hasher.hexdigest()
         installing = asyncio.ensure_future(self._make_durable(fd, tmp, sha))
         return Blob(sha256=sha, size=size, path=self.blob_path(sha)), installing
@@ -185,19 +181,13 @@ class Spool:
             raise
 
     async def _make_durable(self, fd: int, tmp: Path, sha: str) -> None:
-        try:
+        with _discarded_on_failure(tmp):
             try:
                 await self._in_thread(os_fsync, fd)
             finally:
                 os.close(fd)
             async with self.install_lock:
                 await self._in_thread(self._install, tmp, sha)
-        except BaseException as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)  # (an error path: rare, and as quick as the other cleanups here)
-            if is_space_error(exc):
-                raise SpoolFull("no space left for the journal spool; nothing was saved") from exc
-            raise
         crash_point("blob_written")
 
     def _write_new(self, tmp: Path, hasher: Any, data: bytes) -> int:
