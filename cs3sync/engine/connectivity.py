@@ -164,6 +164,11 @@ class Connectivity:
                         interval, max(0.0, self._last_probe_at + self._host.probe_nudge_min - clock.now())
                     )
                 await clock.sleep(wait)
+                # Woken after the window closed (a clock that jumped, a loop that stalled): the repeat
+                # is no longer worth it, so the timed interval applies again.
+                rest = self._last_probe_at + interval - clock.now()
+                if wait < interval and not self._nudged_lately() and rest > 0:
+                    await clock.sleep(rest)
                 tg.cancel_scope.cancel()
 
             async def nudged() -> None:
